@@ -1,0 +1,306 @@
+"""The spec AST: what the text and the YAML front ends both produce.
+
+Nodes are frozen dataclasses.  Every node carries a :class:`Span` (excluded from
+equality, so a spec parsed from text and the same spec loaded from YAML compare
+equal) and a reference to its :class:`SourceFile` lives on the :class:`Module`.
+Leading comments are kept on items and statements so ``snndsl fmt`` does not drop them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from .diagnostics import UNKNOWN_SPAN, SourceFile, Span
+
+
+def _span() -> Span:
+    return field(default=UNKNOWN_SPAN, compare=False, repr=False)
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int | float
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class NoneLit:
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Str:
+    value: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One call argument; ``name`` is None for a positional argument."""
+
+    name: str | None
+    value: Expr
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple[Arg, ...]
+    span: Span = _span()
+    func_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # '-', '+', 'not'
+    operand: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Binary:
+    """Arithmetic, comparison, boolean and null-coalescing binary operators."""
+
+    op: str  # + - * / ** == != < <= > >= and or ??
+    left: Expr
+    right: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class ListExpr:
+    items: tuple[Expr, ...]
+    span: Span = _span()
+
+
+Expr = Union[Num, Bool, NoneLit, Str, Name, Call, Unary, Binary, ListExpr]
+
+ARITH_OPS = ("+", "-", "*", "/", "**")
+COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
+BOOL_OPS = ("and", "or")
+
+# --------------------------------------------------------------------------- networks
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter of a network or neuron: ``name[: type] = default``."""
+
+    name: str
+    default: Expr
+    type: str | None = None  # 'float', 'int', 'bool', 'surrogate', with '?' for optional
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operation in a chain, optionally labelled: ``fc1: Linear(4)``."""
+
+    call: Call
+    label: str | None = None
+    span: Span = _span()
+    label_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Chain:
+    source: Name
+    steps: tuple[Step, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    shape: tuple[Expr, ...]
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Assign:
+    name: str
+    chain: Chain
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Output:
+    """``output y`` or ``output y = chain``."""
+
+    name: str
+    chain: Chain | None = None
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+NetStmt = Union[Input, Assign, Output]
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[NetStmt, ...]
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+# --------------------------------------------------------------------------- neurons
+
+
+@dataclass(frozen=True)
+class Let:
+    name: str
+    value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    init: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Charge:
+    name: str
+    value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Fire:
+    """``fire v >= v_threshold, surrogate: s``: spike = surrogate(v - v_threshold)."""
+
+    condition: Expr
+    options: tuple[Option, ...] = ()
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Reset:
+    """``reset v = value`` (hard), ``reset v -= value`` (soft) or ``reset none``."""
+
+    kind: str  # 'hard', 'soft', 'none'
+    target: str | None = None
+    value: Expr | None = None
+    options: tuple[Option, ...] = ()
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Require:
+    condition: Expr
+    message: str
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class If:
+    condition: Expr
+    then: tuple[NeuronStmt, ...]
+    orelse: tuple[NeuronStmt, ...] = ()
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+NeuronStmt = Union[Let, State, Charge, Fire, Reset, Require, If]
+
+
+@dataclass(frozen=True)
+class NeuronDef:
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[NeuronStmt, ...]
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+# --------------------------------------------------------------------------- surrogates
+
+
+@dataclass(frozen=True)
+class Primitive:
+    value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Gradient:
+    value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+SurrogateStmt = Union[Let, Primitive, Gradient, Require]
+
+
+@dataclass(frozen=True)
+class SurrogateDef:
+    """A surrogate spike function: Heaviside forward, ``gradient`` as its derivative."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[SurrogateStmt, ...]
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+Item = Union[Network, NeuronDef, SurrogateDef]
+
+
+@dataclass(frozen=True)
+class Module:
+    items: tuple[Item, ...]
+    trailing_comments: tuple[str, ...] = ()
+    source: SourceFile | None = field(default=None, compare=False, repr=False)
+
+    def networks(self) -> tuple[Network, ...]:
+        return tuple(i for i in self.items if isinstance(i, Network))
+
+    def neurons(self) -> tuple[NeuronDef, ...]:
+        return tuple(i for i in self.items if isinstance(i, NeuronDef))
+
+    def surrogates(self) -> tuple[SurrogateDef, ...]:
+        return tuple(i for i in self.items if isinstance(i, SurrogateDef))

@@ -1,0 +1,579 @@
+"""Text front end: Lark (LALR, strict) turns ``.snn`` text into the spec AST.
+
+Every AST node gets the span of its source text.  Syntax errors become
+:class:`~snndsl.diagnostics.Diagnostic` values (code E0001) that name what was found
+and what would have been accepted, in words rather than Lark terminal names.  Comments
+are collected by a lexer callback and attached to the statement or item they precede
+(or share a line with), so the formatter can keep them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
+
+from . import ast
+from .resources import read_text
+from .diagnostics import Diagnostic, SourceFile, Span, SpecError
+
+# Terminal names as a user would say them.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "COMPARE_OP": "a comparison",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*' or '/'",
+    "OPTIONAL_MARK": "'?'",
+    "$END": "end of file",
+}
+
+_STATEMENT_ITEMS = (
+    "network",
+    "neuron",
+    "surrogate",
+    "input_stmt",
+    "assign_stmt",
+    "output_stmt",
+    "let_stmt",
+    "state_stmt",
+    "charge_stmt",
+    "fire_stmt",
+    "reset_hard",
+    "reset_soft",
+    "reset_none",
+    "require_stmt",
+    "if_stmt",
+    "primitive_stmt",
+    "gradient_stmt",
+)
+_CONTAINERS = ("network", "neuron", "surrogate", "if_stmt")
+
+
+@functools.cache
+def _grammar_text() -> str:
+    return read_text("snndsl.grammar", "snn.lark")
+
+
+_COMMENT_SINKS: list[list[Token]] = []
+
+
+def _collect_comment(token: Token) -> Token:
+    if _COMMENT_SINKS:
+        _COMMENT_SINKS[-1].append(token)
+    return token
+
+
+@functools.cache
+def _parser(start: str) -> Lark:
+    return Lark(
+        _grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        start=start,
+        propagate_positions=True,
+        maybe_placeholders=False,
+        strict=True,
+        lexer_callbacks={"COMMENT": _collect_comment},
+    )
+
+
+def _terminal_word(name: str, parser: Lark) -> str:
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    for term in parser.terminals:
+        if term.name == name and term.pattern.type == "str":
+            return f"'{term.pattern.value}'"
+    return name.lower()
+
+
+def _expected_words(expected: set[str], parser: Lark) -> str:
+    words = sorted({_terminal_word(e, parser) for e in expected if not e.startswith("__")})
+    if not words:
+        return ""
+    if len(words) > 8:
+        words = words[:8] + ["..."]
+    return ", ".join(words)
+
+
+def _token_span(token: Token) -> Span:
+    line = token.line or 1
+    col = token.column or 1
+    end_line = token.end_line or line
+    end_col = token.end_column or col + max(len(str(token)), 1)
+    return Span(line, col, end_line, end_col)
+
+
+def _meta_span(meta) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(1, 1, 1, 2)
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _syntax_error(err: Exception, source: SourceFile, parser: Lark) -> Diagnostic:
+    if isinstance(err, UnexpectedCharacters):
+        char = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else ""
+        expected = _expected_words(set(err.allowed or ()), parser)
+        msg = f"unexpected character {char!r}"
+        return Diagnostic(
+            "E0001",
+            msg,
+            Span.point(err.line, err.column),
+            source,
+            hint=f"expected {expected}" if expected else None,
+        )
+    if isinstance(err, UnexpectedEOF):
+        lines = source.text.splitlines() or [""]
+        line = len(lines)
+        expected = _expected_words(set(err.expected or ()), parser)
+        return Diagnostic(
+            "E0001",
+            "unexpected end of file",
+            Span.point(line, len(lines[-1]) + 1),
+            source,
+            hint=f"expected {expected}" if expected else None,
+        )
+    assert isinstance(err, UnexpectedToken)
+    token = err.token
+    expected = _expected_words(set(err.expected or ()), parser)
+    if token.type == "$END":
+        lines = source.text.splitlines() or [""]
+        span = Span.point(len(lines), len(lines[-1]) + 1)
+        found = "end of file"
+    else:
+        span = _token_span(token)
+        found = repr(str(token))
+    hint = f"expected {expected}" if expected else None
+    if token.type == "NAME" and token.value in {"True", "False", "None"}:
+        hint = f"write '{token.value.lower()}'"
+    return Diagnostic("E0001", f"unexpected {found}", span, source, hint=hint)
+
+
+class _CommentMap:
+    """Assigns each comment to the statement or item it precedes or shares a line with."""
+
+    def __init__(self, tree: Tree, comments: list[Token]):
+        nodes: list[tuple[int, int, int, int, Tree]] = []
+        self._by_meta: dict[int, list[str]] = {}
+        self.trailing: list[str] = []
+
+        def walk(t: Tree, depth: int) -> None:
+            for child in t.children:
+                if isinstance(child, Tree):
+                    if child.data in _STATEMENT_ITEMS and not child.meta.empty:
+                        nodes.append((child.meta.line, depth, child.meta.end_line, 0, child))
+                    walk(child, depth + 1)
+
+        walk(tree, 0)
+        nodes.sort(key=lambda n: (n[0], n[1]))
+        for tok in comments:
+            line = tok.line or 1
+            text = str(tok)[1:].rstrip()
+            if text.startswith(" "):
+                text = text[1:]
+            owner = None
+            # A statement that spans the comment's line (deepest leaf wins).
+            for start, _depth, end, _, node in nodes:
+                if start <= line <= end and node.data not in _CONTAINERS:
+                    owner = node
+            if owner is None:
+                for start, _depth, _end, _, node in nodes:
+                    if start > line:
+                        owner = node
+                        break
+            if owner is None:
+                for start, _depth, end, _, node in nodes:
+                    if start == line and node.data in _CONTAINERS:
+                        owner = node
+                        break
+            if owner is None:
+                self.trailing.append(text)
+            else:
+                self._by_meta.setdefault(id(owner.meta), []).append(text)
+
+    def of(self, meta) -> tuple[str, ...]:
+        return tuple(self._by_meta.get(id(meta), ()))
+
+
+def _unescape(raw: str) -> str:
+    body = raw[1:-1]
+    out = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            nxt = body[i + 1]
+            out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+class _ParseFailure(Exception):
+    def __init__(self, code: str, message: str, span: Span):
+        self.code, self.message, self.span = code, message, span
+
+
+def parse_number(text: str, span: Span) -> ast.Num:
+    """Parse a NUMBER token: ints stay ints, anything with '.' or an exponent is a float."""
+    if any(c in text for c in ".eE"):
+        value = float(text)
+        if math.isinf(value):
+            raise _ParseFailure("E0002", f"number {text} is too large for a float", span)
+        return ast.Num(value, span)
+    return ast.Num(int(text), span)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    def __init__(self, comments: _CommentMap):
+        super().__init__()
+        self._comments = comments
+
+    # ------------------------------------------------------------------ expressions
+    def number(self, meta, children):
+        (tok,) = children
+        return parse_number(str(tok), _token_span(tok))
+
+    def true(self, meta, children):
+        return ast.Bool(True, _meta_span(meta))
+
+    def false(self, meta, children):
+        return ast.Bool(False, _meta_span(meta))
+
+    def none(self, meta, children):
+        return ast.NoneLit(_meta_span(meta))
+
+    def string(self, meta, children):
+        (tok,) = children
+        return ast.Str(_unescape(str(tok)), _token_span(tok))
+
+    def name(self, meta, children):
+        (tok,) = children
+        return ast.Name(str(tok), _token_span(tok))
+
+    def call(self, meta, children):
+        tok, args = children
+        return ast.Call(str(tok), args, _meta_span(meta), _token_span(tok))
+
+    def call_args(self, meta, children):
+        return tuple(children)
+
+    def arg(self, meta, children):
+        (value,) = children
+        return ast.Arg(None, value, _meta_span(meta))
+
+    def kwarg(self, meta, children):
+        tok, value = children
+        return ast.Arg(str(tok), value, _meta_span(meta), _token_span(tok))
+
+    def list(self, meta, children):
+        return ast.ListExpr(tuple(children), _meta_span(meta))
+
+    def binary(self, meta, children):
+        left, op, right = children
+        return ast.Binary(str(op), left, right, _meta_span(meta))
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return ast.Binary(str(op), left, right, _meta_span(meta))
+
+    def power(self, meta, children):
+        left, right = children
+        return ast.Binary("**", left, right, _meta_span(meta))
+
+    def coalesce(self, meta, children):
+        left, right = children
+        return ast.Binary("??", left, right, _meta_span(meta))
+
+    def or_(self, meta, children):
+        left, right = children
+        return ast.Binary("or", left, right, _meta_span(meta))
+
+    def and_(self, meta, children):
+        left, right = children
+        return ast.Binary("and", left, right, _meta_span(meta))
+
+    def not_(self, meta, children):
+        (operand,) = children
+        return ast.Unary("not", operand, _meta_span(meta))
+
+    def unary_op(self, meta, children):
+        op, operand = children
+        return ast.Unary(str(op), operand, _meta_span(meta))
+
+    # ------------------------------------------------------------------ shared
+    def params(self, meta, children):
+        return tuple(children)
+
+    def param(self, meta, children):
+        name = children[0]
+        if len(children) == 3:
+            type_, default = children[1], children[2]
+        else:
+            type_, default = None, children[1]
+        return ast.Param(str(name), default, type_, _meta_span(meta))
+
+    def type(self, meta, children):
+        return "".join(str(c) for c in children)
+
+    # ------------------------------------------------------------------ networks
+    def network(self, meta, children):
+        name = children[0]
+        rest = children[1:]
+        params: tuple = ()
+        if rest and isinstance(rest[0], tuple):
+            params, rest = rest[0], rest[1:]
+        return ast.Network(
+            str(name),
+            params,
+            tuple(rest),
+            self._comments.of(meta),
+            _meta_span(meta),
+            _token_span(name),
+        )
+
+    def input_stmt(self, meta, children):
+        name, shape = children
+        return ast.Input(
+            str(name), shape, self._comments.of(meta), _meta_span(meta), _token_span(name)
+        )
+
+    def shape(self, meta, children):
+        return tuple(children)
+
+    def assign_stmt(self, meta, children):
+        name, chain = children
+        return ast.Assign(
+            str(name), chain, self._comments.of(meta), _meta_span(meta), _token_span(name)
+        )
+
+    def output_stmt(self, meta, children):
+        name = children[0]
+        chain = children[1] if len(children) > 1 else None
+        return ast.Output(
+            str(name), chain, self._comments.of(meta), _meta_span(meta), _token_span(name)
+        )
+
+    def chain(self, meta, children):
+        source, *steps = children
+        return ast.Chain(source, tuple(steps), _meta_span(meta))
+
+    def source(self, meta, children):
+        (tok,) = children
+        return ast.Name(str(tok), _token_span(tok))
+
+    def step(self, meta, children):
+        args: tuple = ()
+        if isinstance(children[-1], tuple):
+            args = children[-1]
+            children = children[:-1]
+        if len(children) == 2:
+            label, op = children
+        else:
+            label, op = None, children[0]
+        op_span = _token_span(op)
+        call_span = Span(op_span.line, op_span.column, meta.end_line, meta.end_column)
+        call = ast.Call(str(op), args, call_span, op_span)
+        return ast.Step(
+            call,
+            str(label) if label is not None else None,
+            _meta_span(meta),
+            _token_span(label) if label is not None else op_span,
+        )
+
+    # ------------------------------------------------------------------ neurons
+    def neuron(self, meta, children):
+        name, params, *body = children
+        return ast.NeuronDef(
+            str(name),
+            params,
+            tuple(body),
+            self._comments.of(meta),
+            _meta_span(meta),
+            _token_span(name),
+        )
+
+    def let_stmt(self, meta, children):
+        name, value = children
+        return ast.Let(str(name), value, self._comments.of(meta), _meta_span(meta))
+
+    def state_stmt(self, meta, children):
+        name, value = children
+        return ast.State(str(name), value, self._comments.of(meta), _meta_span(meta))
+
+    def charge_stmt(self, meta, children):
+        name, value = children
+        return ast.Charge(str(name), value, self._comments.of(meta), _meta_span(meta))
+
+    def options(self, meta, children):
+        return tuple(children)
+
+    def option(self, meta, children):
+        name, value = children
+        return ast.Option(str(name), value, _meta_span(meta))
+
+    def fire_stmt(self, meta, children):
+        cond, options = children
+        return ast.Fire(cond, options, self._comments.of(meta), _meta_span(meta))
+
+    def reset_hard(self, meta, children):
+        target, value, options = children
+        return ast.Reset(
+            "hard", str(target), value, options, self._comments.of(meta), _meta_span(meta)
+        )
+
+    def reset_soft(self, meta, children):
+        target, value, options = children
+        return ast.Reset(
+            "soft", str(target), value, options, self._comments.of(meta), _meta_span(meta)
+        )
+
+    def reset_none(self, meta, children):
+        return ast.Reset("none", None, None, (), self._comments.of(meta), _meta_span(meta))
+
+    def require_stmt(self, meta, children):
+        cond, message = children
+        return ast.Require(
+            cond, _unescape(str(message)), self._comments.of(meta), _meta_span(meta)
+        )
+
+    def block(self, meta, children):
+        return tuple(children)
+
+    def if_stmt(self, meta, children):
+        cond, then, *rest = children
+        orelse = rest[0] if rest else ()
+        return ast.If(cond, then, orelse, self._comments.of(meta), _meta_span(meta))
+
+    def else_part(self, meta, children):
+        (block,) = children
+        return block
+
+    def else_if(self, meta, children):
+        (if_stmt,) = children
+        return (if_stmt,)
+
+    # ------------------------------------------------------------------ surrogates
+    def surrogate(self, meta, children):
+        name, params, *body = children
+        return ast.SurrogateDef(
+            str(name),
+            params,
+            tuple(body),
+            self._comments.of(meta),
+            _meta_span(meta),
+            _token_span(name),
+        )
+
+    def primitive_stmt(self, meta, children):
+        (value,) = children
+        return ast.Primitive(value, self._comments.of(meta), _meta_span(meta))
+
+    def gradient_stmt(self, meta, children):
+        (value,) = children
+        return ast.Gradient(value, self._comments.of(meta), _meta_span(meta))
+
+    def start(self, meta, children):
+        return tuple(children)
+
+
+def _run(text: str, source: SourceFile, start: str):
+    parser = _parser(start)
+    comments: list[Token] = []
+    try:
+        tree = _parse_with_comments(parser, text, comments)
+    except (UnexpectedCharacters, UnexpectedEOF, UnexpectedToken) as err:
+        raise SpecError([_syntax_error(err, source, parser)]) from None
+    cmap = _CommentMap(tree, comments)
+    try:
+        result = _ToAst(cmap).transform(tree)
+    except VisitError as err:
+        if isinstance(err.orig_exc, _ParseFailure):
+            f = err.orig_exc
+            raise SpecError([Diagnostic(f.code, f.message, f.span, source)]) from None
+        raise
+    return result, tuple(cmap.trailing)
+
+
+def _parse_with_comments(parser: Lark, text: str, comments: list[Token]) -> Tree:
+    # Lark runs lexer callbacks for ignored terminals too; the sink stack keeps nested
+    # parses (a YAML file parsing its embedded expressions) apart.
+    _COMMENT_SINKS.append(comments)
+    try:
+        return parser.parse(text)
+    finally:
+        _COMMENT_SINKS.pop()
+
+
+def parse_text(text: str, path: str = "<spec>") -> ast.Module:
+    """Parse spec text; raise :class:`SpecError` with located diagnostics on bad input."""
+    source = SourceFile(path, text)
+    items, trailing = _run(text, source, "start")
+    return ast.Module(items, trailing, source)
+
+
+def parse_expression(text: str, source: SourceFile, line: int, column: int) -> ast.Expr:
+    """Parse one expression embedded at (line, column) of ``source`` (used by YAML)."""
+    inner = SourceFile(source.path, text)
+    try:
+        expr, _ = _run(text, inner, "expr")
+    except SpecError as err:
+        raise SpecError([_relocate(d, source, line, column) for d in err.diagnostics]) from None
+    return _shift_expr(expr, line, column)
+
+
+def _relocate(d: Diagnostic, source: SourceFile, line: int, column: int) -> Diagnostic:
+    return Diagnostic(d.code, d.message, d.span.shifted(line, column), source, d.hint)
+
+
+def _shift_expr(node, line: int, column: int):
+    """Move every span in an expression tree from string coordinates to file coordinates."""
+    import dataclasses
+
+    if isinstance(node, tuple):
+        return tuple(_shift_expr(n, line, column) for n in node)
+    if not dataclasses.is_dataclass(node):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Span):
+            changes[f.name] = value.shifted(line, column)
+        elif dataclasses.is_dataclass(value) or isinstance(value, tuple):
+            changes[f.name] = _shift_expr(value, line, column)
+    return dataclasses.replace(node, **changes)
+
+
+def read_source(path: str | Path) -> SourceFile:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise SpecError(
+            [Diagnostic("E0010", f"cannot read spec: {err.strerror or err}", Span(1, 1, 1, 2),
+                        SourceFile(str(path), ""))]
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(
+            [Diagnostic("E0010", f"spec is not UTF-8 text ({err.reason})", Span(1, 1, 1, 2),
+                        SourceFile(str(path), ""))]
+        ) from None
+    return SourceFile(str(path), text)
