@@ -1,0 +1,313 @@
+"""Semantic checks: resolve a spec AST into the network IR.
+
+In order: load the prelude, register the spec's own neuron and surrogate definitions,
+pick the network, evaluate its parameters, validate every name, then walk the body in
+order, binding each operation's arguments, inferring shapes and compiling neurons.
+Every problem is a located diagnostic; nothing here raises a bare Python exception on
+bad input.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+from . import ast, ir
+from .catalogue import OPS, ShapeError
+from .diagnostics import Reporter, SpecError, did_you_mean
+from .evaluate import Evaluator, describe
+from .names import (
+    GENERATED_HELPERS,
+    NN_MODULE_PRIVATE,
+    RESERVED,
+    Namespace,
+    identifier_problem,
+    snake_case,
+)
+from .neurons import (
+    Definitions,
+    NeuronCompiler,
+    check_params,
+    compile_surrogate,
+    surrogate_class,
+)
+from .parser import parse_text
+from .resources import read_text
+from .signature import bind
+
+PRELUDE = "builtin.snn"
+
+
+@functools.cache
+def prelude() -> ast.Module:
+    """The built-in definitions, parsed once from the shipped prelude."""
+    return parse_text(read_text("snndsl.prelude", PRELUDE), f"<prelude>/{PRELUDE}")
+
+
+def _definitions(module: ast.Module, reporter: Reporter) -> Definitions:
+    pre = prelude()
+    defs = Definitions(reporter)
+    pre_reporter = Reporter(pre.source)
+    for item in pre.items:
+        if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
+            defs.add(item, "built in", pre_reporter)
+    for item in module.items:
+        if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
+            defs.add(item, f"line {item.span.line}", reporter)
+    return defs
+
+
+def select_network(module: ast.Module, reporter: Reporter, name: str | None) -> ast.Network:
+    nets = module.networks()
+    if name is not None:
+        for net in nets:
+            if net.name == name:
+                return net
+        raise reporter.fail(
+            "E0105", f"no network named '{name}' in the spec", None,
+            did_you_mean(name, [n.name for n in nets]),
+        )
+    if not nets:
+        raise reporter.fail("E0104", "the spec defines no network", None,
+                            "add: network Name { input x: [8] ... }")
+    if len(nets) > 1:
+        raise reporter.fail(
+            "E0105", f"the spec defines {len(nets)} networks", nets[1].name_span,
+            f"pick one with --network: {', '.join(n.name for n in nets)}",
+        )
+    return nets[0]
+
+
+def all_op_names(defs: Definitions) -> list[str]:
+    return sorted([*OPS, *defs.neurons])
+
+
+class _NetworkChecker:
+    def __init__(self, module: ast.Module, net: ast.Network, defs: Definitions,
+                 reporter: Reporter, overrides: Mapping[str, object]):
+        self.module = module
+        self.net = net
+        self.defs = defs
+        self.reporter = reporter
+        self.overrides = dict(overrides)
+        self.values: dict[str, tuple[int, ...]] = {}
+        self.nodes: list[ir.Node] = []
+        self.inputs: list[ir.InputIR] = []
+        self.outputs: list[ir.OutputIR] = []
+        self.surrogates: dict[str, ast.SurrogateDef] = {}
+        self.attrs = Namespace(RESERVED | NN_MODULE_PRIVATE)  # module attributes
+        self.spec_names = Namespace(RESERVED)
+
+    def fail(self, code: str, message: str, span, hint: str | None = None) -> SpecError:
+        return self.reporter.fail(code, message, span, hint)
+
+    # ------------------------------------------------------------------ parameters
+    def params(self) -> dict[str, object]:
+        check_params(self.net.params, self.reporter, f"network '{self.net.name}'")
+        env: dict[str, object] = {}
+        for p in self.net.params:
+            if p.name in self.overrides:
+                env[p.name] = self.overrides.pop(p.name)
+                continue
+            env[p.name] = Evaluator(env, self.reporter, self.defs.call_hook,
+                                    "network parameters").eval(p.default)
+        if self.overrides:
+            extra = sorted(self.overrides)[0]
+            raise self.fail("E0202", f"network '{self.net.name}' has no parameter '{extra}'",
+                            self.net.name_span,
+                            did_you_mean(extra, [p.name for p in self.net.params]))
+        return env
+
+    # ------------------------------------------------------------------ names
+    def claim(self, name: str, span, what: str) -> None:
+        problem = identifier_problem(name)
+        if problem:
+            raise self.fail("E0101", problem, span,
+                            "rename it" if "reserved" in problem or "shadow" in problem else None)
+        if name in self.spec_names:
+            raise self.fail("E0102", f"{what} '{name}' is already defined", span)
+        self.spec_names.reserve(name)
+        self.attrs.reserve(name)
+
+    def collect_names(self) -> None:
+        problem = identifier_problem(self.net.name)
+        if problem:
+            raise self.fail("E0101", problem, self.net.name_span)
+        for stmt in self.net.body:
+            if isinstance(stmt, ast.Output) and stmt.chain is None:
+                continue
+            self.claim(stmt.name, stmt.name_span, "name")
+            chain = getattr(stmt, "chain", None)
+            if chain is not None:
+                for step in chain.steps:
+                    if step.label is not None:
+                        self.claim(step.label, step.label_span, "name")
+
+    # ------------------------------------------------------------------ body
+    def run(self) -> ir.NetworkIR:
+        self.collect_names()
+        self.env = self.params()
+        for stmt in self.net.body:
+            if isinstance(stmt, ast.Input):
+                self.input(stmt)
+            elif isinstance(stmt, ast.Assign):
+                self.chain(stmt.chain, stmt.name)
+            elif isinstance(stmt, ast.Output):
+                if stmt.chain is not None:
+                    self.chain(stmt.chain, stmt.name)
+                elif stmt.name not in self.values:
+                    raise self.fail("E0103", f"undefined name '{stmt.name}'", stmt.name_span,
+                                    did_you_mean(stmt.name, self.values))
+                if any(o.name == stmt.name for o in self.outputs):
+                    raise self.fail("E0102", f"'{stmt.name}' is already an output",
+                                    stmt.name_span)
+                self.outputs.append(ir.OutputIR(stmt.name, stmt.name, self.values[stmt.name]))
+        if not self.inputs:
+            raise self.fail("E0106", f"network '{self.net.name}' has no input",
+                            self.net.name_span, "add: input x: [features]")
+        if not self.outputs:
+            raise self.fail("E0106", f"network '{self.net.name}' has no output",
+                            self.net.name_span, "add: output y = x -> ...")
+        from .formatter import format_module
+
+        user_items = tuple(i for i in self.module.items if i is self.net or
+                           not isinstance(i, ast.Network))
+        spec_text = format_module(ast.Module(user_items))
+        surrogates = tuple(
+            compile_surrogate(d, self.defs, self.reporter)
+            for _, d in sorted(self.surrogates.items())
+        )
+        return ir.NetworkIR(
+            self.net.name, spec_text, tuple(self.inputs), tuple(self.nodes),
+            tuple(self.outputs), surrogates,
+            self.module.source.path if self.module.source else "<spec>",
+        )
+
+    def input(self, stmt: ast.Input) -> None:
+        dims = []
+        ev = Evaluator(self.env, self.reporter, None, "a shape")
+        for d in stmt.shape:
+            v = ev.eval(d)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise self.fail("E0302", f"a shape dimension must be a positive int, got "
+                                f"{describe(v)}", d.span)
+            dims.append(v)
+        if not dims:
+            raise self.fail("E0302", "an input needs at least one dimension per sample",
+                            stmt.span, "for scalar inputs write [1]")
+        shape = tuple(dims)
+        self.values[stmt.name] = shape
+        self.inputs.append(ir.InputIR(stmt.name, shape))
+
+    def chain(self, chain: ast.Chain, target: str) -> None:
+        src = chain.source.id
+        if src not in self.values:
+            raise self.fail("E0103", f"undefined name '{src}'", chain.source.span,
+                            did_you_mean(src, self.values) or
+                            "names must be defined before they are used")
+        shape = self.values[src]
+        if not chain.steps:
+            self.nodes.append(ir.AliasIR(target, src, shape))
+            self.values[target] = shape
+            return
+        for i, step in enumerate(chain.steps):
+            last = i == len(chain.steps) - 1
+            name = step.label or self.spec_names.numbered(snake_case(step.call.func))
+            self.attrs.reserve(name)
+            value = target if last else name
+            shape = self.step(step, name, value, src, shape)
+            self.values[value] = shape
+            src = value
+
+    def step(self, step: ast.Step, name: str, value: str, src: str,
+             shape: tuple[int, ...]) -> tuple[int, ...]:
+        call = step.call
+        op = OPS.get(call.func)
+        if op is not None:
+            return self.layer(op, call, name, value, src, shape)
+        neuron = self.defs.neurons.get(call.func)
+        if neuron is not None:
+            return self.neuron(neuron, call, name, value, src, shape)
+        if call.func in self.defs.surrogates:
+            raise self.fail("E0201", f"'{call.func}' is a surrogate function, not a layer",
+                            call.func_span, f"pass it to a neuron: LIF(surrogate={call.func}())")
+        raise self.fail("E0201", f"unknown operation '{call.func}'", call.func_span,
+                        did_you_mean(call.func, all_op_names(self.defs)))
+
+    def layer(self, op, call, name, value, src, shape):
+        ev = Evaluator(self.env, self.reporter, self.defs.call_hook, f"'{op.name}' arguments")
+        bound = bind(call, op.params, ev, self.reporter, f"'{op.name}'", op.ndim)
+        args = dict(bound.values)
+        try:
+            args, out = op.infer(shape, args)
+        except ShapeError as err:
+            span = bound.span_of(err.arg, call) if err.arg else call.span
+            raise self.fail("E0301" if err.arg is None or "match" in str(err) else "E0207",
+                            f"{op.name}: {err}", span, err.hint) from None
+        spec = f"{op.name}({self._describe_args(op, args, bound.given)})"
+        if op.ctor is None:  # Dropout / Dropout2d: inline with a per-sequence mask
+            mask = self.attrs.fresh(f"_{name}_mask")
+            self.nodes.append(ir.DropoutIR(mask, value, src, args["p"],
+                                           op.name == "Dropout2d", shape, spec))
+            return out
+        ctor_args = self._ctor_args(op, args)
+        self.nodes.append(ir.LayerIR(name, value, src, op.name, op.ctor, ctor_args, shape, out,
+                                     spec))
+        return out
+
+    @staticmethod
+    def _describe_args(op, args, given) -> str:
+        parts = []
+        for p in op.params:
+            v = args.get(p.name)
+            if p.name in given or p.inferable or (p.required and v is not None):
+                parts.append(f"{p.name}={describe(v)}")
+        return ", ".join(parts)
+
+    @staticmethod
+    def _ctor_args(op, args) -> tuple[tuple[str | None, object], ...]:
+        out: list[tuple[str | None, object]] = []
+        by_name = {p.name: p for p in op.params}
+        for key in op.ctor_params:
+            p = by_name[key]
+            v = args[key]
+            if p.required:
+                out.append((None, v))
+            elif v != p.default or type(v) is not type(p.default):
+                out.append((key, v))
+        return tuple(out)
+
+    def neuron(self, definition, call, name, value, src, shape):
+        reserved = GENERATED_HELPERS | {surrogate_class(s) for s in self.defs.surrogates}
+        compiler = NeuronCompiler(self.defs, self.reporter, Namespace(reserved))
+        result = compiler.compile(definition, call, self.env)
+        states = tuple(
+            ir.StateIR(s, self.attrs.fresh(f"_{name}_{s}"), local, init)
+            for s, local, init in result.states
+        )
+        attr_of = {s.name: s.attr for s in states}
+        for sv in result.surrogates:
+            self.surrogates[sv.definition.name] = sv.definition
+        args = ", ".join(f"{k}={describe(v)}" for k, v in self._neuron_args(compiler))
+        self.nodes.append(ir.NeuronIR(
+            name, value, src, definition.name, shape, states, result.step, result.output,
+            tuple((attr_of[s], local) for s, local in result.final),
+            f"{definition.name}({args})",
+        ))
+        return shape
+
+    @staticmethod
+    def _neuron_args(compiler: NeuronCompiler):
+        return [(p.name, compiler.env[p.name]) for p in compiler.definition.params]
+
+
+def check_module(module: ast.Module, network: str | None = None,
+                 params: Mapping[str, object] | None = None) -> ir.NetworkIR:
+    """Resolve ``module`` into IR for one network; raise SpecError with diagnostics."""
+    reporter = Reporter(module.source)
+    defs = _definitions(module, reporter)
+    for item in module.items:  # user definitions are checked even when unused
+        if isinstance(item, ast.SurrogateDef):
+            compile_surrogate(item, defs, reporter)
+    net = select_network(module, reporter, network)
+    return _NetworkChecker(module, net, defs, reporter, params or {}).run()

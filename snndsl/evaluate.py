@@ -1,0 +1,291 @@
+"""Evaluate spec expressions: constants fold to Python values, tensor terms become IR.
+
+Parameters of networks, neurons and surrogates are compile-time constants, so most spec
+expressions evaluate to a Python value.  Inside neuron and surrogate equations some
+names are tensors (the input ``x``, state variables, ``let``s that depend on them); an
+expression touching one evaluates to :class:`Dyn`, wrapping an IR expression tree that
+keeps the spec's order of operations.  Subtrees that are fully constant fold with
+Python float arithmetic, which is exactly what the unfolded generated code would do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from . import ast, ir
+from .diagnostics import Reporter, SpecError, did_you_mean
+from .pyexpr import CONSTANTS, FUNCTIONS
+
+
+@dataclass(frozen=True)
+class SurrogateValue:
+    """A surrogate function with bound parameters, e.g. ``ATan(alpha=2.0)``."""
+
+    definition: ast.SurrogateDef
+    args: tuple[tuple[str, float], ...]
+
+    def describe(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.args)
+        return f"{self.definition.name}({inner})"
+
+
+@dataclass(frozen=True)
+class Dyn:
+    """A tensor-valued expression."""
+
+    expr: ir.PyExpr
+
+
+Value = object  # int | float | bool | None | str | tuple | SurrogateValue | Dyn
+
+
+def type_name(value: Value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, tuple):
+        return "list"
+    if isinstance(value, SurrogateValue):
+        return "surrogate"
+    if isinstance(value, Dyn):
+        return "tensor"
+    return type(value).__name__
+
+
+def describe(value: Value) -> str:
+    if isinstance(value, SurrogateValue):
+        return value.describe()
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(describe(v) for v in value) + "]"
+    return repr(value)
+
+
+def _is_number(v: Value) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _as_ir(v: Value) -> ir.PyExpr:
+    return v.expr if isinstance(v, Dyn) else ir.Const(v)
+
+
+class Evaluator:
+    """Evaluates expressions against an environment of constants and tensor names.
+
+    ``call_hook`` resolves calls that are not tensor functions (surrogate constructors);
+    it returns ``NotImplemented`` for names it does not know.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, Value],
+        reporter: Reporter,
+        call_hook: Callable[[ast.Call, Evaluator], Value] | None = None,
+        context: str = "expression",
+    ):
+        self.env = dict(env)
+        self.reporter = reporter
+        self.call_hook = call_hook
+        self.context = context
+
+    def fail(self, code: str, message: str, node, hint: str | None = None) -> SpecError:
+        return self.reporter.fail(code, message, node.span, hint)
+
+    def eval(self, e: ast.Expr) -> Value:
+        if isinstance(e, ast.Num):
+            return e.value
+        if isinstance(e, ast.Bool):
+            return e.value
+        if isinstance(e, ast.NoneLit):
+            return None
+        if isinstance(e, ast.Str):
+            return e.value
+        if isinstance(e, ast.ListExpr):
+            items = tuple(self.eval(i) for i in e.items)
+            for item, node in zip(items, e.items):
+                if isinstance(item, Dyn):
+                    raise self.fail("E0402", "a list cannot hold tensor values", node)
+            return items
+        if isinstance(e, ast.Name):
+            if e.id in self.env:
+                return self.env[e.id]
+            if e.id in CONSTANTS:
+                return CONSTANTS[e.id]
+            raise self.fail(
+                "E0103",
+                f"undefined name '{e.id}' in {self.context}",
+                e,
+                did_you_mean(e.id, [*self.env, *CONSTANTS]),
+            )
+        if isinstance(e, ast.Unary):
+            return self._unary(e)
+        if isinstance(e, ast.Binary):
+            return self._binary(e)
+        if isinstance(e, ast.Call):
+            return self._call(e)
+        raise TypeError(e)  # pragma: no cover - the AST is closed
+
+    # ------------------------------------------------------------------ operators
+    def _unary(self, e: ast.Unary) -> Value:
+        v = self.eval(e.operand)
+        if e.op == "not":
+            if isinstance(v, bool):
+                return not v
+            raise self.fail("E0402", f"'not' needs a bool, got {type_name(v)}", e)
+        if isinstance(v, Dyn):
+            return Dyn(ir.Neg(v.expr)) if e.op == "-" else v
+        if not _is_number(v):
+            raise self.fail("E0402", f"unary '{e.op}' needs a number, got {type_name(v)}", e)
+        return -v if e.op == "-" else +v
+
+    def _binary(self, e: ast.Binary) -> Value:
+        op = e.op
+        if op == "??":
+            left = self.eval(e.left)
+            return self.eval(e.right) if left is None else left
+        if op in ("and", "or"):
+            left = self.eval(e.left)
+            if not isinstance(left, bool):
+                raise self.fail("E0402", f"'{op}' needs bools, got {type_name(left)}", e.left)
+            if (op == "and" and not left) or (op == "or" and left):
+                return left
+            right = self.eval(e.right)
+            if not isinstance(right, bool):
+                raise self.fail(
+                    "E0402", f"'{op}' needs bools, got {type_name(right)}", e.right
+                )
+            return right
+        left, right = self.eval(e.left), self.eval(e.right)
+        if op in ast.COMPARE_OPS:
+            return self._compare(e, left, right)
+        for v, node in ((left, e.left), (right, e.right)):
+            if not (_is_number(v) or isinstance(v, Dyn)):
+                raise self.fail(
+                    "E0402", f"'{op}' needs numbers or tensors, got {type_name(v)}", node
+                )
+        if isinstance(left, Dyn) or isinstance(right, Dyn):
+            return Dyn(ir.BinOp(op, _as_ir(left), _as_ir(right)))
+        try:
+            if op == "+":
+                return left + right
+            if op == "-":
+                return left - right
+            if op == "*":
+                return left * right
+            if op == "/":
+                return left / right
+            result = left**right
+            if isinstance(result, complex):
+                raise ValueError("complex result")
+            return result
+        except (ZeroDivisionError, OverflowError, ValueError) as err:
+            raise self.fail("E0402", f"cannot evaluate '{op}': {err}", e) from None
+
+    def _compare(self, e: ast.Binary, left: Value, right: Value) -> Value:
+        if isinstance(left, Dyn) or isinstance(right, Dyn):
+            raise self.fail(
+                "E0402",
+                "comparisons of tensors are only allowed in a 'fire' condition",
+                e,
+            )
+        op = e.op
+        if op in ("==", "!="):
+            same = left == right and type_name(left) == type_name(right)
+            if _is_number(left) and _is_number(right):
+                same = left == right
+            return same if op == "==" else not same
+        if not (_is_number(left) and _is_number(right)):
+            raise self.fail(
+                "E0402",
+                f"'{op}' compares numbers, got {type_name(left)} and {type_name(right)}",
+                e,
+            )
+        return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[
+            op
+        ]
+
+    # ------------------------------------------------------------------ calls
+    def _call(self, e: ast.Call) -> Value:
+        fn = FUNCTIONS.get(e.func)
+        if fn is None:
+            if self.call_hook is not None:
+                result = self.call_hook(e, self)
+                if result is not NotImplemented:
+                    return result
+            raise self.fail(
+                "E0404",
+                f"unknown function '{e.func}'",
+                ast.Name(e.func, e.func_span),
+                did_you_mean(e.func, FUNCTIONS) or f"known functions: {', '.join(FUNCTIONS)}",
+            )
+        if any(a.name is not None for a in e.args):
+            raise self.fail("E0202", f"'{e.func}' takes no keyword arguments", e)
+        if len(e.args) != fn.arity:
+            raise self.fail(
+                "E0206", f"'{e.func}' takes {fn.arity} argument(s), got {len(e.args)}", e
+            )
+        args = [self.eval(a.value) for a in e.args]
+        for v, a in zip(args, e.args):
+            if not (_is_number(v) or isinstance(v, Dyn)):
+                raise self.fail(
+                    "E0204", f"'{e.func}' needs a number or tensor, got {type_name(v)}", a
+                )
+        if any(isinstance(v, Dyn) for v in args):
+            return Dyn(ir.Func(fn.name, tuple(_as_ir(v) for v in args)))
+        try:
+            return float(fn.const(*args))
+        except (ValueError, OverflowError) as err:
+            raise self.fail("E0402", f"cannot evaluate {e.func}(): {err}", e) from None
+
+
+def coerce(value: Value, type_: str) -> Value:
+    """Convert a constant to a declared parameter type, or raise TypeError."""
+    optional = type_.endswith("?")
+    base = type_.rstrip("?")
+    if value is None:
+        if optional:
+            return None
+        raise TypeError(f"expected {base}, got none")
+    if base == "float":
+        if _is_number(value):
+            result = float(value)
+            if math.isinf(result) or math.isnan(result):
+                raise TypeError("expected a finite float")
+            return result
+    elif base == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif base == "bool":
+        if isinstance(value, bool):
+            return value
+    elif base == "surrogate":
+        if isinstance(value, SurrogateValue):
+            return value
+    elif base == "string":
+        if isinstance(value, str):
+            return value
+    else:
+        raise TypeError(f"unknown type '{base}'")
+    raise TypeError(f"expected {base}{' or none' if optional else ''}, got {type_name(value)}")
+
+
+PARAM_TYPES = ("float", "int", "bool", "surrogate", "string")
+
+
+def infer_type(value: Value) -> str | None:
+    name = type_name(value)
+    return name if name in PARAM_TYPES else None

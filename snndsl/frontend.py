@@ -1,0 +1,82 @@
+"""The ordered phases from spec to source: read -> parse -> check -> render.
+
+``spec`` arguments everywhere in the API may be a path to a ``.snn``/``.yaml`` file,
+spec text, or an already parsed :class:`~snndsl.ast.Module`.  This module never imports
+torch: ``snndsl generate`` runs without it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from . import ast, ir
+from .checks import check_module
+from .codegen import MODES, render
+from .parser import parse_text, read_source
+
+YAML_SUFFIXES = (".yaml", ".yml")
+Spec = "str | os.PathLike[str] | ast.Module"
+
+
+def _looks_like_path(spec: str) -> bool:
+    return "\n" not in spec and "{" not in spec and len(spec) < 4096 and (
+        spec.endswith((".snn", *YAML_SUFFIXES)) or os.path.exists(spec)
+    )
+
+
+def parse_file(path: str | os.PathLike[str]) -> ast.Module:
+    source = read_source(path)
+    if str(path).endswith(YAML_SUFFIXES):
+        from .yaml_io import load_yaml
+
+        return load_yaml(source.text, source.path)
+    return parse_text(source.text, source.path)
+
+
+def parse(spec, path: str | None = None) -> ast.Module:
+    """Parse a spec given as a path, as text, or return an already parsed module."""
+    if isinstance(spec, ast.Module):
+        return spec
+    if isinstance(spec, os.PathLike):
+        return parse_file(spec)
+    if not isinstance(spec, str):
+        raise TypeError(f"a spec is a path, text or snndsl.ast.Module, not {type(spec).__name__}")
+    if path is None and _looks_like_path(spec):
+        return parse_file(spec)
+    name = path or "<spec>"
+    if name.endswith(YAML_SUFFIXES):
+        from .yaml_io import load_yaml
+
+        return load_yaml(spec, name)
+    return parse_text(spec, name)
+
+
+def resolve(spec, network: str | None = None,
+            params: Mapping[str, object] | None = None) -> ir.NetworkIR:
+    """Parse and check a spec; the resolved IR of one network."""
+    return check_module(parse(spec), network, params)
+
+
+def generate(spec, mode: str = "multi", network: str | None = None,
+             params: Mapping[str, object] | None = None) -> str:
+    """Python source of the ``mode`` form ('single' or 'multi') of the spec's network."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return render(resolve(spec, network, params), mode)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` so readers see the old file or the whole new one, never a part."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

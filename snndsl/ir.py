@@ -1,0 +1,186 @@
+"""The resolved IR: the contract between the semantic checks and the code generator.
+
+Everything here is validated and resolved: names are safe Python identifiers, shapes are
+concrete, neuron equations are trees of a closed set of :data:`PyExpr` node types,
+constants are Python values.  Templates only read this IR (through :mod:`snndsl.codegen`);
+they never see the spec AST.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+# --------------------------------------------------------------------------- expressions
+# The closed set of expression nodes generated code is printed from (see pyexpr.py).
+
+
+@dataclass(frozen=True)
+class Const:
+    value: int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Local:
+    """A local variable of generated code (a validated or generated identifier)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # + - * / **
+    left: PyExpr
+    right: PyExpr
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: PyExpr
+
+
+@dataclass(frozen=True)
+class Func:
+    """A tensor function from the closed table in :mod:`snndsl.functions`."""
+
+    name: str
+    args: tuple[PyExpr, ...]
+
+
+@dataclass(frozen=True)
+class Detach:
+    operand: PyExpr
+
+
+@dataclass(frozen=True)
+class Spike:
+    """``<surrogate class>.apply(arg, *params)``: Heaviside forward, surrogate backward."""
+
+    surrogate: str  # the generated autograd.Function class name
+    arg: PyExpr
+    params: tuple[float, ...]
+
+
+PyExpr = Union[Const, Local, BinOp, Neg, Func, Detach, Spike]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    target: str
+    value: PyExpr
+
+
+# --------------------------------------------------------------------------- surrogates
+
+
+@dataclass(frozen=True)
+class SurrogateIR:
+    """One surrogate spike function, emitted once as a ``torch.autograd.Function``."""
+
+    name: str  # spec name, e.g. 'Sigmoid'
+    class_name: str  # generated, e.g. '_Sigmoid'
+    params: tuple[str, ...]
+    backward: tuple[Assignment, ...]  # lets evaluated in backward, in order
+    gradient: PyExpr
+    doc: str
+
+
+# --------------------------------------------------------------------------- network
+
+
+@dataclass(frozen=True)
+class InputIR:
+    name: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerIR:
+    """A stateless torch layer held as a submodule: ``self.<attr> = nn.<Op>(...)``."""
+
+    attr: str
+    value: str  # local name of the value it produces
+    source: str
+    op: str
+    ctor: str  # e.g. 'nn.Linear'
+    ctor_args: tuple[tuple[str | None, object], ...]
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    spec: str
+
+
+@dataclass(frozen=True)
+class DropoutIR:
+    """Dropout with one mask per sequence (SpikingJelly's ``layer.Dropout``/``Dropout2d``)."""
+
+    attr: str  # state attribute holding the mask
+    value: str
+    source: str
+    p: float
+    channelwise: bool
+    shape: tuple[int, ...]
+    spec: str
+
+
+@dataclass(frozen=True)
+class StateIR:
+    name: str  # name in the neuron definition, e.g. 'v'
+    attr: str  # module attribute holding it between calls, e.g. '_sn1_v'
+    local: str  # local variable inside forward, e.g. '_v'
+    init: float
+
+
+@dataclass(frozen=True)
+class NeuronIR:
+    """A spiking neuron layer: states, one step of equations, and the spike it returns."""
+
+    attr: str  # the spec name of the layer, e.g. 'sn1'
+    value: str
+    source: str
+    neuron: str  # neuron definition name, e.g. 'LIF'
+    shape: tuple[int, ...]
+    states: tuple[StateIR, ...]
+    step: tuple[Assignment, ...]
+    output: str  # local holding the step's output spike
+    final: tuple[tuple[str, str], ...]  # (state attr, local) written back after the step
+    spec: str
+
+
+@dataclass(frozen=True)
+class AliasIR:
+    value: str
+    source: str
+    shape: tuple[int, ...]
+
+
+Node = Union[LayerIR, DropoutIR, NeuronIR, AliasIR]
+
+
+@dataclass(frozen=True)
+class OutputIR:
+    name: str
+    source: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class NetworkIR:
+    name: str  # class name of the generated module
+    spec_text: str  # canonical spec text, for the docstring
+    inputs: tuple[InputIR, ...]
+    nodes: tuple[Node, ...]
+    outputs: tuple[OutputIR, ...]
+    surrogates: tuple[SurrogateIR, ...]
+    source_path: str
+
+    @property
+    def neurons(self) -> tuple[NeuronIR, ...]:
+        return tuple(n for n in self.nodes if isinstance(n, NeuronIR))
+
+    @property
+    def layers(self) -> tuple[LayerIR, ...]:
+        return tuple(n for n in self.nodes if isinstance(n, LayerIR))
+
+    @property
+    def dropouts(self) -> tuple[DropoutIR, ...]:
+        return tuple(n for n in self.nodes if isinstance(n, DropoutIR))

@@ -1,0 +1,436 @@
+"""Compile neuron and surrogate definitions (the prelude's and the user's) into IR.
+
+One generic path for every neuron: bind the call's arguments to the definition's
+parameters, run the body with the parameters as constants (``require`` checks, static
+``if`` blocks and ``let``s resolve here), and emit the step as IR assignments::
+
+    charge v = e      ->  _h = e                      (v now names the charged value)
+    fire a >= b       ->  _spike = <Surrogate>.apply(a - b, *params)
+    reset v = r       ->  _v = _spike * r + (1.0 - _spike) * _h      (hard)
+    reset v -= r      ->  _v = _h - _spike * r                        (soft)
+    reset none        ->  _v = _h
+
+which is SpikingJelly's order of operations (``_ops/reset.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ast, ir
+from .diagnostics import Reporter, SpecError, did_you_mean
+from .evaluate import PARAM_TYPES, Dyn, Evaluator, SurrogateValue, coerce, describe, infer_type
+from .names import Namespace, identifier_problem
+from .signature import REQUIRED, ParamSpec, bind
+
+
+@dataclass(frozen=True)
+class NeuronStep:
+    states: tuple[tuple[str, str, float], ...]  # (name, local, init)
+    step: tuple[ir.Assignment, ...]
+    output: str
+    final: tuple[tuple[str, str], ...]  # (state name, local)
+    surrogates: tuple[SurrogateValue, ...]
+
+
+class Definitions:
+    """The neuron and surrogate definitions visible to a spec (prelude first)."""
+
+    def __init__(self, reporter: Reporter):
+        self.reporter = reporter
+        self.neurons: dict[str, ast.NeuronDef] = {}
+        self.surrogates: dict[str, ast.SurrogateDef] = {}
+        self.origin: dict[str, str] = {}
+
+    def add(self, item: ast.NeuronDef | ast.SurrogateDef, origin: str, reporter: Reporter):
+        problem = identifier_problem(item.name)
+        if problem:
+            raise reporter.fail("E0101", problem, item.name_span)
+        if item.name in self.neurons or item.name in self.surrogates:
+            raise reporter.fail(
+                "E0102",
+                f"'{item.name}' is already defined ({self.origin[item.name]})",
+                item.name_span,
+                "give your definition a new name",
+            )
+        self.origin[item.name] = origin
+        check_params(item.params, reporter, f"'{item.name}'", forbidden=("x",))
+        if isinstance(item, ast.NeuronDef):
+            self.neurons[item.name] = item
+        else:
+            self.surrogates[item.name] = item
+
+    # ------------------------------------------------------------------ signatures
+    def signature(self, definition, reporter: Reporter) -> tuple[ParamSpec, ...]:
+        specs = []
+        ev = Evaluator({}, reporter, self.call_hook, f"the defaults of '{definition.name}'")
+        for p in definition.params:
+            default = ev.eval(p.default)
+            type_ = p.type or infer_type(default)
+            if type_ is None:
+                raise reporter.fail(
+                    "E0401",
+                    f"cannot infer the type of parameter '{p.name}' from its default",
+                    p.span,
+                    f"annotate it: {p.name}: float? = none",
+                )
+            try:
+                default = coerce(default, type_)
+            except TypeError as err:
+                raise reporter.fail(
+                    "E0204", f"default of '{p.name}': {err}", p.default.span
+                ) from None
+            specs.append(ParamSpec(p.name, type_, default))
+        return tuple(specs)
+
+    def call_hook(self, call: ast.Call, ev: Evaluator):
+        """Calls inside expressions may construct surrogate values."""
+        definition = self.surrogates.get(call.func)
+        if definition is None:
+            return NotImplemented
+        params = self.signature(definition, ev.reporter)
+        bound = bind(call, params, ev, ev.reporter, f"surrogate '{call.func}'")
+        args = tuple((p.name, bound.values[p.name]) for p in params)
+        value = SurrogateValue(definition, args)
+        self._run_surrogate_requires(definition, dict(args), ev.reporter, call)
+        return value
+
+    def _run_surrogate_requires(self, definition, env, reporter, call):
+        for stmt in definition.body:
+            if isinstance(stmt, ast.Require):
+                ok = Evaluator(env, reporter, self.call_hook).eval(stmt.condition)
+                if ok is not True:
+                    raise reporter.fail(
+                        "E0403",
+                        f"{definition.name}: {stmt.message}",
+                        call.span,
+                        f"the requirement is: {_describe_require(stmt)}",
+                    )
+
+
+def _describe_require(stmt: ast.Require) -> str:
+    from .formatter import format_expr
+
+    return format_expr(stmt.condition)
+
+
+def check_params(
+    params: tuple[ast.Param, ...],
+    reporter: Reporter,
+    owner: str,
+    forbidden: tuple[str, ...] = (),
+) -> None:
+    seen: set[str] = set()
+    for p in params:
+        problem = identifier_problem(p.name)
+        if problem:
+            raise reporter.fail("E0101", problem, p.span)
+        if p.name in forbidden:
+            raise reporter.fail(
+                "E0101", f"'{p.name}' is the input of {owner} and cannot be a parameter", p.span
+            )
+        if p.name in seen:
+            raise reporter.fail("E0102", f"parameter '{p.name}' of {owner} given twice", p.span)
+        seen.add(p.name)
+        if p.type is not None and p.type.rstrip("?") not in PARAM_TYPES:
+            raise reporter.fail(
+                "E0401",
+                f"unknown type '{p.type}'",
+                p.span,
+                did_you_mean(p.type.rstrip("?"), PARAM_TYPES)
+                or f"types are: {', '.join(PARAM_TYPES)}",
+            )
+
+
+class NeuronCompiler:
+    """Runs one neuron definition with bound parameters and produces its step."""
+
+    def __init__(self, defs: Definitions, reporter: Reporter, namespace: Namespace):
+        self.defs = defs
+        self.reporter = reporter
+        self.ns = namespace
+
+    def compile(self, definition: ast.NeuronDef, call: ast.Call, env: dict) -> NeuronStep:
+        params = self.defs.signature(definition, self.reporter)
+        outer = Evaluator(env, self.reporter, self.defs.call_hook, f"'{call.func}' arguments")
+        bound = bind(call, params, outer, self.reporter, f"neuron '{definition.name}'")
+        self.call = call
+        self.definition = definition
+        self.env: dict[str, object] = {"x": Dyn(ir.Local("x"))}
+        self.env.update(bound.values)
+        self.states: list[tuple[str, str, float]] = []
+        self.step: list[ir.Assignment] = []
+        self.current: dict[str, str] = {}  # state name -> local holding its latest value
+        self.charged: dict[str, str] = {}
+        self.spike: str | None = None
+        self.reset_done = False
+        self.surrogates: list[SurrogateValue] = []
+        self._block(definition.body)
+        if self.spike is None:
+            raise self._def_error(
+                f"neuron '{definition.name}' has no 'fire' statement", definition.name_span
+            )
+        final = tuple((name, self.current[name]) for name, _, _ in self.states)
+        return NeuronStep(tuple(self.states), tuple(self.step), self.spike, final,
+                          tuple(self.surrogates))
+
+    # ------------------------------------------------------------------ helpers
+    def _def_error(self, message: str, span, hint: str | None = None) -> SpecError:
+        return self.reporter.fail("E0401", message, span, hint)
+
+    def _ev(self) -> Evaluator:
+        return Evaluator(self.env, self.reporter, self.defs.call_hook,
+                         f"neuron '{self.definition.name}'")
+
+    def _emit(self, stem: str, value: ir.PyExpr) -> str:
+        local = self.ns.fresh(stem)
+        self.step.append(ir.Assignment(local, value))
+        return local
+
+    def _option(self, stmt, name: str, default, type_: str):
+        known = {"fire": ("surrogate",), "reset": ("detach",)}
+        kind = "fire" if isinstance(stmt, ast.Fire) else "reset"
+        for opt in stmt.options:
+            if opt.name not in known[kind]:
+                raise self.reporter.fail(
+                    "E0202",
+                    f"'{kind}' has no option '{opt.name}'",
+                    opt.span,
+                    did_you_mean(opt.name, known[kind])
+                    or f"its options are: {', '.join(known[kind])}",
+                )
+        for opt in stmt.options:
+            if opt.name == name:
+                value = self._ev().eval(opt.value)
+                try:
+                    return coerce(value, type_)
+                except TypeError as err:
+                    raise self.reporter.fail(
+                        "E0204", f"option '{name}': {err}", opt.value.span
+                    ) from None
+        return default
+
+    # ------------------------------------------------------------------ statements
+    def _block(self, body) -> None:
+        for stmt in body:
+            self._stmt(stmt)
+
+    def _stmt(self, stmt) -> None:
+        if isinstance(stmt, ast.Require):
+            ok = self._ev().eval(stmt.condition)
+            if not isinstance(ok, bool):
+                raise self._def_error("a 'require' condition must be a bool", stmt.span)
+            if not ok:
+                raise self.reporter.fail(
+                    "E0403",
+                    f"{self.definition.name}: {stmt.message}",
+                    self.call.span,
+                    f"the requirement is: {_describe_require(stmt)}",
+                )
+        elif isinstance(stmt, ast.If):
+            cond = self._ev().eval(stmt.condition)
+            if not isinstance(cond, bool):
+                raise self._def_error(
+                    "an 'if' condition must be a constant bool (parameters only)", stmt.span
+                )
+            self._block(stmt.then if cond else stmt.orelse)
+        elif isinstance(stmt, ast.Let):
+            self._check_new_name(stmt.name, stmt.span)
+            value = self._ev().eval(stmt.value)
+            if isinstance(value, Dyn):
+                value = Dyn(ir.Local(self._emit(f"_{stmt.name}", value.expr)))
+            self.env[stmt.name] = value
+        elif isinstance(stmt, ast.State):
+            self._state(stmt)
+        elif isinstance(stmt, ast.Charge):
+            self._charge(stmt)
+        elif isinstance(stmt, ast.Fire):
+            self._fire(stmt)
+        elif isinstance(stmt, ast.Reset):
+            self._reset(stmt)
+        else:  # pragma: no cover - the AST is closed
+            raise TypeError(stmt)
+
+    def _check_new_name(self, name: str, span) -> None:
+        problem = identifier_problem(name)
+        if problem:
+            raise self.reporter.fail("E0101", problem, span)
+        if name in self.env:
+            raise self.reporter.fail("E0102", f"'{name}' is already defined here", span)
+
+    def _state(self, stmt: ast.State) -> None:
+        self._check_new_name(stmt.name, stmt.span)
+        if self.step:
+            raise self._def_error("declare 'state' variables before the equations", stmt.span)
+        init = self._ev().eval(stmt.init)
+        try:
+            init = coerce(init, "float")
+        except TypeError as err:
+            raise self._def_error(f"initial value of state '{stmt.name}': {err}",
+                                  stmt.init.span) from None
+        local = self.ns.fresh(f"_{stmt.name}")
+        self.states.append((stmt.name, local, init))
+        self.current[stmt.name] = local
+        self.env[stmt.name] = Dyn(ir.Local(local))
+
+    def _charge(self, stmt: ast.Charge) -> None:
+        if stmt.name not in self.current:
+            raise self._def_error(
+                f"'charge' needs a state variable, '{stmt.name}' is not one",
+                stmt.span,
+                did_you_mean(stmt.name, self.current),
+            )
+        if stmt.name in self.charged:
+            raise self._def_error(f"state '{stmt.name}' is charged twice", stmt.span)
+        if self.spike is not None:
+            raise self._def_error("'charge' must come before 'fire'", stmt.span)
+        value = self._ev().eval(stmt.value)
+        if not isinstance(value, Dyn):
+            raise self._def_error("a charge equation must depend on the input or a state",
+                                  stmt.value.span)
+        stem = "_h" if not self.charged and stmt.name == self.states[0][0] else \
+            f"_{stmt.name}_h"
+        local = self._emit(stem, value.expr)
+        self.charged[stmt.name] = local
+        self.current[stmt.name] = local
+        self.env[stmt.name] = Dyn(ir.Local(local))
+
+    def _fire(self, stmt: ast.Fire) -> None:
+        if self.spike is not None:
+            raise self._def_error("a neuron fires once per step", stmt.span)
+        cond = stmt.condition
+        if not (isinstance(cond, ast.Binary) and cond.op == ">="):
+            raise self._def_error(
+                "a fire condition is written 'a >= b' (it spikes where a - b >= 0)", cond.span
+            )
+        ev = self._ev()
+        left, right = ev.eval(cond.left), ev.eval(cond.right)
+        for side, node in ((left, cond.left), (right, cond.right)):
+            if not (isinstance(side, Dyn) or (isinstance(side, (int, float))
+                                              and not isinstance(side, bool))):
+                raise self._def_error("a fire condition compares numbers or tensors",
+                                      node.span)
+        if not isinstance(left, Dyn) and not isinstance(right, Dyn):
+            raise self._def_error("a fire condition must depend on a state", cond.span)
+        default = self.defs.call_hook(ast.Call("Sigmoid", ()), Evaluator({}, self.reporter))
+        surrogate = self._option(stmt, "surrogate", default, "surrogate")
+        self.surrogates.append(surrogate)
+        arg = ir.BinOp(
+            "-",
+            left.expr if isinstance(left, Dyn) else ir.Const(left),
+            right.expr if isinstance(right, Dyn) else ir.Const(right),
+        )
+        spike = ir.Spike(
+            surrogate_class(surrogate.definition.name), arg, tuple(v for _, v in surrogate.args)
+        )
+        self.spike = self._emit("_spike", spike)
+
+    def _reset(self, stmt: ast.Reset) -> None:
+        if self.spike is None:
+            raise self._def_error("'reset' must come after 'fire'", stmt.span)
+        if self.reset_done:
+            raise self._def_error("a neuron resets once per step", stmt.span)
+        self.reset_done = True
+        if stmt.kind == "none":
+            return
+        if stmt.target not in self.current:
+            raise self._def_error(
+                f"'reset' needs a state variable, '{stmt.target}' is not one",
+                stmt.span,
+                did_you_mean(stmt.target or "", self.current),
+            )
+        detach = self._option(stmt, "detach", False, "bool")
+        value = self._ev().eval(stmt.value)
+        if not (isinstance(value, Dyn) or (isinstance(value, (int, float))
+                                           and not isinstance(value, bool))):
+            raise self._def_error("a reset value must be a number or a tensor", stmt.value.span)
+        val = value.expr if isinstance(value, Dyn) else ir.Const(value)
+        spike: ir.PyExpr = ir.Local(self.spike)
+        if detach:
+            spike = ir.Local(self._emit("_spike_d", ir.Detach(spike)))
+        h = ir.Local(self.current[stmt.target])
+        if stmt.kind == "hard":
+            expr = ir.BinOp(
+                "+",
+                ir.BinOp("*", spike, val),
+                ir.BinOp("*", ir.BinOp("-", ir.Const(1.0), spike), h),
+            )
+        else:
+            expr = ir.BinOp("-", h, ir.BinOp("*", spike, val))
+        local = next(loc for name, loc, _ in self.states if name == stmt.target)
+        self.step.append(ir.Assignment(local, expr))
+        self.current[stmt.target] = local
+        self.env[stmt.target] = Dyn(ir.Local(local))
+
+
+def surrogate_class(name: str) -> str:
+    return f"_{name}"
+
+
+def compile_surrogate(definition: ast.SurrogateDef, defs: Definitions,
+                      reporter: Reporter) -> ir.SurrogateIR:
+    """The backward pass of a surrogate: its lets and gradient with parameters as locals."""
+    params = defs.signature(definition, reporter)
+    env: dict[str, object] = {"x": Dyn(ir.Local("x"))}
+    for p in params:
+        env[p.name] = Dyn(ir.Local(p.name))
+    ev = Evaluator(env, reporter, None, f"surrogate '{definition.name}'")
+    backward: list[ir.Assignment] = []
+    gradient = None
+    primitive = None
+    for stmt in definition.body:
+        if isinstance(stmt, ast.Let):
+            problem = identifier_problem(stmt.name)
+            if problem:
+                raise reporter.fail("E0101", problem, stmt.span)
+            if stmt.name in env:
+                raise reporter.fail("E0102", f"'{stmt.name}' is already defined here", stmt.span)
+            value = ev.eval(stmt.value)
+            if isinstance(value, Dyn):
+                backward.append(ir.Assignment(stmt.name, value.expr))
+                value = Dyn(ir.Local(stmt.name))
+            env[stmt.name] = value
+            ev = Evaluator(env, reporter, None, f"surrogate '{definition.name}'")
+        elif isinstance(stmt, ast.Gradient):
+            if gradient is not None:
+                raise reporter.fail("E0405", "a surrogate has one 'gradient'", stmt.span)
+            g = ev.eval(stmt.value)
+            gradient = g.expr if isinstance(g, Dyn) else ir.Const(g)
+        elif isinstance(stmt, ast.Primitive):
+            if primitive is not None:
+                raise reporter.fail("E0405", "a surrogate has one 'primitive'", stmt.span)
+            primitive = ev.eval(stmt.value)
+    if gradient is None:
+        raise reporter.fail(
+            "E0405", f"surrogate '{definition.name}' has no 'gradient'", definition.name_span
+        )
+    used = _locals_used(gradient) | {n for a in backward for n in _locals_used(a.value)}
+    kept = []
+    for a in reversed(backward):  # drop lets only the primitive needs
+        if a.target in used:
+            kept.append(a)
+    kept.reverse()
+    sig = ", ".join(f"{p.name}={describe(p.default)}" if p.default is not REQUIRED else p.name
+                    for p in params)
+    return ir.SurrogateIR(
+        definition.name,
+        surrogate_class(definition.name),
+        tuple(p.name for p in params),
+        tuple(kept),
+        gradient,
+        f"Heaviside spike; backward is the surrogate gradient of {definition.name}({sig}).",
+    )
+
+
+def _locals_used(e: ir.PyExpr) -> set[str]:
+    if isinstance(e, ir.Local):
+        return {e.name}
+    if isinstance(e, ir.BinOp):
+        return _locals_used(e.left) | _locals_used(e.right)
+    if isinstance(e, (ir.Neg, ir.Detach)):
+        return _locals_used(e.operand)
+    if isinstance(e, ir.Func):
+        return set().union(*(_locals_used(a) for a in e.args))
+    if isinstance(e, ir.Spike):
+        return _locals_used(e.arg)
+    return set()

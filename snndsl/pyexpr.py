@@ -1,0 +1,117 @@
+"""Print IR expressions as Python source, and the closed table of functions they may call.
+
+The printer is the only place neuron and surrogate equations become text.  It keeps the
+tree's exact evaluation order (float arithmetic is not associative, and bit-identical
+results against SpikingJelly depend on it): a right operand of equal precedence is
+always parenthesised, so ``a + (b + c)`` never turns into ``a + b + c``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .ir import BinOp, Const, Detach, Func, Local, Neg, PyExpr, Spike
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function usable in spec expressions: its tensor form and its constant form."""
+
+    name: str
+    torch: str  # the callable printed in generated code
+    arity: int
+    const: Callable[..., float]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in (
+        Function("exp", "torch.exp", 1, math.exp),
+        Function("log", "torch.log", 1, math.log),
+        Function("sqrt", "torch.sqrt", 1, math.sqrt),
+        Function("abs", "torch.abs", 1, abs),
+        Function("sigmoid", "torch.sigmoid", 1, _sigmoid),
+        Function("tanh", "torch.tanh", 1, math.tanh),
+        Function("atan", "torch.atan", 1, math.atan),
+        Function("sin", "torch.sin", 1, math.sin),
+        Function("cos", "torch.cos", 1, math.cos),
+        Function("relu", "torch.relu", 1, lambda x: max(x, 0.0)),
+    )
+}
+
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+
+# Python precedence levels used by the printer (higher binds tighter).
+_PREC = {"+": 10, "-": 10, "*": 20, "/": 20, "neg": 30, "**": 40, "atom": 50}
+
+
+def format_const(value: int | float | bool | None) -> str:
+    """Re-emit a parsed constant.  ``repr`` of a float round-trips exactly."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            # Never produced from a spec (the parser rejects overflow); guard anyway.
+            raise ValueError(f"cannot emit non-finite constant {value!r}")
+        return repr(value)
+    raise TypeError(f"not a constant: {value!r}")
+
+
+def _prec(e: PyExpr) -> int:
+    if isinstance(e, BinOp):
+        return _PREC[e.op]
+    if isinstance(e, Neg):
+        return _PREC["neg"]
+    if isinstance(e, Const) and isinstance(e.value, (int, float)) and not isinstance(
+        e.value, bool
+    ):
+        return _PREC["neg"] if e.value < 0 or str(e.value).startswith("-") else _PREC["atom"]
+    return _PREC["atom"]
+
+
+def to_python(e: PyExpr) -> str:
+    """Python source for ``e`` with the minimum parentheses that keep its tree."""
+    if isinstance(e, Const):
+        return format_const(e.value)
+    if isinstance(e, Local):
+        return e.name
+    if isinstance(e, Neg):
+        inner = to_python(e.operand)
+        if _prec(e.operand) < _PREC["neg"]:
+            inner = f"({inner})"
+        return f"-{inner}"
+    if isinstance(e, BinOp):
+        p = _PREC[e.op]
+        left, right = to_python(e.left), to_python(e.right)
+        if e.op == "**":
+            # Right-associative; a unary or negative constant on the left needs parentheses.
+            if _prec(e.left) <= p:
+                left = f"({left})"
+            if _prec(e.right) < _PREC["neg"]:
+                right = f"({right})"
+        else:
+            if _prec(e.left) < p:
+                left = f"({left})"
+            if _prec(e.right) <= p:
+                right = f"({right})"
+        return f"{left} {e.op} {right}"
+    if isinstance(e, Func):
+        fn = FUNCTIONS[e.name]
+        return f"{fn.torch}({', '.join(to_python(a) for a in e.args)})"
+    if isinstance(e, Detach):
+        inner = to_python(e.operand)
+        if _prec(e.operand) < _PREC["atom"]:
+            inner = f"({inner})"
+        return f"{inner}.detach()"
+    if isinstance(e, Spike):
+        args = ", ".join([to_python(e.arg), *(format_const(p) for p in e.params)])
+        return f"{e.surrogate}.apply({args})"
+    raise TypeError(f"not an IR expression: {e!r}")
