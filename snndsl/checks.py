@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from . import ast, ir
 from .catalogue import OPS, ShapeError
 from .diagnostics import Reporter, SpecError, did_you_mean
-from .evaluate import Evaluator, describe
+from .evaluate import Evaluator, SurrogateValue, describe
 from .names import (
     GENERATED_HELPERS,
     NN_MODULE_PRIVATE,
@@ -288,11 +288,17 @@ class _NetworkChecker:
         attr_of = {s.name: s.attr for s in states}
         for sv in result.surrogates:
             self.surrogates[sv.definition.name] = sv.definition
-        args = ", ".join(f"{k}={describe(v)}" for k, v in self._neuron_args(compiler))
+        bound = self._neuron_args(compiler)
+        args = ", ".join(f"{k}={describe(v)}" for k, v in bound)
+        params = tuple(
+            (k, ir.SurrogateRef(v.definition.name, v.args) if isinstance(v, SurrogateValue)
+             else v)
+            for k, v in bound
+        )
         self.nodes.append(ir.NeuronIR(
             name, value, src, definition.name, shape, states, result.step, result.output,
             tuple((attr_of[s], local) for s, local in result.final),
-            f"{definition.name}({args})",
+            f"{definition.name}({args})", params,
         ))
         return shape
 

@@ -13,7 +13,9 @@ INDENT = "    "
 MAX_WIDTH = 100
 
 # Binding strength of each expression form, loosest first (see grammar/snn.lark).
-_COALESCE, _OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _UNARY, _POWER, _ATOM = range(1, 11)
+_COALESCE, _OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _UNARY, _POWER, _ATOM = range(
+    1, 11
+)
 
 _BINARY_LEVEL = {
     "??": _COALESCE,
@@ -85,7 +87,7 @@ def _bare(expr: ast.Expr) -> str:
     raise TypeError(f"not an expression node: {expr!r}")
 
 
-def format_number(value: int | float) -> str:
+def format_number(value: float) -> str:
     """``str`` for ints, ``repr`` for floats: both read back to the same value and type."""
     if isinstance(value, float):
         return repr(value)
@@ -140,7 +142,9 @@ def _comments(comments: tuple[str, ...], depth: int, out: list[str]) -> None:
         out.append(f"{INDENT * depth}# {text}" if text else f"{INDENT * depth}#")
 
 
-def _header(keyword: str, name: str, params: tuple[ast.Param, ...], parens: bool) -> list[str]:
+def _header(
+    keyword: str, name: str, params: tuple[ast.Param, ...], parens: bool
+) -> list[str]:
     """``keyword Name(params) {``, one parameter per line when it would be too long."""
     if not params and not parens:
         return [f"{keyword} {name} {{"]
@@ -191,7 +195,9 @@ def _chain_lines(prefix: str, chain: ast.Chain, out: list[str]) -> None:
     out.extend(f"{INDENT * 2}-> {s}" for s in steps)
 
 
-def _definition(keyword: str, item: ast.NeuronDef | ast.SurrogateDef, out: list[str]) -> None:
+def _definition(
+    keyword: str, item: ast.NeuronDef | ast.SurrogateDef, out: list[str]
+) -> None:
     out.extend(_header(keyword, item.name, item.params, parens=True))
     _statements(item.body, 1, out)
     out.append("}")

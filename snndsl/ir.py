@@ -131,6 +131,14 @@ class StateIR:
 
 
 @dataclass(frozen=True)
+class SurrogateRef:
+    """A surrogate argument of a neuron: its definition name and parameter values."""
+
+    name: str
+    params: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
 class NeuronIR:
     """A spiking neuron layer: states, one step of equations, and the spike it returns."""
 
@@ -144,6 +152,7 @@ class NeuronIR:
     output: str  # local holding the step's output spike
     final: tuple[tuple[str, str], ...]  # (state attr, local) written back after the step
     spec: str
+    params: tuple[tuple[str, object], ...]  # bound parameters (SurrogateRef for surrogates)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,162 @@
+"""The ``snndsl`` command line: generate, check, convert, fmt.
+
+Exit status: 0 on success, 1 on spec errors or a failed check, 2 on usage errors.
+Spec errors print as ``file:line:col: error[Exxx]: message`` with the source line, a
+caret and a hint.  ``generate`` never imports torch, and no command writes a partial
+output file or touches an existing one when it fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .diagnostics import SpecError
+from .frontend import YAML_SUFFIXES, generate, parse, write_atomic
+
+
+def _params(pairs: Sequence[str] | None) -> dict[str, object]:
+    """``--set name=value`` pairs, values parsed as spec constants."""
+    from .diagnostics import Reporter, SourceFile
+    from .evaluate import Evaluator
+    from .parser import parse_expression
+
+    out: dict[str, object] = {}
+    for pair in pairs or ():
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise _Usage(f"--set expects name=value, got {pair!r}")
+        source = SourceFile(f"--set {name}", text)
+        expr = parse_expression(text, source, 1, 1)
+        out[name.strip()] = Evaluator({}, Reporter(source)).eval(expr)
+    return out
+
+
+class _Usage(Exception):
+    pass
+
+
+def _cmd_generate(args) -> int:
+    source = generate(args.spec, args.mode, args.network, _params(args.set))
+    if args.output:
+        write_atomic(args.output, source)
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from .crosscheck import run_check
+
+    try:
+        report = run_check(args.spec, args.network, _params(args.set), steps=args.steps,
+                           batch=args.batch, seed=args.seed, scale=args.input_scale,
+                           against=args.against)
+    except RuntimeError as err:
+        print(f"snndsl check: {err}", file=sys.stderr)
+        return 1
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def _cmd_convert(args) -> int:
+    from .formatter import format_module
+    from .yaml_io import dump_yaml
+
+    module = parse(args.spec)
+    to_yaml = str(args.output).endswith(YAML_SUFFIXES)
+    text = dump_yaml(module) if to_yaml else format_module(module)
+    write_atomic(args.output, text)
+    return 0
+
+
+def _cmd_fmt(args) -> int:
+    from .formatter import format_module
+    from .parser import read_source
+
+    original = read_source(args.spec).text
+    text = format_module(parse(args.spec))
+    if str(args.spec).endswith(YAML_SUFFIXES):
+        from .yaml_io import dump_yaml
+
+        text = dump_yaml(parse(args.spec))
+    if args.check:
+        if text != original:
+            print(f"{args.spec}: would be reformatted", file=sys.stderr)
+            return 1
+        return 0
+    if args.in_place:
+        if text != original:
+            write_atomic(args.spec, text)
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="snndsl", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"snndsl {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp):
+        sp.add_argument("spec", help="a .snn or .yaml spec file")
+        sp.add_argument("--network", help="which network, when the spec has several")
+        sp.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="override a network parameter (repeatable)")
+
+    g = sub.add_parser("generate", help="print or write the generated PyTorch module")
+    common(g)
+    g.add_argument("--mode", choices=("single", "multi"), default="multi",
+                   help="single-step ([N, *] per call) or multi-step ([T, N, *]); default multi")
+    g.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
+    g.set_defaults(func=_cmd_generate)
+
+    c = sub.add_parser("check", help="cross-check both forms (and SpikingJelly) on one input")
+    common(c)
+    c.add_argument("--steps", type=int, default=8, help="time steps T (default 8)")
+    c.add_argument("--batch", type=int, default=4, help="batch size N (default 4)")
+    c.add_argument("--seed", type=int, default=1, help="seed for weights and input (default 1)")
+    c.add_argument("--input-scale", type=float, default=4.0,
+                   help="input is uniform in [0, scale) (default 4)")
+    c.add_argument("--against", choices=("auto", "spikingjelly", "none"), default="auto",
+                   help="compare with SpikingJelly 2.0.0: when installed (auto), required, "
+                   "or never")
+    c.set_defaults(func=_cmd_check)
+
+    v = sub.add_parser("convert", help="convert between .snn text and YAML (by -o's suffix)")
+    v.add_argument("spec")
+    v.add_argument("-o", "--output", required=True, help="OUT.yaml or OUT.snn")
+    v.set_defaults(func=_cmd_convert)
+
+    f = sub.add_parser("fmt", help="print the spec in canonical form")
+    f.add_argument("spec")
+    mode = f.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="exit 1 if the file is not in canonical form")
+    mode.add_argument("-i", "--in-place", action="store_true", help="rewrite the file")
+    f.set_defaults(func=_cmd_fmt)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "steps", 1) < 1 or getattr(args, "batch", 1) < 1:
+        parser.error("--steps and --batch must be positive")
+    try:
+        return args.func(args)
+    except SpecError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
+    except _Usage as err:
+        parser.error(str(err))
+    except OSError as err:
+        print(f"snndsl: {err}", file=sys.stderr)
+        return 1
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

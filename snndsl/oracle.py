@@ -1,0 +1,127 @@
+"""Build the same network in SpikingJelly 2.0.0 (the reference) from the resolved IR.
+
+The oracle network has the same submodule names as the generated modules, so one
+``state_dict`` loads into both.  It runs in SpikingJelly's multi-step mode; stateless
+layers fold over ``T*N`` inside SpikingJelly, neurons use its own kernels.  Only
+definitions SpikingJelly has are mapped; a user-defined neuron or surrogate has no
+oracle, and :func:`unsupported` says which.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import ir
+
+# snndsl neuron name -> (SpikingJelly class name, {snndsl param: SpikingJelly kwarg})
+NEURONS = {
+    "IF": ("IFNode", {"v_threshold": "v_threshold", "v_reset": "v_reset",
+                      "surrogate": "surrogate_function", "detach_reset": "detach_reset"}),
+    "LIF": ("LIFNode", {"tau": "tau", "decay_input": "decay_input",
+                        "v_threshold": "v_threshold", "v_reset": "v_reset",
+                        "surrogate": "surrogate_function", "detach_reset": "detach_reset"}),
+}
+SURROGATES = {"Sigmoid": "Sigmoid", "ATan": "ATan"}
+LAYERS = {"Linear", "Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "Flatten"}
+
+
+def available() -> bool:
+    try:
+        import spikingjelly.activation_based  # noqa: F401
+    except Exception:  # pragma: no cover - depends on the environment
+        return False
+    return True
+
+
+def unsupported(net: ir.NetworkIR) -> list[str]:
+    """Why the network has no SpikingJelly counterpart (empty when it has one)."""
+    problems = []
+    for node in net.nodes:
+        if isinstance(node, ir.NeuronIR):
+            if node.neuron not in NEURONS:
+                problems.append(f"neuron '{node.neuron}' ({node.attr}) is user-defined")
+            for _, v in node.params:
+                if isinstance(v, ir.SurrogateRef) and v.name not in SURROGATES:
+                    problems.append(f"surrogate '{v.name}' ({node.attr}) is user-defined")
+        elif isinstance(node, ir.LayerIR) and node.op not in LAYERS:
+            problems.append(f"layer '{node.op}' has no SpikingJelly counterpart")
+    return problems
+
+
+def _surrogate(ref: ir.SurrogateRef):
+    from spikingjelly.activation_based import surrogate
+
+    return getattr(surrogate, SURROGATES[ref.name])(**dict(ref.params))
+
+
+def _layer(node: ir.LayerIR) -> nn.Module:
+    from spikingjelly.activation_based import layer
+
+    cls = getattr(layer, node.op)
+    args = [v for k, v in node.ctor_args if k is None]
+    kwargs = {k: v for k, v in node.ctor_args if k is not None}
+    return cls(*args, **kwargs, step_mode="m")
+
+
+def _neuron(node: ir.NeuronIR) -> nn.Module:
+    from spikingjelly.activation_based import neuron
+
+    cls_name, mapping = NEURONS[node.neuron]
+    kwargs = {}
+    for k, v in node.params:
+        kwargs[mapping[k]] = _surrogate(v) if isinstance(v, ir.SurrogateRef) else v
+    return getattr(neuron, cls_name)(**kwargs, step_mode="m")
+
+
+def _dropout(node: ir.DropoutIR) -> nn.Module:
+    from spikingjelly.activation_based import layer
+
+    cls = layer.Dropout2d if node.channelwise else layer.Dropout
+    return cls(node.p, step_mode="m")
+
+
+class OracleNetwork(nn.Module):
+    """The spec's network built from SpikingJelly modules, run in multi-step mode."""
+
+    def __init__(self, net: ir.NetworkIR):
+        super().__init__()
+        problems = unsupported(net)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self._net = net
+        self._order: list[tuple[str, str, str]] = []  # (module attr, source, value)
+        for node in net.nodes:
+            if isinstance(node, ir.LayerIR):
+                self.add_module(node.attr, _layer(node))
+                self._order.append((node.attr, node.source, node.value))
+            elif isinstance(node, ir.NeuronIR):
+                self.add_module(node.attr, _neuron(node))
+                self._order.append((node.attr, node.source, node.value))
+            elif isinstance(node, ir.DropoutIR):
+                attr = f"dropout_{node.value}"
+                self.add_module(attr, _dropout(node))
+                self._order.append((attr, node.source, node.value))
+            else:
+                self._order.append(("", node.source, node.value))
+
+    def forward(self, *inputs: torch.Tensor):
+        values = {i.name: x for i, x in zip(self._net.inputs, inputs)}
+        for attr, source, value in self._order:
+            values[value] = getattr(self, attr)(values[source]) if attr else values[source]
+        outs = tuple(values[o.source] for o in self._net.outputs)
+        return outs[0] if len(outs) == 1 else outs
+
+    def neuron_states(self) -> dict[str, torch.Tensor]:
+        """Final neuron state by generated attribute name (``_sn1_v``), as SpikingJelly has it."""
+        states = {}
+        for node in self._net.neurons:
+            module = getattr(self, node.attr)
+            for s in node.states:
+                states[s.attr] = getattr(module, s.name)
+        return states
+
+    def reset(self) -> None:
+        from spikingjelly.activation_based import functional
+
+        functional.reset_net(self)
