@@ -141,17 +141,17 @@ def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
 
 def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
     src = lay.as_seq(n.source)
+    unfold = ""
     if src != n.source:
-        lines_src = f"({src})"
-    else:
-        lines_src = src
+        unfold, src = src, "_xs"
     return {
         "kind": "dropout",
         "comment": f"{n.value}: {n.spec}, one mask per sequence",
         "attr": n.attr,
         "value": n.value,
-        "src": lines_src,
-        "like": f"{lines_src}[0]" if lay.multi else lines_src,
+        "src": src,
+        "unfold": unfold,
+        "like": f"{src}[0]" if lay.multi else src,
         "maker": "F.dropout2d" if n.channelwise else "F.dropout",
         "p": format_const(n.p),
         "shape": _shape(prefix, n.shape),

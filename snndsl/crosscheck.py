@@ -20,6 +20,10 @@ from .frontend import parse
 from .loader import import_source
 
 GRAD_TOLERANCE = 1e-6
+# Multi-step runs each stateless layer once over T*N samples, single-step T times over N:
+# weight gradients are the same sums accumulated in a different order, so they agree to
+# float32 rounding (measured up to ~1.3e-6 relative on specs/conv.snn), not bit for bit.
+FORM_GRAD_TOLERANCE = 1e-5
 
 
 @dataclass
@@ -142,7 +146,7 @@ def run_check(spec, network: str | None = None, params=None, steps: int = 8, bat
                                           _max_abs(a, b), 0.0))
     for k in g_s:
         report.rows.append(Comparison(f"multi vs single: {k}", _max_rel(g_m[k], g_s[k]),
-                                      grad_tolerance, relative=True))
+                                      max(grad_tolerance, FORM_GRAD_TOLERANCE), relative=True))
     _oracle(report, net, single, xs, ys_m, g_m, against, grad_tolerance)
     return report
 

@@ -493,7 +493,11 @@ class _Reader:
         if kind == "if":
             then = self.block(fields["then"][1], _NEURON_KINDS, "list of statements")
             else_node = fields["else"][1] if "else" in fields else None
-            orelse = self.block(else_node, _NEURON_KINDS, "list") if else_node else ()
+            orelse = (
+                self.block(else_node, _NEURON_KINDS, "list")
+                if else_node is not None
+                else ()
+            )
             return ast.If(self.value(head), then, orelse, comments, span)
         return _CLASSES[kind](self.value(head), comments, span)
 
