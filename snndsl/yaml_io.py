@@ -146,11 +146,13 @@ def _compose(text: str, source: SourceFile) -> tuple[yaml.SafeLoader, Node | Non
         mark = err.problem_mark or err.context_mark
         span = Span.point(mark.line + 1, mark.column + 1) if mark else _START
         notes: tuple[str, ...] = ()
-        if err.problem and err.context:
+        message = err.problem or err.context or "invalid YAML"
+        if err.problem and err.context and err.problem.startswith("but "):
+            message = f"{err.context}, {err.problem}"
+        elif err.problem and err.context:
             where = err.context_mark
             at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
             notes = (err.context + at,)
-        message = err.problem or err.context or "invalid YAML"
         raise SpecError(
             [Diagnostic("E0021", message, span, source, notes=notes)]
         ) from None
@@ -229,7 +231,7 @@ class _Reader:
         text = self.string(node, what)
         if not _IDENT.match(text):
             hint = "a name starts with a letter or '_' and has only letters, digits and '_'"
-            self.fail(node, f"'{text}' is not a valid name for {what}", hint, "E0101")
+            self.fail(node, f"'{text}' is not valid as {what}", hint, "E0101")
         if text in reserved:
             message = f"'{text}' is a keyword here and cannot be {what}"
             self.fail(node, message, code="E0101")
@@ -377,7 +379,13 @@ class _Reader:
     def module(self, root: Node | None) -> ast.Module:
         if root is None or (isinstance(root, ScalarNode) and root.tag == _TAG + "null"):
             return ast.Module((), (), self.source)
-        entries = self.sequence(root, "a list of items (network, neuron, surrogate)")
+        if not isinstance(root, SequenceNode) or root.tag != _SEQ:
+            got = _describe(root)
+            hint = "start each item with '- network: Name' (or neuron, surrogate)"
+            self.fail(
+                root, f"expected the document to be a list of items, got {got}", hint
+            )
+        entries = list(root.value)
         items: list[ast.Item] = []
         trailing: tuple[str, ...] = ()
         for index, node in enumerate(entries):

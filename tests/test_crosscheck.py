@@ -1,0 +1,188 @@
+"""Cross-checks: both generated forms agree, and agree with SpikingJelly 2.0.0."""
+
+from __future__ import annotations
+
+import linecache
+
+import pytest
+import torch
+
+import snndsl
+from conftest import ROOT, SPECS, require_spikingjelly
+from snndsl.crosscheck import run_single
+
+SEED = str(ROOT / "specs" / "seed.snn")
+CONV = str(ROOT / "specs" / "conv.snn")
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_every_spec_cross_checks(spec):
+    require_spikingjelly()
+    report = snndsl.check(str(spec))
+    assert report.ok, report.render()
+    assert report.oracle == "compared (rows above)", report.render()
+    labels = [r.label for r in report.rows]
+    assert any(label.startswith("multi vs SpikingJelly: output") for label in labels)
+    # forward comparisons demand exact equality
+    assert all(r.tolerance == 0.0 for r in report.rows if not r.relative)
+
+
+def _tutorial_pair():
+    single = snndsl.load(SEED, mode="single")()
+    multi = snndsl.load(SEED, mode="multi")()
+    multi.load_state_dict(single.state_dict())
+    return single, multi
+
+
+def test_seed_matches_the_spikingjelly_tutorial_exactly():
+    sj = require_spikingjelly()
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    torch.manual_seed(4)  # a weight draw under which the tutorial input reaches the output
+    single, multi = _tutorial_pair()
+    ref = torch.nn.Sequential(layer.Linear(8, 4), neuron.IFNode(), layer.Linear(4, 2),
+                              neuron.IFNode())
+    functional.set_step_mode(ref, "m")
+    ref[0].load_state_dict(single.linear_1.state_dict())
+    ref[2].load_state_dict(single.linear_2.state_dict())
+    x_seq = torch.rand([4, 2, 8]) * 256.0
+    y_multi = multi(x_seq)
+    y_single = run_single(single, [x_seq])[0]
+    y_ref = ref(x_seq)
+    assert y_multi.sum() > 0, "the tutorial input must make the network spike"
+    assert (y_multi - y_single).abs().max().item() == 0.0
+    assert (y_multi - y_ref).abs().max().item() == 0.0
+    assert torch.equal(multi._if_2_v, ref[3].v)
+    assert sj is not None
+
+
+def test_conv_net_oracle_forward_and_gradients():
+    require_spikingjelly()
+    from snndsl.oracle import OracleNetwork
+
+    net = snndsl.resolve(CONV)
+    torch.manual_seed(3)
+    multi = snndsl.load(CONV, mode="multi")().eval()
+    ref = OracleNetwork(net).eval()
+    ref.load_state_dict(multi.state_dict())
+    x = (torch.rand(6, 3, 1, 28, 28) * 4).requires_grad_(True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    y, y_ref = multi(x), ref(x_ref)
+    assert y.sum() > 0
+    assert torch.equal(y, y_ref)
+    y.sum().backward()
+    y_ref.sum().backward()
+    for (name, p), (_, q) in zip(multi.named_parameters(), ref.named_parameters()):
+        scale = q.grad.abs().max().clamp_min(1e-12)
+        assert ((p.grad - q.grad).abs().max() / scale).item() <= 1e-6, name
+    assert ((x.grad - x_ref.grad).abs().max() / x_ref.grad.abs().max()).item() <= 1e-6
+
+
+def test_state_dict_keys_identical_and_portable():
+    single, multi = _tutorial_pair()
+    assert list(single.state_dict()) == list(multi.state_dict())
+    conv_s = snndsl.load(CONV, mode="single")()
+    conv_m = snndsl.load(CONV, mode="multi")()
+    assert list(conv_s.state_dict()) == list(conv_m.state_dict())
+    conv_m.load_state_dict(conv_s.state_dict())  # strict
+
+
+def test_state_kept_between_calls_and_reset():
+    torch.manual_seed(0)
+    single, multi = _tutorial_pair()
+    x = torch.rand(6, 2, 8) * 8
+    whole = multi(x)
+    multi.reset()
+    halves = torch.cat([multi(x[:3]), multi(x[3:])])
+    assert torch.equal(whole, halves), "multi-step keeps state after the call"
+    multi.reset()
+    assert multi._if_1_v == 0.0 and multi._if_2_v == 0.0
+    assert torch.equal(multi(x), whole)
+    stepped = run_single(single, [x])[0]
+    assert torch.equal(stepped, whole)
+
+
+def test_state_rebuilt_when_shape_changes():
+    single, multi = _tutorial_pair()
+    multi(torch.rand(3, 2, 8))
+    y = multi(torch.rand(3, 5, 8))  # new batch size: state refilled, no error
+    assert y.shape == (3, 5, 2)
+    assert multi._if_1_v.shape == (5, 4)
+    single(torch.rand(2, 8))
+    assert single(torch.rand(7, 8)).shape == (7, 2)
+
+
+def test_dropout_one_mask_per_sequence_in_training():
+    spec = """
+    network Drop {
+        input x: [16]
+        output y = x -> Linear(16) -> drop: Dropout(0.5) -> IF(v_threshold=0.5)
+    }
+    """
+    single = snndsl.load(spec, mode="single")().train()
+    multi = snndsl.load(spec, mode="multi")().train()
+    multi.load_state_dict(single.state_dict())
+    x = torch.rand(5, 3, 16) * 4
+    torch.manual_seed(11)
+    y_multi = multi(x)
+    mask = multi._drop_mask
+    torch.manual_seed(11)
+    y_single = run_single(single, [x])[0]
+    assert torch.equal(mask, single._drop_mask), "the same draw from the same RNG state"
+    assert torch.equal(y_multi, y_single)
+    assert ((mask == 0) | (mask == 2.0)).all() and (mask == 0).any()
+    single.reset()
+    assert single._drop_mask is None
+    single.eval()
+    single(x[0])
+    assert single._drop_mask is None, "dropout is the identity in eval mode"
+
+
+def test_dropout_matches_spikingjelly_in_training():
+    require_spikingjelly()
+    from snndsl.oracle import OracleNetwork
+
+    spec = """
+    network Drop {
+        input x: [16]
+        output y = x -> Linear(16) -> drop: Dropout(0.3) -> LIF
+    }
+    """
+    multi = snndsl.load(spec, mode="multi")().train()
+    ref = OracleNetwork(snndsl.resolve(spec)).train()
+    ref.load_state_dict(multi.state_dict())
+    x = torch.rand(4, 3, 16) * 4
+    torch.manual_seed(5)
+    y = multi(x)
+    torch.manual_seed(5)
+    y_ref = ref(x)
+    assert torch.equal(y, y_ref)
+
+
+def test_gradients_equal_between_forms():
+    torch.manual_seed(0)
+    single, multi = _tutorial_pair()
+    x = torch.rand(5, 2, 8) * 8
+    multi(x).sum().backward()
+    run_single(single, [x])[0].sum().backward()
+    for (name, p), (_, q) in zip(multi.named_parameters(), single.named_parameters()):
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+        assert torch.allclose(p.grad, q.grad, rtol=1e-6, atol=1e-7), name
+
+
+def test_tracebacks_show_generated_lines():
+    cls = snndsl.load(SEED, mode="multi")
+    filename = cls.forward.__code__.co_filename
+    assert filename.startswith("<snndsl:")
+    lines = linecache.getlines(filename)
+    assert "".join(lines) == cls.__snndsl_source__
+    with pytest.raises(RuntimeError) as info:
+        cls()(torch.rand(2, 2, 9))  # wrong feature count
+    frames = [f for f in info.traceback if str(f.path) == filename]
+    assert frames, "the generated forward appears in the traceback"
+
+
+def test_each_load_is_a_distinct_module():
+    a = snndsl.load(SEED, mode="multi")
+    b = snndsl.load(SEED, mode="multi")
+    assert a is not b and a.__module__ != b.__module__
