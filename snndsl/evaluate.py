@@ -125,6 +125,8 @@ class Evaluator:
                 return self.env[e.id]
             if e.id in CONSTANTS:
                 return CONSTANTS[e.id]
+            if e.id in ("True", "False", "None"):
+                raise self.fail("E0103", f"undefined name '{e.id}'", e, f"write '{e.id.lower()}'")
             raise self.fail(
                 "E0103",
                 f"undefined name '{e.id}' in {self.context}",
