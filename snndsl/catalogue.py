@@ -20,12 +20,18 @@ Shape = tuple[int, ...]
 
 
 class ShapeError(Exception):
-    """A shape problem, reported by the checker at the offending call."""
+    """A shape or argument-value problem, reported by the checker where it arises.
 
-    def __init__(self, message: str, arg: str | None = None, hint: str | None = None):
+    With ``arg`` the problem is that argument's value (E0207, located at the argument)
+    unless ``code`` says otherwise; without, the input shape does not fit (E0301).
+    """
+
+    def __init__(self, message: str, arg: str | None = None, hint: str | None = None,
+                 code: str | None = None):
         super().__init__(message)
         self.arg = arg
         self.hint = hint
+        self.code = code or ("E0301" if arg is None else "E0207")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ def _check_features(args: dict, key: str, actual: int) -> None:
             f"{key}={given} does not match the input, which has {actual}",
             arg=key,
             hint=f"write {key}={actual}, or leave it out to infer it",
+            code="E0301",
         )
 
 

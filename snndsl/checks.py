@@ -242,8 +242,7 @@ class _NetworkChecker:
             args, out = op.infer(shape, args)
         except ShapeError as err:
             span = bound.span_of(err.arg, call) if err.arg else call.span
-            raise self.fail("E0301" if err.arg is None or "match" in str(err) else "E0207",
-                            f"{op.name}: {err}", span, err.hint) from None
+            raise self.fail(err.code, f"{op.name}: {err}", span, err.hint) from None
         spec = f"{op.name}({self._describe_args(op, args, bound.given)})"
         if op.ctor is None:  # Dropout / Dropout2d: inline with a per-sequence mask
             mask = self.attrs.fresh(f"_{name}_mask")
