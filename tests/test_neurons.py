@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import snndsl
-from conftest import require_spikingjelly
+from conftest import ROOT, require_spikingjelly
 from snndsl import ir
 from snndsl.oracle import OracleNetwork
 
@@ -146,3 +146,24 @@ def test_parameter_types_are_coerced():
     params = dict(net.neurons[0].params)
     assert params["tau"] == 3.0 and isinstance(params["tau"], float)
     assert isinstance(params["v_threshold"], float)
+
+
+def test_user_defined_eif_is_bit_identical_to_spikingjelly_eifnode():
+    require_spikingjelly()
+    from spikingjelly.activation_based import neuron
+
+    spec = (ROOT / "specs" / "custom.snn").read_text().split("network Custom")[0] + """
+    network E { input x: [6]
+        output y = x -> sn: ExpIF(tau=3.0, delta_t=0.5, surrogate=Sigmoid()) }
+    """
+    multi = snndsl.load(spec, mode="multi")()
+    ref = neuron.EIFNode(tau=3.0, delta_T=0.5, theta_rh=0.8, v_threshold=1.0, v_rest=0.0,
+                         v_reset=-0.1, step_mode="m")
+    x = _inputs(9)
+    xm, xr = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ym, yr = multi(xm), ref(xr)
+    assert ym.sum() > 0
+    assert torch.equal(ym, yr) and torch.equal(multi._sn_v, ref.v)
+    ym.sum().backward()
+    yr.sum().backward()
+    assert ((xm.grad - xr.grad).abs().max() / xr.grad.abs().max()).item() <= 1e-6
