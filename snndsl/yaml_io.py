@@ -29,7 +29,7 @@ _TAG = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\??\Z")
-_MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
+_MAX_NODES = 50_000  # bounds alias expansion ("billion laughs")
 _START = Span(1, 1, 1, 2)
 _TOO_DEEP = "the YAML document is nested too deeply"
 
