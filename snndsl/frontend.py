@@ -17,7 +17,6 @@ from .codegen import MODES, render
 from .parser import parse_text, read_source
 
 YAML_SUFFIXES = (".yaml", ".yml")
-Spec = "str | os.PathLike[str] | ast.Module"
 
 
 def _looks_like_path(spec: str) -> bool:

@@ -14,7 +14,7 @@ import linecache
 import sys
 import types
 
-from .frontend import generate, parse
+from .frontend import parse
 
 _COUNTER = itertools.count(1)
 
@@ -37,11 +37,8 @@ def import_source(source: str, class_name: str, mode: str) -> type:
 def load_class(spec, mode: str = "multi", network: str | None = None, params=None) -> type:
     """Generate the ``mode`` form of a spec's network and return the imported class."""
     from .checks import check_module
-
-    net = check_module(parse(spec), network, params)
     from .codegen import render
 
+    net = check_module(parse(spec), network, params)
     return import_source(render(net, mode), net.name, mode)
 
-
-__all__ = ["generate", "import_source", "load_class"]

@@ -418,7 +418,8 @@ def compile_surrogate(definition: ast.SurrogateDef, defs: Definitions,
         tuple(p.name for p in params),
         tuple(kept),
         gradient,
-        f"Heaviside spike; backward is the surrogate gradient of {definition.name}({sig}).",
+        f"Heaviside spike; backward is the gradient of {definition.name} "
+        f"(defaults: {sig or 'none'}).",
     )
 
 

@@ -31,7 +31,7 @@ from torch import nn
 
 
 class _ATan(torch.autograd.Function):
-    """Heaviside spike; backward is the surrogate gradient of ATan(alpha=2.0)."""
+    """Heaviside spike; backward is the gradient of ATan (defaults: alpha=2.0)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -48,7 +48,7 @@ class _ATan(torch.autograd.Function):
 
 
 class _Sigmoid(torch.autograd.Function):
-    """Heaviside spike; backward is the surrogate gradient of Sigmoid(alpha=4.0)."""
+    """Heaviside spike; backward is the gradient of Sigmoid (defaults: alpha=4.0)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:

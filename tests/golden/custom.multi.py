@@ -45,7 +45,7 @@ from torch import nn
 
 
 class _Triangle(torch.autograd.Function):
-    """Heaviside spike; backward is the surrogate gradient of Triangle(width=1.0)."""
+    """Heaviside spike; backward is the gradient of Triangle (defaults: width=1.0)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, width: float) -> torch.Tensor:

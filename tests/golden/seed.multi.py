@@ -20,7 +20,7 @@ from torch import nn
 
 
 class _Sigmoid(torch.autograd.Function):
-    """Heaviside spike; backward is the surrogate gradient of Sigmoid(alpha=4.0)."""
+    """Heaviside spike; backward is the gradient of Sigmoid (defaults: alpha=4.0)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
