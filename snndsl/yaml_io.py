@@ -33,24 +33,25 @@ _MAX_NODES = 50_000  # bounds alias expansion ("billion laughs")
 _START = Span(1, 1, 1, 2)
 _TOO_DEEP = "the YAML document is nested too deeply"
 
-# Item and statement kinds: the other keys each allows, and the keys it requires.
-_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "network": (("comments", "params", "body"), ("body",)),
-    "neuron": (("comments", "params", "body"), ("body",)),
-    "surrogate": (("comments", "params", "body"), ("body",)),
-    "input": (("comments", "shape"), ("shape",)),
-    "assign": (("comments", "chain"), ("chain",)),
-    "output": (("comments", "chain"), ()),
-    "let": (("comments", "value"), ("value",)),
-    "state": (("comments", "init"), ("init",)),
-    "charge": (("comments", "value"), ("value",)),
-    "fire": (("comments", "options"), ()),
-    "reset": (("comments", "value", "subtract", "options"), ()),
-    "require": (("comments", "message"), ("message",)),
-    "if": (("comments", "then", "else"), ("then",)),
-    "primitive": (("comments",), ()),
-    "gradient": (("comments",), ()),
+# kind: (AST class, the keys it allows besides its own, the keys it requires)
+_SCHEMA: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
+    "network": (ast.Network, ("comments", "params", "body"), ("body",)),
+    "neuron": (ast.NeuronDef, ("comments", "params", "body"), ("body",)),
+    "surrogate": (ast.SurrogateDef, ("comments", "params", "body"), ("body",)),
+    "input": (ast.Input, ("comments", "shape"), ("shape",)),
+    "assign": (ast.Assign, ("comments", "chain"), ("chain",)),
+    "output": (ast.Output, ("comments", "chain"), ()),
+    "let": (ast.Let, ("comments", "value"), ("value",)),
+    "state": (ast.State, ("comments", "init"), ("init",)),
+    "charge": (ast.Charge, ("comments", "value"), ("value",)),
+    "fire": (ast.Fire, ("comments", "options"), ()),
+    "reset": (ast.Reset, ("comments", "value", "subtract", "options"), ()),
+    "require": (ast.Require, ("comments", "message"), ("message",)),
+    "if": (ast.If, ("comments", "then", "else"), ("then",)),
+    "primitive": (ast.Primitive, ("comments",), ()),
+    "gradient": (ast.Gradient, ("comments",), ()),
 }
+_KIND_OF = {cls: kind for kind, (cls, _, _) in _SCHEMA.items()}
 _ITEM_KINDS = ("network", "neuron", "surrogate")
 _NETWORK_KINDS = ("input", "assign", "output")
 _NEURON_KINDS = ("let", "state", "charge", "fire", "reset", "require", "if")
@@ -60,31 +61,12 @@ _BODY_KINDS = {
     "neuron": _NEURON_KINDS,
     "surrogate": _SURROGATE_KINDS,
 }
-_CLASSES = {
-    "network": ast.Network,
-    "neuron": ast.NeuronDef,
-    "surrogate": ast.SurrogateDef,
-    "input": ast.Input,
-    "assign": ast.Assign,
-    "output": ast.Output,
-    "let": ast.Let,
-    "state": ast.State,
-    "charge": ast.Charge,
-    "fire": ast.Fire,
-    "reset": ast.Reset,
-    "require": ast.Require,
-    "if": ast.If,
-    "primitive": ast.Primitive,
-    "gradient": ast.Gradient,
-}
-_KIND_OF = {cls: kind for kind, cls in _CLASSES.items()}
 _CALL_KEYS = ("op", "args", "kwargs")
 _STEP_KEYS = ("op", "args", "kwargs", "label")
 _PARAM_KEYS = ("name", "type", "default")
 
 # Names the text grammar reads as keywords in that position, so they cannot round-trip.
-_RESERVED_CALL = frozenset({"true", "false", "none", "not"})
-_RESERVED_KWARG = frozenset({"true", "false", "none", "not"})
+_RESERVED_CALL = _RESERVED_KWARG = frozenset({"true", "false", "none", "not"})
 _RESERVED_ASSIGN = frozenset({"input", "output"})
 
 
@@ -241,11 +223,13 @@ class _Reader:
         for key in fields:
             if key in kinds:
                 return key
-        known = {k for kind in kinds for k in _KEYS.get(kind, ((), ()))[0]}
+        known = {k for kind in kinds for k in _SCHEMA[kind][1]}
         offenders = [k for k in fields if k not in known] or list(fields)
         choices = ", ".join(f"'{k}'" for k in kinds)
         if not offenders:
-            self.fail(node, f"expected {what} with one of the keys {choices}")
+            self.fail(
+                node, f"expected {_article(what)} {what}: one of the keys {choices}"
+            )
         key = offenders[0]
         hint = did_you_mean(key, kinds) or f"expected one of {choices}"
         self.fail(fields[key][0], f"unknown {what} kind '{key}'", hint)
@@ -329,8 +313,12 @@ class _Reader:
             column = len(text) - len(text.lstrip(" ")) + 1
         try:
             return parse_expression(node.value, self.source, line, column)
-        except (RecursionError, VisitError):
+        except RecursionError:
             self.fail(node, "the expression is nested too deeply", code="E0001")
+        except VisitError as err:  # the parser lets e.g. int()'s digit limit through
+            self.fail(
+                node, f"cannot read this expression: {err.orig_exc}", code="E0001"
+            )
 
     def call(self, node: Node, fields: dict, reserved: frozenset[str]) -> ast.Call:
         """A call from ``{op, args?, kwargs?}``; ``op`` may also hold a whole call."""
@@ -401,14 +389,14 @@ class _Reader:
 
     def item(self, node: Node, fields: dict) -> ast.Item:
         kind = self.kind(node, fields, _ITEM_KINDS, "item")
-        allowed, required = _KEYS[kind]
+        _, allowed, required = _SCHEMA[kind]
         self.check_keys(node, fields, (kind, *allowed), required, f"a {kind}")
         name_node = fields[kind][1]
         name = self.name(name_node, f"a {kind} name")
         params = self.params(fields["params"][1]) if "params" in fields else ()
         comments = self.comments(fields)
         body = self.block(fields["body"][1], _BODY_KINDS[kind], f"{kind} body")
-        return _CLASSES[kind](
+        return _SCHEMA[kind][0](
             name, params, body, comments, _span(node), _span(name_node)
         )
 
@@ -462,7 +450,7 @@ class _Reader:
         with self.visit(node):
             fields = self.mapping(node, "a statement")
             kind = self.kind(node, fields, kinds, "statement")
-            allowed, required = _KEYS[kind]
+            _, allowed, required = _SCHEMA[kind]
             what = f"{_article(kind)} {kind} statement"
             self.check_keys(node, fields, (kind, *allowed), required, what)
             return self._statement(node, kind, fields, self.comments(fields))
@@ -489,7 +477,7 @@ class _Reader:
         if kind in ("let", "state", "charge"):
             field = "init" if kind == "state" else "value"
             name = self.name(head, f"a {kind} name")
-            return _CLASSES[kind](name, self.value(fields[field][1]), comments, span)
+            return _SCHEMA[kind][0](name, self.value(fields[field][1]), comments, span)
         if kind == "fire":
             options = self.options(fields["options"][1]) if "options" in fields else ()
             return ast.Fire(self.value(head), options, comments, span)
@@ -507,7 +495,7 @@ class _Reader:
                 else ()
             )
             return ast.If(self.value(head), then, orelse, comments, span)
-        return _CLASSES[kind](self.value(head), comments, span)
+        return _SCHEMA[kind][0](self.value(head), comments, span)
 
     def reset(self, node: Node, fields: dict, comments: tuple[str, ...]) -> ast.Reset:
         head = fields["reset"][1]

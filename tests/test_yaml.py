@@ -443,7 +443,13 @@ def test_errors_are_located(text, code, line, column, message, hint):
     assert "bad.yaml:" in diag.render()
 
 
-def test_nesting_and_alias_bombs_are_errors():
+def test_pathological_inputs_are_errors():
+    digits = "9" * 5000  # beyond Python's int() digit limit
+    for value in (digits, f'"{digits}"'):
+        with pytest.raises(SpecError) as info:
+            load_yaml(f"- neuron: N\n  body:\n    - let: a\n      value: {value}\n")
+        assert info.value.codes in (("E0020",), ("E0001",))
+        assert info.value.diagnostics[0].span.line == 4
     deep = "- neuron: N\n  body:\n    - let: a\n      value: " + "[" * 1000 + "]" * 1000
     with pytest.raises(SpecError) as info:
         load_yaml(deep)
