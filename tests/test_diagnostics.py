@@ -22,6 +22,7 @@ import snndsl
 from snndsl import SpecError
 from snndsl.diagnostics import CODES
 
+
 def _fail(fn) -> SpecError:
     with pytest.raises(SpecError) as info:
         fn()
@@ -83,25 +84,45 @@ def test_missing_opening_brace():
 
 def test_stray_character():
     text = "network N {\n    input x: [8] $\n    output y = x -> Linear(4)\n}\n"
-    expect(parse_error(text), "E0001", 2, 18, "expected '}', a name",
-           "unexpected character '$'")
+    expect(
+        parse_error(text),
+        "E0001",
+        2,
+        18,
+        "expected '}', a name",
+        "unexpected character '$'",
+    )
 
 
 def test_stray_character_after_last_item():
     text = net("x -> IF") + "@\n"
-    expect(parse_error(text), "E0001", 5, 1, "expected 'network', 'neuron', 'surrogate'",
-           "unexpected character '@'")
+    expect(
+        parse_error(text),
+        "E0001",
+        5,
+        1,
+        "expected 'network', 'neuron', 'surrogate'",
+        "unexpected character '@'",
+    )
 
 
 def test_unexpected_end_of_file_inside_call():
     err = parse_error("network N {\n    input x: [8]\n    output y = x -> Linear(4")
-    expect(err, "E0001", 3, 29, re.compile("^expected .*'\\)'"), "unexpected end of file")
+    expect(
+        err, "E0001", 3, 29, re.compile("^expected .*'\\)'"), "unexpected end of file"
+    )
 
 
 def test_extra_closing_brace():
     text = net("x -> IF").rstrip("\n") + "}\n"
-    expect(parse_error(text), "E0001", 4, 2, "expected 'network', 'neuron', 'surrogate'",
-           "unexpected '}'")
+    expect(
+        parse_error(text),
+        "E0001",
+        4,
+        2,
+        "expected 'network', 'neuron', 'surrogate'",
+        "unexpected '}'",
+    )
 
 
 def test_unterminated_string_is_a_syntax_error():
@@ -124,9 +145,12 @@ def test_positional_argument_after_keyword():
     expect(err, "E0001", 3, 44, None, "positional argument after a keyword argument")
 
 
-@pytest.mark.xfail(strict=True, reason="the E0001 hint at a missing '}' comes from the "
-                   "merged LALR lookahead set: it lists ')', ']', 'charge', 'fire' inside a "
-                   "network and the 8-word cut drops '}'")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the E0001 hint at a missing '}' comes from the "
+    "merged LALR lookahead set: it lists ')', ']', 'charge', 'fire' inside a "
+    "network and the 8-word cut drops '}'",
+)
 def test_missing_closing_brace_hint_names_the_brace():
     err = parse_error("network N {\n    input x: [8]\n    output y = x -> Linear(4)\n")
     d = err.diagnostics[0]
@@ -134,9 +158,12 @@ def test_missing_closing_brace_hint_names_the_brace():
     assert "'charge'" not in d.hint and "']'" not in d.hint
 
 
-@pytest.mark.xfail(strict=True, reason="anonymous terminals ('->', '??', '**', '-=') are "
-                   "dropped from E0001 hints, so 'x => IF' is told only \"expected '}', "
-                   "a name\"")
+@pytest.mark.xfail(
+    strict=True,
+    reason="anonymous terminals ('->', '??', '**', '-=') are "
+    "dropped from E0001 hints, so 'x => IF' is told only \"expected '}', "
+    'a name"',
+)
 def test_wrong_arrow_hint_names_the_arrow():
     err = parse_error(net("x => IF"))
     expect(err, "E0001", 3, 18, re.compile("'->'"), "unexpected '='")
@@ -171,14 +198,26 @@ def test_spec_file_not_utf8(tmp_path):
 
 def test_yaml_wrong_shape():
     text = "- network: N\n  body: [1]\n"
-    expect(parse_error(text, "t.yaml"), "E0020", 2, 10, None,
-           "expected a statement (a mapping), got an integer")
+    expect(
+        parse_error(text, "t.yaml"),
+        "E0020",
+        2,
+        10,
+        None,
+        "expected a statement (a mapping), got an integer",
+    )
 
 
 def test_yaml_unknown_item_kind():
     err = parse_error("- foo: N\n", "t.yaml")
-    expect(err, "E0020", 1, 3, "expected one of 'network', 'neuron', 'surrogate'",
-           "unknown item kind 'foo'")
+    expect(
+        err,
+        "E0020",
+        1,
+        3,
+        "expected one of 'network', 'neuron', 'surrogate'",
+        "unknown item kind 'foo'",
+    )
 
 
 def test_yaml_cannot_be_parsed():
@@ -205,8 +244,14 @@ def test_unknown_op_lowercase_neuron_did_you_mean_LIF():
 
 def test_surrogate_used_as_a_layer():
     err = resolve_error(net("x -> Sigmoid"))
-    expect(err, "E0201", 3, 21, "pass it to a neuron: LIF(surrogate=Sigmoid())",
-           "is a surrogate function, not a layer")
+    expect(
+        err,
+        "E0201",
+        3,
+        21,
+        "pass it to a neuron: LIF(surrogate=Sigmoid())",
+        "is a surrogate function, not a layer",
+    )
 
 
 # ============================================================================ E0202
@@ -214,7 +259,9 @@ def test_surrogate_used_as_a_layer():
 
 def test_unknown_argument_did_you_mean():
     err = resolve_error(net("x -> Linear(4, bais=false)"))
-    expect(err, "E0202", 3, 31, "did you mean 'bias'?", "'Linear' has no argument 'bais'")
+    expect(
+        err, "E0202", 3, 31, "did you mean 'bias'?", "'Linear' has no argument 'bais'"
+    )
 
 
 def test_unknown_argument_lists_the_arguments():
@@ -241,8 +288,14 @@ def test_unknown_network_parameter_override():
 
 def test_missing_required_argument():
     err = resolve_error(net("x -> Linear"))
-    expect(err, "E0203", 3, 21, "write Linear(..., out_features=...)",
-           "'Linear' needs argument 'out_features'")
+    expect(
+        err,
+        "E0203",
+        3,
+        21,
+        "write Linear(..., out_features=...)",
+        "'Linear' needs argument 'out_features'",
+    )
 
 
 def test_missing_kernel_size():
@@ -255,8 +308,14 @@ def test_missing_kernel_size():
 
 def test_wrong_type_bool_for_int():
     err = resolve_error(net("x -> Linear(out_features=true)"))
-    expect(err, "E0204", 3, 41, None,
-           "argument 'out_features' of 'Linear': expected int, got bool")
+    expect(
+        err,
+        "E0204",
+        3,
+        41,
+        None,
+        "argument 'out_features' of 'Linear': expected int, got bool",
+    )
 
 
 def test_wrong_type_string_for_float():
@@ -292,8 +351,14 @@ def test_argument_given_twice():
 
 def test_too_many_arguments():
     err = resolve_error(net("x -> Linear(8, 4, true, 5)"))
-    expect(err, "E0206", 3, 40, "its arguments are: in_features, out_features, bias",
-           "takes at most 3 argument(s) here, got 4")
+    expect(
+        err,
+        "E0206",
+        3,
+        40,
+        "its arguments are: in_features, out_features, bias",
+        "takes at most 3 argument(s) here, got 4",
+    )
 
 
 def test_function_arity_in_an_equation():
@@ -301,7 +366,9 @@ def test_function_arity_in_an_equation():
         "neuron Foo(a = 1.0) {\n    state v = 0.0\n    charge v = v + exp(x, 2)\n"
         "    fire v >= a\n}\n" + net("x -> Foo")
     )
-    expect(resolve_error(text), "E0206", 3, 20, None, "'exp' takes 1 argument(s), got 2")
+    expect(
+        resolve_error(text), "E0206", 3, 20, None, "'exp' takes 1 argument(s), got 2"
+    )
 
 
 # ============================================================================ E0207/E0403
@@ -309,22 +376,40 @@ def test_function_arity_in_an_equation():
 
 def test_lif_tau_fails_the_prelude_requirement_located_at_the_call():
     err = resolve_error(net("x -> LIF(tau=1.0)"))
-    d = expect(err, "E0403", 3, 21, "the requirement is: tau > 1.0",
-               "LIF: tau must be greater than 1")
+    d = expect(
+        err,
+        "E0403",
+        3,
+        21,
+        "the requirement is: tau > 1.0",
+        "LIF: tau must be greater than 1",
+    )
     assert d.source.path == "t.snn"  # located in the user's file, not the prelude
     assert (d.span.end_line, d.span.end_column) == (3, 33)
 
 
 def test_if_threshold_below_reset_fails_requirement():
     err = resolve_error(net("x -> IF(v_threshold=-1.0)"))
-    expect(err, "E0403", 3, 21, "the requirement is: v_threshold > v_reset",
-           "v_threshold must be greater than v_reset")
+    expect(
+        err,
+        "E0403",
+        3,
+        21,
+        "the requirement is: v_threshold > v_reset",
+        "v_threshold must be greater than v_reset",
+    )
 
 
 def test_surrogate_requirement_located_at_the_surrogate_call():
     err = resolve_error(net("x -> LIF(surrogate=ATan(alpha=-1.0))"))
-    expect(err, "E0403", 3, 35, "the requirement is: alpha > 0.0",
-           "ATan: alpha must be positive")
+    expect(
+        err,
+        "E0403",
+        3,
+        35,
+        "the requirement is: alpha > 0.0",
+        "ATan: alpha must be positive",
+    )
 
 
 def test_dropout_p_one_is_invalid():
@@ -357,14 +442,26 @@ def test_pool_padding_too_large():
 
 def test_linear_in_features_mismatch():
     err = resolve_error(net("x -> Linear(in_features=7, out_features=4)"))
-    expect(err, "E0301", 3, 28, "write in_features=8, or leave it out to infer it",
-           "Linear: in_features=7 does not match the input, which has 8")
+    expect(
+        err,
+        "E0301",
+        3,
+        28,
+        "write in_features=8, or leave it out to infer it",
+        "Linear: in_features=7 does not match the input, which has 8",
+    )
 
 
 def test_conv2d_on_a_1d_input():
     err = resolve_error(net("x -> Conv2d(4, 3)"))
-    expect(err, "E0301", 3, 21, "its input has 1 dimension(s) per sample; it needs 3",
-           "expects a per-sample input of shape [C, H, W], got [8]")
+    expect(
+        err,
+        "E0301",
+        3,
+        21,
+        "its input has 1 dimension(s) per sample; it needs 3",
+        "expects a per-sample input of shape [C, H, W], got [8]",
+    )
 
 
 def test_pooling_after_linear():
@@ -393,7 +490,9 @@ def test_string_shape_dimension():
 def test_python_keyword_as_input_name():
     # `class` is not a keyword of the grammar: it lexes as a NAME and the checker
     # rejects it where it is declared.
-    err = resolve_error("network N {\n    input class: [3]\n    output y = class -> IF\n}\n")
+    err = resolve_error(
+        "network N {\n    input class: [3]\n    output y = class -> IF\n}\n"
+    )
     expect(err, "E0101", 2, 11, None, "'class' is a Python keyword")
 
 
@@ -403,7 +502,9 @@ def test_python_keyword_as_label():
 
 
 def test_python_keyword_as_network_name():
-    err = resolve_error("network class {\n    input x: [8]\n    output y = x -> IF\n}\n")
+    err = resolve_error(
+        "network class {\n    input x: [8]\n    output y = x -> IF\n}\n"
+    )
     expect(err, "E0101", 1, 9, None, "'class' is a Python keyword")
 
 
@@ -424,7 +525,9 @@ def test_names_that_would_shadow_generated_code(name):
 
 def test_label_shadowing_the_module_api():
     err = resolve_error(net("x -> self: Linear(4)"))
-    expect(err, "E0101", 3, 21, "rename it", "would shadow a name that generated code uses")
+    expect(
+        err, "E0101", 3, 21, "rename it", "would shadow a name that generated code uses"
+    )
 
 
 def test_output_named_forward():
@@ -448,17 +551,19 @@ def test_underscore_neuron_name():
     expect(resolve_error(text), "E0101", 1, 8, None, "starts with '_'")
 
 
-@pytest.mark.xfail(strict=True, reason="a surrogate named S compiles to class '_S'; for "
-                   "S in state/mask/x/xs/spikes/T/N that is a helper or a local of the "
-                   "generated forward, resolve accepts it and the module fails at run time "
-                   "(\"... object has no attribute 'apply'\")")
+@pytest.mark.xfail(
+    strict=True,
+    reason="a surrogate named S compiles to class '_S'; for "
+    "S in state/mask/x/xs/spikes/T/N that is a helper or a local of the "
+    "generated forward, resolve accepts it and the module fails at run time "
+    "(\"... object has no attribute 'apply'\")",
+)
 @pytest.mark.parametrize("name", ["state", "mask"])
 def test_surrogate_named_like_a_generated_helper(name):
     # Also 'x', 'xs', 'spikes', 'T', 'N' (their '_' forms are locals of the multi-step
     # forward); they all break the generated module at run time.
-    text = (
-        f"surrogate {name}(alpha = 1.0) {{\n    gradient alpha * x\n}}\n"
-        + net(f"x -> LIF(surrogate={name}())")
+    text = f"surrogate {name}(alpha = 1.0) {{\n    gradient alpha * x\n}}\n" + net(
+        f"x -> LIF(surrogate={name}())"
     )
     expect(resolve_error(text), "E0101", 1, 11)
 
@@ -497,8 +602,14 @@ def test_user_neuron_named_like_a_builtin():
         "neuron LIF(a = 1.0) {\n    state v = 0.0\n    charge v = v + x\n"
         "    fire v >= a\n}\n" + net("x -> LIF")
     )
-    expect(resolve_error(text), "E0102", 1, 8, "give your definition a new name",
-           "'LIF' is already defined (built in)")
+    expect(
+        resolve_error(text),
+        "E0102",
+        1,
+        8,
+        "give your definition a new name",
+        "'LIF' is already defined (built in)",
+    )
 
 
 def test_user_surrogate_named_like_a_builtin():
@@ -511,7 +622,9 @@ def test_neuron_parameter_given_twice():
         "neuron Foo(a = 1.0, a = 2.0) {\n    state v = 0.0\n    charge v = v + x\n"
         "    fire v >= 1.0\n}\n" + net("x -> Foo")
     )
-    expect(resolve_error(text), "E0102", 1, 21, None, "parameter 'a' of 'Foo' given twice")
+    expect(
+        resolve_error(text), "E0102", 1, 21, None, "parameter 'a' of 'Foo' given twice"
+    )
 
 
 # ============================================================================ E0103
@@ -519,8 +632,14 @@ def test_neuron_parameter_given_twice():
 
 def test_undefined_source_of_a_chain():
     err = resolve_error(net("z -> Linear(4)"))
-    expect(err, "E0103", 3, 16, "names must be defined before they are used",
-           "undefined name 'z'")
+    expect(
+        err,
+        "E0103",
+        3,
+        16,
+        "names must be defined before they are used",
+        "undefined name 'z'",
+    )
 
 
 def test_undefined_source_did_you_mean():
@@ -562,8 +681,14 @@ def test_empty_spec_has_no_network():
 
 def test_two_networks_without_selection():
     text = net("x -> IF") + net("x -> IF").replace("network N", "network M")
-    expect(resolve_error(text), "E0105", 5, 9, "pick one with --network: N, M",
-           "the spec defines 2 networks")
+    expect(
+        resolve_error(text),
+        "E0105",
+        5,
+        9,
+        "pick one with --network: N, M",
+        "the spec defines 2 networks",
+    )
 
 
 def test_selecting_an_unknown_network():
@@ -572,14 +697,26 @@ def test_selecting_an_unknown_network():
 
 
 def test_network_without_input():
-    expect(resolve_error("network N {\n}\n"), "E0106", 1, 9, "add: input x: [features]",
-           "network 'N' has no input")
+    expect(
+        resolve_error("network N {\n}\n"),
+        "E0106",
+        1,
+        9,
+        "add: input x: [features]",
+        "network 'N' has no input",
+    )
 
 
 def test_network_without_output():
     text = "network N {\n    input x: [3]\n    h = x -> Linear(4)\n}\n"
-    expect(resolve_error(text), "E0106", 1, 9, "add: output y = x -> ...",
-           "network 'N' has no output")
+    expect(
+        resolve_error(text),
+        "E0106",
+        1,
+        9,
+        "add: output y = x -> ...",
+        "network 'N' has no output",
+    )
 
 
 # ============================================================================ E0401
@@ -587,7 +724,9 @@ def test_network_without_output():
 
 def test_neuron_without_fire():
     text = "neuron Foo(a = 1.0) {\n    state v = 0.0\n}\n" + net("x -> Foo")
-    expect(resolve_error(text), "E0401", 1, 8, None, "neuron 'Foo' has no 'fire' statement")
+    expect(
+        resolve_error(text), "E0401", 1, 8, None, "neuron 'Foo' has no 'fire' statement"
+    )
 
 
 def test_charge_of_an_undeclared_state():
@@ -595,8 +734,14 @@ def test_charge_of_an_undeclared_state():
         "neuron Foo(a = 1.0) {\n    state v = 0.0\n    charge u = v + x\n"
         "    fire v >= a\n}\n" + net("x -> Foo")
     )
-    expect(resolve_error(text), "E0401", 3, 5, None,
-           "'charge' needs a state variable, 'u' is not one")
+    expect(
+        resolve_error(text),
+        "E0401",
+        3,
+        5,
+        None,
+        "'charge' needs a state variable, 'u' is not one",
+    )
 
 
 def test_fire_without_greater_equal():
@@ -604,7 +749,14 @@ def test_fire_without_greater_equal():
         "neuron Foo(a = 1.0) {\n    state v = 0.0\n    charge v = v + x\n"
         "    fire v > a\n}\n" + net("x -> Foo")
     )
-    expect(resolve_error(text), "E0401", 4, 10, None, "a fire condition is written 'a >= b'")
+    expect(
+        resolve_error(text),
+        "E0401",
+        4,
+        10,
+        None,
+        "a fire condition is written 'a >= b'",
+    )
 
 
 def test_reset_before_fire():
@@ -636,7 +788,14 @@ def test_parameter_type_cannot_be_inferred():
 
 def test_division_by_zero_in_a_parameter():
     text = "network N(a = 1 / 0) {\n    input x: [8]\n    output y = x -> IF\n}\n"
-    expect(resolve_error(text), "E0402", 1, 15, None, "cannot evaluate '/': division by zero")
+    expect(
+        resolve_error(text),
+        "E0402",
+        1,
+        15,
+        None,
+        "cannot evaluate '/': division by zero",
+    )
 
 
 def test_not_of_a_number():
@@ -662,8 +821,14 @@ def test_unknown_function_in_an_equation():
         "neuron Foo(a = 1.0) {\n    state v = 0.0\n    charge v = v + sigmod(x)\n"
         "    fire v >= a\n}\n" + net("x -> Foo")
     )
-    expect(resolve_error(text), "E0404", 3, 20, "did you mean 'sigmoid'?",
-           "unknown function 'sigmod'")
+    expect(
+        resolve_error(text),
+        "E0404",
+        3,
+        20,
+        "did you mean 'sigmoid'?",
+        "unknown function 'sigmod'",
+    )
 
 
 # ============================================================================ E0405
@@ -673,7 +838,9 @@ def test_user_surrogate_without_gradient():
     text = "surrogate Box(alpha = 1.0) {\n    primitive x\n}\n" + net(
         "x -> LIF(surrogate=Box())"
     )
-    expect(resolve_error(text), "E0405", 1, 11, None, "surrogate 'Box' has no 'gradient'")
+    expect(
+        resolve_error(text), "E0405", 1, 11, None, "surrogate 'Box' has no 'gradient'"
+    )
 
 
 def test_unused_user_surrogate_is_still_checked():
@@ -692,29 +859,41 @@ def test_surrogate_with_two_gradients():
 # ============================================================================ known bugs
 
 
-@pytest.mark.xfail(strict=True, reason="ValueError traceback: describe() calls repr() on an "
-                   "int over Python's 4300-digit limit")
+@pytest.mark.xfail(
+    strict=True,
+    reason="ValueError traceback: describe() calls repr() on an "
+    "int over Python's 4300-digit limit",
+)
 def test_huge_shape_dimension():
     err = resolve_error(net("x -> Linear(4)", "[10 ** 5000]"))
     expect(err, "E0302", 2, 15)
 
 
-@pytest.mark.xfail(strict=True, reason="ValueError traceback: describe() calls repr() on an "
-                   "int over Python's 4300-digit limit")
+@pytest.mark.xfail(
+    strict=True,
+    reason="ValueError traceback: describe() calls repr() on an "
+    "int over Python's 4300-digit limit",
+)
 def test_huge_layer_argument():
     err = resolve_error(net("x -> Linear(10 ** 5000)"))
     expect(err, "E0207", 3, 28)
 
 
-@pytest.mark.xfail(strict=True, reason="OverflowError traceback: coerce() calls float() on "
-                   "an int too large for a float")
+@pytest.mark.xfail(
+    strict=True,
+    reason="OverflowError traceback: coerce() calls float() on "
+    "an int too large for a float",
+)
 def test_huge_int_for_a_float_argument():
     err = resolve_error(net("x -> LIF(tau=2 ** 2000)"))
     expect(err, "E0204", 3, 29)
 
 
-@pytest.mark.xfail(strict=True, reason="resolve accepts a non-numeric surrogate gradient; "
-                   "generate then raises TypeError('not a constant: ...') in pyexpr")
+@pytest.mark.xfail(
+    strict=True,
+    reason="resolve accepts a non-numeric surrogate gradient; "
+    "generate then raises TypeError('not a constant: ...') in pyexpr",
+)
 @pytest.mark.parametrize("gradient", ['"abc"', "[1, 2]"])
 def test_non_numeric_surrogate_gradient(gradient):
     text = f"surrogate S(alpha = 1.0) {{\n    gradient {gradient}\n}}\n" + net(
@@ -723,8 +902,11 @@ def test_non_numeric_surrogate_gradient(gradient):
     expect(resolve_error(text), "E0405", 2, 14)
 
 
-@pytest.mark.xfail(strict=True, reason="resolve accepts a surrogate parameter that is not a "
-                   "number; generate then raises TypeError('not a constant: ...') in pyexpr")
+@pytest.mark.xfail(
+    strict=True,
+    reason="resolve accepts a surrogate parameter that is not a "
+    "number; generate then raises TypeError('not a constant: ...') in pyexpr",
+)
 @pytest.mark.parametrize("default", ['"hi"', "Sigmoid()"])
 def test_non_numeric_surrogate_parameter(default):
     text = f"surrogate S(alpha = {default}) {{\n    gradient x\n}}\n" + net(
@@ -733,16 +915,22 @@ def test_non_numeric_surrogate_parameter(default):
     expect(resolve_error(text), "E0405", 1, 13)
 
 
-@pytest.mark.xfail(strict=True, reason="the declared type of a network parameter is never "
-                   "checked: 'a: int = 1.5' is accepted")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the declared type of a network parameter is never "
+    "checked: 'a: int = 1.5' is accepted",
+)
 def test_network_parameter_default_of_the_wrong_type():
     text = "network N(a: int = 1.5) {\n    input x: [8]\n    output y = x -> IF\n}\n"
     expect(resolve_error(text), "E0204", 1, 20)
 
 
-@pytest.mark.xfail(strict=True, reason="SourceFile.line_text and the end-of-file location use "
-                   "str.splitlines(), which also breaks at \\x0c, \\x1c-\\x1e, \\x85, "
-                   "\\u2028/9; Lark counts only '\\n', so the wrong source line is shown")
+@pytest.mark.xfail(
+    strict=True,
+    reason="SourceFile.line_text and the end-of-file location use "
+    "str.splitlines(), which also breaks at \\x0c, \\x1c-\\x1e, \\x85, "
+    "\\u2028/9; Lark counts only '\\n', so the wrong source line is shown",
+)
 @pytest.mark.parametrize("odd", ["\x0c", "\x85", "\u2028"])
 def test_odd_line_break_in_a_comment_does_not_shift_locations(odd):
     text = f"# a comment {odd} with an odd character\n" + net("x -> Lnear(4)")
@@ -800,7 +988,9 @@ def test_render_with_tabs_keeps_the_caret_aligned():
 
 
 def test_render_of_a_multiline_span_marks_the_rest_of_the_first_line():
-    text = "network N {\n    input x: [8]\n    output y = x -> LIF(\n        tau=1.0)\n}\n"
+    text = (
+        "network N {\n    input x: [8]\n    output y = x -> LIF(\n        tau=1.0)\n}\n"
+    )
     err = resolve_error(text)
     d = expect(err, "E0403", 3, 21)
     assert (d.span.end_line, d.span.end_column) == (4, 17)
@@ -810,7 +1000,9 @@ def test_render_of_a_multiline_span_marks_the_rest_of_the_first_line():
 
 def test_render_of_an_error_in_an_empty_file():
     rendered = resolve_error("", path="empty.snn").render()
-    assert rendered.startswith("empty.snn:1:1: error[E0104]: the spec defines no network")
+    assert rendered.startswith(
+        "empty.snn:1:1: error[E0104]: the spec defines no network"
+    )
 
 
 def test_spec_error_str_is_the_rendering():

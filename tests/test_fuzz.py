@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast as pyast
 
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,36 +22,131 @@ import snndsl
 from snndsl.diagnostics import CODES
 from snndsl.yaml_io import load_yaml
 
-from conftest import ROOT
-
 SEED_TEXT = (ROOT / "specs" / "seed.snn").read_text(encoding="utf-8")
 CONV_TEXT = (ROOT / "specs" / "conv.snn").read_text(encoding="utf-8")
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
 KEYWORDS = [
-    "network", "neuron", "surrogate", "input", "output", "let", "state", "charge",
-    "fire", "reset", "require", "if", "else", "primitive", "gradient", "true",
-    "false", "none", "not", "and", "or", "True", "None",
+    "network",
+    "neuron",
+    "surrogate",
+    "input",
+    "output",
+    "let",
+    "state",
+    "charge",
+    "fire",
+    "reset",
+    "require",
+    "if",
+    "else",
+    "primitive",
+    "gradient",
+    "true",
+    "false",
+    "none",
+    "not",
+    "and",
+    "or",
+    "True",
+    "None",
 ]
 NAMES = [
-    "x", "y", "h", "v", "N", "Seed", "tau", "alpha", "surrogate", "detach",
-    "Linear", "Lnear", "Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "Flatten",
-    "Dropout", "Dropout2d", "LIF", "IF", "lif", "Sigmoid", "ATan", "sigmoid", "atan",
-    "exp", "pi", "class", "_x", "torch", "self", "forward", "state_dict", "in_features",
-    "out_features", "kernel_size", "padding", "bias", "p", "v_reset", "v_threshold",
+    "x",
+    "y",
+    "h",
+    "v",
+    "N",
+    "Seed",
+    "tau",
+    "alpha",
+    "surrogate",
+    "detach",
+    "Linear",
+    "Lnear",
+    "Conv2d",
+    "BatchNorm2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "Flatten",
+    "Dropout",
+    "Dropout2d",
+    "LIF",
+    "IF",
+    "lif",
+    "Sigmoid",
+    "ATan",
+    "sigmoid",
+    "atan",
+    "exp",
+    "pi",
+    "class",
+    "_x",
+    "torch",
+    "self",
+    "forward",
+    "state_dict",
+    "in_features",
+    "out_features",
+    "kernel_size",
+    "padding",
+    "bias",
+    "p",
+    "v_reset",
+    "v_threshold",
 ]
-NUMBERS = ["0", "1", "2", "3", "8", "28", "2.0", "0.5", ".5", "1.", "1e3", "1e999",
-           "-1", "0.0"]
+NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "8",
+    "28",
+    "2.0",
+    "0.5",
+    ".5",
+    "1.",
+    "1e3",
+    "1e999",
+    "-1",
+    "0.0",
+]
 PUNCT = [
-    "{", "}", "(", ")", "[", "]", ",", ":", "=", "->", "-=", "??", "**", "+", "-",
-    "*", "/", ">=", "<=", "==", "!=", "<", ">", "?", '"', '"tau must be > 1"', "#",
-    "# note\n", "\n", " ", "\t", "$", "@", "\\", "\r\n",
-]
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ":",
+    "=",
+    "->",
+    "-=",
+    "??",
+    "**",
+    "+",
+    "-",
+    "*",
+    "/",
+    ">=",
+    "<=",
+    "==",
+    "!=",
+    "<",
+    ">",
+    "?",
+    '"',
+    "#",
+    "$",
+    "@",
+    "\\",
+] + ['"tau must be > 1"', "# note\n", "\n", " ", "\t", "\r\n"]
 TOKENS = KEYWORDS + NAMES + NUMBERS + PUNCT
 
 # Mutation tokens: like TOKENS, without '**' (whose huge integers are a known bug).
@@ -108,14 +204,23 @@ def test_network_body_soup_only_spec_errors(body):
 # --------------------------------------------------------------------------- (b)
 
 
+MUTATIONS = [
+    "delete",
+    "insert",
+    "replace",
+    "insert_token",
+    "replace_token",
+    "delete_token",
+    "swap_lines",
+    "duplicate_line",
+]
+
+
 @st.composite
 def mutated_spec(draw, base: str) -> str:
     text = base
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(
-            ["delete", "insert", "replace", "insert_token", "replace_token",
-             "delete_token", "swap_lines", "duplicate_line"]
-        ))
+        kind = draw(st.sampled_from(MUTATIONS))
         pos = draw(st.integers(0, len(text)))
         if kind == "delete":
             n = draw(st.integers(1, 8))
@@ -172,7 +277,7 @@ def test_mutated_conv(text):
 def test_unmutated_specs_generate():
     """The property's positive branch is reachable: the originals resolve and generate."""
     for text in (SEED_TEXT, CONV_TEXT):
-        module, net = parse_and_resolve(text)
+        _, net = parse_and_resolve(text)
         assert net is not None
         check_mutant(text)
 
@@ -180,16 +285,76 @@ def test_unmutated_specs_generate():
 # --------------------------------------------------------------------------- (c)
 
 YAML_TOKENS = [
-    "- ", "network: ", "neuron: ", "surrogate: ", "body:", "params:", "input: ",
-    "shape: ", "output: ", "assign: ", "chain: ", "op: ", "args: ", "kwargs: ",
-    "label: ", "name: ", "default: ", "type: ", "comments: ", "let: ", "value: ",
-    "state: ", "init: ", "charge: ", "fire: ", "reset: ", "subtract: ", "options: ",
-    "require: ", "message: ", "if: ", "then: ", "else: ", "primitive: ", "gradient: ",
-    "[", "]", "{", "}", ",", ": ", "\n", "\n  ", "\n    ", "  ", "x", "y", "N",
-    "Linear", "LIF", "8", "4", "-1", "2.5", ".inf", ".nan", "1e999", "'", '"', "'x -> '",
-    '"4 +"', "null", "~", "true", "yes", "&a ", "*a", "!!int ", "!!str ", "!!float ",
-    "!!binary ", "!!python/object ", "!!timestamp ", "!custom ", "? ", "|\n  ",
-    ">\n  ", "#c", "---\n", "...\n", "\t", "%YAML 1.1\n", "<<: *a", "\x00", "\ufeff",
+    *(
+        f"{key}: "
+        for key in [
+            "network",
+            "neuron",
+            "surrogate",
+            "body",
+            "params",
+            "input",
+            "shape",
+            "output",
+            "assign",
+            "chain",
+            "op",
+            "args",
+            "kwargs",
+            "label",
+            "name",
+            "default",
+            "type",
+            "comments",
+            "let",
+            "value",
+            "state",
+            "init",
+            "charge",
+            "fire",
+            "reset",
+            "subtract",
+            "options",
+            "require",
+            "message",
+            "if",
+            "then",
+            "else",
+            "primitive",
+            "gradient",
+        ]
+    ),
+    *[
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "x",
+        "y",
+        "N",
+        "Linear",
+        "LIF",
+        "8",
+        "4",
+        "-1",
+        "2.5",
+        ".inf",
+        ".nan",
+        "1e999",
+        "'",
+        '"',
+        "null",
+        "~",
+        "true",
+        "yes",
+        "*a",
+        "#c",
+    ],
+    *["- ", ": ", "\n", "\n  ", "\n    ", "  ", "\t", "'x -> '", '"4 +"', "&a "],
+    *["!!int ", "!!str ", "!!float ", "!!binary ", "!!python/object ", "!!timestamp "],
+    *["!custom ", "? ", "|\n  ", ">\n  ", "---\n", "...\n", "%YAML 1.1\n", "<<: *a"],
+    *["\x00", "\ufeff"],
 ]
 
 yaml_soup = st.lists(st.sampled_from(YAML_TOKENS), max_size=50).map("".join)
