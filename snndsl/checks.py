@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from . import ast, ir
 from .catalogue import OPS, ShapeError
 from .diagnostics import Reporter, SpecError, did_you_mean
-from .evaluate import Evaluator, SurrogateValue, describe
+from .evaluate import Evaluator, SurrogateValue, coerce, describe
 from .names import (
     GENERATED_HELPERS,
     NN_MODULE_PRIVATE,
@@ -111,6 +111,14 @@ class _NetworkChecker:
                 continue
             env[p.name] = Evaluator(env, self.reporter, self.defs.call_hook,
                                     "network parameters").eval(p.default)
+        for p in self.net.params:
+            if p.type is None:
+                continue
+            try:
+                env[p.name] = coerce(env[p.name], p.type)
+            except TypeError as err:
+                raise self.fail("E0204", f"network parameter '{p.name}': {err}",
+                                p.default.span) from None
         if self.overrides:
             extra = sorted(self.overrides)[0]
             raise self.fail("E0202", f"network '{self.net.name}' has no parameter '{extra}'",

@@ -85,7 +85,9 @@ class SourceFile:
     text: str
 
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
+        # Only '\n' ends a line, as in the lexer (str.splitlines would also split on
+        # form feeds and Unicode line separators inside comments).
+        lines = self.text.split("\n")
         if 1 <= line <= len(lines):
             return lines[line - 1]
         return ""
@@ -113,7 +115,9 @@ class Diagnostic:
             if text or self.span.line == 1:
                 gutter = str(self.span.line)
                 pad = " " * len(gutter)
-                shown = text.replace("\t", " ")
+                shown = "".join(
+                    " " if c == "\t" else (c if c.isprintable() else "?") for c in text.rstrip("\r")
+                )
                 start = max(self.span.column - 1, 0)
                 if self.span.end_line == self.span.line:
                     width = max(self.span.end_column - self.span.column, 1)

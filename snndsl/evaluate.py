@@ -39,6 +39,7 @@ class Dyn:
 
 
 Value = object  # int | float | bool | None | str | tuple | SurrogateValue | Dyn
+MAX_INT = 2**63 - 1
 
 
 def type_name(value: Value) -> str:
@@ -107,7 +108,7 @@ class Evaluator:
 
     def eval(self, e: ast.Expr) -> Value:
         if isinstance(e, ast.Num):
-            return e.value
+            return self._bounded(e.value, e)
         if isinstance(e, ast.Bool):
             return e.value
         if isinstance(e, ast.NoneLit):
@@ -181,6 +182,8 @@ class Evaluator:
                 )
         if isinstance(left, Dyn) or isinstance(right, Dyn):
             return Dyn(ir.BinOp(op, _as_ir(left), _as_ir(right)))
+        if op == "**" and isinstance(right, int) and abs(right) > 1024 and abs(left) > 1:
+            raise self.fail("E0402", "cannot evaluate '**': the power is too large", e)
         try:
             if op == "+":
                 return left + right
@@ -193,9 +196,17 @@ class Evaluator:
             result = left**right
             if isinstance(result, complex):
                 raise ValueError("complex result")
-            return result
         except (ZeroDivisionError, OverflowError, ValueError) as err:
             raise self.fail("E0402", f"cannot evaluate '{op}': {err}", e) from None
+        return self._bounded(result, e)
+
+    def _bounded(self, value, node):
+        """Constants stay within what torch and float64 can hold."""
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise self.fail("E0402", "the result is too large (more than 64 bits)", node)
+        if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
+            raise self.fail("E0402", "the result is not a finite number", node)
+        return value
 
     def _compare(self, e: ast.Binary, left: Value, right: Value) -> Value:
         if isinstance(left, Dyn) or isinstance(right, Dyn):
@@ -264,7 +275,10 @@ def coerce(value: Value, type_: str) -> Value:
         raise TypeError(f"expected {base}, got none")
     if base == "float":
         if _is_number(value):
-            result = float(value)
+            try:
+                result = float(value)
+            except OverflowError:
+                raise TypeError("the number is too large for a float") from None
             if math.isinf(result) or math.isnan(result):
                 raise TypeError("expected a finite float")
             return result

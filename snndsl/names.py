@@ -93,6 +93,13 @@ GENERATED_HELPERS = frozenset({"_state", "_x", "_xs", "_t", "_spikes", "_T", "_N
 RESERVED = GENERATED_CODE_NAMES | NN_MODULE_ATTRIBUTES
 
 
+# Words of the spec language that can never be names (the rest of its keywords, such as
+# 'state' or 'surrogate', only have meaning where no name can stand).
+DSL_KEYWORDS = frozenset(
+    {"true", "false", "none", "and", "or", "not", "if", "else", "input", "output"}
+)
+
+
 def identifier_problem(name: str) -> str | None:
     """Why ``name`` cannot be used as a spec identifier, or None when it can."""
     if name.startswith(GENERATED_PREFIX):
@@ -104,6 +111,8 @@ def identifier_problem(name: str) -> str | None:
         return f"'{name}' is not a valid identifier (letters, digits and '_' only)"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return f"'{name}' is a Python keyword"
+    if name in DSL_KEYWORDS:
+        return f"'{name}' is a keyword"
     if name in RESERVED:
         return f"'{name}' would shadow a name that generated code uses"
     return None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from . import ast, ir
 from .diagnostics import Reporter, SpecError, did_you_mean
 from .evaluate import PARAM_TYPES, Dyn, Evaluator, SurrogateValue, coerce, describe, infer_type
-from .names import Namespace, identifier_problem
+from .names import GENERATED_HELPERS, Namespace, identifier_problem
 from .signature import REQUIRED, ParamSpec, bind
 
 
@@ -52,6 +52,14 @@ class Definitions:
                 f"'{item.name}' is already defined ({self.origin[item.name]})",
                 item.name_span,
                 "give your definition a new name",
+            )
+        if isinstance(item, ast.SurrogateDef) and surrogate_class(item.name) in GENERATED_HELPERS:
+            raise reporter.fail(
+                "E0101",
+                f"a surrogate named '{item.name}' would clash with the generated name "
+                f"'{surrogate_class(item.name)}'",
+                item.name_span,
+                "rename it",
             )
         self.origin[item.name] = origin
         check_params(item.params, reporter, f"'{item.name}'", forbidden=("x",))
@@ -372,7 +380,14 @@ def compile_surrogate(definition: ast.SurrogateDef, defs: Definitions,
     """The backward pass of a surrogate: its lets and gradient with parameters as locals."""
     params = defs.signature(definition, reporter)
     env: dict[str, object] = {"x": Dyn(ir.Local("x"))}
-    for p in params:
+    for p, node in zip(params, definition.params):
+        if p.type != "float":
+            raise reporter.fail(
+                "E0405",
+                f"surrogate parameters are floats; '{p.name}' is {p.type}",
+                node.span,
+                f"write {p.name}: float = 1.0",
+            )
         env[p.name] = Dyn(ir.Local(p.name))
     ev = Evaluator(env, reporter, None, f"surrogate '{definition.name}'")
     backward: list[ir.Assignment] = []
@@ -395,6 +410,12 @@ def compile_surrogate(definition: ast.SurrogateDef, defs: Definitions,
             if gradient is not None:
                 raise reporter.fail("E0405", "a surrogate has one 'gradient'", stmt.span)
             g = ev.eval(stmt.value)
+            if not (isinstance(g, Dyn) or (isinstance(g, (int, float))
+                                           and not isinstance(g, bool))):
+                raise reporter.fail(
+                    "E0405", f"a gradient must be a number or a tensor, got {describe(g)}",
+                    stmt.value.span,
+                )
             gradient = g.expr if isinstance(g, Dyn) else ir.Const(g)
         elif isinstance(stmt, ast.Primitive):
             if primitive is not None:

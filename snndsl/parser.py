@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
 from . import ast
+from .names import DSL_KEYWORDS
 from .resources import read_text
 from .diagnostics import Diagnostic, SourceFile, Span, SpecError
 
@@ -97,11 +99,11 @@ def _terminal_word(name: str, parser: Lark) -> str:
     for term in parser.terminals:
         if term.name == name and term.pattern.type == "str":
             return f"'{term.pattern.value}'"
-    return name.lower()
+    return name.strip("_").lower()
 
 
 def _expected_words(expected: set[str], parser: Lark) -> str:
-    words = sorted({_terminal_word(e, parser) for e in expected if not e.startswith("__")})
+    words = sorted({_terminal_word(e, parser) for e in expected})
     if not words:
         return ""
     if len(words) > 8:
@@ -123,6 +125,19 @@ def _meta_span(meta) -> Span:
     return Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+def _unclosed(text: str) -> str | None:
+    """The bracket left open at the end of the text, if any (comments and strings aside)."""
+    stack = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for tok in re.finditer(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"|[(){}\[\]]', text):
+        c = tok.group()
+        if c in "([{":
+            stack.append(c)
+        elif c in pairs and stack and stack[-1] == pairs[c]:
+            stack.pop()
+    return {"(": "')'", "[": "']'", "{": "'}'"}[stack[-1]] if stack else None
+
+
 def _syntax_error(err: Exception, source: SourceFile, parser: Lark) -> Diagnostic:
     if isinstance(err, UnexpectedCharacters):
         char = source.text[err.pos_in_stream] if err.pos_in_stream < len(source.text) else ""
@@ -136,9 +151,9 @@ def _syntax_error(err: Exception, source: SourceFile, parser: Lark) -> Diagnosti
             hint=f"expected {expected}" if expected else None,
         )
     if isinstance(err, UnexpectedEOF):
-        lines = source.text.splitlines() or [""]
+        lines = source.text.split("\n")
         line = len(lines)
-        expected = _expected_words(set(err.expected or ()), parser)
+        expected = _unclosed(source.text) or _expected_words(set(err.expected or ()), parser)
         return Diagnostic(
             "E0001",
             "unexpected end of file",
@@ -150,9 +165,10 @@ def _syntax_error(err: Exception, source: SourceFile, parser: Lark) -> Diagnosti
     token = err.token
     expected = _expected_words(set(err.expected or ()), parser)
     if token.type == "$END":
-        lines = source.text.splitlines() or [""]
+        lines = source.text.rstrip("\n").split("\n")
         span = Span.point(len(lines), len(lines[-1]) + 1)
         found = "end of file"
+        expected = _unclosed(source.text) or expected
     else:
         span = _token_span(token)
         found = repr(str(token))
@@ -236,7 +252,10 @@ def parse_number(text: str, span: Span) -> ast.Num:
         if math.isinf(value):
             raise _ParseFailure("E0002", f"number {text} is too large for a float", span)
         return ast.Num(value, span)
-    return ast.Num(int(text), span)
+    try:
+        return ast.Num(int(text), span)
+    except ValueError:  # more digits than int() accepts
+        raise _ParseFailure("E0002", f"integer {text[:20]}... is too long", span) from None
 
 
 @v_args(meta=True)
@@ -244,6 +263,15 @@ class _ToAst(Transformer):
     def __init__(self, comments: _CommentMap):
         super().__init__()
         self._comments = comments
+
+    def __default_token__(self, token: Token) -> Token:
+        # The contextual lexer reads a keyword as a NAME where the keyword cannot appear;
+        # words that would change meaning when printed back are refused as names.
+        if token.type == "NAME" and token.value in DSL_KEYWORDS:
+            raise _ParseFailure(
+                "E0101", f"'{token.value}' is a keyword and cannot be a name", _token_span(token)
+            )
+        return token
 
     # ------------------------------------------------------------------ expressions
     def number(self, meta, children):
@@ -500,15 +528,28 @@ def _run(text: str, source: SourceFile, start: str):
         tree = _parse_with_comments(parser, text, comments)
     except (UnexpectedCharacters, UnexpectedEOF, UnexpectedToken) as err:
         raise SpecError([_syntax_error(err, source, parser)]) from None
-    cmap = _CommentMap(tree, comments)
+    except RecursionError:
+        raise SpecError([_too_deep(source)]) from None
     try:
+        cmap = _CommentMap(tree, comments)
         result = _ToAst(cmap).transform(tree)
+    except RecursionError:
+        raise SpecError([_too_deep(source)]) from None
+    except _ParseFailure as f:
+        raise SpecError([Diagnostic(f.code, f.message, f.span, source)]) from None
     except VisitError as err:
         if isinstance(err.orig_exc, _ParseFailure):
             f = err.orig_exc
             raise SpecError([Diagnostic(f.code, f.message, f.span, source)]) from None
+        if isinstance(err.orig_exc, RecursionError):
+            raise SpecError([_too_deep(source)]) from None
         raise
     return result, tuple(cmap.trailing)
+
+
+def _too_deep(source: SourceFile) -> Diagnostic:
+    return Diagnostic("E0001", "the spec is nested too deeply to parse", Span(1, 1, 1, 2),
+                      source, hint="split long expressions with 'let'")
 
 
 def _parse_with_comments(parser: Lark, text: str, comments: list[Token]) -> Tree:

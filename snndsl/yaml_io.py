@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 import yaml
-from lark.exceptions import VisitError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import ast
@@ -311,14 +310,7 @@ class _Reader:
             line += 1
             text = self.source.line_text(line)
             column = len(text) - len(text.lstrip(" ")) + 1
-        try:
-            return parse_expression(node.value, self.source, line, column)
-        except RecursionError:
-            self.fail(node, "the expression is nested too deeply", code="E0001")
-        except VisitError as err:  # the parser lets e.g. int()'s digit limit through
-            self.fail(
-                node, f"cannot read this expression: {err.orig_exc}", code="E0001"
-            )
+        return parse_expression(node.value, self.source, line, column)
 
     def call(self, node: Node, fields: dict, reserved: frozenset[str]) -> ast.Call:
         """A call from ``{op, args?, kwargs?}``; ``op`` may also hold a whole call."""

@@ -448,7 +448,7 @@ def test_pathological_inputs_are_errors():
     for value in (digits, f'"{digits}"'):
         with pytest.raises(SpecError) as info:
             load_yaml(f"- neuron: N\n  body:\n    - let: a\n      value: {value}\n")
-        assert info.value.codes in (("E0020",), ("E0001",))
+        assert info.value.codes in (("E0020",), ("E0001",), ("E0002",))
         assert info.value.diagnostics[0].span.line == 4
     deep = "- neuron: N\n  body:\n    - let: a\n      value: " + "[" * 1000 + "]" * 1000
     with pytest.raises(SpecError) as info:
