@@ -9,7 +9,6 @@ Leading comments are kept on items and statements so ``snndsl fmt`` does not dro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from .diagnostics import UNKNOWN_SPAN, SourceFile, Span
 
@@ -91,7 +90,7 @@ class ListExpr:
     span: Span = _span()
 
 
-Expr = Union[Num, Bool, NoneLit, Str, Name, Call, Unary, Binary, ListExpr]
+Expr = Num | Bool | NoneLit | Str | Name | Call | Unary | Binary | ListExpr
 
 ARITH_OPS = ("+", "-", "*", "/", "**")
 COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
@@ -156,7 +155,7 @@ class Output:
     name_span: Span = _span()
 
 
-NetStmt = Union[Input, Assign, Output]
+NetStmt = Input | Assign | Output
 
 
 @dataclass(frozen=True)
@@ -242,7 +241,7 @@ class If:
     span: Span = _span()
 
 
-NeuronStmt = Union[Let, State, Charge, Fire, Reset, Require, If]
+NeuronStmt = Let | State | Charge | Fire | Reset | Require | If
 
 
 @dataclass(frozen=True)
@@ -272,7 +271,7 @@ class Gradient:
     span: Span = _span()
 
 
-SurrogateStmt = Union[Let, Primitive, Gradient, Require]
+SurrogateStmt = Let | Primitive | Gradient | Require
 
 
 @dataclass(frozen=True)
@@ -287,7 +286,7 @@ class SurrogateDef:
     name_span: Span = _span()
 
 
-Item = Union[Network, NeuronDef, SurrogateDef]
+Item = Network | NeuronDef | SurrogateDef
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ class ShapeError(Exception):
     unless ``code`` says otherwise; without, the input shape does not fit (E0301).
     """
 
-    def __init__(self, message: str, arg: str | None = None, hint: str | None = None,
-                 code: str | None = None):
+    def __init__(
+        self, message: str, arg: str | None = None, hint: str | None = None, code: str | None = None
+    ):
         super().__init__(message)
         self.arg = arg
         self.hint = hint
@@ -162,8 +163,9 @@ def _pool2d(shape: Shape, args: dict, dilation: bool) -> tuple[dict, Shape]:
             raise ShapeError(
                 f"padding {list(p)} must be at most half of kernel_size {list(k)}", arg="padding"
             )
-    out = tuple(_pool_out(shape[1 + i], k[i], s[i], p[i], d[i], args["ceil_mode"])
-                for i in range(2))
+    out = tuple(
+        _pool_out(shape[1 + i], k[i], s[i], p[i], d[i], args["ceil_mode"]) for i in range(2)
+    )
     if min(out) < 1:
         raise ShapeError(
             f"kernel_size={list(k)} does not fit the {shape[1]}x{shape[2]} input",
@@ -198,12 +200,14 @@ def _flatten(shape: Shape, args: dict) -> tuple[dict, Shape]:
     start, end = norm(args["start_dim"], "start_dim"), norm(args["end_dim"], "end_dim")
     if start == 0:
         raise ShapeError(
-            "start_dim=0 would flatten the batch dimension", arg="start_dim",
+            "start_dim=0 would flatten the batch dimension",
+            arg="start_dim",
             hint="per-sample dimensions start at 1",
         )
     if start > end:
-        raise ShapeError(f"start_dim={args['start_dim']} comes after end_dim={args['end_dim']}",
-                         arg="start_dim")
+        raise ShapeError(
+            f"start_dim={args['start_dim']} comes after end_dim={args['end_dim']}", arg="start_dim"
+        )
     merged = math.prod(full[start : end + 1])
     return args, tuple(full[1:start]) + (merged,) + tuple(full[end + 1 :])
 
@@ -228,64 +232,117 @@ OPS: dict[str, LayerOp] = {
     for op in (
         LayerOp(
             "Linear",
-            (P("in_features", "int", REQUIRED, True), P("out_features", "int"),
-             P("bias", "bool", True)),
-            _linear, "nn.Linear", ("in_features", "out_features", "bias"),
+            (
+                P("in_features", "int", REQUIRED, True),
+                P("out_features", "int"),
+                P("bias", "bool", True),
+            ),
+            _linear,
+            "nn.Linear",
+            ("in_features", "out_features", "bias"),
             doc="y = x W^T + b over the last dimension",
         ),
         LayerOp(
             "Conv2d",
-            (P("in_channels", "int", REQUIRED, True), P("out_channels", "int"),
-             P("kernel_size", "size"), P("stride", "size", 1), P("padding", "size", 0),
-             P("dilation", "size", 1), P("groups", "int", 1), P("bias", "bool", True)),
-            _conv2d, "nn.Conv2d",
-            ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-             "groups", "bias"),
-            ndim=2, doc="2-D convolution over [C, H, W]",
+            (
+                P("in_channels", "int", REQUIRED, True),
+                P("out_channels", "int"),
+                P("kernel_size", "size"),
+                P("stride", "size", 1),
+                P("padding", "size", 0),
+                P("dilation", "size", 1),
+                P("groups", "int", 1),
+                P("bias", "bool", True),
+            ),
+            _conv2d,
+            "nn.Conv2d",
+            (
+                "in_channels",
+                "out_channels",
+                "kernel_size",
+                "stride",
+                "padding",
+                "dilation",
+                "groups",
+                "bias",
+            ),
+            ndim=2,
+            doc="2-D convolution over [C, H, W]",
         ),
         LayerOp(
             "BatchNorm2d",
-            (P("num_features", "int", REQUIRED, True), P("eps", "float", 1e-5),
-             P("momentum", "float?", 0.1), P("affine", "bool", True),
-             P("track_running_stats", "bool", True)),
-            _batchnorm2d, "nn.BatchNorm2d",
+            (
+                P("num_features", "int", REQUIRED, True),
+                P("eps", "float", 1e-5),
+                P("momentum", "float?", 0.1),
+                P("affine", "bool", True),
+                P("track_running_stats", "bool", True),
+            ),
+            _batchnorm2d,
+            "nn.BatchNorm2d",
             ("num_features", "eps", "momentum", "affine", "track_running_stats"),
             doc="batch normalisation over the channels of [C, H, W]",
         ),
         LayerOp(
             "MaxPool2d",
-            (P("kernel_size", "size"), P("stride", "size?", None), P("padding", "size", 0),
-             P("dilation", "size", 1), P("ceil_mode", "bool", False)),
-            _maxpool2d, "nn.MaxPool2d",
+            (
+                P("kernel_size", "size"),
+                P("stride", "size?", None),
+                P("padding", "size", 0),
+                P("dilation", "size", 1),
+                P("ceil_mode", "bool", False),
+            ),
+            _maxpool2d,
+            "nn.MaxPool2d",
             ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-            ndim=2, doc="2-D max pooling",
+            ndim=2,
+            doc="2-D max pooling",
         ),
         LayerOp(
             "AvgPool2d",
-            (P("kernel_size", "size"), P("stride", "size?", None), P("padding", "size", 0),
-             P("ceil_mode", "bool", False), P("count_include_pad", "bool", True),
-             P("divisor_override", "int?", None)),
-            _avgpool2d, "nn.AvgPool2d",
-            ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
-             "divisor_override"),
-            ndim=2, doc="2-D average pooling",
+            (
+                P("kernel_size", "size"),
+                P("stride", "size?", None),
+                P("padding", "size", 0),
+                P("ceil_mode", "bool", False),
+                P("count_include_pad", "bool", True),
+                P("divisor_override", "int?", None),
+            ),
+            _avgpool2d,
+            "nn.AvgPool2d",
+            (
+                "kernel_size",
+                "stride",
+                "padding",
+                "ceil_mode",
+                "count_include_pad",
+                "divisor_override",
+            ),
+            ndim=2,
+            doc="2-D average pooling",
         ),
         LayerOp(
             "Flatten",
             (P("start_dim", "int", 1), P("end_dim", "int", -1)),
-            _flatten, "nn.Flatten", ("start_dim", "end_dim"),
+            _flatten,
+            "nn.Flatten",
+            ("start_dim", "end_dim"),
             doc="merge dimensions start_dim..end_dim of [N, *]",
         ),
         LayerOp(
             "Dropout",
             (P("p", "float", 0.5),),
-            _dropout, None, ("p",),
+            _dropout,
+            None,
+            ("p",),
             doc="one dropout mask per sequence, shared by all time steps",
         ),
         LayerOp(
             "Dropout2d",
             (P("p", "float", 0.2),),
-            _dropout2d, None, ("p",),
+            _dropout2d,
+            None,
+            ("p",),
             doc="one channel-wise dropout mask per sequence, shared by all time steps",
         ),
     )

@@ -64,15 +64,20 @@ def select_network(module: ast.Module, reporter: Reporter, name: str | None) -> 
             if net.name == name:
                 return net
         raise reporter.fail(
-            "E0105", f"no network named '{name}' in the spec", None,
+            "E0105",
+            f"no network named '{name}' in the spec",
+            None,
             did_you_mean(name, [n.name for n in nets]),
         )
     if not nets:
-        raise reporter.fail("E0104", "the spec defines no network", None,
-                            "add: network Name { input x: [8] ... }")
+        raise reporter.fail(
+            "E0104", "the spec defines no network", None, "add: network Name { input x: [8] ... }"
+        )
     if len(nets) > 1:
         raise reporter.fail(
-            "E0105", f"the spec defines {len(nets)} networks", nets[1].name_span,
+            "E0105",
+            f"the spec defines {len(nets)} networks",
+            nets[1].name_span,
             f"pick one with --network: {', '.join(n.name for n in nets)}",
         )
     return nets[0]
@@ -83,8 +88,14 @@ def all_op_names(defs: Definitions) -> list[str]:
 
 
 class _NetworkChecker:
-    def __init__(self, module: ast.Module, net: ast.Network, defs: Definitions,
-                 reporter: Reporter, overrides: Mapping[str, object]):
+    def __init__(
+        self,
+        module: ast.Module,
+        net: ast.Network,
+        defs: Definitions,
+        reporter: Reporter,
+        overrides: Mapping[str, object],
+    ):
         self.module = module
         self.net = net
         self.defs = defs
@@ -109,29 +120,38 @@ class _NetworkChecker:
             if p.name in self.overrides:
                 env[p.name] = self.overrides.pop(p.name)
                 continue
-            env[p.name] = Evaluator(env, self.reporter, self.defs.call_hook,
-                                    "network parameters").eval(p.default)
+            env[p.name] = Evaluator(
+                env, self.reporter, self.defs.call_hook, "network parameters"
+            ).eval(p.default)
         for p in self.net.params:
             if p.type is None:
                 continue
             try:
                 env[p.name] = coerce(env[p.name], p.type)
             except TypeError as err:
-                raise self.fail("E0204", f"network parameter '{p.name}': {err}",
-                                p.default.span) from None
+                raise self.fail(
+                    "E0204", f"network parameter '{p.name}': {err}", p.default.span
+                ) from None
         if self.overrides:
             extra = sorted(self.overrides)[0]
-            raise self.fail("E0202", f"network '{self.net.name}' has no parameter '{extra}'",
-                            self.net.name_span,
-                            did_you_mean(extra, [p.name for p in self.net.params]))
+            raise self.fail(
+                "E0202",
+                f"network '{self.net.name}' has no parameter '{extra}'",
+                self.net.name_span,
+                did_you_mean(extra, [p.name for p in self.net.params]),
+            )
         return env
 
     # ------------------------------------------------------------------ names
     def claim(self, name: str, span, what: str) -> None:
         problem = identifier_problem(name)
         if problem:
-            raise self.fail("E0101", problem, span,
-                            "rename it" if "reserved" in problem or "shadow" in problem else None)
+            raise self.fail(
+                "E0101",
+                problem,
+                span,
+                "rename it" if "reserved" in problem or "shadow" in problem else None,
+            )
         if name in self.spec_names:
             raise self.fail("E0102", f"{what} '{name}' is already defined", span)
         self.spec_names.reserve(name)
@@ -164,30 +184,46 @@ class _NetworkChecker:
                 if stmt.chain is not None:
                     self.chain(stmt.chain, stmt.name)
                 elif stmt.name not in self.values:
-                    raise self.fail("E0103", f"undefined name '{stmt.name}'", stmt.name_span,
-                                    did_you_mean(stmt.name, self.values))
+                    raise self.fail(
+                        "E0103",
+                        f"undefined name '{stmt.name}'",
+                        stmt.name_span,
+                        did_you_mean(stmt.name, self.values),
+                    )
                 if any(o.name == stmt.name for o in self.outputs):
-                    raise self.fail("E0102", f"'{stmt.name}' is already an output",
-                                    stmt.name_span)
+                    raise self.fail("E0102", f"'{stmt.name}' is already an output", stmt.name_span)
                 self.outputs.append(ir.OutputIR(stmt.name, stmt.name, self.values[stmt.name]))
         if not self.inputs:
-            raise self.fail("E0106", f"network '{self.net.name}' has no input",
-                            self.net.name_span, "add: input x: [features]")
+            raise self.fail(
+                "E0106",
+                f"network '{self.net.name}' has no input",
+                self.net.name_span,
+                "add: input x: [features]",
+            )
         if not self.outputs:
-            raise self.fail("E0106", f"network '{self.net.name}' has no output",
-                            self.net.name_span, "add: output y = x -> ...")
+            raise self.fail(
+                "E0106",
+                f"network '{self.net.name}' has no output",
+                self.net.name_span,
+                "add: output y = x -> ...",
+            )
         from .formatter import format_module
 
-        user_items = tuple(i for i in self.module.items if i is self.net or
-                           not isinstance(i, ast.Network))
+        user_items = tuple(
+            i for i in self.module.items if i is self.net or not isinstance(i, ast.Network)
+        )
         spec_text = format_module(ast.Module(user_items))
         surrogates = tuple(
             compile_surrogate(d, self.defs, self.reporter)
             for _, d in sorted(self.surrogates.items())
         )
         return ir.NetworkIR(
-            self.net.name, spec_text, tuple(self.inputs), tuple(self.nodes),
-            tuple(self.outputs), surrogates,
+            self.net.name,
+            spec_text,
+            tuple(self.inputs),
+            tuple(self.nodes),
+            tuple(self.outputs),
+            surrogates,
             self.module.source.path if self.module.source else "<spec>",
         )
 
@@ -197,12 +233,17 @@ class _NetworkChecker:
         for d in stmt.shape:
             v = ev.eval(d)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise self.fail("E0302", f"a shape dimension must be a positive int, got "
-                                f"{describe(v)}", d.span)
+                raise self.fail(
+                    "E0302", f"a shape dimension must be a positive int, got {describe(v)}", d.span
+                )
             dims.append(v)
         if not dims:
-            raise self.fail("E0302", "an input needs at least one dimension per sample",
-                            stmt.span, "for scalar inputs write [1]")
+            raise self.fail(
+                "E0302",
+                "an input needs at least one dimension per sample",
+                stmt.span,
+                "for scalar inputs write [1]",
+            )
         shape = tuple(dims)
         self.values[stmt.name] = shape
         self.inputs.append(ir.InputIR(stmt.name, shape))
@@ -210,9 +251,12 @@ class _NetworkChecker:
     def chain(self, chain: ast.Chain, target: str) -> None:
         src = chain.source.id
         if src not in self.values:
-            raise self.fail("E0103", f"undefined name '{src}'", chain.source.span,
-                            did_you_mean(src, self.values) or
-                            "names must be defined before they are used")
+            raise self.fail(
+                "E0103",
+                f"undefined name '{src}'",
+                chain.source.span,
+                did_you_mean(src, self.values) or "names must be defined before they are used",
+            )
         shape = self.values[src]
         if not chain.steps:
             self.nodes.append(ir.AliasIR(target, src, shape))
@@ -227,8 +271,9 @@ class _NetworkChecker:
             self.values[value] = shape
             src = value
 
-    def step(self, step: ast.Step, name: str, value: str, src: str,
-             shape: tuple[int, ...]) -> tuple[int, ...]:
+    def step(
+        self, step: ast.Step, name: str, value: str, src: str, shape: tuple[int, ...]
+    ) -> tuple[int, ...]:
         call = step.call
         op = OPS.get(call.func)
         if op is not None:
@@ -237,10 +282,18 @@ class _NetworkChecker:
         if neuron is not None:
             return self.neuron(neuron, call, name, value, src, shape)
         if call.func in self.defs.surrogates:
-            raise self.fail("E0201", f"'{call.func}' is a surrogate function, not a layer",
-                            call.func_span, f"pass it to a neuron: LIF(surrogate={call.func}())")
-        raise self.fail("E0201", f"unknown operation '{call.func}'", call.func_span,
-                        did_you_mean(call.func, all_op_names(self.defs)))
+            raise self.fail(
+                "E0201",
+                f"'{call.func}' is a surrogate function, not a layer",
+                call.func_span,
+                f"pass it to a neuron: LIF(surrogate={call.func}())",
+            )
+        raise self.fail(
+            "E0201",
+            f"unknown operation '{call.func}'",
+            call.func_span,
+            did_you_mean(call.func, all_op_names(self.defs)),
+        )
 
     def layer(self, op, call, name, value, src, shape):
         ev = Evaluator(self.env, self.reporter, self.defs.call_hook, f"'{op.name}' arguments")
@@ -254,12 +307,14 @@ class _NetworkChecker:
         spec = f"{op.name}({self._describe_args(op, args, bound.given)})"
         if op.ctor is None:  # Dropout / Dropout2d: inline with a per-sequence mask
             mask = self.attrs.fresh(f"_{name}_mask")
-            self.nodes.append(ir.DropoutIR(mask, value, src, args["p"],
-                                           op.name == "Dropout2d", shape, spec))
+            self.nodes.append(
+                ir.DropoutIR(mask, value, src, args["p"], op.name == "Dropout2d", shape, spec)
+            )
             return out
         ctor_args = self._ctor_args(op, args)
-        self.nodes.append(ir.LayerIR(name, value, src, op.name, op.ctor, ctor_args, shape, out,
-                                     spec))
+        self.nodes.append(
+            ir.LayerIR(name, value, src, op.name, op.ctor, ctor_args, shape, out, spec)
+        )
         return out
 
     @staticmethod
@@ -298,15 +353,24 @@ class _NetworkChecker:
         bound = self._neuron_args(compiler)
         args = ", ".join(f"{k}={describe(v)}" for k, v in bound)
         params = tuple(
-            (k, ir.SurrogateRef(v.definition.name, v.args) if isinstance(v, SurrogateValue)
-             else v)
+            (k, ir.SurrogateRef(v.definition.name, v.args) if isinstance(v, SurrogateValue) else v)
             for k, v in bound
         )
-        self.nodes.append(ir.NeuronIR(
-            name, value, src, definition.name, shape, states, result.step, result.output,
-            tuple((attr_of[s], local) for s, local in result.final),
-            f"{definition.name}({args})", params,
-        ))
+        self.nodes.append(
+            ir.NeuronIR(
+                name,
+                value,
+                src,
+                definition.name,
+                shape,
+                states,
+                result.step,
+                result.output,
+                tuple((attr_of[s], local) for s, local in result.final),
+                f"{definition.name}({args})",
+                params,
+            )
+        )
         return shape
 
     @staticmethod
@@ -314,8 +378,9 @@ class _NetworkChecker:
         return [(p.name, compiler.env[p.name]) for p in compiler.definition.params]
 
 
-def check_module(module: ast.Module, network: str | None = None,
-                 params: Mapping[str, object] | None = None) -> ir.NetworkIR:
+def check_module(
+    module: ast.Module, network: str | None = None, params: Mapping[str, object] | None = None
+) -> ir.NetworkIR:
     """Resolve ``module`` into IR for one network; raise SpecError with diagnostics."""
     reporter = Reporter(module.source)
     defs = _definitions(module, reporter)

@@ -51,9 +51,16 @@ def _cmd_check(args) -> int:
     from .crosscheck import run_check
 
     try:
-        report = run_check(args.spec, args.network, _params(args.set), steps=args.steps,
-                           batch=args.batch, seed=args.seed, scale=args.input_scale,
-                           against=args.against)
+        report = run_check(
+            args.spec,
+            args.network,
+            _params(args.set),
+            steps=args.steps,
+            batch=args.batch,
+            seed=args.seed,
+            scale=args.input_scale,
+            against=args.against,
+        )
     except RuntimeError as err:
         print(f"snndsl check: {err}", file=sys.stderr)
         return 1
@@ -103,13 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp):
         sp.add_argument("spec", help="a .snn or .yaml spec file")
         sp.add_argument("--network", help="which network, when the spec has several")
-        sp.add_argument("--set", action="append", metavar="NAME=VALUE",
-                        help="override a network parameter (repeatable)")
+        sp.add_argument(
+            "--set",
+            action="append",
+            metavar="NAME=VALUE",
+            help="override a network parameter (repeatable)",
+        )
 
     g = sub.add_parser("generate", help="print or write the generated PyTorch module")
     common(g)
-    g.add_argument("--mode", choices=("single", "multi"), default="multi",
-                   help="single-step ([N, *] per call) or multi-step ([T, N, *]); default multi")
+    g.add_argument(
+        "--mode",
+        choices=("single", "multi"),
+        default="multi",
+        help="single-step ([N, *] per call) or multi-step ([T, N, *]); default multi",
+    )
     g.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
     g.set_defaults(func=_cmd_generate)
 
@@ -118,11 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--steps", type=int, default=8, help="time steps T (default 8)")
     c.add_argument("--batch", type=int, default=4, help="batch size N (default 4)")
     c.add_argument("--seed", type=int, default=1, help="seed for weights and input (default 1)")
-    c.add_argument("--input-scale", type=float, default=4.0,
-                   help="input is uniform in [0, scale) (default 4)")
-    c.add_argument("--against", choices=("auto", "spikingjelly", "none"), default="auto",
-                   help="compare with SpikingJelly 2.0.0: when installed (auto), required, "
-                   "or never")
+    c.add_argument(
+        "--input-scale", type=float, default=4.0, help="input is uniform in [0, scale) (default 4)"
+    )
+    c.add_argument(
+        "--against",
+        choices=("auto", "spikingjelly", "none"),
+        default="auto",
+        help="compare with SpikingJelly 2.0.0: when installed (auto), required, or never",
+    )
     c.set_defaults(func=_cmd_check)
 
     v = sub.add_parser("convert", help="convert between .snn text and YAML (by -o's suffix)")
@@ -133,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fmt", help="print the spec in canonical form")
     f.add_argument("spec")
     mode = f.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true",
-                      help="exit 1 if the file is not in canonical form")
+    mode.add_argument(
+        "--check", action="store_true", help="exit 1 if the file is not in canonical form"
+    )
     mode.add_argument("-i", "--in-place", action="store_true", help="rewrite the file")
     f.set_defaults(func=_cmd_fmt)
     return p

@@ -135,8 +135,13 @@ def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
     shape = _shape(prefix, n.out_shape)
     if lay.multi:
         shape = f"{_shape('T * N', n.out_shape)}"
-    return {"kind": "layer", "comment": f"{n.attr}: {n.spec}", "value": n.value,
-            "call": call, "shape": shape}
+    return {
+        "kind": "layer",
+        "comment": f"{n.attr}: {n.spec}",
+        "value": n.value,
+        "call": call,
+        "shape": shape,
+    }
 
 
 def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
@@ -163,19 +168,36 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     final = [{"attr": a, "local": loc} for a, loc in n.final]
     comment = f"{n.attr}: {n.spec}"
     if not lay.multi:
-        step = [_assign(a.target, _substitute(a.value, "x", ir.Local(n.source)), 8)
-                for a in n.step]
-        return {"kind": "neuron_single", "comment": comment, "src": n.source, "states": states,
-                "step": step, "final": final, "output": n.output, "value": n.value,
-                "shape": _shape(prefix, n.shape)}
+        step = [_assign(a.target, _substitute(a.value, "x", ir.Local(n.source)), 8) for a in n.step]
+        return {
+            "kind": "neuron_single",
+            "comment": comment,
+            "src": n.source,
+            "states": states,
+            "step": step,
+            "final": final,
+            "output": n.output,
+            "value": n.value,
+            "shape": _shape(prefix, n.shape),
+        }
     seq = lay.as_seq(n.source)
     unfold = ""
     if seq != n.source:
         unfold, seq = seq, "_xs"
     step = [_assign(a.target, _substitute(a.value, "x", ir.Local("_x")), 12) for a in n.step]
-    return {"kind": "neuron_multi", "comment": comment, "seq": seq, "unfold": unfold,
-            "states": states, "step_input": "_x", "step": step, "final": final,
-            "output": n.output, "value": n.value, "shape": _shape(prefix, n.shape)}
+    return {
+        "kind": "neuron_multi",
+        "comment": comment,
+        "seq": seq,
+        "unfold": unfold,
+        "states": states,
+        "step_input": "_x",
+        "step": step,
+        "final": final,
+        "output": n.output,
+        "value": n.value,
+        "shape": _shape(prefix, n.shape),
+    }
 
 
 def _alias_block(n: ir.AliasIR, lay: _Layout, prefix: str) -> dict:
@@ -246,15 +268,19 @@ def render(net: ir.NetworkIR, mode: str) -> str:
         title = f"{net.name}: multi-step form, forward on sequences [T, N, *]."
         fwd_doc = f"Run a whole sequence: {ins} -> {outs}."
         fwd_doc2 = "Neuron state is kept after the call; reset() clears it."
-        summary = ("Stateless layers run once on the time-folded batch [T * N, *]; each "
-                   "neuron layer runs\nits time loop inline.  Parameters and state_dict keys "
-                   "match the single-step form.")
+        summary = (
+            "Stateless layers run once on the time-folded batch [T * N, *]; each "
+            "neuron layer runs\nits time loop inline.  Parameters and state_dict keys "
+            "match the single-step form."
+        )
     else:
         title = f"{net.name}: single-step form, forward on one time step [N, *]."
         fwd_doc = f"Run one time step: {ins} -> {outs}."
         fwd_doc2 = "Neuron state is kept between calls; reset() clears it."
-        summary = ("Call forward once per time step; neuron state is kept between calls.  "
-                   "Parameters and\nstate_dict keys match the multi-step form.")
+        summary = (
+            "Call forward once per time step; neuron state is kept between calls.  "
+            "Parameters and\nstate_dict keys match the multi-step form."
+        )
     source_name = net.source_path.replace("\\", "/").rsplit("/", 1)[-1]
     view = {
         "title": title,
@@ -270,8 +296,9 @@ def render(net: ir.NetworkIR, mode: str) -> str:
         "init_lines": _init_lines(net),
         "reset_lines": _reset_lines(net),
         "forward_params": ", ".join(f"{i.name}: torch.Tensor" for i in net.inputs),
-        "return_type": "torch.Tensor" if len(returns) == 1 else
-        f"tuple[{', '.join(['torch.Tensor'] * len(returns))}]",
+        "return_type": "torch.Tensor"
+        if len(returns) == 1
+        else f"tuple[{', '.join(['torch.Tensor'] * len(returns))}]",
         "forward_doc": fwd_doc,
         "forward_doc2": fwd_doc2,
         "prologue": prologue,

@@ -59,8 +59,10 @@ class CheckReport:
         for r in self.rows:
             kind = "max rel error" if r.relative else "max abs error"
             verdict = "ok" if r.ok else "MISMATCH"
-            lines.append(f"  {r.label:<{width}}  {kind} {r.error:.3e}  "
-                         f"(tolerance {r.tolerance:g})  {verdict}")
+            lines.append(
+                f"  {r.label:<{width}}  {kind} {r.error:.3e}  "
+                f"(tolerance {r.tolerance:g})  {verdict}"
+            )
         lines.append(f"  SpikingJelly 2.0.0: {self.oracle}")
         lines.append("PASS" if self.ok else "FAIL")
         return "\n".join(lines)
@@ -79,8 +81,9 @@ def _max_rel(a: torch.Tensor | None, b: torch.Tensor | None) -> float:
     return _max_abs(a, b) / scale
 
 
-def make_inputs(net: ir.NetworkIR, steps: int, batch: int, seed: int,
-                scale: float) -> list[torch.Tensor]:
+def make_inputs(
+    net: ir.NetworkIR, steps: int, batch: int, seed: int, scale: float
+) -> list[torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     return [torch.rand((steps, batch, *i.shape), generator=gen) * scale for i in net.inputs]
 
@@ -107,9 +110,17 @@ def _forward_and_grads(fn, module, xs):
     return ys, grads
 
 
-def run_check(spec, network: str | None = None, params=None, steps: int = 8, batch: int = 4,
-              seed: int = 1, scale: float = 4.0, against: str = "auto",
-              grad_tolerance: float = GRAD_TOLERANCE) -> CheckReport:
+def run_check(
+    spec,
+    network: str | None = None,
+    params=None,
+    steps: int = 8,
+    batch: int = 4,
+    seed: int = 1,
+    scale: float = 4.0,
+    against: str = "auto",
+    grad_tolerance: float = GRAD_TOLERANCE,
+) -> CheckReport:
     """Cross-check a spec; ``against`` is 'auto', 'spikingjelly' or 'none'."""
     from .checks import check_module
     from .codegen import render
@@ -137,16 +148,25 @@ def run_check(spec, network: str | None = None, params=None, steps: int = 8, bat
         rate = float(b.detach().float().mean())
         report.notes.append(f"output {o.name}: shape {list(b.shape)}, mean {rate:.4f}")
         if not b.detach().any():
-            report.notes.append(f"warning: output {o.name} is all zero, so this check is weak; "
-                                "try another --seed or --input-scale")
+            report.notes.append(
+                f"warning: output {o.name} is all zero, so this check is weak; "
+                "try another --seed or --input-scale"
+            )
     for n in net.neurons:
         for s in n.states:
             a, b = getattr(multi, s.attr), getattr(single, s.attr)
-            report.rows.append(Comparison(f"multi vs single: state {n.attr}.{s.name}",
-                                          _max_abs(a, b), 0.0))
+            report.rows.append(
+                Comparison(f"multi vs single: state {n.attr}.{s.name}", _max_abs(a, b), 0.0)
+            )
     for k in g_s:
-        report.rows.append(Comparison(f"multi vs single: {k}", _max_rel(g_m[k], g_s[k]),
-                                      max(grad_tolerance, FORM_GRAD_TOLERANCE), relative=True))
+        report.rows.append(
+            Comparison(
+                f"multi vs single: {k}",
+                _max_rel(g_m[k], g_s[k]),
+                max(grad_tolerance, FORM_GRAD_TOLERANCE),
+                relative=True,
+            )
+        )
     _oracle(report, net, single, xs, ys_m, g_m, against, grad_tolerance)
     return report
 
@@ -159,8 +179,10 @@ def _oracle(report, net, single, xs, ys_m, g_m, against, grad_tolerance) -> None
         return
     if not oracle.available():
         if against == "spikingjelly":
-            raise RuntimeError("SpikingJelly is not installed; pip install --no-deps "
-                               "spikingjelly==2.0.0 loguru numpy")
+            raise RuntimeError(
+                "SpikingJelly is not installed; pip install --no-deps "
+                "spikingjelly==2.0.0 loguru numpy"
+            )
         report.oracle = "not installed, skipped"
         return
     problems = oracle.unsupported(net)
@@ -177,15 +199,26 @@ def _oracle(report, net, single, xs, ys_m, g_m, against, grad_tolerance) -> None
 
     ys_r, g_r = _forward_and_grads(ref_fn, ref, xs)
     for o, a, b in zip(net.outputs, ys_m, ys_r):
-        report.rows.append(Comparison(f"multi vs SpikingJelly: output {o.name}",
-                                      _max_abs(a, b), 0.0))
+        report.rows.append(
+            Comparison(f"multi vs SpikingJelly: output {o.name}", _max_abs(a, b), 0.0)
+        )
     ref_states = ref.neuron_states()
     for n in net.neurons:
         for s in n.states:
-            report.rows.append(Comparison(f"multi vs SpikingJelly: state {n.attr}.{s.name}",
-                                          _max_abs(getattr(single, s.attr), ref_states[s.attr]),
-                                          0.0))
+            report.rows.append(
+                Comparison(
+                    f"multi vs SpikingJelly: state {n.attr}.{s.name}",
+                    _max_abs(getattr(single, s.attr), ref_states[s.attr]),
+                    0.0,
+                )
+            )
     for k in g_r:
-        report.rows.append(Comparison(f"multi vs SpikingJelly: {k}", _max_rel(g_m[k], g_r[k]),
-                                      grad_tolerance, relative=True))
+        report.rows.append(
+            Comparison(
+                f"multi vs SpikingJelly: {k}",
+                _max_rel(g_m[k], g_r[k]),
+                grad_tolerance,
+                relative=True,
+            )
+        )
     report.oracle = "compared (rows above)"

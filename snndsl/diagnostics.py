@@ -69,9 +69,7 @@ class Span:
                 line + self.end_line - 1,
                 (column + self.end_column - 1) if self.end_line == 1 else self.end_column,
             )
-        return Span(
-            line + self.line - 1, self.column, line + self.end_line - 1, self.end_column
-        )
+        return Span(line + self.line - 1, self.column, line + self.end_line - 1, self.end_column)
 
 
 UNKNOWN_SPAN = Span(1, 1, 1, 2)
@@ -166,9 +164,7 @@ class Reporter:
     ) -> Diagnostic:
         if code not in CODES:  # pragma: no cover - programming error
             raise KeyError(code)
-        diag = Diagnostic(
-            code, message, span or UNKNOWN_SPAN, source or self.source, hint
-        )
+        diag = Diagnostic(code, message, span or UNKNOWN_SPAN, source or self.source, hint)
         self.diagnostics.append(diag)
         return diag
 

@@ -168,9 +168,7 @@ class Evaluator:
                 return left
             right = self.eval(e.right)
             if not isinstance(right, bool):
-                raise self.fail(
-                    "E0402", f"'{op}' needs bools, got {type_name(right)}", e.right
-                )
+                raise self.fail("E0402", f"'{op}' needs bools, got {type_name(right)}", e.right)
             return right
         left, right = self.eval(e.left), self.eval(e.right)
         if op in ast.COMPARE_OPS:
@@ -227,9 +225,7 @@ class Evaluator:
                 f"'{op}' compares numbers, got {type_name(left)} and {type_name(right)}",
                 e,
             )
-        return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[
-            op
-        ]
+        return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
 
     # ------------------------------------------------------------------ calls
     def _call(self, e: ast.Call) -> Value:

@@ -13,9 +13,7 @@ INDENT = "    "
 MAX_WIDTH = 100
 
 # Binding strength of each expression form, loosest first (see grammar/snn.lark).
-_COALESCE, _OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _UNARY, _POWER, _ATOM = range(
-    1, 11
-)
+_COALESCE, _OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _UNARY, _POWER, _ATOM = range(1, 11)
 
 _BINARY_LEVEL = {
     "??": _COALESCE,
@@ -97,18 +95,14 @@ def format_number(value: float) -> str:
 def quote_string(value: str) -> str:
     """A double-quoted string literal using only the escapes the grammar accepts."""
     escaped = (
-        value.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\t", "\\t")
+        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
     )
     return f'"{escaped}"'
 
 
 def _args(args: tuple[ast.Arg, ...]) -> str:
     return ", ".join(
-        format_expr(a.value) if a.name is None else f"{a.name}={format_expr(a.value)}"
-        for a in args
+        format_expr(a.value) if a.name is None else f"{a.name}={format_expr(a.value)}" for a in args
     )
 
 
@@ -142,9 +136,7 @@ def _comments(comments: tuple[str, ...], depth: int, out: list[str]) -> None:
         out.append(f"{INDENT * depth}# {text}" if text else f"{INDENT * depth}#")
 
 
-def _header(
-    keyword: str, name: str, params: tuple[ast.Param, ...], parens: bool
-) -> list[str]:
+def _header(keyword: str, name: str, params: tuple[ast.Param, ...], parens: bool) -> list[str]:
     """``keyword Name(params) {``, one parameter per line when it would be too long."""
     if not params and not parens:
         return [f"{keyword} {name} {{"]
@@ -195,9 +187,7 @@ def _chain_lines(prefix: str, chain: ast.Chain, out: list[str]) -> None:
     out.extend(f"{INDENT * 2}-> {s}" for s in steps)
 
 
-def _definition(
-    keyword: str, item: ast.NeuronDef | ast.SurrogateDef, out: list[str]
-) -> None:
+def _definition(keyword: str, item: ast.NeuronDef | ast.SurrogateDef, out: list[str]) -> None:
     out.extend(_header(keyword, item.name, item.params, parens=True))
     _statements(item.body, 1, out)
     out.append("}")

@@ -20,8 +20,11 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def _looks_like_path(spec: str) -> bool:
-    return "\n" not in spec and "{" not in spec and len(spec) < 4096 and (
-        spec.endswith((".snn", *YAML_SUFFIXES)) or os.path.exists(spec)
+    return (
+        "\n" not in spec
+        and "{" not in spec
+        and len(spec) < 4096
+        and (spec.endswith((".snn", *YAML_SUFFIXES)) or os.path.exists(spec))
     )
 
 
@@ -52,14 +55,19 @@ def parse(spec, path: str | None = None) -> ast.Module:
     return parse_text(spec, name)
 
 
-def resolve(spec, network: str | None = None,
-            params: Mapping[str, object] | None = None) -> ir.NetworkIR:
+def resolve(
+    spec, network: str | None = None, params: Mapping[str, object] | None = None
+) -> ir.NetworkIR:
     """Parse and check a spec; the resolved IR of one network."""
     return check_module(parse(spec), network, params)
 
 
-def generate(spec, mode: str = "multi", network: str | None = None,
-             params: Mapping[str, object] | None = None) -> str:
+def generate(
+    spec,
+    mode: str = "multi",
+    network: str | None = None,
+    params: Mapping[str, object] | None = None,
+) -> str:
     """Python source of the ``mode`` form ('single' or 'multi') of the spec's network."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")

@@ -9,7 +9,6 @@ they never see the spec AST.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 # --------------------------------------------------------------------------- expressions
 # The closed set of expression nodes generated code is printed from (see pyexpr.py).
@@ -61,7 +60,7 @@ class Spike:
     params: tuple[float, ...]
 
 
-PyExpr = Union[Const, Local, BinOp, Neg, Func, Detach, Spike]
+PyExpr = Const | Local | BinOp | Neg | Func | Detach | Spike
 
 
 @dataclass(frozen=True)
@@ -162,7 +161,7 @@ class AliasIR:
     shape: tuple[int, ...]
 
 
-Node = Union[LayerIR, DropoutIR, NeuronIR, AliasIR]
+Node = LayerIR | DropoutIR | NeuronIR | AliasIR
 
 
 @dataclass(frozen=True)

@@ -41,4 +41,3 @@ def load_class(spec, mode: str = "multi", network: str | None = None, params=Non
 
     net = check_module(parse(spec), network, params)
     return import_source(render(net, mode), net.name, mode)
-

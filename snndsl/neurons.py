@@ -179,16 +179,18 @@ class NeuronCompiler:
                 f"neuron '{definition.name}' has no 'fire' statement", definition.name_span
             )
         final = tuple((name, self.current[name]) for name, _, _ in self.states)
-        return NeuronStep(tuple(self.states), tuple(self.step), self.spike, final,
-                          tuple(self.surrogates))
+        return NeuronStep(
+            tuple(self.states), tuple(self.step), self.spike, final, tuple(self.surrogates)
+        )
 
     # ------------------------------------------------------------------ helpers
     def _def_error(self, message: str, span, hint: str | None = None) -> SpecError:
         return self.reporter.fail("E0401", message, span, hint)
 
     def _ev(self) -> Evaluator:
-        return Evaluator(self.env, self.reporter, self.defs.call_hook,
-                         f"neuron '{self.definition.name}'")
+        return Evaluator(
+            self.env, self.reporter, self.defs.call_hook, f"neuron '{self.definition.name}'"
+        )
 
     def _emit(self, stem: str, value: ir.PyExpr) -> str:
         local = self.ns.fresh(stem)
@@ -274,8 +276,9 @@ class NeuronCompiler:
         try:
             init = coerce(init, "float")
         except TypeError as err:
-            raise self._def_error(f"initial value of state '{stmt.name}': {err}",
-                                  stmt.init.span) from None
+            raise self._def_error(
+                f"initial value of state '{stmt.name}': {err}", stmt.init.span
+            ) from None
         local = self.ns.fresh(f"_{stmt.name}")
         self.states.append((stmt.name, local, init))
         self.current[stmt.name] = local
@@ -294,10 +297,10 @@ class NeuronCompiler:
             raise self._def_error("'charge' must come before 'fire'", stmt.span)
         value = self._ev().eval(stmt.value)
         if not isinstance(value, Dyn):
-            raise self._def_error("a charge equation must depend on the input or a state",
-                                  stmt.value.span)
-        stem = "_h" if not self.charged and stmt.name == self.states[0][0] else \
-            f"_{stmt.name}_h"
+            raise self._def_error(
+                "a charge equation must depend on the input or a state", stmt.value.span
+            )
+        stem = "_h" if not self.charged and stmt.name == self.states[0][0] else f"_{stmt.name}_h"
         local = self._emit(stem, value.expr)
         self.charged[stmt.name] = local
         self.current[stmt.name] = local
@@ -314,10 +317,11 @@ class NeuronCompiler:
         ev = self._ev()
         left, right = ev.eval(cond.left), ev.eval(cond.right)
         for side, node in ((left, cond.left), (right, cond.right)):
-            if not (isinstance(side, Dyn) or (isinstance(side, (int, float))
-                                              and not isinstance(side, bool))):
-                raise self._def_error("a fire condition compares numbers or tensors",
-                                      node.span)
+            if not (
+                isinstance(side, Dyn)
+                or (isinstance(side, (int, float)) and not isinstance(side, bool))
+            ):
+                raise self._def_error("a fire condition compares numbers or tensors", node.span)
         if not isinstance(left, Dyn) and not isinstance(right, Dyn):
             raise self._def_error("a fire condition must depend on a state", cond.span)
         default = self.defs.call_hook(ast.Call("Sigmoid", ()), Evaluator({}, self.reporter))
@@ -349,8 +353,10 @@ class NeuronCompiler:
             )
         detach = self._option(stmt, "detach", False, "bool")
         value = self._ev().eval(stmt.value)
-        if not (isinstance(value, Dyn) or (isinstance(value, (int, float))
-                                           and not isinstance(value, bool))):
+        if not (
+            isinstance(value, Dyn)
+            or (isinstance(value, (int, float)) and not isinstance(value, bool))
+        ):
             raise self._def_error("a reset value must be a number or a tensor", stmt.value.span)
         val = value.expr if isinstance(value, Dyn) else ir.Const(value)
         spike: ir.PyExpr = ir.Local(self.spike)
@@ -375,8 +381,9 @@ def surrogate_class(name: str) -> str:
     return f"_{name}"
 
 
-def compile_surrogate(definition: ast.SurrogateDef, defs: Definitions,
-                      reporter: Reporter) -> ir.SurrogateIR:
+def compile_surrogate(
+    definition: ast.SurrogateDef, defs: Definitions, reporter: Reporter
+) -> ir.SurrogateIR:
     """The backward pass of a surrogate: its lets and gradient with parameters as locals."""
     params = defs.signature(definition, reporter)
     env: dict[str, object] = {"x": Dyn(ir.Local("x"))}
@@ -410,10 +417,12 @@ def compile_surrogate(definition: ast.SurrogateDef, defs: Definitions,
             if gradient is not None:
                 raise reporter.fail("E0405", "a surrogate has one 'gradient'", stmt.span)
             g = ev.eval(stmt.value)
-            if not (isinstance(g, Dyn) or (isinstance(g, (int, float))
-                                           and not isinstance(g, bool))):
+            if not (
+                isinstance(g, Dyn) or (isinstance(g, (int, float)) and not isinstance(g, bool))
+            ):
                 raise reporter.fail(
-                    "E0405", f"a gradient must be a number or a tensor, got {describe(g)}",
+                    "E0405",
+                    f"a gradient must be a number or a tensor, got {describe(g)}",
                     stmt.value.span,
                 )
             gradient = g.expr if isinstance(g, Dyn) else ir.Const(g)
@@ -431,8 +440,9 @@ def compile_surrogate(definition: ast.SurrogateDef, defs: Definitions,
         if a.target in used:
             kept.append(a)
     kept.reverse()
-    sig = ", ".join(f"{p.name}={describe(p.default)}" if p.default is not REQUIRED else p.name
-                    for p in params)
+    sig = ", ".join(
+        f"{p.name}={describe(p.default)}" if p.default is not REQUIRED else p.name for p in params
+    )
     return ir.SurrogateIR(
         definition.name,
         surrogate_class(definition.name),

@@ -16,11 +16,26 @@ from . import ir
 
 # snndsl neuron name -> (SpikingJelly class name, {snndsl param: SpikingJelly kwarg})
 NEURONS = {
-    "IF": ("IFNode", {"v_threshold": "v_threshold", "v_reset": "v_reset",
-                      "surrogate": "surrogate_function", "detach_reset": "detach_reset"}),
-    "LIF": ("LIFNode", {"tau": "tau", "decay_input": "decay_input",
-                        "v_threshold": "v_threshold", "v_reset": "v_reset",
-                        "surrogate": "surrogate_function", "detach_reset": "detach_reset"}),
+    "IF": (
+        "IFNode",
+        {
+            "v_threshold": "v_threshold",
+            "v_reset": "v_reset",
+            "surrogate": "surrogate_function",
+            "detach_reset": "detach_reset",
+        },
+    ),
+    "LIF": (
+        "LIFNode",
+        {
+            "tau": "tau",
+            "decay_input": "decay_input",
+            "v_threshold": "v_threshold",
+            "v_reset": "v_reset",
+            "surrogate": "surrogate_function",
+            "detach_reset": "detach_reset",
+        },
+    ),
 }
 SURROGATES = {"Sigmoid": "Sigmoid", "ATan": "ATan"}
 LAYERS = {"Linear", "Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "Flatten"}

@@ -18,9 +18,9 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
 from . import ast
+from .diagnostics import Diagnostic, SourceFile, Span, SpecError
 from .names import DSL_KEYWORDS
 from .resources import read_text
-from .diagnostics import Diagnostic, SourceFile, Span, SpecError
 
 # Terminal names as a user would say them.
 _TERMINAL_WORDS = {
@@ -211,7 +211,7 @@ class _CommentMap:
                         owner = node
                         break
             if owner is None:
-                for start, _depth, end, _, node in nodes:
+                for start, _depth, _end, _, node in nodes:
                     if start == line and node.data in _CONTAINERS:
                         owner = node
                         break
@@ -477,9 +477,7 @@ class _ToAst(Transformer):
 
     def require_stmt(self, meta, children):
         cond, message = children
-        return ast.Require(
-            cond, _unescape(str(message)), self._comments.of(meta), _meta_span(meta)
-        )
+        return ast.Require(cond, _unescape(str(message)), self._comments.of(meta), _meta_span(meta))
 
     def block(self, meta, children):
         return tuple(children)
@@ -548,8 +546,13 @@ def _run(text: str, source: SourceFile, start: str):
 
 
 def _too_deep(source: SourceFile) -> Diagnostic:
-    return Diagnostic("E0001", "the spec is nested too deeply to parse", Span(1, 1, 1, 2),
-                      source, hint="split long expressions with 'let'")
+    return Diagnostic(
+        "E0001",
+        "the spec is nested too deeply to parse",
+        Span(1, 1, 1, 2),
+        source,
+        hint="split long expressions with 'let'",
+    )
 
 
 def _parse_with_comments(parser: Lark, text: str, comments: list[Token]) -> Tree:
@@ -607,14 +610,26 @@ def read_source(path: str | Path) -> SourceFile:
         data = p.read_bytes()
     except OSError as err:
         raise SpecError(
-            [Diagnostic("E0010", f"cannot read spec: {err.strerror or err}", Span(1, 1, 1, 2),
-                        SourceFile(str(path), ""))]
+            [
+                Diagnostic(
+                    "E0010",
+                    f"cannot read spec: {err.strerror or err}",
+                    Span(1, 1, 1, 2),
+                    SourceFile(str(path), ""),
+                )
+            ]
         ) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise SpecError(
-            [Diagnostic("E0010", f"spec is not UTF-8 text ({err.reason})", Span(1, 1, 1, 2),
-                        SourceFile(str(path), ""))]
+            [
+                Diagnostic(
+                    "E0010",
+                    f"spec is not UTF-8 text ({err.reason})",
+                    Span(1, 1, 1, 2),
+                    SourceFile(str(path), ""),
+                )
+            ]
         ) from None
     return SourceFile(str(path), text)

@@ -70,9 +70,7 @@ def _prec(e: PyExpr) -> int:
         return _PREC[e.op]
     if isinstance(e, Neg):
         return _PREC["neg"]
-    if isinstance(e, Const) and isinstance(e.value, (int, float)) and not isinstance(
-        e.value, bool
-    ):
+    if isinstance(e, Const) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool):
         return _PREC["neg"] if e.value < 0 or str(e.value).startswith("-") else _PREC["atom"]
     return _PREC["atom"]
 

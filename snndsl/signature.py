@@ -53,8 +53,10 @@ def _coerce(value: Value, type_: str, ndim: int | None) -> Value:
     if base == "size":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, tuple) and value and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
+        if (
+            isinstance(value, tuple)
+            and value
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         ):
             if ndim is not None and len(value) != ndim:
                 raise TypeError(f"expected an int or a list of {ndim} ints")
@@ -108,8 +110,7 @@ def bind(
     if len(positional) > len(free):
         raise reporter.fail(
             "E0206",
-            f"{what} takes at most {len(free) + len(nodes)} argument(s) here, "
-            f"got {len(call.args)}",
+            f"{what} takes at most {len(free) + len(nodes)} argument(s) here, got {len(call.args)}",
             positional[len(free)].span,
             f"its arguments are: {', '.join(names)}",
         )

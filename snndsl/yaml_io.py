@@ -134,9 +134,7 @@ def _compose(text: str, source: SourceFile) -> tuple[yaml.SafeLoader, Node | Non
             where = err.context_mark
             at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
             notes = (err.context + at,)
-        raise SpecError(
-            [Diagnostic("E0021", message, span, source, notes=notes)]
-        ) from None
+        raise SpecError([Diagnostic("E0021", message, span, source, notes=notes)]) from None
     except yaml.YAMLError as err:  # ReaderError: a character YAML does not allow
         pos = min(max(getattr(err, "position", 0) or 0, 0), len(text))
         line = text.count("\n", 0, pos) + 1
@@ -206,9 +204,7 @@ class _Reader:
             self.fail(node, f"expected {what} (a string), got {_describe(node)}")
         return node.value
 
-    def name(
-        self, node: Node, what: str, reserved: frozenset[str] = frozenset()
-    ) -> str:
+    def name(self, node: Node, what: str, reserved: frozenset[str] = frozenset()) -> str:
         text = self.string(node, what)
         if not _IDENT.match(text):
             hint = "a name starts with a letter or '_' and has only letters, digits and '_'"
@@ -226,9 +222,7 @@ class _Reader:
         offenders = [k for k in fields if k not in known] or list(fields)
         choices = ", ".join(f"'{k}'" for k in kinds)
         if not offenders:
-            self.fail(
-                node, f"expected {_article(what)} {what}: one of the keys {choices}"
-            )
+            self.fail(node, f"expected {_article(what)} {what}: one of the keys {choices}")
         key = offenders[0]
         hint = did_you_mean(key, kinds) or f"expected one of {choices}"
         self.fail(fields[key][0], f"unknown {what} kind '{key}'", hint)
@@ -351,8 +345,7 @@ class _Reader:
         else:
             pairs = list(self.mapping(node, "options such as {surrogate: s}").values())
         return tuple(
-            ast.Option(self.name(k, "an option name"), self.value(v), _join(k, v))
-            for k, v in pairs
+            ast.Option(self.name(k, "an option name"), self.value(v), _join(k, v)) for k, v in pairs
         )
 
     # ------------------------------------------------------------------ networks
@@ -362,9 +355,7 @@ class _Reader:
         if not isinstance(root, SequenceNode) or root.tag != _SEQ:
             got = _describe(root)
             hint = "start each item with '- network: Name' (or neuron, surrogate)"
-            self.fail(
-                root, f"expected the document to be a list of items, got {got}", hint
-            )
+            self.fail(root, f"expected the document to be a list of items, got {got}", hint)
         entries = list(root.value)
         items: list[ast.Item] = []
         trailing: tuple[str, ...] = ()
@@ -388,9 +379,7 @@ class _Reader:
         params = self.params(fields["params"][1]) if "params" in fields else ()
         comments = self.comments(fields)
         body = self.block(fields["body"][1], _BODY_KINDS[kind], f"{kind} body")
-        return _SCHEMA[kind][0](
-            name, params, body, comments, _span(node), _span(name_node)
-        )
+        return _SCHEMA[kind][0](name, params, body, comments, _span(node), _span(name_node))
 
     def params(self, node: Node) -> tuple[ast.Param, ...]:
         out = []
@@ -447,17 +436,13 @@ class _Reader:
             self.check_keys(node, fields, (kind, *allowed), required, what)
             return self._statement(node, kind, fields, self.comments(fields))
 
-    def _statement(
-        self, node: Node, kind: str, fields: dict, comments: tuple[str, ...]
-    ):
+    def _statement(self, node: Node, kind: str, fields: dict, comments: tuple[str, ...]):
         span = _span(node)
         head = fields[kind][1]
         if kind == "input":
             shape_node = fields["shape"][1]
             shape = tuple(self.value(n) for n in self.sequence(shape_node, "a shape"))
-            return ast.Input(
-                self.name(head, "an input name"), shape, comments, span, _span(head)
-            )
+            return ast.Input(self.name(head, "an input name"), shape, comments, span, _span(head))
         if kind == "assign":
             name = self.name(head, "an assigned name", _RESERVED_ASSIGN)
             chain = self.chain(fields["chain"][1])
@@ -481,11 +466,7 @@ class _Reader:
         if kind == "if":
             then = self.block(fields["then"][1], _NEURON_KINDS, "list of statements")
             else_node = fields["else"][1] if "else" in fields else None
-            orelse = (
-                self.block(else_node, _NEURON_KINDS, "list")
-                if else_node is not None
-                else ()
-            )
+            orelse = self.block(else_node, _NEURON_KINDS, "list") if else_node is not None else ()
             return ast.If(self.value(head), then, orelse, comments, span)
         return _SCHEMA[kind][0](self.value(head), comments, span)
 
@@ -551,9 +532,7 @@ def dump_yaml(module: ast.Module) -> str:
     data: list = [_dump_item(item) for item in module.items]
     if module.trailing_comments:
         data.append({"comments": list(module.trailing_comments)})
-    return yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
-    )
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 def _head(kind: str, value, comments: tuple[str, ...]) -> dict:
@@ -619,9 +598,7 @@ def _regular(args: tuple[ast.Arg, ...]) -> bool:
 def _dump_call(call: ast.Call) -> dict:
     out = _FlowMap(op=call.func)
     positional = [_dump_value(a.value) for a in call.args if a.name is None]
-    keyword = _FlowMap(
-        (a.name, _dump_value(a.value)) for a in call.args if a.name is not None
-    )
+    keyword = _FlowMap((a.name, _dump_value(a.value)) for a in call.args if a.name is not None)
     if positional:
         out["args"] = _Flow(positional)
     if keyword:

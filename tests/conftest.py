@@ -17,8 +17,11 @@ SPECS = sorted((ROOT / "specs").glob("*.snn")) + sorted((ROOT / "specs").glob("*
 
 
 def pytest_addoption(parser):
-    parser.addoption("--update-golden", action="store_true",
-                     help="rewrite tests/golden from the current generator")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden from the current generator",
+    )
 
 
 @pytest.fixture

@@ -23,15 +23,29 @@ CONV_CASES = [
 POOL_CASES = [
     f"{op}({k}, stride={s}, padding={p}, ceil_mode={c})"
     for op, k, s, p, c in itertools.product(
-        ("MaxPool2d", "AvgPool2d"), (2, 3), (1, 2), (0, 1), ("true", "false"))
+        ("MaxPool2d", "AvgPool2d"), (2, 3), (1, 2), (0, 1), ("true", "false")
+    )
 ]
 
 
-@pytest.mark.parametrize("call", CONV_CASES + POOL_CASES + [
-    "Linear(5)", "BatchNorm2d", "Flatten", "Flatten(2)", "Flatten(1, 2)", "Flatten(start_dim=-2)",
-    "MaxPool2d([2, 3])", "AvgPool2d(3, divisor_override=2)", "Conv2d(6, [3, 1], groups=3)",
-    "Dropout(0.1)", "Dropout2d",
-])
+@pytest.mark.parametrize(
+    "call",
+    CONV_CASES
+    + POOL_CASES
+    + [
+        "Linear(5)",
+        "BatchNorm2d",
+        "Flatten",
+        "Flatten(2)",
+        "Flatten(1, 2)",
+        "Flatten(start_dim=-2)",
+        "MaxPool2d([2, 3])",
+        "AvgPool2d(3, divisor_override=2)",
+        "Conv2d(6, [3, 1], groups=3)",
+        "Dropout(0.1)",
+        "Dropout2d",
+    ],
+)
 def test_inferred_shape_matches_torch(call):
     shape = (3, 9, 11)
     if call.startswith("Linear"):
@@ -47,16 +61,19 @@ def net_spec(shape, call):
     return f"network N {{ input x: [{dims}]\n output y = x -> layer: {call} }}"
 
 
-@pytest.mark.parametrize("call,code,arg_col", [
-    ("Conv2d(4, 12)", "E0207", 20),  # kernel larger than the input
-    ("MaxPool2d(2, padding=2)", "E0207", 23),
-    ("Linear(in_features=5, out_features=2)", "E0301", 20),
-    ("BatchNorm2d(4)", "E0301", 20),
-    ("Conv2d(4, 3, groups=2)", "E0207", 20),  # 3 input channels, 2 groups
-    ("Flatten(0)", "E0207", 20),
-    ("Dropout(1.0)", "E0207", 20),
-    ("Conv2d(4, [3, 3, 3])", "E0204", 20),
-])
+@pytest.mark.parametrize(
+    "call,code,arg_col",
+    [
+        ("Conv2d(4, 12)", "E0207", 20),  # kernel larger than the input
+        ("MaxPool2d(2, padding=2)", "E0207", 23),
+        ("Linear(in_features=5, out_features=2)", "E0301", 20),
+        ("BatchNorm2d(4)", "E0301", 20),
+        ("Conv2d(4, 3, groups=2)", "E0207", 20),  # 3 input channels, 2 groups
+        ("Flatten(0)", "E0207", 20),
+        ("Dropout(1.0)", "E0207", 20),
+        ("Conv2d(4, [3, 3, 3])", "E0204", 20),
+    ],
+)
 def test_shape_and_value_errors_are_located(call, code, arg_col):
     with pytest.raises(snndsl.SpecError) as info:
         _infer((3, 9, 11), call)

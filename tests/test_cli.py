@@ -23,9 +23,7 @@ SEED = ROOT / "specs" / "seed.snn"
 CONV = ROOT / "specs" / "conv.snn"
 
 BAD_SPEC = "network N {\n    input x: [8]\n    output y = x -> Lnear(4)\n}\n"
-ERROR_LINE = re.compile(
-    r"^(?P<path>.+):(?P<line>\d+):(?P<col>\d+): error\[(?P<code>E\d{4})\]: "
-)
+ERROR_LINE = re.compile(r"^(?P<path>.+):(?P<line>\d+):(?P<col>\d+): error\[(?P<code>E\d{4})\]: ")
 
 
 def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
@@ -81,9 +79,7 @@ def test_generate_to_output_file(tmp_path, capsys, mode):
     assert main(["generate", str(SEED), "--mode", mode, "-o", str(target)]) == 0
     assert capsys.readouterr().out == ""
     assert target.read_text(encoding="utf-8") == snndsl.generate(str(SEED), mode=mode)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "seed_net.py"
-    ]  # no temp files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed_net.py"]  # no temp files
 
 
 def test_generate_output_overwrites_an_existing_file(tmp_path):
@@ -370,9 +366,7 @@ def test_fmt_check_canonical_file(tmp_path, capsys):
 
 def test_fmt_check_non_canonical_copy(tmp_path, capsys):
     spec = tmp_path / "messy.snn"
-    messy = SEED.read_text(encoding="utf-8").replace(
-        "    input x: [8]", "  input   x : [ 8 ]"
-    )
+    messy = SEED.read_text(encoding="utf-8").replace("    input x: [8]", "  input   x : [ 8 ]")
     spec.write_text(messy, encoding="utf-8")
     assert main(["fmt", "--check", str(spec)]) == 1
     assert f"{spec}: would be reformatted" in capsys.readouterr().err
@@ -381,9 +375,7 @@ def test_fmt_check_non_canonical_copy(tmp_path, capsys):
 
 def test_fmt_prints_canonical_text(tmp_path, capsys):
     spec = tmp_path / "messy.snn"
-    spec.write_text(
-        "network Seed{input x:[8] output y=x->Linear(4)->IF}", encoding="utf-8"
-    )
+    spec.write_text("network Seed{input x:[8] output y=x->Linear(4)->IF}", encoding="utf-8")
     assert main(["fmt", str(spec)]) == 0
     out = capsys.readouterr().out
     assert out == format_module(snndsl.parse(spec))
@@ -392,9 +384,7 @@ def test_fmt_prints_canonical_text(tmp_path, capsys):
 
 def test_fmt_in_place_makes_a_file_canonical(tmp_path, capsys):
     spec = tmp_path / "messy.snn"
-    spec.write_text(
-        "network Seed{input x:[8] output y=x->Linear(4)->IF}", encoding="utf-8"
-    )
+    spec.write_text("network Seed{input x:[8] output y=x->Linear(4)->IF}", encoding="utf-8")
     before = snndsl.parse(spec)
     assert main(["fmt", "-i", str(spec)]) == 0
     assert capsys.readouterr().out == ""

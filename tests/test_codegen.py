@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT, SPECS
 
 import snndsl
-from conftest import ROOT, SPECS
 from snndsl.codegen import fit_call
 
 MODES = ("single", "multi")
@@ -20,7 +20,10 @@ MODES = ("single", "multi")
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
 def test_generated_source_is_deterministic_and_parses(spec, mode):
     a = snndsl.generate(str(spec), mode=mode)
-    b = snndsl.generate(spec.read_text(), mode=mode, )
+    b = snndsl.generate(
+        spec.read_text(),
+        mode=mode,
+    )
     assert a == snndsl.generate(str(spec), mode=mode)
     ast.parse(a)
     # the same spec from a different path differs only in the file name in the docstring
@@ -30,8 +33,14 @@ def test_generated_source_is_deterministic_and_parses(spec, mode):
 def test_generation_is_identical_across_processes():
     code = "import snndsl, sys; sys.stdout.write(snndsl.generate('specs/conv.snn', 'multi'))"
     runs = {
-        subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                       env={"PYTHONHASHSEED": seed, "PATH": ""}, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={"PYTHONHASHSEED": seed, "PATH": ""},
+            check=True,
+        ).stdout
         for seed in ("1", "2", "3")
     }
     assert len(runs) == 1
@@ -56,12 +65,16 @@ def test_ruff_clean(spec, tmp_path):
     for mode in MODES:
         path = tmp_path / f"{spec.stem}_{mode}.py"
         path.write_text(snndsl.generate(str(spec), mode=mode))
-        check = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", str(path)],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [sys.executable, "-m", "ruff", "check", "--isolated", str(path)],
+            capture_output=True,
+            text=True,
+        )
         assert check.returncode == 0, check.stdout + check.stderr
         fmt = subprocess.run(
             [sys.executable, "-m", "ruff", "format", "--isolated", "--check", "--diff", str(path)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         assert fmt.returncode == 0, fmt.stdout + fmt.stderr
     assert ruff
@@ -78,8 +91,10 @@ def test_spec_in_docstring_and_shapes_in_comments():
 
 
 def test_docstring_cannot_be_broken_by_spec_text():
-    spec = '# a comment with """ quotes and a backslash \\ inside\n' \
-           'network N { input x: [2]\n output y = x -> IF }\n'
+    spec = (
+        '# a comment with """ quotes and a backslash \\ inside\n'
+        "network N { input x: [2]\n output y = x -> IF }\n"
+    )
     src = snndsl.generate(spec, mode="single")
     doc = ast.get_docstring(ast.parse(src))
     assert '""" quotes and a backslash \\ inside' in doc
@@ -118,7 +133,10 @@ def test_fit_call_layouts():
     assert fit_call("f", ["1", "2"], 8) == ["f(1, 2)"]
     long = [f"argument_{i}=1" for i in range(5)]
     assert fit_call("self.layer = nn.Conv2d", long, 8) == [
-        "self.layer = nn.Conv2d(", "    " + ", ".join(long), ")"]
+        "self.layer = nn.Conv2d(",
+        "    " + ", ".join(long),
+        ")",
+    ]
     many = [f"argument_{i}=1" for i in range(8)]
     out = fit_call("g", many, 8)
     assert out[0] == "g(" and out[-1] == ")" and all(line.endswith(",") for line in out[1:-1])
@@ -136,3 +154,14 @@ def test_shipped_specs_are_canonical(spec):
     from snndsl.formatter import format_module
 
     assert format_module(snndsl.parse(str(spec))) == spec.read_text()
+
+
+def test_project_source_is_ruff_clean():
+    for args in (["check"], ["format", "--check"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, "snndsl", "tests"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr

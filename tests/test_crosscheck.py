@@ -6,9 +6,9 @@ import linecache
 
 import pytest
 import torch
+from conftest import ROOT, SPECS, require_spikingjelly
 
 import snndsl
-from conftest import ROOT, SPECS, require_spikingjelly
 from snndsl.crosscheck import run_single
 
 SEED = str(ROOT / "specs" / "seed.snn")
@@ -44,8 +44,9 @@ def test_seed_matches_the_spikingjelly_tutorial_exactly():
 
     torch.manual_seed(4)  # a weight draw under which the tutorial input reaches the output
     single, multi = _tutorial_pair()
-    ref = torch.nn.Sequential(layer.Linear(8, 4), neuron.IFNode(), layer.Linear(4, 2),
-                              neuron.IFNode())
+    ref = torch.nn.Sequential(
+        layer.Linear(8, 4), neuron.IFNode(), layer.Linear(4, 2), neuron.IFNode()
+    )
     functional.set_step_mode(ref, "m")
     ref[0].load_state_dict(single.linear_1.state_dict())
     ref[2].load_state_dict(single.linear_2.state_dict())

@@ -108,9 +108,7 @@ def test_stray_character_after_last_item():
 
 def test_unexpected_end_of_file_inside_call():
     err = parse_error("network N {\n    input x: [8]\n    output y = x -> Linear(4")
-    expect(
-        err, "E0001", 3, 29, re.compile("^expected .*'\\)'"), "unexpected end of file"
-    )
+    expect(err, "E0001", 3, 29, re.compile("^expected .*'\\)'"), "unexpected end of file")
 
 
 def test_extra_closing_brace():
@@ -247,9 +245,7 @@ def test_surrogate_used_as_a_layer():
 
 def test_unknown_argument_did_you_mean():
     err = resolve_error(net("x -> Linear(4, bais=false)"))
-    expect(
-        err, "E0202", 3, 31, "did you mean 'bias'?", "'Linear' has no argument 'bais'"
-    )
+    expect(err, "E0202", 3, 31, "did you mean 'bias'?", "'Linear' has no argument 'bais'")
 
 
 def test_unknown_argument_lists_the_arguments():
@@ -354,9 +350,7 @@ def test_function_arity_in_an_equation():
         "neuron Foo(a = 1.0) {\n    state v = 0.0\n    charge v = v + exp(x, 2)\n"
         "    fire v >= a\n}\n" + net("x -> Foo")
     )
-    expect(
-        resolve_error(text), "E0206", 3, 20, None, "'exp' takes 1 argument(s), got 2"
-    )
+    expect(resolve_error(text), "E0206", 3, 20, None, "'exp' takes 1 argument(s), got 2")
 
 
 # ============================================================================ E0207/E0403
@@ -478,9 +472,7 @@ def test_string_shape_dimension():
 def test_python_keyword_as_input_name():
     # `class` is not a keyword of the grammar: it lexes as a NAME and the checker
     # rejects it where it is declared.
-    err = resolve_error(
-        "network N {\n    input class: [3]\n    output y = class -> IF\n}\n"
-    )
+    err = resolve_error("network N {\n    input class: [3]\n    output y = class -> IF\n}\n")
     expect(err, "E0101", 2, 11, None, "'class' is a Python keyword")
 
 
@@ -490,9 +482,7 @@ def test_python_keyword_as_label():
 
 
 def test_python_keyword_as_network_name():
-    err = resolve_error(
-        "network class {\n    input x: [8]\n    output y = x -> IF\n}\n"
-    )
+    err = resolve_error("network class {\n    input x: [8]\n    output y = x -> IF\n}\n")
     expect(err, "E0101", 1, 9, None, "'class' is a Python keyword")
 
 
@@ -513,9 +503,7 @@ def test_names_that_would_shadow_generated_code(name):
 
 def test_label_shadowing_the_module_api():
     err = resolve_error(net("x -> self: Linear(4)"))
-    expect(
-        err, "E0101", 3, 21, "rename it", "would shadow a name that generated code uses"
-    )
+    expect(err, "E0101", 3, 21, "rename it", "would shadow a name that generated code uses")
 
 
 def test_output_named_forward():
@@ -566,10 +554,7 @@ def test_label_equal_to_a_value_name():
 
 
 def test_value_name_equal_to_an_earlier_label():
-    text = (
-        "network N {\n    input x: [8]\n    h = x -> fc: Linear(4)\n"
-        "    output fc = h -> IF\n}\n"
-    )
+    text = "network N {\n    input x: [8]\n    h = x -> fc: Linear(4)\n    output fc = h -> IF\n}\n"
     expect(resolve_error(text), "E0102", 4, 12, None, "name 'fc' is already defined")
 
 
@@ -603,9 +588,7 @@ def test_neuron_parameter_given_twice():
         "neuron Foo(a = 1.0, a = 2.0) {\n    state v = 0.0\n    charge v = v + x\n"
         "    fire v >= 1.0\n}\n" + net("x -> Foo")
     )
-    expect(
-        resolve_error(text), "E0102", 1, 21, None, "parameter 'a' of 'Foo' given twice"
-    )
+    expect(resolve_error(text), "E0102", 1, 21, None, "parameter 'a' of 'Foo' given twice")
 
 
 # ============================================================================ E0103
@@ -705,9 +688,7 @@ def test_network_without_output():
 
 def test_neuron_without_fire():
     text = "neuron Foo(a = 1.0) {\n    state v = 0.0\n}\n" + net("x -> Foo")
-    expect(
-        resolve_error(text), "E0401", 1, 8, None, "neuron 'Foo' has no 'fire' statement"
-    )
+    expect(resolve_error(text), "E0401", 1, 8, None, "neuron 'Foo' has no 'fire' statement")
 
 
 def test_charge_of_an_undeclared_state():
@@ -816,12 +797,8 @@ def test_unknown_function_in_an_equation():
 
 
 def test_user_surrogate_without_gradient():
-    text = "surrogate Box(alpha = 1.0) {\n    primitive x\n}\n" + net(
-        "x -> LIF(surrogate=Box())"
-    )
-    expect(
-        resolve_error(text), "E0405", 1, 11, None, "surrogate 'Box' has no 'gradient'"
-    )
+    text = "surrogate Box(alpha = 1.0) {\n    primitive x\n}\n" + net("x -> LIF(surrogate=Box())")
+    expect(resolve_error(text), "E0405", 1, 11, None, "surrogate 'Box' has no 'gradient'")
 
 
 def test_unused_user_surrogate_is_still_checked():
@@ -830,9 +807,8 @@ def test_unused_user_surrogate_is_still_checked():
 
 
 def test_surrogate_with_two_gradients():
-    text = (
-        "surrogate Box(alpha = 1.0) {\n    gradient alpha\n    gradient alpha\n}\n"
-        + net("x -> LIF(surrogate=Box())")
+    text = "surrogate Box(alpha = 1.0) {\n    gradient alpha\n    gradient alpha\n}\n" + net(
+        "x -> LIF(surrogate=Box())"
     )
     expect(resolve_error(text), "E0405", 3, 5, None, "a surrogate has one 'gradient'")
 
@@ -933,9 +909,7 @@ def test_render_with_tabs_keeps_the_caret_aligned():
 
 
 def test_render_of_a_multiline_span_marks_the_rest_of_the_first_line():
-    text = (
-        "network N {\n    input x: [8]\n    output y = x -> LIF(\n        tau=1.0)\n}\n"
-    )
+    text = "network N {\n    input x: [8]\n    output y = x -> LIF(\n        tau=1.0)\n}\n"
     err = resolve_error(text)
     d = expect(err, "E0403", 3, 21)
     assert (d.span.end_line, d.span.end_column) == (4, 17)
@@ -945,9 +919,7 @@ def test_render_of_a_multiline_span_marks_the_rest_of_the_first_line():
 
 def test_render_of_an_error_in_an_empty_file():
     rendered = resolve_error("", path="empty.snn").render()
-    assert rendered.startswith(
-        "empty.snn:1:1: error[E0104]: the spec defines no network"
-    )
+    assert rendered.startswith("empty.snn:1:1: error[E0104]: the spec defines no network")
 
 
 def test_spec_error_str_is_the_rendering():

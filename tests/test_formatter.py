@@ -267,9 +267,7 @@ def test_comments_are_kept_and_attached_to_the_next_statement():
 
 
 def test_else_if_without_comments_prints_as_else_if():
-    text = (
-        "neuron N() {\n    if a {\n    } else {\n        if b {\n        }\n    }\n}\n"
-    )
+    text = "neuron N() {\n    if a {\n    } else {\n        if b {\n        }\n    }\n}\n"
     assert reformat(text) == "neuron N() {\n    if a {\n    } else if b {\n    }\n}\n"
 
 
@@ -314,9 +312,7 @@ def test_long_header_puts_one_param_per_line():
     params = ", ".join(f"parameter_{i} = {i}.5" for i in range(8))
     text = f"network A({params}) {{\n}}\n"
     out = reformat(text)
-    assert out.startswith(
-        "network A(\n    parameter_0 = 0.5,\n    parameter_1 = 1.5,\n"
-    )
+    assert out.startswith("network A(\n    parameter_0 = 0.5,\n    parameter_1 = 1.5,\n")
     assert out.endswith("    parameter_7 = 7.5,\n) {\n}\n")
     assert parse_text(out) == parse_text(text)
     assert reformat(out) == out
@@ -542,11 +538,7 @@ comment_text = st.text(
 @given(st.lists(comment_text, max_size=3), st.lists(comment_text, max_size=3))
 def test_random_comments_round_trip(before, trailing):
     module = ast.Module(
-        (
-            ast.Network(
-                "A", (), (ast.Output("y", comments=tuple(before)),), tuple(before)
-            ),
-        ),
+        (ast.Network("A", (), (ast.Output("y", comments=tuple(before)),), tuple(before)),),
         tuple(trailing),
     )
     text = format_module(module)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 
 import pytest
+from conftest import ROOT, SPECS
 
 import snndsl
-from conftest import ROOT, SPECS
 
 GOLDEN = ROOT / "tests" / "golden"
 
@@ -32,10 +32,14 @@ def test_golden(spec, mode, update_golden):
     )
     expected = golden.read_text(encoding="utf-8")
     if source != expected:
-        diff = "".join(difflib.unified_diff(
-            expected.splitlines(True), source.splitlines(True),
-            f"golden/{golden.name}", f"generated from {spec.name}",
-        ))
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True),
+                source.splitlines(True),
+                f"golden/{golden.name}",
+                f"generated from {spec.name}",
+            )
+        )
         pytest.fail(
             f"generated source of {spec.name} ({mode}) differs from its golden file:\n{diff}\n"
             "If the change is intended, update with: pytest tests/test_golden.py --update-golden"

@@ -18,8 +18,11 @@ def test_reserved_lists_cover_the_installed_torch():
     public = {n for n in dir(torch.nn.Module) if not n.startswith("_")}
     public |= {n for n in vars(torch.nn.Module()) if not n.startswith("_")}
     assert public <= NN_MODULE_ATTRIBUTES, sorted(public - NN_MODULE_ATTRIBUTES)
-    private = {n for n in [*dir(torch.nn.Module), *vars(torch.nn.Module())]
-               if n.startswith("_") and not n.startswith("__")}
+    private = {
+        n
+        for n in [*dir(torch.nn.Module), *vars(torch.nn.Module())]
+        if n.startswith("_") and not n.startswith("__")
+    }
     assert private <= NN_MODULE_PRIVATE, sorted(private - NN_MODULE_PRIVATE)
 
 
@@ -28,12 +31,24 @@ def test_valid(name):
     assert identifier_problem(name) is None
 
 
-@pytest.mark.parametrize("name,why", [
-    ("_x", "reserved"), ("1a", "identifier"), ("a-b", "identifier"), ("class", "keyword"),
-    ("match", "keyword"), ("torch", "shadow"), ("self", "shadow"), ("forward", "shadow"),
-    ("state_dict", "shadow"), ("training", "shadow"), ("reset", "shadow"), ("é", "identifier"),
-    ("a\n", "identifier"),
-])
+@pytest.mark.parametrize(
+    "name,why",
+    [
+        ("_x", "reserved"),
+        ("1a", "identifier"),
+        ("a-b", "identifier"),
+        ("class", "keyword"),
+        ("match", "keyword"),
+        ("torch", "shadow"),
+        ("self", "shadow"),
+        ("forward", "shadow"),
+        ("state_dict", "shadow"),
+        ("training", "shadow"),
+        ("reset", "shadow"),
+        ("é", "identifier"),
+        ("a\n", "identifier"),
+    ],
+)
 def test_invalid(name, why):
     problem = identifier_problem(name)
     assert problem is not None and why in problem

@@ -11,23 +11,29 @@ import itertools
 
 import pytest
 import torch
+from conftest import ROOT, require_spikingjelly
 
 import snndsl
-from conftest import ROOT, require_spikingjelly
 from snndsl import ir
 from snndsl.oracle import OracleNetwork
 
 LIF_OPTIONS = [
     f"LIF(tau={tau}, decay_input={di}, v_reset={vr}, detach_reset={dr}, surrogate={sg})"
     for tau, di, vr, dr, sg in itertools.product(
-        ("2.0", "1.5"), ("true", "false"), ("0.0", "none", "-0.5"), ("false", "true"),
+        ("2.0", "1.5"),
+        ("true", "false"),
+        ("0.0", "none", "-0.5"),
+        ("false", "true"),
         ("Sigmoid()", "ATan()", "Sigmoid(alpha=2.5)", "ATan(alpha=0.7)"),
     )
 ]
 IF_OPTIONS = [
     f"IF(v_threshold={vt}, v_reset={vr}, detach_reset={dr}, surrogate={sg})"
     for vt, vr, dr, sg in itertools.product(
-        ("1.0", "0.4"), ("0.0", "none"), ("false", "true"), ("Sigmoid()", "ATan(alpha=3.0)"),
+        ("1.0", "0.4"),
+        ("0.0", "none"),
+        ("false", "true"),
+        ("Sigmoid()", "ATan(alpha=3.0)"),
     )
 ]
 
@@ -135,7 +141,9 @@ def test_user_surrogate_gradient():
 
 def test_surrogate_requirement_is_checked_at_the_call():
     with pytest.raises(snndsl.SpecError) as info:
-        snndsl.resolve("network N { input x: [4]\n output y = x -> IF(surrogate=ATan(alpha=-1.0)) }")
+        snndsl.resolve(
+            "network N { input x: [4]\n output y = x -> IF(surrogate=ATan(alpha=-1.0)) }"
+        )
     (d,) = info.value.diagnostics
     assert d.code == "E0403" and "alpha must be positive" in d.message
     assert (d.span.line, d.span.column) == (2, 31)  # the ATan(...) call
@@ -152,13 +160,17 @@ def test_user_defined_eif_is_bit_identical_to_spikingjelly_eifnode():
     require_spikingjelly()
     from spikingjelly.activation_based import neuron
 
-    spec = (ROOT / "specs" / "custom.snn").read_text().split("network Custom")[0] + """
+    spec = (
+        (ROOT / "specs" / "custom.snn").read_text().split("network Custom")[0]
+        + """
     network E { input x: [6]
         output y = x -> sn: ExpIF(tau=3.0, delta_t=0.5, surrogate=Sigmoid()) }
     """
+    )
     multi = snndsl.load(spec, mode="multi")()
-    ref = neuron.EIFNode(tau=3.0, delta_T=0.5, theta_rh=0.8, v_threshold=1.0, v_rest=0.0,
-                         v_reset=-0.1, step_mode="m")
+    ref = neuron.EIFNode(
+        tau=3.0, delta_T=0.5, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, step_mode="m"
+    )
     x = _inputs(9)
     xm, xr = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
     ym, yr = multi(xm), ref(xr)

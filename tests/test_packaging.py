@@ -7,7 +7,6 @@ import sys
 import zipfile
 
 import pytest
-
 from conftest import ROOT
 
 
@@ -15,9 +14,20 @@ from conftest import ROOT
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
     )
     if build.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{build.stdout}\n{build.stderr}")
@@ -27,8 +37,12 @@ def wheel(tmp_path_factory):
 
 def test_wheel_contains_data_files(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for required in ("snndsl/grammar/snn.lark", "snndsl/templates/module.py.j2",
-                     "snndsl/templates/blocks.py.j2", "snndsl/prelude/builtin.snn"):
+    for required in (
+        "snndsl/grammar/snn.lark",
+        "snndsl/templates/module.py.j2",
+        "snndsl/templates/blocks.py.j2",
+        "snndsl/prelude/builtin.snn",
+    ):
         assert required in names, required
 
 
@@ -41,8 +55,12 @@ def test_unpacked_wheel_generates_without_the_source_tree(wheel, tmp_path):
         "import sys, snndsl; assert snndsl.__file__.startswith(sys.argv[1]), snndsl.__file__;"
         "sys.stdout.write(snndsl.generate(sys.argv[2], 'multi'))"
     )
-    run = subprocess.run([sys.executable, "-c", code, str(site), str(spec)], cwd=tmp_path,
-                         env={"PYTHONPATH": str(site), "PATH": ""}, capture_output=True,
-                         text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(site), str(spec)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site), "PATH": ""},
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert "class Seed(nn.Module):" in run.stdout

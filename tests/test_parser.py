@@ -26,7 +26,9 @@ def test_seed_shape_of_the_ast():
 
 
 def test_spans_are_one_based_and_cover_the_token():
-    net = _net("network N {\n  input x: [8]\n  y = x -> fc: Linear(in_features=8, out_features=2)\n}")
+    net = _net(
+        "network N {\n  input x: [8]\n  y = x -> fc: Linear(in_features=8, out_features=2)\n}"
+    )
     assign = net.body[1]
     assert (assign.name_span.line, assign.name_span.column) == (3, 3)
     step = assign.chain.steps[0]
@@ -36,10 +38,18 @@ def test_spans_are_one_based_and_cover_the_token():
     assert kw.name == "out_features" and kw.name_span.column == 38
 
 
-@pytest.mark.parametrize("text,value", [
-    ("8", 8), ("8.", 8.0), ("0.5", 0.5), (".5", 0.5), ("1e-5", 1e-5), ("2E3", 2000.0),
-    ("1.5e+2", 150.0),
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("8", 8),
+        ("8.", 8.0),
+        ("0.5", 0.5),
+        (".5", 0.5),
+        ("1e-5", 1e-5),
+        ("2E3", 2000.0),
+        ("1.5e+2", 150.0),
+    ],
+)
 def test_numbers_keep_int_or_float(text, value):
     net = _net(f"network N {{ input x: [2]\n y = x -> Dropout({text}) }}")
     num = net.body[1].chain.steps[0].call.args[0].value
@@ -103,12 +113,15 @@ def test_all_item_kinds_and_statements_parse():
     assert neuron.body[-1] == ast.Reset("none")
 
 
-@pytest.mark.parametrize("text,line,col,needle", [
-    ("network N {\n  input x: [8]\n", 2, 15, "end of file"),
-    ("network N {\n  input x: [8] $\n}", 2, 16, "unexpected character '$'"),
-    ("network N {\n  input x [8]\n}", 2, 11, "unexpected '['"),
-    ("network N {\n  output y = x -> Linear(4,, 2)\n}", 2, 28, "unexpected ','"),
-])
+@pytest.mark.parametrize(
+    "text,line,col,needle",
+    [
+        ("network N {\n  input x: [8]\n", 2, 15, "end of file"),
+        ("network N {\n  input x: [8] $\n}", 2, 16, "unexpected character '$'"),
+        ("network N {\n  input x [8]\n}", 2, 11, "unexpected '['"),
+        ("network N {\n  output y = x -> Linear(4,, 2)\n}", 2, 28, "unexpected ','"),
+    ],
+)
 def test_syntax_errors_are_located(text, line, col, needle):
     with pytest.raises(snndsl.SpecError) as info:
         parse_text(text, "t.snn")

@@ -213,9 +213,8 @@ def test_seed_dump_is_readable():
     )
     assert "  - {name: surrogate, default: {op: Sigmoid}}\n" in dumped
     assert "    value: v + (x - (v - vr)) / tau\n" in dumped
-    assert (
-        "  - if: v_reset == none\n    then:\n    - reset: v\n      subtract: v_threshold\n"
-        in (dumped)
+    assert "  - if: v_reset == none\n    then:\n    - reset: v\n      subtract: v_threshold\n" in (
+        dumped
     )
     assert "    options: {detach: detach_reset}\n" in dumped
 
@@ -234,9 +233,7 @@ def test_empty_documents():
 
 
 def let_value(yaml_value: str) -> ast.Expr:
-    module = load_yaml(
-        f"- neuron: N\n  body:\n    - let: a\n      value: {yaml_value}\n"
-    )
+    module = load_yaml(f"- neuron: N\n  body:\n    - let: a\n      value: {yaml_value}\n")
     return module.items[0].body[0].value
 
 
@@ -263,9 +260,7 @@ def let_value(yaml_value: str) -> ast.Expr:
         ("'\"same\"'", ast.Str("same")),
         (
             "[1, -2, [a]]",
-            ast.ListExpr(
-                (ast.Num(1), ast.Unary("-", ast.Num(2)), ast.ListExpr((ast.Name("a"),)))
-            ),
+            ast.ListExpr((ast.Num(1), ast.Unary("-", ast.Num(2)), ast.ListExpr((ast.Name("a"),)))),
         ),
         ("'[1, a]'", ast.ListExpr((ast.Num(1), ast.Name("a")))),
         ("v + x", ast.Binary("+", ast.Name("v"), ast.Name("x"))),
@@ -277,9 +272,7 @@ def let_value(yaml_value: str) -> ast.Expr:
         ),
         (
             "{op: ATan, args: [1], kwargs: {alpha: 2.0}}",
-            ast.Call(
-                "ATan", (ast.Arg(None, ast.Num(1)), ast.Arg("alpha", ast.Num(2.0)))
-            ),
+            ast.Call("ATan", (ast.Arg(None, ast.Num(1)), ast.Arg("alpha", ast.Num(2.0)))),
         ),
         ("!!str 1.5", ast.Num(1.5)),
         ("!!float 1", ast.Num(1.0)),
@@ -321,9 +314,7 @@ def test_dumped_values(expr, dumped):
 def test_steps_may_be_call_strings():
     text = "- network: A\n  body:\n    - output: y\n      chain: [x, 'Linear(4)', IF, {op: 'G(k=1, 2)', label: g}]\n"
     chain = load_yaml(text).items[0].body[0].chain
-    expected = parse_text(
-        "network A { output y = x -> Linear(4) -> IF -> g: G(k=1, 2) }"
-    )
+    expected = parse_text("network A { output y = x -> Linear(4) -> IF -> g: G(k=1, 2) }")
     assert_same(chain, expected.items[0].body[0].chain)
 
 
@@ -340,9 +331,7 @@ def test_spans_point_into_the_yaml_file():
     assert net.name_span == Span(1, 12, 1, 16)
     assign = net.body[1]
     assert assign.span.line == 7 and assign.name_span == Span(7, 15, 7, 16)
-    hidden = (
-        assign.chain.steps[0].call.args[0].value
-    )  # `hidden * 2` in `args: [hidden * 2]`
+    hidden = assign.chain.steps[0].call.args[0].value  # `hidden * 2` in `args: [hidden * 2]`
     assert hidden.left.span == Span(8, 38, 8, 44)
     charge = module.items[1].body[3]
     assert charge.value.right.span == Span(27, 19, 27, 20)  # the x of "v + x"
@@ -497,9 +486,7 @@ YAML_ALPHABET = "-:[]{},'\"!&*?|>#%@`~ \n\t0123456789aeoxyz.+_"
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_mutated_yaml_never_crashes(data):
-    base = data.draw(
-        st.sampled_from([BRIEF_YAML, dump_yaml(parse_text(ALL_KINDS_SPEC))])
-    )
+    base = data.draw(st.sampled_from([BRIEF_YAML, dump_yaml(parse_text(ALL_KINDS_SPEC))]))
     text = base
     for _ in range(data.draw(st.integers(1, 4))):
         pos = data.draw(st.integers(0, len(text)))
@@ -572,12 +559,8 @@ def test_random_modules_round_trip(expr, other, message, notes, label):
         ),
         notes,
     )
-    step = ast.Step(
-        ast.Call("Linear", tuple(ast.Arg(None, e) for e in (expr, other))), label
-    )
-    network = ast.Network(
-        "A", (), (ast.Output("y", ast.Chain(ast.Name("x"), (step,)), notes),)
-    )
+    step = ast.Step(ast.Call("Linear", tuple(ast.Arg(None, e) for e in (expr, other))), label)
+    network = ast.Network("A", (), (ast.Output("y", ast.Chain(ast.Name("x"), (step,)), notes),))
     module = ast.Module((network, neuron), notes)
     loaded = load_yaml(dump_yaml(module))
     assert_same(loaded, module)
