@@ -532,7 +532,7 @@ def dump_yaml(module: ast.Module) -> str:
     data: list = [_dump_item(item) for item in module.items]
     if module.trailing_comments:
         data.append({"comments": list(module.trailing_comments)})
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
 
 
 def _head(kind: str, value, comments: tuple[str, ...]) -> dict:
@@ -620,7 +620,10 @@ def _dump_step(step: ast.Step):
 
 
 def _dump_chain(chain: ast.Chain) -> list:
-    return _Flow([chain.source.id, *(_dump_step(s) for s in chain.steps)])
+    """Short chains on one line; longer ones one step per line, each step in flow style."""
+    items = [chain.source.id, *(_dump_step(s) for s in chain.steps)]
+    short = len(items) <= 5 and not any(isinstance(i, dict) and "kwargs" in i for i in items)
+    return _Flow(items) if short else items
 
 
 def _dump_options(options: tuple[ast.Option, ...]):
