@@ -152,7 +152,6 @@ class Reporter:
     def __init__(self, source: SourceFile | None):
         self.source = source
         self.diagnostics: list[Diagnostic] = []
-        self.warnings: list[Diagnostic] = []
 
     def error(
         self,

@@ -426,9 +426,9 @@ class _ToAst(Transformer):
         )
 
     # ------------------------------------------------------------------ neurons
-    def neuron(self, meta, children):
+    def _definition(self, cls, meta, children):
         name, params, *body = children
-        return ast.NeuronDef(
+        return cls(
             str(name),
             params,
             tuple(body),
@@ -437,17 +437,21 @@ class _ToAst(Transformer):
             _token_span(name),
         )
 
-    def let_stmt(self, meta, children):
+    def _named(self, cls, meta, children):
         name, value = children
-        return ast.Let(str(name), value, self._comments.of(meta), _meta_span(meta))
+        return cls(str(name), value, self._comments.of(meta), _meta_span(meta))
+
+    def neuron(self, meta, children):
+        return self._definition(ast.NeuronDef, meta, children)
+
+    def let_stmt(self, meta, children):
+        return self._named(ast.Let, meta, children)
 
     def state_stmt(self, meta, children):
-        name, value = children
-        return ast.State(str(name), value, self._comments.of(meta), _meta_span(meta))
+        return self._named(ast.State, meta, children)
 
     def charge_stmt(self, meta, children):
-        name, value = children
-        return ast.Charge(str(name), value, self._comments.of(meta), _meta_span(meta))
+        return self._named(ast.Charge, meta, children)
 
     def options(self, meta, children):
         return tuple(children)
@@ -497,15 +501,7 @@ class _ToAst(Transformer):
 
     # ------------------------------------------------------------------ surrogates
     def surrogate(self, meta, children):
-        name, params, *body = children
-        return ast.SurrogateDef(
-            str(name),
-            params,
-            tuple(body),
-            self._comments.of(meta),
-            _meta_span(meta),
-            _token_span(name),
-        )
+        return self._definition(ast.SurrogateDef, meta, children)
 
     def primitive_stmt(self, meta, children):
         (value,) = children
