@@ -79,18 +79,28 @@ def _collect_comment(token: Token) -> Token:
     return token
 
 
-@functools.cache
-def _parser(start: str) -> Lark:
+def build_parser(strict: bool = False) -> Lark:
+    """The LALR parser for both entry points: whole specs and single expressions.
+
+    ``strict=True`` makes Lark refuse any shift/reduce conflict or terminal collision;
+    tests/test_parser.py builds it that way, so the grammar stays conflict-free while the
+    command line skips the extra analysis at start-up.
+    """
     return Lark(
         _grammar_text(),
         parser="lalr",
         lexer="contextual",
-        start=start,
+        start=["start", "expr"],
         propagate_positions=True,
         maybe_placeholders=False,
-        strict=True,
+        strict=strict,
         lexer_callbacks={"COMMENT": _collect_comment},
     )
+
+
+@functools.cache
+def _parser() -> Lark:
+    return build_parser()
 
 
 def _terminal_word(name: str, parser: Lark) -> str:
@@ -516,10 +526,10 @@ class _ToAst(Transformer):
 
 
 def _run(text: str, source: SourceFile, start: str):
-    parser = _parser(start)
+    parser = _parser()
     comments: list[Token] = []
     try:
-        tree = _parse_with_comments(parser, text, comments)
+        tree = _parse_with_comments(parser, text, comments, start)
     except (UnexpectedCharacters, UnexpectedEOF, UnexpectedToken) as err:
         raise SpecError([_syntax_error(err, source, parser)]) from None
     except RecursionError:
@@ -551,12 +561,12 @@ def _too_deep(source: SourceFile) -> Diagnostic:
     )
 
 
-def _parse_with_comments(parser: Lark, text: str, comments: list[Token]) -> Tree:
+def _parse_with_comments(parser: Lark, text: str, comments: list[Token], start: str) -> Tree:
     # Lark runs lexer callbacks for ignored terminals too; the sink stack keeps nested
     # parses (a YAML file parsing its embedded expressions) apart.
     _COMMENT_SINKS.append(comments)
     try:
-        return parser.parse(text)
+        return parser.parse(text, start=start)
     finally:
         _COMMENT_SINKS.pop()
 

@@ -137,3 +137,9 @@ def test_python_capitalised_constants_get_a_hint():
     (d,) = info.value.diagnostics
     assert d.code == "E0103" and d.hint == "write 'false'"
     assert (d.span.line, d.span.column) == (2, 33)
+
+
+def test_grammar_is_conflict_free_under_strict_lark():
+    from snndsl.parser import build_parser
+
+    build_parser(strict=True)  # raises on any LALR conflict or terminal collision
