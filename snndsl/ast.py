@@ -235,13 +235,10 @@ class Require:
 @dataclass(frozen=True)
 class If:
     condition: Expr
-    then: tuple[NeuronStmt, ...]
-    orelse: tuple[NeuronStmt, ...] = ()
+    then: tuple[BodyStmt, ...]
+    orelse: tuple[BodyStmt, ...] = ()
     comments: tuple[str, ...] = ()
     span: Span = _span()
-
-
-NeuronStmt = Let | State | Charge | Fire | Reset | Require | If
 
 
 @dataclass(frozen=True)
@@ -271,7 +268,11 @@ class Gradient:
     span: Span = _span()
 
 
-SurrogateStmt = Let | Primitive | Gradient | Require
+# Neuron and surrogate bodies share one statement syntax (the checker says which
+# statements belong where).
+BodyStmt = Let | State | Charge | Fire | Reset | Require | If | Primitive | Gradient
+NeuronStmt = BodyStmt
+SurrogateStmt = BodyStmt
 
 
 @dataclass(frozen=True)

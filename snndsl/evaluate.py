@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import ast, ir
 from .diagnostics import Reporter, SpecError, did_you_mean
-from .pyexpr import CONSTANTS, FUNCTIONS
+from .pyexpr import CONDITION_ARGS, CONSTANTS, FUNCTIONS
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,10 @@ class SurrogateValue:
 
 @dataclass(frozen=True)
 class Dyn:
-    """A tensor-valued expression."""
+    """A tensor-valued expression; ``kind`` is 'float' or 'bool' (a comparison)."""
 
     expr: ir.PyExpr
+    kind: str = "float"
 
 
 Value = object  # int | float | bool | None | str | tuple | SurrogateValue | Dyn
@@ -80,8 +81,29 @@ def _is_number(v: Value) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _first_local(e: ir.PyExpr) -> ir.PyExpr | None:
+    if isinstance(e, ir.Local):
+        return e
+    for child in (
+        getattr(e, "left", None),
+        getattr(e, "right", None),
+        getattr(e, "operand", None),
+        *getattr(e, "args", ()),
+    ):
+        if child is not None:
+            found = _first_local(child)
+            if found is not None:
+                return found
+    return None
+
+
 def _as_ir(v: Value) -> ir.PyExpr:
-    return v.expr if isinstance(v, Dyn) else ir.Const(v)
+    """The IR of a number or float tensor; bool tensors become 0.0/1.0."""
+    if isinstance(v, Dyn):
+        if v.kind == "bool":
+            return ir.AsFloat(v.expr, _first_local(v.expr) or v.expr)
+        return v.expr
+    return ir.Const(v)
 
 
 class Evaluator:
@@ -150,7 +172,7 @@ class Evaluator:
                 return not v
             raise self.fail("E0402", f"'not' needs a bool, got {type_name(v)}", e)
         if isinstance(v, Dyn):
-            return Dyn(ir.Neg(v.expr)) if e.op == "-" else v
+            return Dyn(ir.Neg(_as_ir(v))) if e.op == "-" else Dyn(_as_ir(v))
         if not _is_number(v):
             raise self.fail("E0402", f"unary '{e.op}' needs a number, got {type_name(v)}", e)
         return -v if e.op == "-" else +v
@@ -208,11 +230,12 @@ class Evaluator:
 
     def _compare(self, e: ast.Binary, left: Value, right: Value) -> Value:
         if isinstance(left, Dyn) or isinstance(right, Dyn):
-            raise self.fail(
-                "E0402",
-                "comparisons of tensors are only allowed in a 'fire' condition",
-                e,
-            )
+            for v, node in ((left, e.left), (right, e.right)):
+                if not (_is_number(v) or isinstance(v, Dyn)):
+                    raise self.fail(
+                        "E0402", f"'{e.op}' compares numbers or tensors, got {type_name(v)}", node
+                    )
+            return Dyn(ir.Compare(e.op, _as_ir(left), _as_ir(right)), "bool")
         op = e.op
         if op in ("==", "!="):
             same = left == right and type_name(left) == type_name(right)
@@ -248,13 +271,25 @@ class Evaluator:
                 "E0206", f"'{e.func}' takes {fn.arity} argument(s), got {len(e.args)}", e
             )
         args = [self.eval(a.value) for a in e.args]
-        for v, a in zip(args, e.args):
-            if not (_is_number(v) or isinstance(v, Dyn)):
+        conditions = CONDITION_ARGS.get(fn.name, ())
+        for i, (v, a) in enumerate(zip(args, e.args)):
+            if i in conditions:
+                if not (isinstance(v, bool) or (isinstance(v, Dyn) and v.kind == "bool")):
+                    raise self.fail(
+                        "E0204", f"argument {i + 1} of '{e.func}' must be a condition", a
+                    )
+            elif not (_is_number(v) or isinstance(v, Dyn)):
                 raise self.fail(
                     "E0204", f"'{e.func}' needs a number or tensor, got {type_name(v)}", a
                 )
         if any(isinstance(v, Dyn) for v in args):
-            return Dyn(ir.Func(fn.name, tuple(_as_ir(v) for v in args)))
+            irs = tuple(
+                v.expr if i in conditions and isinstance(v, Dyn) else _as_ir(v)
+                for i, v in enumerate(args)
+            )
+            if fn.name == "where" and not isinstance(args[0], Dyn):
+                return args[1] if args[0] else args[2]
+            return Dyn(ir.Func(fn.name, irs))
         try:
             return float(fn.const(*args))
         except (ValueError, OverflowError) as err:

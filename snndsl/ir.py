@@ -47,6 +47,23 @@ class Func:
 
 
 @dataclass(frozen=True)
+class Compare:
+    """An element-wise comparison: a bool tensor."""
+
+    op: str  # == != < <= > >=
+    left: PyExpr
+    right: PyExpr
+
+
+@dataclass(frozen=True)
+class AsFloat:
+    """A bool tensor as 0.0/1.0 in the dtype of ``like``: ``(cond).to(like)``."""
+
+    operand: PyExpr
+    like: PyExpr
+
+
+@dataclass(frozen=True)
 class Detach:
     operand: PyExpr
 
@@ -60,7 +77,7 @@ class Spike:
     params: tuple[float, ...]
 
 
-PyExpr = Const | Local | BinOp | Neg | Func | Detach | Spike
+PyExpr = Const | Local | BinOp | Neg | Func | Compare | AsFloat | Detach | Spike
 
 
 @dataclass(frozen=True)

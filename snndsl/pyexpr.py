@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .ir import BinOp, Const, Detach, Func, Local, Neg, PyExpr, Spike
+from .ir import AsFloat, BinOp, Compare, Const, Detach, Func, Local, Neg, PyExpr, Spike
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,14 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
+def _sign(x: float) -> float:
+    return float((x > 0) - (x < 0))
+
+
+def _leaky_relu(x: float, slope: float) -> float:
+    return x if x >= 0 else x * slope
+
+
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
@@ -36,19 +44,31 @@ FUNCTIONS: dict[str, Function] = {
         Function("log", "torch.log", 1, math.log),
         Function("sqrt", "torch.sqrt", 1, math.sqrt),
         Function("abs", "torch.abs", 1, abs),
+        Function("sign", "torch.sign", 1, _sign),
+        Function("square", "torch.square", 1, lambda x: x * x),
         Function("sigmoid", "torch.sigmoid", 1, _sigmoid),
         Function("tanh", "torch.tanh", 1, math.tanh),
         Function("atan", "torch.atan", 1, math.atan),
         Function("sin", "torch.sin", 1, math.sin),
         Function("cos", "torch.cos", 1, math.cos),
+        Function("erf", "torch.erf", 1, math.erf),
+        Function("erfc", "torch.erfc", 1, math.erfc),
         Function("relu", "torch.relu", 1, lambda x: max(x, 0.0)),
+        Function("softsign", "torch.nn.functional.softsign", 1, lambda x: x / (1 + abs(x))),
+        Function("leaky_relu", "torch.nn.functional.leaky_relu", 2, _leaky_relu),
+        Function("clamp", "torch.clamp", 3, lambda x, lo, hi: min(max(x, lo), hi)),
+        Function("clamp_min", "torch.clamp_min", 2, max),
+        Function("clamp_max", "torch.clamp_max", 2, min),
+        Function("where", "torch.where", 3, lambda c, a, b: a if c else b),
     )
 }
+# Arguments that must be bool conditions rather than numbers, by function.
+CONDITION_ARGS: dict[str, tuple[int, ...]] = {"where": (0,)}
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 
 # Python precedence levels used by the printer (higher binds tighter).
-_PREC = {"+": 10, "-": 10, "*": 20, "/": 20, "neg": 30, "**": 40, "atom": 50}
+_PREC = {"cmp": 5, "+": 10, "-": 10, "*": 20, "/": 20, "neg": 30, "**": 40, "atom": 50}
 
 
 def format_const(value: int | float | bool | None) -> str:
@@ -70,6 +90,8 @@ def _prec(e: PyExpr) -> int:
         return _PREC[e.op]
     if isinstance(e, Neg):
         return _PREC["neg"]
+    if isinstance(e, Compare):
+        return _PREC["cmp"]
     if isinstance(e, Const) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool):
         return _PREC["neg"] if e.value < 0 or str(e.value).startswith("-") else _PREC["atom"]
     return _PREC["atom"]
@@ -104,6 +126,11 @@ def to_python(e: PyExpr) -> str:
     if isinstance(e, Func):
         fn = FUNCTIONS[e.name]
         return f"{fn.torch}({', '.join(to_python(a) for a in e.args)})"
+    if isinstance(e, Compare):
+        left, right = to_python(e.left), to_python(e.right)
+        return f"{left} {e.op} {right}"  # operands are arithmetic: always tighter
+    if isinstance(e, AsFloat):
+        return f"({to_python(e.operand)}).to({to_python(e.like)})"
     if isinstance(e, Detach):
         inner = to_python(e.operand)
         if _prec(e.operand) < _PREC["atom"]:

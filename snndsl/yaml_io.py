@@ -54,7 +54,7 @@ _KIND_OF = {cls: kind for kind, (cls, _, _) in _SCHEMA.items()}
 _ITEM_KINDS = ("network", "neuron", "surrogate")
 _NETWORK_KINDS = ("input", "assign", "output")
 _NEURON_KINDS = ("let", "state", "charge", "fire", "reset", "require", "if")
-_SURROGATE_KINDS = ("let", "primitive", "gradient", "require")
+_SURROGATE_KINDS = ("let", "primitive", "gradient", "require", "if")
 _BODY_KINDS = {
     "network": _NETWORK_KINDS,
     "neuron": _NEURON_KINDS,
@@ -434,9 +434,16 @@ class _Reader:
             _, allowed, required = _SCHEMA[kind]
             what = f"{_article(kind)} {kind} statement"
             self.check_keys(node, fields, (kind, *allowed), required, what)
-            return self._statement(node, kind, fields, self.comments(fields))
+            return self._statement(node, kind, fields, self.comments(fields), kinds)
 
-    def _statement(self, node: Node, kind: str, fields: dict, comments: tuple[str, ...]):
+    def _statement(
+        self,
+        node: Node,
+        kind: str,
+        fields: dict,
+        comments: tuple[str, ...],
+        kinds: tuple[str, ...],
+    ):
         span = _span(node)
         head = fields[kind][1]
         if kind == "input":
@@ -464,9 +471,9 @@ class _Reader:
             message = self.string(fields["message"][1], "a message")
             return ast.Require(self.value(head), message, comments, span)
         if kind == "if":
-            then = self.block(fields["then"][1], _NEURON_KINDS, "list of statements")
+            then = self.block(fields["then"][1], kinds, "list of statements")
             else_node = fields["else"][1] if "else" in fields else None
-            orelse = self.block(else_node, _NEURON_KINDS, "list") if else_node is not None else ()
+            orelse = self.block(else_node, kinds, "list") if else_node is not None else ()
             return ast.If(self.value(head), then, orelse, comments, span)
         return _SCHEMA[kind][0](self.value(head), comments, span)
 

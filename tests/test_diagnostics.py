@@ -770,12 +770,22 @@ def test_float_overflow_in_a_power():
     expect(err, "E0402", 3, 29, None, "cannot evaluate '**'")
 
 
-def test_tensor_comparison_outside_fire():
+def test_tensor_comparison_outside_fire_is_a_mask():
+    # Comparisons of tensors are 0.0/1.0 masks in equations (SpikingJelly's `(x > a).to(x)`).
     text = (
         "neuron Foo(a = 1.0) {\n    state v = 0.0\n    charge v = v + (x > 0.0)\n"
         "    fire v >= a\n}\n" + net("x -> Foo")
     )
-    expect(resolve_error(text), "E0402", 3, 21, None, "comparisons of tensors")
+    source = snndsl.generate(text, mode="single")
+    assert "_h = _v + (x > 0.0).to(x)" in source
+
+
+def test_comparing_a_tensor_with_a_bool_is_an_error():
+    text = (
+        "neuron Foo(a = 1.0) {\n    state v = 0.0\n    charge v = v + (x > true)\n"
+        "    fire v >= a\n}\n" + net("x -> Foo")
+    )
+    expect(resolve_error(text), "E0402", 3, 25, None, "compares numbers or tensors")
 
 
 def test_unknown_function_in_an_equation():
