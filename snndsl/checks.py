@@ -29,6 +29,7 @@ from .neurons import (
     NeuronCompiler,
     check_params,
     compile_surrogate,
+    split_surrogate_args,
     surrogate_class,
 )
 from .parser import parse_text
@@ -214,8 +215,8 @@ class _NetworkChecker:
         )
         spec_text = format_module(ast.Module(user_items))
         surrogates = tuple(
-            compile_surrogate(d, self.defs, self.reporter)
-            for _, d in sorted(self.surrogates.items())
+            compile_surrogate(d, self.defs, self.reporter, static)
+            for _, (d, static) in sorted(self.surrogates.items())
         )
         return ir.NetworkIR(
             self.net.name,
@@ -349,11 +350,21 @@ class _NetworkChecker:
         )
         attr_of = {s.name: s.attr for s in states}
         for sv in result.surrogates:
-            self.surrogates[sv.definition.name] = sv.definition
+            if sv.spiking:
+                _, static = split_surrogate_args(sv)
+                self.surrogates[surrogate_class(sv.definition.name, static)] = (
+                    sv.definition,
+                    static,
+                )
         bound = self._neuron_args(compiler)
         args = ", ".join(f"{k}={describe(v)}" for k, v in bound)
         params = tuple(
-            (k, ir.SurrogateRef(v.definition.name, v.args) if isinstance(v, SurrogateValue) else v)
+            (
+                k,
+                ir.SurrogateRef(v.definition.name, v.args, v.spiking)
+                if isinstance(v, SurrogateValue)
+                else v,
+            )
             for k, v in bound
         )
         self.nodes.append(

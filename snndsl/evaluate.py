@@ -25,10 +25,13 @@ class SurrogateValue:
 
     definition: ast.SurrogateDef
     args: tuple[tuple[str, float], ...]
+    spiking: bool = True
 
     def describe(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.args)
-        return f"{self.definition.name}({inner})"
+        parts = [f"{k}={v!r}" for k, v in self.args]
+        if not self.spiking:
+            parts.append("spiking=false")
+        return f"{self.definition.name}({', '.join(parts)})"
 
 
 @dataclass(frozen=True)

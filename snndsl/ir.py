@@ -152,6 +152,7 @@ class SurrogateRef:
 
     name: str
     params: tuple[tuple[str, float], ...]
+    spiking: bool = True
 
 
 @dataclass(frozen=True)

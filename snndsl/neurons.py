@@ -21,7 +21,7 @@ from . import ast, ir
 from .diagnostics import Reporter, SpecError, did_you_mean
 from .evaluate import PARAM_TYPES, Dyn, Evaluator, SurrogateValue, coerce, describe, infer_type
 from .names import GENERATED_HELPERS, Namespace, identifier_problem
-from .signature import REQUIRED, ParamSpec, bind
+from .signature import ParamSpec, bind
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class Definitions:
             )
         self.origin[item.name] = origin
         check_params(item.params, reporter, f"'{item.name}'", forbidden=("x",))
+        if isinstance(item, ast.SurrogateDef):
+            _check_single(item.body, reporter)
         if isinstance(item, ast.NeuronDef):
             self.neurons[item.name] = item
         else:
@@ -91,29 +93,81 @@ class Definitions:
             specs.append(ParamSpec(p.name, type_, default))
         return tuple(specs)
 
+    def surrogate_signature(self, definition, reporter: Reporter) -> tuple[ParamSpec, ...]:
+        """A surrogate's parameters plus the implicit ``spiking`` switch."""
+        params = self.signature(definition, reporter)
+        for p, node in zip(params, definition.params):
+            if p.type not in ("float", "int"):
+                raise reporter.fail(
+                    "E0405",
+                    f"surrogate parameters are floats (or ints, fixed when generating); "
+                    f"'{p.name}' is {p.type}",
+                    node.span,
+                    f"write {p.name}: float = 1.0",
+                )
+        if any(p.name == "spiking" for p in params):
+            return params
+        return (*params, ParamSpec("spiking", "bool", True))
+
     def call_hook(self, call: ast.Call, ev: Evaluator):
         """Calls inside expressions may construct surrogate values."""
         definition = self.surrogates.get(call.func)
         if definition is None:
             return NotImplemented
-        params = self.signature(definition, ev.reporter)
+        params = self.surrogate_signature(definition, ev.reporter)
         bound = bind(call, params, ev, ev.reporter, f"surrogate '{call.func}'")
-        args = tuple((p.name, bound.values[p.name]) for p in params)
-        value = SurrogateValue(definition, args)
+        args = tuple((p.name, bound.values[p.name]) for p in params if p.name != "spiking")
+        spiking = bound.values["spiking"]
         self._run_surrogate_requires(definition, dict(args), ev.reporter, call)
-        return value
+        if not spiking and not _has(definition.body, ast.Primitive):
+            raise ev.reporter.fail(
+                "E0207",
+                f"'{definition.name}' defines no primitive function, so spiking=false "
+                "is not available",
+                bound.span_of("spiking", call),
+            )
+        return SurrogateValue(definition, args, spiking)
 
     def _run_surrogate_requires(self, definition, env, reporter, call):
-        for stmt in definition.body:
-            if isinstance(stmt, ast.Require):
-                ok = Evaluator(env, reporter, self.call_hook).eval(stmt.condition)
-                if ok is not True:
-                    raise reporter.fail(
-                        "E0403",
-                        f"{definition.name}: {stmt.message}",
-                        call.span,
-                        f"the requirement is: {_describe_require(stmt)}",
-                    )
+        def walk(body):
+            for stmt in body:
+                if isinstance(stmt, ast.Require):
+                    ok = Evaluator(env, reporter, self.call_hook).eval(stmt.condition)
+                    if ok is not True:
+                        raise reporter.fail(
+                            "E0403",
+                            f"{definition.name}: {stmt.message}",
+                            call.span,
+                            f"the requirement is: {_describe_require(stmt)}",
+                        )
+                elif isinstance(stmt, ast.If):
+                    cond = Evaluator(env, reporter, self.call_hook).eval(stmt.condition)
+                    walk(stmt.then if cond is True else stmt.orelse)
+
+        walk(definition.body)
+
+
+def _check_single(body, reporter: Reporter, seen: frozenset = frozenset()) -> None:
+    """On every path through a surrogate body, at most one primitive and one gradient."""
+    seen = set(seen)
+    for stmt in body:
+        if isinstance(stmt, (ast.Primitive, ast.Gradient)):
+            kind = type(stmt).__name__.lower()
+            if kind in seen:
+                raise reporter.fail("E0405", f"a surrogate has one '{kind}'", stmt.span)
+            seen.add(kind)
+        elif isinstance(stmt, ast.If):
+            _check_single(stmt.then, reporter, frozenset(seen))
+            _check_single(stmt.orelse, reporter, frozenset(seen))
+
+
+def _has(body, cls) -> bool:
+    for stmt in body:
+        if isinstance(stmt, cls):
+            return True
+        if isinstance(stmt, ast.If) and (_has(stmt.then, cls) or _has(stmt.orelse, cls)):
+            return True
+    return False
 
 
 def _describe_require(stmt: ast.Require) -> str:
@@ -258,8 +312,11 @@ class NeuronCompiler:
             self._fire(stmt)
         elif isinstance(stmt, ast.Reset):
             self._reset(stmt)
-        else:  # pragma: no cover - the AST is closed
-            raise TypeError(stmt)
+        else:
+            raise self._def_error(
+                f"'{type(stmt).__name__.lower()}' belongs in a surrogate, not a neuron",
+                stmt.span,
+            )
 
     def _check_new_name(self, name: str, span) -> None:
         problem = identifier_problem(name)
@@ -326,16 +383,39 @@ class NeuronCompiler:
             raise self._def_error("a fire condition must depend on a state", cond.span)
         default = self.defs.call_hook(ast.Call("Sigmoid", ()), Evaluator({}, self.reporter))
         surrogate = self._option(stmt, "surrogate", default, "surrogate")
-        self.surrogates.append(surrogate)
         arg = ir.BinOp(
             "-",
             left.expr if isinstance(left, Dyn) else ir.Const(left),
             right.expr if isinstance(right, Dyn) else ir.Const(right),
         )
-        spike = ir.Spike(
-            surrogate_class(surrogate.definition.name), arg, tuple(v for _, v in surrogate.args)
+        self.surrogates.append(surrogate)
+        if surrogate.spiking:
+            runtime, static = split_surrogate_args(surrogate)
+            spike = ir.Spike(surrogate_class(surrogate.definition.name, static), arg, runtime)
+            self.spike = self._emit("_spike", spike)
+        else:
+            self.spike = self._emit("_spike", self._inline_primitive(surrogate, arg))
+
+    def _inline_primitive(self, surrogate: SurrogateValue, arg: ir.PyExpr) -> ir.PyExpr:
+        """spiking=false: the surrogate's primitive function, inline, parameters folded."""
+        u = self._emit("_u", arg)
+        env: dict[str, object] = {"x": Dyn(ir.Local(u)), **dict(surrogate.args)}
+        start = len(self.step)
+        result = _run_surrogate_body(
+            surrogate.definition,
+            env,
+            self.reporter,
+            self.defs,
+            emit=lambda name, value: ir.Local(self._emit(f"_{name}", value)),
+            want=ast.Primitive,
         )
-        self.spike = self._emit("_spike", spike)
+        # Drop lets the primitive does not use (a surrogate's gradient may need others).
+        needed = _locals_used(result)
+        for a in reversed(self.step[start:]):
+            if a.target in needed:
+                needed |= _locals_used(a.value)
+        self.step[start:] = [a for a in self.step[start:] if a.target in needed]
+        return result
 
     def _reset(self, stmt: ast.Reset) -> None:
         if self.spike is None:
@@ -377,76 +457,133 @@ class NeuronCompiler:
         self.env[stmt.target] = Dyn(ir.Local(local))
 
 
-def surrogate_class(name: str) -> str:
-    return f"_{name}"
+def split_surrogate_args(value: SurrogateValue):
+    """(runtime float arguments, compile-time int arguments) of a bound surrogate."""
+    runtime = tuple(v for _, v in value.args if not isinstance(v, int) or isinstance(v, bool))
+    static = tuple((k, v) for k, v in value.args if isinstance(v, int) and not isinstance(v, bool))
+    return runtime, static
+
+
+def surrogate_class(name: str, static: tuple[tuple[str, int], ...] = ()) -> str:
+    """``_ATan``; a surrogate with int parameters gets one class per their values."""
+    suffix = "".join(f"_{k}{v}".replace("-", "m") for k, v in static)
+    return f"_{name}{suffix}"
+
+
+def _run_surrogate_body(definition, env, reporter, defs, emit, want):
+    """Walk a surrogate body: lets bind (tensor lets through ``emit``), ``if`` must be
+    static, and the value of the first ``want`` statement (Primitive or Gradient) is
+    returned as IR."""
+    env = dict(env)
+
+    def walk(body):
+        for stmt in body:
+            ev = Evaluator(env, reporter, defs.call_hook, f"surrogate '{definition.name}'")
+            if isinstance(stmt, ast.Let):
+                problem = identifier_problem(stmt.name)
+                if problem:
+                    raise reporter.fail("E0101", problem, stmt.span)
+                if stmt.name in env:
+                    raise reporter.fail(
+                        "E0102", f"'{stmt.name}' is already defined here", stmt.span
+                    )
+                value = ev.eval(stmt.value)
+                if isinstance(value, Dyn):
+                    value = Dyn(emit(stmt.name, _as_float(value)))
+                env[stmt.name] = value
+            elif isinstance(stmt, ast.If):
+                cond = ev.eval(stmt.condition)
+                if not isinstance(cond, bool):
+                    raise reporter.fail(
+                        "E0405",
+                        "an 'if' in a surrogate may only test constants and int parameters "
+                        "(float parameters are runtime values in the backward pass)",
+                        stmt.condition.span,
+                    )
+                found = walk(stmt.then if cond else stmt.orelse)
+                if found is not None:
+                    return found
+            elif isinstance(stmt, (ast.Primitive, ast.Gradient)):
+                if isinstance(stmt, want):
+                    value = ev.eval(stmt.value)
+                    if not (isinstance(value, Dyn) or _is_number(value)):
+                        raise reporter.fail(
+                            "E0405",
+                            f"a {want.__name__.lower()} must be a number or a tensor, "
+                            f"got {describe(value)}",
+                            stmt.value.span,
+                        )
+                    return _as_float(value) if isinstance(value, Dyn) else ir.Const(value)
+            elif isinstance(stmt, ast.Require):
+                continue
+            else:
+                raise reporter.fail(
+                    "E0405",
+                    f"'{type(stmt).__name__.lower()}' belongs in a neuron, not a surrogate",
+                    stmt.span,
+                )
+        return None
+
+    result = walk(definition.body)
+    if result is None:
+        raise reporter.fail(
+            "E0405",
+            f"surrogate '{definition.name}' has no '{want.__name__.lower()}'",
+            definition.name_span,
+        )
+    return result
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _as_float(v: Dyn) -> ir.PyExpr:
+    from .evaluate import _as_ir
+
+    return _as_ir(v)
 
 
 def compile_surrogate(
-    definition: ast.SurrogateDef, defs: Definitions, reporter: Reporter
+    definition: ast.SurrogateDef,
+    defs: Definitions,
+    reporter: Reporter,
+    static: tuple[tuple[str, int], ...] | None = None,
 ) -> ir.SurrogateIR:
-    """The backward pass of a surrogate: its lets and gradient with parameters as locals."""
-    params = defs.signature(definition, reporter)
+    """The backward pass of a surrogate: float parameters are runtime locals, int
+    parameters are fixed to ``static`` (their defaults when not given)."""
+    params = [p for p in defs.surrogate_signature(definition, reporter) if p.name != "spiking"]
+    fixed = dict(static or ())
     env: dict[str, object] = {"x": Dyn(ir.Local("x"))}
-    for p, node in zip(params, definition.params):
-        if p.type != "float":
-            raise reporter.fail(
-                "E0405",
-                f"surrogate parameters are floats; '{p.name}' is {p.type}",
-                node.span,
-                f"write {p.name}: float = 1.0",
-            )
-        env[p.name] = Dyn(ir.Local(p.name))
-    ev = Evaluator(env, reporter, None, f"surrogate '{definition.name}'")
+    runtime = []
+    for p in params:
+        if p.type == "int":
+            env[p.name] = fixed.get(p.name, p.default)
+        else:
+            env[p.name] = Dyn(ir.Local(p.name))
+            runtime.append(p)
     backward: list[ir.Assignment] = []
-    gradient = None
-    primitive = None
-    for stmt in definition.body:
-        if isinstance(stmt, ast.Let):
-            problem = identifier_problem(stmt.name)
-            if problem:
-                raise reporter.fail("E0101", problem, stmt.span)
-            if stmt.name in env:
-                raise reporter.fail("E0102", f"'{stmt.name}' is already defined here", stmt.span)
-            value = ev.eval(stmt.value)
-            if isinstance(value, Dyn):
-                backward.append(ir.Assignment(stmt.name, value.expr))
-                value = Dyn(ir.Local(stmt.name))
-            env[stmt.name] = value
-            ev = Evaluator(env, reporter, None, f"surrogate '{definition.name}'")
-        elif isinstance(stmt, ast.Gradient):
-            if gradient is not None:
-                raise reporter.fail("E0405", "a surrogate has one 'gradient'", stmt.span)
-            g = ev.eval(stmt.value)
-            if not (
-                isinstance(g, Dyn) or (isinstance(g, (int, float)) and not isinstance(g, bool))
-            ):
-                raise reporter.fail(
-                    "E0405",
-                    f"a gradient must be a number or a tensor, got {describe(g)}",
-                    stmt.value.span,
-                )
-            gradient = g.expr if isinstance(g, Dyn) else ir.Const(g)
-        elif isinstance(stmt, ast.Primitive):
-            if primitive is not None:
-                raise reporter.fail("E0405", "a surrogate has one 'primitive'", stmt.span)
-            primitive = ev.eval(stmt.value)
-    if gradient is None:
-        raise reporter.fail(
-            "E0405", f"surrogate '{definition.name}' has no 'gradient'", definition.name_span
-        )
-    used = _locals_used(gradient) | {n for a in backward for n in _locals_used(a.value)}
+
+    def emit(name, value):
+        backward.append(ir.Assignment(name, value))
+        return ir.Local(name)
+
+    gradient = _run_surrogate_body(definition, env, reporter, defs, emit, ast.Gradient)
+    used = _locals_used(gradient)
     kept = []
     for a in reversed(backward):  # drop lets only the primitive needs
         if a.target in used:
             kept.append(a)
+            used |= _locals_used(a.value)
     kept.reverse()
+    static_args = tuple((p.name, env[p.name]) for p in params if p.type == "int")
     sig = ", ".join(
-        f"{p.name}={describe(p.default)}" if p.default is not REQUIRED else p.name for p in params
+        f"{p.name}={describe(env[p.name] if p.type == 'int' else p.default)}" for p in params
     )
     return ir.SurrogateIR(
         definition.name,
-        surrogate_class(definition.name),
-        tuple(p.name for p in params),
+        surrogate_class(definition.name, static_args),
+        tuple(p.name for p in runtime),
         tuple(kept),
         gradient,
         f"Heaviside spike; backward is the gradient of {definition.name} "
@@ -457,10 +594,12 @@ def compile_surrogate(
 def _locals_used(e: ir.PyExpr) -> set[str]:
     if isinstance(e, ir.Local):
         return {e.name}
-    if isinstance(e, ir.BinOp):
+    if isinstance(e, (ir.BinOp, ir.Compare)):
         return _locals_used(e.left) | _locals_used(e.right)
     if isinstance(e, (ir.Neg, ir.Detach)):
         return _locals_used(e.operand)
+    if isinstance(e, ir.AsFloat):
+        return _locals_used(e.operand) | _locals_used(e.like)
     if isinstance(e, ir.Func):
         return set().union(*(_locals_used(a) for a in e.args))
     if isinstance(e, ir.Spike):
