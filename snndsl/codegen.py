@@ -219,15 +219,14 @@ _BLOCKS = {
 
 
 def _surrogate_view(s: ir.SurrogateIR) -> dict:
-    grad = ir.BinOp("*", ir.Local("grad_output"), s.gradient)
-    result = ", ".join([to_python(grad), *(["None"] * len(s.params))])
     return {
         "class_name": s.class_name,
         "doc": s.doc,
         "params": list(s.params),
-        "param_decls": ", ".join(f"{p}: float" for p in s.params),
+        "param_decls": "".join(f", {p}: float" for p in s.params),
         "lets": [_assign(a.target, a.value, 8) for a in s.backward],
-        "result": result,
+        "grad": _assign("_grad", s.gradient, 8),
+        "result": ", ".join(["grad_output * _grad", *(["None"] * len(s.params))]),
     }
 
 

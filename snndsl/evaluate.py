@@ -254,7 +254,42 @@ class Evaluator:
         return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]
 
     # ------------------------------------------------------------------ calls
+    def _sum(self, e: ast.Call) -> Value:
+        """``sum(i, start, stop, term)``: term summed for i = start .. stop - 1, left to
+        right (unrolled when generating; start and stop must be constant ints)."""
+        if len(e.args) != 4 or any(a.name is not None for a in e.args):
+            raise self.fail("E0206", "sum takes (name, start, stop, term)", e)
+        var = e.args[0].value
+        if not isinstance(var, ast.Name):
+            raise self.fail("E0204", "the first argument of sum is the index name", var)
+        if var.id in self.env:
+            raise self.fail("E0102", f"'{var.id}' is already defined here", var)
+        bounds = []
+        for a in e.args[1:3]:
+            v = self.eval(a.value)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise self.fail("E0204", "sum bounds must be constant ints", a)
+            bounds.append(v)
+        start, stop = bounds
+        if stop - start > 1024:
+            raise self.fail("E0402", "sum over more than 1024 terms", e)
+        total: Value = 0.0
+        for i in range(start, stop):
+            inner = Evaluator({**self.env, var.id: i}, self.reporter, self.call_hook, self.context)
+            term = inner.eval(e.args[3].value)
+            if not (_is_number(term) or isinstance(term, Dyn)):
+                raise self.fail("E0204", f"sum terms are numbers, got {type_name(term)}", e)
+            if i == start:
+                total = term
+            elif isinstance(total, Dyn) or isinstance(term, Dyn):
+                total = Dyn(ir.BinOp("+", _as_ir(total), _as_ir(term)))
+            else:
+                total = total + term
+        return total
+
     def _call(self, e: ast.Call) -> Value:
+        if e.func == "sum":
+            return self._sum(e)
         fn = FUNCTIONS.get(e.func)
         if fn is None:
             if self.call_hook is not None:

@@ -302,7 +302,7 @@ class NeuronCompiler:
             self._check_new_name(stmt.name, stmt.span)
             value = self._ev().eval(stmt.value)
             if isinstance(value, Dyn):
-                value = Dyn(ir.Local(self._emit(f"_{stmt.name}", value.expr)))
+                value = Dyn(ir.Local(self._emit(f"_{stmt.name}", _as_float(value))))
             self.env[stmt.name] = value
         elif isinstance(stmt, ast.State):
             self._state(stmt)

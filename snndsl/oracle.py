@@ -37,7 +37,29 @@ NEURONS = {
         },
     ),
 }
-SURROGATES = {"Sigmoid": "Sigmoid", "ATan": "ATan"}
+SURROGATES = {
+    name: name
+    for name in (
+        "Sigmoid",
+        "ATan",
+        "PiecewiseQuadratic",
+        "PiecewiseExp",
+        "SoftSign",
+        "Erf",
+        "NonzeroSignLogAbs",
+        "PiecewiseLeakyReLU",
+        "SquarewaveFourierSeries",
+        "S2NN",
+        "QPseudoSpike",
+        "LeakyKReLU",
+        "FakeNumericalGradient",
+        "LogTailedReLU",
+        "SuperSpike",
+        "Rect",
+    )
+}
+# SpikingJelly surrogates whose constructor has no `spiking` argument.
+_ALWAYS_SPIKING = {"FakeNumericalGradient"}
 LAYERS = {"Linear", "Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "Flatten"}
 
 
@@ -67,7 +89,10 @@ def unsupported(net: ir.NetworkIR) -> list[str]:
 def _surrogate(ref: ir.SurrogateRef):
     from spikingjelly.activation_based import surrogate
 
-    return getattr(surrogate, SURROGATES[ref.name])(**dict(ref.params))
+    kwargs = dict(ref.params)
+    if ref.name not in _ALWAYS_SPIKING:
+        kwargs["spiking"] = ref.spiking
+    return getattr(surrogate, SURROGATES[ref.name])(**kwargs)
 
 
 def _layer(node: ir.LayerIR) -> nn.Module:

@@ -44,7 +44,8 @@ class _ATan(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         alpha = ctx.alpha
         z = x * (1.5707963267948966 * alpha)
-        return grad_output * (alpha / 2.0 / (1.0 + z * z)), None
+        _grad = alpha / 2.0 / (1.0 + z * z)
+        return grad_output * _grad, None
 
 
 class _Sigmoid(torch.autograd.Function):
@@ -61,7 +62,8 @@ class _Sigmoid(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         alpha = ctx.alpha
         s = torch.sigmoid(alpha * x)
-        return grad_output * ((1.0 - s) * s * alpha), None
+        _grad = (1.0 - s) * s * alpha
+        return grad_output * _grad, None
 
 
 def _state(v: torch.Tensor | float, like: torch.Tensor, init: float) -> torch.Tensor:

@@ -57,7 +57,8 @@ class _Triangle(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         width = ctx.width
-        return grad_output * (torch.relu(1.0 - torch.abs(x) / width) / width), None
+        _grad = torch.relu(1.0 - torch.abs(x) / width) / width
+        return grad_output * _grad, None
 
 
 def _state(v: torch.Tensor | float, like: torch.Tensor, init: float) -> torch.Tensor:

@@ -33,7 +33,8 @@ class _Sigmoid(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         alpha = ctx.alpha
         s = torch.sigmoid(alpha * x)
-        return grad_output * ((1.0 - s) * s * alpha), None
+        _grad = (1.0 - s) * s * alpha
+        return grad_output * _grad, None
 
 
 def _state(v: torch.Tensor | float, like: torch.Tensor, init: float) -> torch.Tensor:
