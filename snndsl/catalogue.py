@@ -1,11 +1,11 @@
 """The layer catalogue: signatures, shape inference and torch constructors.
 
-Each :class:`LayerOp` says which arguments a layer takes (with SpikingJelly 2.0.0 /
-torch defaults), which of them can be inferred from the input shape, how the per-sample
-output shape follows from the per-sample input shape, and how to construct the torch
-module.  Shapes here never include the batch ``N`` or time ``T`` dimensions.
-Neurons are not listed here: they are defined in the prelude and compiled by
-:mod:`snndsl.neurons`.
+Each :class:`LayerOp` says which arguments a layer takes (with torch's names and
+SpikingJelly 2.0.0 defaults), which of them can be inferred from the input shape, how
+the per-sample output shape follows from the per-sample input shape, and how to
+construct the torch module.  Shapes here never include the batch ``N`` or time ``T``
+dimensions.  Neurons are not listed here: they are defined in the prelude and compiled
+by :mod:`snndsl.neurons`.
 """
 
 from __future__ import annotations
@@ -44,17 +44,20 @@ class LayerOp:
     ctor_params: tuple[str, ...] = ()  # constructor arguments, in torch's order
     ndim: int | None = None  # spatial dims of 'size' arguments
     doc: str = ""
+    spikingjelly: bool = True  # SpikingJelly's activation_based.layer has it
 
 
-def _tuple(v, n: int) -> tuple[int, ...]:
+def _tuple(v, n: int) -> tuple:
     return tuple(v) if isinstance(v, tuple) else (v,) * n
 
 
-def _need_dims(shape: Shape, n: int, layout: str) -> None:
-    if len(shape) != n:
+def _need_dims(shape: Shape, n: int | tuple[int, ...], layout: str) -> None:
+    allowed = (n,) if isinstance(n, int) else n
+    if len(shape) not in allowed:
         raise ShapeError(
             f"expects a per-sample input of shape {layout}, got {list(shape)}",
-            hint=f"its input has {len(shape)} dimension(s) per sample; it needs {n}",
+            hint=f"its input has {len(shape)} dimension(s) per sample; "
+            f"it needs {' or '.join(map(str, allowed))}",
         )
 
 
@@ -89,6 +92,17 @@ def _non_negative(args: dict, *keys: str) -> None:
                 raise ShapeError(f"{key} must not be negative, got {v}", arg=key)
 
 
+def _choice(args: dict, key: str, choices: tuple) -> None:
+    if args.get(key) not in choices:
+        shown = ", ".join(f'"{c}"' if isinstance(c, str) else str(c) for c in choices)
+        raise ShapeError(f"{key} must be one of {shown}, got {args.get(key)!r}", arg=key)
+
+
+def _too_small(name: str, shape: Shape, detail: str, arg: str) -> ShapeError:
+    spatial = "x".join(map(str, shape))
+    return ShapeError(f"{detail} does not fit the {spatial} input", arg=arg)
+
+
 # --------------------------------------------------------------------------- Linear
 
 
@@ -100,42 +114,133 @@ def _linear(shape: Shape, args: dict) -> tuple[dict, Shape]:
     return args, (*shape[:-1], args["out_features"])
 
 
-# --------------------------------------------------------------------------- Conv2d
+# --------------------------------------------------------------------------- convolutions
 
 
 def _conv_out(size: int, k: int, s: int, p: int, d: int) -> int:
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def _conv2d(shape: Shape, args: dict) -> tuple[dict, Shape]:
-    _need_dims(shape, 3, "[C, H, W]")
-    _check_features(args, "in_channels", shape[0])
-    _positive(args, "in_channels", "out_channels", "kernel_size", "stride", "dilation", "groups")
-    _non_negative(args, "padding")
-    groups = args["groups"]
-    for key in ("in_channels", "out_channels"):
-        if args[key] % groups:
-            raise ShapeError(f"{key}={args[key]} is not divisible by groups={groups}", arg=key)
-    k, s, p, d = (_tuple(args[n], 2) for n in ("kernel_size", "stride", "padding", "dilation"))
-    out = tuple(_conv_out(shape[1 + i], k[i], s[i], p[i], d[i]) for i in range(2))
-    if min(out) < 1:
-        raise ShapeError(
-            f"kernel_size={list(k)} (dilation {list(d)}) does not fit the "
-            f"{shape[1]}x{shape[2]} input with padding {list(p)}",
-            arg="kernel_size",
+def _layout(nd: int) -> str:
+    return "[C, " + ", ".join(("D", "H", "W")[3 - nd :] if nd > 1 else ("L",)) + "]"
+
+
+def _conv(nd: int):
+    def infer(shape: Shape, args: dict) -> tuple[dict, Shape]:
+        _need_dims(shape, nd + 1, _layout(nd))
+        _check_features(args, "in_channels", shape[0])
+        keys = ("in_channels", "out_channels", "kernel_size", "stride", "dilation", "groups")
+        _positive(args, *keys)
+        _choice(args, "padding_mode", ("zeros", "reflect", "replicate", "circular"))
+        groups = args["groups"]
+        for key in ("in_channels", "out_channels"):
+            if args[key] % groups:
+                raise ShapeError(f"{key}={args[key]} is not divisible by groups={groups}", arg=key)
+        k, s, d = (_tuple(args[n], nd) for n in ("kernel_size", "stride", "dilation"))
+        padding = args["padding"]
+        if isinstance(padding, str):
+            _choice(args, "padding", ("same", "valid"))
+            if padding == "same" and any(v != 1 for v in s):
+                raise ShapeError('padding="same" needs stride 1', arg="padding")
+            if padding == "same":
+                return args, (args["out_channels"], *shape[1:])
+            p = (0,) * nd
+        else:
+            _non_negative(args, "padding")
+            p = _tuple(padding, nd)
+        out = tuple(_conv_out(shape[1 + i], k[i], s[i], p[i], d[i]) for i in range(nd))
+        if min(out) < 1:
+            raise _too_small(
+                "Conv",
+                shape[1:],
+                f"kernel_size={list(k)} (dilation {list(d)}, padding {list(p)})",
+                "kernel_size",
+            )
+        return args, (args["out_channels"], *out)
+
+    return infer
+
+
+def _conv_transpose(nd: int):
+    def infer(shape: Shape, args: dict) -> tuple[dict, Shape]:
+        _need_dims(shape, nd + 1, _layout(nd))
+        _check_features(args, "in_channels", shape[0])
+        _positive(
+            args, "in_channels", "out_channels", "kernel_size", "stride", "dilation", "groups"
         )
-    return args, (args["out_channels"], *out)
+        _non_negative(args, "padding", "output_padding")
+        if args["padding_mode"] != "zeros":
+            raise ShapeError('ConvTranspose supports only padding_mode="zeros"', arg="padding_mode")
+        groups = args["groups"]
+        for key in ("in_channels", "out_channels"):
+            if args[key] % groups:
+                raise ShapeError(f"{key}={args[key]} is not divisible by groups={groups}", arg=key)
+        k, s, p, op, d = (
+            _tuple(args[n], nd)
+            for n in ("kernel_size", "stride", "padding", "output_padding", "dilation")
+        )
+        for i in range(nd):
+            if op[i] >= max(s[i], d[i]):
+                raise ShapeError(
+                    f"output_padding {list(op)} must be smaller than stride or dilation",
+                    arg="output_padding",
+                )
+        out = tuple(
+            (shape[1 + i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1 for i in range(nd)
+        )
+        if min(out) < 1:
+            raise _too_small("ConvTranspose", shape[1:], f"padding={list(p)}", "padding")
+        return args, (args["out_channels"], *out)
+
+    return infer
 
 
-# --------------------------------------------------------------------------- BatchNorm2d
+# --------------------------------------------------------------------------- normalisation
 
 
-def _batchnorm2d(shape: Shape, args: dict) -> tuple[dict, Shape]:
-    _need_dims(shape, 3, "[C, H, W]")
-    _check_features(args, "num_features", shape[0])
-    _positive(args, "num_features")
-    if args["eps"] <= 0:
-        raise ShapeError(f"eps must be positive, got {args['eps']}", arg="eps")
+def _batchnorm(nd: int):
+    layouts = {1: ((1, 2), "[C] or [C, L]"), 2: ((3,), "[C, H, W]"), 3: ((4,), "[C, D, H, W]")}
+
+    def infer(shape: Shape, args: dict) -> tuple[dict, Shape]:
+        dims, layout = layouts[nd]
+        _need_dims(shape, dims, layout)
+        _check_features(args, "num_features", shape[0])
+        _positive(args, "num_features", "eps")
+        return args, shape
+
+    return infer
+
+
+def _groupnorm(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    if len(shape) < 1:
+        raise ShapeError("expects a [C, *] input, got a scalar input")
+    _check_features(args, "num_channels", shape[0])
+    _positive(args, "num_groups", "num_channels", "eps")
+    if args["num_channels"] % args["num_groups"]:
+        raise ShapeError(
+            f"num_channels={args['num_channels']} is not divisible by "
+            f"num_groups={args['num_groups']}",
+            arg="num_groups",
+        )
+    return args, shape
+
+
+def _layernorm(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    given = args.get("normalized_shape")
+    if given is None:
+        if not shape:
+            raise ShapeError("expects at least one dimension, got a scalar input")
+        args["normalized_shape"] = shape[-1]
+        return args, shape
+    dims = _tuple(given, 1) if not isinstance(given, tuple) else given
+    if tuple(shape[len(shape) - len(dims) :]) != tuple(dims) or len(dims) > len(shape):
+        raise ShapeError(
+            f"normalized_shape={list(dims)} does not match the trailing dimensions of "
+            f"{list(shape)}",
+            arg="normalized_shape",
+            code="E0301",
+        )
+    _positive(args, "eps")
     return args, shape
 
 
@@ -150,41 +255,43 @@ def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
     return out
 
 
-def _pool2d(shape: Shape, args: dict, dilation: bool) -> tuple[dict, Shape]:
-    _need_dims(shape, 3, "[C, H, W]")
-    if args.get("stride") is None:
-        args["stride"] = args["kernel_size"]
-    _positive(args, "kernel_size", "stride", *(("dilation",) if dilation else ()))
-    _non_negative(args, "padding")
-    k, s, p = (_tuple(args[n], 2) for n in ("kernel_size", "stride", "padding"))
-    d = _tuple(args["dilation"], 2) if dilation else (1, 1)
-    for i in range(2):
-        if p[i] * 2 > k[i]:
-            raise ShapeError(
-                f"padding {list(p)} must be at most half of kernel_size {list(k)}", arg="padding"
-            )
-    out = tuple(
-        _pool_out(shape[1 + i], k[i], s[i], p[i], d[i], args["ceil_mode"]) for i in range(2)
-    )
-    if min(out) < 1:
-        raise ShapeError(
-            f"kernel_size={list(k)} does not fit the {shape[1]}x{shape[2]} input",
-            arg="kernel_size",
+def _pool(nd: int, dilation: bool):
+    def infer(shape: Shape, args: dict) -> tuple[dict, Shape]:
+        _need_dims(shape, nd + 1, _layout(nd))
+        if args.get("stride") is None:
+            args["stride"] = args["kernel_size"]
+        _positive(args, "kernel_size", "stride", *(("dilation",) if dilation else ()))
+        _non_negative(args, "padding")
+        if args.get("divisor_override") is not None and args["divisor_override"] <= 0:
+            raise ShapeError("divisor_override must be positive", arg="divisor_override")
+        k, s, p = (_tuple(args[n], nd) for n in ("kernel_size", "stride", "padding"))
+        d = _tuple(args["dilation"], nd) if dilation else (1,) * nd
+        for i in range(nd):
+            if p[i] * 2 > k[i]:
+                raise ShapeError(
+                    f"padding {list(p)} must be at most half of kernel_size {list(k)}",
+                    arg="padding",
+                )
+        out = tuple(
+            _pool_out(shape[1 + i], k[i], s[i], p[i], d[i], args["ceil_mode"]) for i in range(nd)
         )
-    return args, (shape[0], *out)
+        if min(out) < 1:
+            raise _too_small("Pool", shape[1:], f"kernel_size={list(k)}", "kernel_size")
+        return args, (shape[0], *out)
+
+    return infer
 
 
-def _maxpool2d(shape: Shape, args: dict) -> tuple[dict, Shape]:
-    return _pool2d(shape, args, dilation=True)
+def _adaptive(nd: int):
+    def infer(shape: Shape, args: dict) -> tuple[dict, Shape]:
+        _need_dims(shape, nd + 1, _layout(nd))
+        _positive(args, "output_size")
+        return args, (shape[0], *_tuple(args["output_size"], nd))
+
+    return infer
 
 
-def _avgpool2d(shape: Shape, args: dict) -> tuple[dict, Shape]:
-    if args.get("divisor_override") is not None and args["divisor_override"] <= 0:
-        raise ShapeError("divisor_override must be positive", arg="divisor_override")
-    return _pool2d(shape, args, dilation=False)
-
-
-# --------------------------------------------------------------------------- Flatten
+# --------------------------------------------------------------------------- reshaping
 
 
 def _flatten(shape: Shape, args: dict) -> tuple[dict, Shape]:
@@ -206,10 +313,51 @@ def _flatten(shape: Shape, args: dict) -> tuple[dict, Shape]:
         )
     if start > end:
         raise ShapeError(
-            f"start_dim={args['start_dim']} comes after end_dim={args['end_dim']}", arg="start_dim"
+            f"start_dim={args['start_dim']} comes after end_dim={args['end_dim']}",
+            arg="start_dim",
         )
     merged = math.prod(full[start : end + 1])
     return args, tuple(full[1:start]) + (merged,) + tuple(full[end + 1 :])
+
+
+_UPSAMPLE_MODES = {
+    "nearest": (2, 3, 4),
+    "nearest-exact": (2, 3, 4),
+    "linear": (2,),
+    "bilinear": (3,),
+    "bicubic": (3,),
+    "trilinear": (4,),
+}
+
+
+def _upsample(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    _choice(args, "mode", tuple(_UPSAMPLE_MODES))
+    mode = args["mode"]
+    _need_dims(shape, _UPSAMPLE_MODES[mode], f"[C, *] with 1-3 spatial dims for '{mode}'")
+    nd = len(shape) - 1
+    size, scale = args.get("size"), args.get("scale_factor")
+    if (size is None) == (scale is None):
+        raise ShapeError("give exactly one of size and scale_factor", arg="size")
+    if args.get("align_corners") is not None and mode in ("nearest", "nearest-exact"):
+        raise ShapeError("align_corners only applies to the linear modes", arg="align_corners")
+    if size is not None:
+        _positive(args, "size")
+        if isinstance(size, tuple) and len(size) != nd:
+            raise ShapeError(f"size needs {nd} values for this input", arg="size")
+        return args, (shape[0], *_tuple(size, nd))
+    if isinstance(scale, tuple) and len(scale) != nd:
+        raise ShapeError(f"scale_factor needs {nd} values for this input", arg="scale_factor")
+    factors = _tuple(scale, nd)
+    if min(factors) <= 0:
+        raise ShapeError("scale_factor must be positive", arg="scale_factor")
+    out = tuple(math.floor(shape[1 + i] * factors[i]) for i in range(nd))
+    if min(out) < 1:
+        raise ShapeError("scale_factor makes the output empty", arg="scale_factor")
+    return args, (shape[0], *out)
+
+
+def _identity(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    return args, shape
 
 
 # --------------------------------------------------------------------------- Dropout
@@ -226,124 +374,138 @@ def _dropout2d(shape: Shape, args: dict) -> tuple[dict, Shape]:
     return _dropout(shape, args)
 
 
+# --------------------------------------------------------------------------- the table
+
 P = ParamSpec
-OPS: dict[str, LayerOp] = {
-    op.name: op
-    for op in (
-        LayerOp(
-            "Linear",
-            (
-                P("in_features", "int", REQUIRED, True),
-                P("out_features", "int"),
-                P("bias", "bool", True),
-            ),
-            _linear,
-            "nn.Linear",
-            ("in_features", "out_features", "bias"),
-            doc="y = x W^T + b over the last dimension",
-        ),
-        LayerOp(
-            "Conv2d",
-            (
-                P("in_channels", "int", REQUIRED, True),
-                P("out_channels", "int"),
-                P("kernel_size", "size"),
-                P("stride", "size", 1),
-                P("padding", "size", 0),
-                P("dilation", "size", 1),
-                P("groups", "int", 1),
-                P("bias", "bool", True),
-            ),
-            _conv2d,
-            "nn.Conv2d",
-            (
-                "in_channels",
-                "out_channels",
-                "kernel_size",
-                "stride",
-                "padding",
-                "dilation",
-                "groups",
-                "bias",
-            ),
-            ndim=2,
-            doc="2-D convolution over [C, H, W]",
-        ),
-        LayerOp(
-            "BatchNorm2d",
-            (
-                P("num_features", "int", REQUIRED, True),
-                P("eps", "float", 1e-5),
-                P("momentum", "float?", 0.1),
-                P("affine", "bool", True),
-                P("track_running_stats", "bool", True),
-            ),
-            _batchnorm2d,
-            "nn.BatchNorm2d",
-            ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-            doc="batch normalisation over the channels of [C, H, W]",
-        ),
-        LayerOp(
-            "MaxPool2d",
-            (
-                P("kernel_size", "size"),
-                P("stride", "size?", None),
-                P("padding", "size", 0),
-                P("dilation", "size", 1),
-                P("ceil_mode", "bool", False),
-            ),
-            _maxpool2d,
-            "nn.MaxPool2d",
-            ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-            ndim=2,
-            doc="2-D max pooling",
-        ),
-        LayerOp(
-            "AvgPool2d",
-            (
-                P("kernel_size", "size"),
-                P("stride", "size?", None),
-                P("padding", "size", 0),
-                P("ceil_mode", "bool", False),
-                P("count_include_pad", "bool", True),
-                P("divisor_override", "int?", None),
-            ),
-            _avgpool2d,
-            "nn.AvgPool2d",
-            (
-                "kernel_size",
-                "stride",
-                "padding",
-                "ceil_mode",
-                "count_include_pad",
-                "divisor_override",
-            ),
-            ndim=2,
-            doc="2-D average pooling",
-        ),
-        LayerOp(
-            "Flatten",
-            (P("start_dim", "int", 1), P("end_dim", "int", -1)),
-            _flatten,
-            "nn.Flatten",
-            ("start_dim", "end_dim"),
-            doc="merge dimensions start_dim..end_dim of [N, *]",
-        ),
-        LayerOp(
-            "Dropout",
-            (P("p", "float", 0.5),),
-            _dropout,
-            None,
-            ("p",),
-            doc="one dropout mask per sequence, shared by all time steps",
-        ),
-        LayerOp(
-            "Dropout2d",
-            (P("p", "float", 0.2),),
-            _dropout2d,
-            None,
-            ("p",),
-            doc="one channel-wise dropout mask per sequence, shared by all time steps",
-        ),
-    )
-}
+
+
+def _conv_op(nd: int) -> LayerOp:
+    return LayerOp(
+        f"Conv{nd}d",
+        (P("in_channels", "int", REQUIRED, True), P("out_channels", "int"),
+         P("kernel_size", "size"), P("stride", "size", 1), P("padding", "size|string", 0),
+         P("dilation", "size", 1), P("groups", "int", 1), P("bias", "bool", True),
+         P("padding_mode", "string", "zeros")),
+        _conv(nd), f"nn.Conv{nd}d",
+        ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+         "groups", "bias", "padding_mode"),
+        ndim=nd, doc=f"{nd}-D convolution over {_layout(nd)}",
+    )  # fmt: skip
+
+
+def _conv_transpose_op(nd: int) -> LayerOp:
+    return LayerOp(
+        f"ConvTranspose{nd}d",
+        (P("in_channels", "int", REQUIRED, True), P("out_channels", "int"),
+         P("kernel_size", "size"), P("stride", "size", 1), P("padding", "size", 0),
+         P("output_padding", "size", 0), P("groups", "int", 1), P("bias", "bool", True),
+         P("dilation", "size", 1), P("padding_mode", "string", "zeros")),
+        _conv_transpose(nd), f"nn.ConvTranspose{nd}d",
+        ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+         "groups", "bias", "dilation", "padding_mode"),
+        ndim=nd, doc=f"{nd}-D transposed convolution over {_layout(nd)}",
+    )  # fmt: skip
+
+
+def _batchnorm_op(nd: int) -> LayerOp:
+    return LayerOp(
+        f"BatchNorm{nd}d",
+        (P("num_features", "int", REQUIRED, True), P("eps", "float", 1e-5),
+         P("momentum", "float?", 0.1), P("affine", "bool", True),
+         P("track_running_stats", "bool", True)),
+        _batchnorm(nd), f"nn.BatchNorm{nd}d",
+        ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+        doc="batch normalisation over the channels; multi-step normalises over T*N samples",
+    )  # fmt: skip
+
+
+def _maxpool_op(nd: int) -> LayerOp:
+    return LayerOp(
+        f"MaxPool{nd}d",
+        (P("kernel_size", "size"), P("stride", "size?", None), P("padding", "size", 0),
+         P("dilation", "size", 1), P("ceil_mode", "bool", False)),
+        _pool(nd, dilation=True), f"nn.MaxPool{nd}d",
+        ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+        ndim=nd, doc=f"{nd}-D max pooling",
+    )  # fmt: skip
+
+
+def _avgpool_op(nd: int) -> LayerOp:
+    extra = (P("divisor_override", "int?", None),) if nd > 1 else ()
+    return LayerOp(
+        f"AvgPool{nd}d",
+        (P("kernel_size", "size"), P("stride", "size?", None), P("padding", "size", 0),
+         P("ceil_mode", "bool", False), P("count_include_pad", "bool", True), *extra),
+        _pool(nd, dilation=False), f"nn.AvgPool{nd}d",
+        ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+         *(p.name for p in extra)),
+        ndim=nd, doc=f"{nd}-D average pooling",
+    )  # fmt: skip
+
+
+def _adaptive_op(kind: str, nd: int) -> LayerOp:
+    return LayerOp(
+        f"Adaptive{kind}Pool{nd}d",
+        (P("output_size", "size"),),
+        _adaptive(nd), f"nn.Adaptive{kind}Pool{nd}d", ("output_size",),
+        ndim=nd, doc=f"{nd}-D adaptive {kind.lower()} pooling to output_size",
+        spikingjelly=kind == "Avg",
+    )  # fmt: skip
+
+
+_OPS: list[LayerOp] = [
+    LayerOp(
+        "Linear",
+        (P("in_features", "int", REQUIRED, True), P("out_features", "int"),
+         P("bias", "bool", True)),
+        _linear, "nn.Linear", ("in_features", "out_features", "bias"),
+        doc="y = x W^T + b over the last dimension",
+    ),
+    *(_conv_op(nd) for nd in (1, 2, 3)),
+    *(_conv_transpose_op(nd) for nd in (1, 2, 3)),
+    *(_batchnorm_op(nd) for nd in (1, 2, 3)),
+    LayerOp(
+        "GroupNorm",
+        (P("num_groups", "int"), P("num_channels", "int", REQUIRED, True),
+         P("eps", "float", 1e-5), P("affine", "bool", True)),
+        _groupnorm, "nn.GroupNorm", ("num_groups", "num_channels", "eps", "affine"),
+        doc="group normalisation over the channels of [C, *]",
+    ),
+    LayerOp(
+        "LayerNorm",
+        (P("normalized_shape", "size", REQUIRED, True), P("eps", "float", 1e-5),
+         P("elementwise_affine", "bool", True), P("bias", "bool", True)),
+        _layernorm, "nn.LayerNorm", ("normalized_shape", "eps", "elementwise_affine", "bias"),
+        doc="layer normalisation over the trailing dimensions (the last one by default)",
+        spikingjelly=False,
+    ),
+    *(_maxpool_op(nd) for nd in (1, 2, 3)),
+    *(_avgpool_op(nd) for nd in (1, 2, 3)),
+    *(_adaptive_op(kind, nd) for kind in ("Avg", "Max") for nd in (1, 2, 3)),
+    LayerOp(
+        "Flatten",
+        (P("start_dim", "int", 1), P("end_dim", "int", -1)),
+        _flatten, "nn.Flatten", ("start_dim", "end_dim"),
+        doc="merge dimensions start_dim..end_dim of [N, *]",
+    ),
+    LayerOp(
+        "Upsample",
+        (P("size", "size?", None), P("scale_factor", "fsize?", None),
+         P("mode", "string", "nearest"), P("align_corners", "bool?", None),
+         P("recompute_scale_factor", "bool?", None)),
+        _upsample, "nn.Upsample",
+        ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
+        doc="resize the spatial dimensions",
+    ),
+    LayerOp("Identity", (), _identity, "nn.Identity", (), doc="passes its input through",
+            spikingjelly=False),
+    LayerOp(
+        "Dropout", (P("p", "float", 0.5),), _dropout, None, ("p",),
+        doc="one dropout mask per sequence, shared by all time steps",
+    ),
+    LayerOp(
+        "Dropout2d", (P("p", "float", 0.2),), _dropout2d, None, ("p",),
+        doc="one channel-wise dropout mask per sequence, shared by all time steps",
+    ),
+]  # fmt: skip
+OPS: dict[str, LayerOp] = {op.name: op for op in _OPS}

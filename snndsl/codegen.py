@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast as pyast
 import functools
+import re
 from dataclasses import dataclass, replace
 
 import jinja2
@@ -52,7 +53,16 @@ def _environment() -> jinja2.Environment:
 # --------------------------------------------------------------------------- printing
 
 
+_WORD = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _value(v: object) -> str:
+    if isinstance(v, str):
+        # String arguments are keywords validated against fixed choices ("same",
+        # "reflect", "bilinear"...); anything else would be a checker bug.
+        if not _WORD.fullmatch(v):
+            raise GenerationError(f"refusing to emit string argument {v!r}")
+        return f'"{v}"'
     if isinstance(v, tuple):
         inner = ", ".join(_value(i) for i in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
@@ -68,6 +78,11 @@ def fit_call(head: str, args: list[str], indent: int) -> list[str]:
     if indent + 4 + len(inner) <= LINE_LENGTH:
         return [f"{head}(", f"    {inner}", ")"]
     return [f"{head}(", *(f"    {a}," for a in args), ")"]
+
+
+def _comment(text: str) -> str:
+    """Text for a ``#`` comment: a single line, control characters escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _shape(prefix: str, shape: tuple[int, ...]) -> str:
@@ -137,7 +152,7 @@ def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
         shape = f"{_shape('T * N', n.out_shape)}"
     return {
         "kind": "layer",
-        "comment": f"{n.attr}: {n.spec}",
+        "comment": _comment(f"{n.attr}: {n.spec}"),
         "value": n.value,
         "call": call,
         "shape": shape,
@@ -151,7 +166,7 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
         unfold, src = src, "_xs"
     return {
         "kind": "dropout",
-        "comment": f"{n.value}: {n.spec}, one mask per sequence",
+        "comment": _comment(f"{n.value}: {n.spec}, one mask per sequence"),
         "attr": n.attr,
         "value": n.value,
         "src": src,
@@ -166,7 +181,7 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
 def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     states = [{"local": s.local, "attr": s.attr, "init": format_const(s.init)} for s in n.states]
     final = [{"attr": a, "local": loc} for a, loc in n.final]
-    comment = f"{n.attr}: {n.spec}"
+    comment = _comment(f"{n.attr}: {n.spec}")
     if not lay.multi:
         step = [_assign(a.target, _substitute(a.value, "x", ir.Local(n.source)), 8) for a in n.step]
         return {

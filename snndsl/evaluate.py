@@ -74,7 +74,9 @@ def describe(value: Value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value}"'
+        from .formatter import quote_string
+
+        return quote_string(value)
     if isinstance(value, tuple):
         return "[" + ", ".join(describe(v) for v in value) + "]"
     return repr(value)

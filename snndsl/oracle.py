@@ -60,7 +60,6 @@ SURROGATES = {
 }
 # SpikingJelly surrogates whose constructor has no `spiking` argument.
 _ALWAYS_SPIKING = {"FakeNumericalGradient"}
-LAYERS = {"Linear", "Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "Flatten"}
 
 
 def available() -> bool:
@@ -81,8 +80,6 @@ def unsupported(net: ir.NetworkIR) -> list[str]:
             for _, v in node.params:
                 if isinstance(v, ir.SurrogateRef) and v.name not in SURROGATES:
                     problems.append(f"surrogate '{v.name}' ({node.attr}) is user-defined")
-        elif isinstance(node, ir.LayerIR) and node.op not in LAYERS:
-            problems.append(f"layer '{node.op}' has no SpikingJelly counterpart")
     return problems
 
 
@@ -95,13 +92,35 @@ def _surrogate(ref: ir.SurrogateRef):
     return getattr(surrogate, SURROGATES[ref.name])(**kwargs)
 
 
+class _Folded(nn.Module):
+    """A torch layer SpikingJelly does not wrap, run the way SpikingJelly runs stateless
+    layers (``functional.seq_to_ann_forward``, as ``layer.SeqToANNContainer`` does),
+    keeping the layer's own state_dict keys."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.__dict__["inner"] = module  # not a submodule: keys stay those of the layer
+        for name, p in module.named_parameters(recurse=False):
+            self.register_parameter(name, p)
+        for name, b in module.named_buffers(recurse=False):
+            self.register_buffer(name, b)
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        from spikingjelly.activation_based import functional
+
+        return functional.seq_to_ann_forward(x_seq, self.inner)
+
+
 def _layer(node: ir.LayerIR) -> nn.Module:
     from spikingjelly.activation_based import layer
 
-    cls = getattr(layer, node.op)
+    from .catalogue import OPS
+
     args = [v for k, v in node.ctor_args if k is None]
     kwargs = {k: v for k, v in node.ctor_args if k is not None}
-    return cls(*args, **kwargs, step_mode="m")
+    if OPS[node.op].spikingjelly:
+        return getattr(layer, node.op)(*args, **kwargs, step_mode="m")
+    return _Folded(getattr(nn, node.op)(*args, **kwargs))
 
 
 def _neuron(node: ir.NeuronIR) -> nn.Module:

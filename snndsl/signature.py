@@ -43,28 +43,55 @@ class Bound:
         return arg.span if arg is not None else call.span
 
 
-def _coerce(value: Value, type_: str, ndim: int | None) -> Value:
-    optional = type_.endswith("?")
-    base = type_.rstrip("?")
-    if value is None and optional:
-        return None
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _coerce_one(value: Value, base: str, ndim: int | None) -> Value:
     if base == "any":
         return value
-    if base == "size":
-        if isinstance(value, int) and not isinstance(value, bool):
+    if base == "size":  # an int, or one int per spatial dimension
+        if _is_int(value):
             return value
-        if (
-            isinstance(value, tuple)
-            and value
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        ):
+        if isinstance(value, tuple) and value and all(_is_int(v) for v in value):
             if ndim is not None and len(value) != ndim:
                 raise TypeError(f"expected an int or a list of {ndim} ints")
             return value
         raise TypeError(
             f"expected an int or a list of {ndim or 'several'} ints, got {describe(value)}"
         )
-    return coerce(value, type_)
+    if base == "fsize":  # a number, or one per spatial dimension (as floats)
+        if _is_int(value) or isinstance(value, float):
+            return float(value)
+        if (
+            isinstance(value, tuple)
+            and value
+            and all(_is_int(v) or isinstance(v, float) for v in value)
+        ):
+            if ndim is not None and len(value) != ndim:
+                raise TypeError(f"expected a number or a list of {ndim} numbers")
+            return tuple(float(v) for v in value)
+        raise TypeError(f"expected a number or a list of numbers, got {describe(value)}")
+    return coerce(value, base)
+
+
+def _coerce(value: Value, type_: str, ndim: int | None) -> Value:
+    """Coerce to ``type_``: a base type, ``a|b`` alternatives, ``?`` for optional."""
+    optional = type_.endswith("?")
+    if value is None and optional:
+        return None
+    errors = []
+    for base in type_.rstrip("?").split("|"):
+        try:
+            return _coerce_one(value, base, ndim)
+        except TypeError as err:
+            errors.append(str(err))
+    if len(errors) == 1:
+        raise TypeError(errors[0])
+    raise TypeError(
+        " or ".join(e.removeprefix("expected ").split(", got")[0] for e in errors)
+        + f" expected, got {describe(value)}"
+    )
 
 
 def bind(

@@ -165,3 +165,15 @@ def test_project_source_is_ruff_clean():
             text=True,
         )
         assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_spec_strings_cannot_escape_a_comment():
+    spec = (
+        'neuron Odd(tag: string = "a\\nimport os\r\u2028", v_threshold: float = 1.0) {\n'
+        "    state v = 0.0\n    charge v = v + x\n    fire v >= v_threshold\n    reset none\n}\n"
+        "network N { input x: [2]\n output y = x -> sn: Odd }\n"
+    )
+    src = snndsl.generate(spec, mode="single")
+    tree = ast.parse(src)
+    assert not any(isinstance(n, ast.Import) and n.names[0].name == "os" for n in ast.walk(tree))
+    assert "import os" not in [line.strip() for line in src.splitlines()]
