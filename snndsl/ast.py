@@ -196,6 +196,35 @@ class Charge:
 
 
 @dataclass(frozen=True)
+class Learn:
+    """``param w = init``: a learnable scalar parameter of each neuron layer."""
+
+    name: str
+    value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Update:
+    """``update w = e``: a new value for a state variable, after the spike."""
+
+    name: str
+    value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Emit:
+    """``emit e``: what the neuron outputs instead of its spike (e.g. LIAF)."""
+
+    value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Option:
     name: str
     value: Expr
@@ -270,7 +299,20 @@ class Gradient:
 
 # Neuron and surrogate bodies share one statement syntax (the checker says which
 # statements belong where).
-BodyStmt = Let | State | Charge | Fire | Reset | Require | If | Primitive | Gradient
+BodyStmt = (
+    Let
+    | State
+    | Charge
+    | Fire
+    | Reset
+    | Require
+    | If
+    | Primitive
+    | Gradient
+    | Learn
+    | Update
+    | Emit
+)
 NeuronStmt = BodyStmt
 SurrogateStmt = BodyStmt
 

@@ -380,6 +380,8 @@ class _NetworkChecker:
                 tuple((attr_of[s], local) for s, local in result.final),
                 f"{definition.name}({args})",
                 params,
+                tuple((n, init) for n, _, init in result.learn),
+                tuple(ir.Assignment(local, ir.ParamRef(name, n)) for n, local, _ in result.learn),
             )
         )
         return shape

@@ -180,6 +180,7 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
 
 def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     states = [{"local": s.local, "attr": s.attr, "init": format_const(s.init)} for s in n.states]
+    setup = [_assign(a.target, a.value, 8) for a in n.setup]
     final = [{"attr": a, "local": loc} for a, loc in n.final]
     comment = _comment(f"{n.attr}: {n.spec}")
     if not lay.multi:
@@ -187,6 +188,7 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
         return {
             "kind": "neuron_single",
             "comment": comment,
+            "setup": setup,
             "src": n.source,
             "states": states,
             "step": step,
@@ -203,6 +205,7 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     return {
         "kind": "neuron_multi",
         "comment": comment,
+        "setup": setup,
         "seq": seq,
         "unfold": unfold,
         "states": states,
@@ -247,10 +250,18 @@ def _surrogate_view(s: ir.SurrogateIR) -> dict:
 
 def _init_lines(net: ir.NetworkIR) -> list[str]:
     lines: list[str] = []
-    for layer in net.layers:
-        args = [(_value(v) if k is None else f"{k}={_value(v)}") for k, v in layer.ctor_args]
-        head = f"self.{layer.attr} = {layer.ctor}"
-        lines.extend(fit_call(head, args, 8))
+    for node in net.nodes:
+        if isinstance(node, ir.LayerIR):
+            args = [(_value(v) if k is None else f"{k}={_value(v)}") for k, v in node.ctor_args]
+            lines.extend(fit_call(f"self.{node.attr} = {node.ctor}", args, 8))
+        elif isinstance(node, ir.NeuronIR) and node.learn:
+            # learnable scalars, under the layer's name as SpikingJelly keeps them
+            items = [
+                f'"{n}": nn.Parameter(torch.tensor({format_const(init)}))' for n, init in node.learn
+            ]
+            lines.extend(
+                fit_call(f"self.{node.attr} = nn.ParameterDict", ["{" + ", ".join(items) + "}"], 8)
+            )
     return lines
 
 

@@ -293,6 +293,9 @@ class Evaluator:
         if e.func == "sum":
             return self._sum(e)
         fn = FUNCTIONS.get(e.func)
+        bound = self.env.get(e.func)
+        if fn is None and isinstance(bound, str) and bound in FUNCTIONS:
+            fn = FUNCTIONS[bound]  # a string parameter naming a function, e.g. act="relu"
         if fn is None:
             if self.call_hook is not None:
                 result = self.call_hook(e, self)

@@ -214,6 +214,12 @@ def _simple_statement(stmt) -> str:
         return f"state {stmt.name} = {format_expr(stmt.init)}"
     if isinstance(stmt, ast.Charge):
         return f"charge {stmt.name} = {format_expr(stmt.value)}"
+    if isinstance(stmt, ast.Learn):
+        return f"param {stmt.name} = {format_expr(stmt.value)}"
+    if isinstance(stmt, ast.Update):
+        return f"update {stmt.name} = {format_expr(stmt.value)}"
+    if isinstance(stmt, ast.Emit):
+        return f"emit {format_expr(stmt.value)}"
     if isinstance(stmt, ast.Fire):
         return f"fire {format_expr(stmt.condition)}{_options(stmt.options)}"
     if isinstance(stmt, ast.Reset):

@@ -64,6 +64,14 @@ class AsFloat:
 
 
 @dataclass(frozen=True)
+class ParamRef:
+    """A learnable parameter of a neuron layer: ``self.<container>["<name>"]``."""
+
+    container: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Detach:
     operand: PyExpr
 
@@ -77,7 +85,7 @@ class Spike:
     params: tuple[float, ...]
 
 
-PyExpr = Const | Local | BinOp | Neg | Func | Compare | AsFloat | Detach | Spike
+PyExpr = Const | Local | BinOp | Neg | Func | Compare | AsFloat | ParamRef | Detach | Spike
 
 
 @dataclass(frozen=True)
@@ -170,6 +178,8 @@ class NeuronIR:
     final: tuple[tuple[str, str], ...]  # (state attr, local) written back after the step
     spec: str
     params: tuple[tuple[str, object], ...]  # bound parameters (SurrogateRef for surrogates)
+    learn: tuple[tuple[str, float], ...] = ()  # learnable scalars in self.<attr>, initial values
+    setup: tuple[Assignment, ...] = ()  # before the time loop (reading the learnables)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class NeuronStep:
     output: str
     final: tuple[tuple[str, str], ...]  # (state name, local)
     surrogates: tuple[SurrogateValue, ...]
+    learn: tuple[tuple[str, str, float], ...] = ()  # (name, local, initial value)
 
 
 class Definitions:
@@ -62,7 +63,8 @@ class Definitions:
                 "rename it",
             )
         self.origin[item.name] = origin
-        check_params(item.params, reporter, f"'{item.name}'", forbidden=("x",))
+        forbidden = ("x",) if isinstance(item, ast.SurrogateDef) else ("x", "spike")
+        check_params(item.params, reporter, f"'{item.name}'", forbidden=forbidden)
         if isinstance(item, ast.SurrogateDef):
             _check_single(item.body, reporter)
         if isinstance(item, ast.NeuronDef):
@@ -227,14 +229,27 @@ class NeuronCompiler:
         self.spike: str | None = None
         self.reset_done = False
         self.surrogates: list[SurrogateValue] = []
+        self.learn: list[tuple[str, str, float]] = []
+        self.emitted: str | None = None
         self._block(definition.body)
         if self.spike is None:
             raise self._def_error(
                 f"neuron '{definition.name}' has no 'fire' statement", definition.name_span
             )
+        # Each state's latest value goes back to the state's own local, so the next step
+        # (the next loop iteration, or the next call) starts from it.
+        for name, local, _ in self.states:
+            if self.current[name] != local:
+                self.step.append(ir.Assignment(local, ir.Local(self.current[name])))
+                self.current[name] = local
         final = tuple((name, self.current[name]) for name, _, _ in self.states)
         return NeuronStep(
-            tuple(self.states), tuple(self.step), self.spike, final, tuple(self.surrogates)
+            tuple(self.states),
+            tuple(self.step),
+            self.emitted or self.spike,
+            final,
+            tuple(self.surrogates),
+            tuple(self.learn),
         )
 
     # ------------------------------------------------------------------ helpers
@@ -312,16 +327,63 @@ class NeuronCompiler:
             self._fire(stmt)
         elif isinstance(stmt, ast.Reset):
             self._reset(stmt)
+        elif isinstance(stmt, ast.Learn):
+            self._learn(stmt)
+        elif isinstance(stmt, ast.Update):
+            self._update(stmt)
+        elif isinstance(stmt, ast.Emit):
+            self._emit_output(stmt)
         else:
             raise self._def_error(
                 f"'{type(stmt).__name__.lower()}' belongs in a surrogate, not a neuron",
                 stmt.span,
             )
 
+    def _learn(self, stmt: ast.Learn) -> None:
+        self._check_new_name(stmt.name, stmt.span)
+        if self.step:
+            raise self._def_error("declare 'param's before the equations", stmt.span)
+        init = self._ev().eval(stmt.value)
+        try:
+            init = coerce(init, "float")
+        except TypeError as err:
+            raise self._def_error(
+                f"initial value of param '{stmt.name}': {err}", stmt.value.span
+            ) from None
+        local = self.ns.fresh(f"_{stmt.name}")
+        self.learn.append((stmt.name, local, init))
+        self.env[stmt.name] = Dyn(ir.Local(local))
+
+    def _update(self, stmt: ast.Update) -> None:
+        if stmt.name not in self.current:
+            raise self._def_error(
+                f"'update' needs a state variable, '{stmt.name}' is not one",
+                stmt.span,
+                did_you_mean(stmt.name, self.current),
+            )
+        if self.reset_done:
+            raise self._def_error("'update' must come before 'reset'", stmt.span)
+        value = self._ev().eval(stmt.value)
+        if not isinstance(value, Dyn):
+            raise self._def_error("an update must depend on the input or a state", stmt.value.span)
+        local = self._emit(f"_{stmt.name}", _as_float(value))
+        self.current[stmt.name] = local
+        self.env[stmt.name] = Dyn(ir.Local(local))
+
+    def _emit_output(self, stmt: ast.Emit) -> None:
+        if self.emitted is not None:
+            raise self._def_error("a neuron emits one output", stmt.span)
+        value = self._ev().eval(stmt.value)
+        if not isinstance(value, Dyn):
+            raise self._def_error("'emit' needs a tensor expression", stmt.value.span)
+        self.emitted = self._emit("_out", _as_float(value))
+
     def _check_new_name(self, name: str, span) -> None:
         problem = identifier_problem(name)
         if problem:
             raise self.reporter.fail("E0101", problem, span)
+        if name == "spike":
+            raise self.reporter.fail("E0101", "'spike' names the neuron's spike after 'fire'", span)
         if name in self.env:
             raise self.reporter.fail("E0102", f"'{name}' is already defined here", span)
 
@@ -395,6 +457,7 @@ class NeuronCompiler:
             self.spike = self._emit("_spike", spike)
         else:
             self.spike = self._emit("_spike", self._inline_primitive(surrogate, arg))
+        self.env["spike"] = Dyn(ir.Local(self.spike))
 
     def _inline_primitive(self, surrogate: SurrogateValue, arg: ir.PyExpr) -> ir.PyExpr:
         """spiking=false: the surrogate's primitive function, inline, parameters folded."""

@@ -14,29 +14,36 @@ from torch import nn
 
 from . import ir
 
-# snndsl neuron name -> (SpikingJelly class name, {snndsl param: SpikingJelly kwarg})
-NEURONS = {
-    "IF": (
-        "IFNode",
-        {
-            "v_threshold": "v_threshold",
-            "v_reset": "v_reset",
-            "surrogate": "surrogate_function",
-            "detach_reset": "detach_reset",
-        },
-    ),
-    "LIF": (
-        "LIFNode",
-        {
-            "tau": "tau",
-            "decay_input": "decay_input",
-            "v_threshold": "v_threshold",
-            "v_reset": "v_reset",
-            "surrogate": "surrogate_function",
-            "detach_reset": "detach_reset",
-        },
-    ),
+# snndsl neuron name -> (SpikingJelly class, {snndsl parameter: SpikingJelly keyword}).
+# Parameters SpikingJelly's constructor lacks are set as attributes afterwards (_AFTER).
+_BASE = {
+    "v_threshold": "v_threshold",
+    "v_reset": "v_reset",
+    "surrogate": "surrogate_function",
+    "detach_reset": "detach_reset",
 }
+_LIF = {"tau": "tau", "decay_input": "decay_input", **_BASE}
+NEURONS = {
+    "IF": ("IFNode", _BASE),
+    "LIF": ("LIFNode", _LIF),
+    "ParametricLIF": ("ParametricLIFNode", {"init_tau": "init_tau",
+                                            "decay_input": "decay_input", **_BASE}),
+    "QIF": ("QIFNode", {"tau": "tau", "v_c": "v_c", "a0": "a0", "v_rest": "v_rest", **_BASE}),
+    "EIF": ("EIFNode", {"tau": "tau", "delta_T": "delta_T", "theta_rh": "theta_rh",
+                        "v_rest": "v_rest", **_BASE}),
+    "Izhikevich": ("IzhikevichNode", {"tau": "tau", "v_c": "v_c", "a0": "a0",
+                                      "v_rest": "v_rest", "w_rest": "w_rest",
+                                      "tau_w": "tau_w", "a": "a", "b": "b", **_BASE}),
+    "KLIF": ("KLIFNode", {"scale_reset": "scale_reset", **_LIF}),
+    "LIAF": ("LIAFNode", {"act": "act", "threshold_related": "threshold_related", **_LIF}),
+    "CUBALIF": ("CUBALIFNode", {"c_decay": "c_decay", "v_decay": "v_decay", **_BASE}),
+}  # fmt: skip
+_AFTER = {"CUBALIF": ("detach_reset", "step_mode")}
+# SpikingJelly 2.0.0's LIAFNode returns spikes instead of act(...) in multi-step mode
+# (its multi_step_functional_forward is LIFNode's); its single-step mode is right, so the
+# oracle drives it step by step.
+STEPWISE = {"LIAF"}
+_ACTIVATIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 SURROGATES = {
     name: name
     for name in (
@@ -127,10 +134,20 @@ def _neuron(node: ir.NeuronIR) -> nn.Module:
     from spikingjelly.activation_based import neuron
 
     cls_name, mapping = NEURONS[node.neuron]
-    kwargs = {}
+    after = _AFTER.get(node.neuron, ())
+    kwargs: dict[str, object] = {"step_mode": "m"}
     for k, v in node.params:
-        kwargs[mapping[k]] = _surrogate(v) if isinstance(v, ir.SurrogateRef) else v
-    return getattr(neuron, cls_name)(**kwargs, step_mode="m")
+        if isinstance(v, ir.SurrogateRef):
+            v = _surrogate(v)
+        elif k == "act":
+            v = getattr(nn, _ACTIVATIONS[v])()
+        kwargs[mapping[k]] = v
+    if node.neuron in STEPWISE:
+        kwargs["step_mode"] = "s"
+    module = getattr(neuron, cls_name)(**{k: v for k, v in kwargs.items() if k not in after})
+    for k in after:
+        setattr(module, k, kwargs[k])
+    return module
 
 
 def _dropout(node: ir.DropoutIR) -> nn.Module:
@@ -167,7 +184,13 @@ class OracleNetwork(nn.Module):
     def forward(self, *inputs: torch.Tensor):
         values = {i.name: x for i, x in zip(self._net.inputs, inputs)}
         for attr, source, value in self._order:
-            values[value] = getattr(self, attr)(values[source]) if attr else values[source]
+            x = values[source]
+            if not attr:
+                values[value] = x
+            elif getattr(getattr(self, attr), "step_mode", "m") == "s":
+                values[value] = torch.stack([getattr(self, attr)(x_t) for x_t in x])
+            else:
+                values[value] = getattr(self, attr)(x)
         outs = tuple(values[o.source] for o in self._net.outputs)
         return outs[0] if len(outs) == 1 else outs
 

@@ -61,6 +61,9 @@ _STATEMENT_ITEMS = (
     "if_stmt",
     "primitive_stmt",
     "gradient_stmt",
+    "param_stmt",
+    "update_stmt",
+    "emit_stmt",
 )
 _CONTAINERS = ("network", "neuron", "surrogate", "if_stmt")
 
@@ -462,6 +465,16 @@ class _ToAst(Transformer):
 
     def charge_stmt(self, meta, children):
         return self._named(ast.Charge, meta, children)
+
+    def param_stmt(self, meta, children):
+        return self._named(ast.Learn, meta, children)
+
+    def update_stmt(self, meta, children):
+        return self._named(ast.Update, meta, children)
+
+    def emit_stmt(self, meta, children):
+        (value,) = children
+        return ast.Emit(value, self._comments.of(meta), _meta_span(meta))
 
     def options(self, meta, children):
         return tuple(children)

@@ -12,7 +12,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .ir import AsFloat, BinOp, Compare, Const, Detach, Func, Local, Neg, PyExpr, Spike
+from .ir import (
+    AsFloat,
+    BinOp,
+    Compare,
+    Const,
+    Detach,
+    Func,
+    Local,
+    Neg,
+    ParamRef,
+    PyExpr,
+    Spike,
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,8 @@ def to_python(e: PyExpr) -> str:
         return format_const(e.value)
     if isinstance(e, Local):
         return e.name
+    if isinstance(e, ParamRef):
+        return f'self.{e.container}["{e.name}"]'
     if isinstance(e, Neg):
         inner = to_python(e.operand)
         if _prec(e.operand) < _PREC["neg"]:

@@ -43,6 +43,9 @@ _SCHEMA: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     "let": (ast.Let, ("comments", "value"), ("value",)),
     "state": (ast.State, ("comments", "init"), ("init",)),
     "charge": (ast.Charge, ("comments", "value"), ("value",)),
+    "param": (ast.Learn, ("comments", "init"), ("init",)),
+    "update": (ast.Update, ("comments", "value"), ("value",)),
+    "emit": (ast.Emit, ("comments",), ()),
     "fire": (ast.Fire, ("comments", "options"), ()),
     "reset": (ast.Reset, ("comments", "value", "subtract", "options"), ()),
     "require": (ast.Require, ("comments", "message"), ("message",)),
@@ -53,7 +56,18 @@ _SCHEMA: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
 _KIND_OF = {cls: kind for kind, (cls, _, _) in _SCHEMA.items()}
 _ITEM_KINDS = ("network", "neuron", "surrogate")
 _NETWORK_KINDS = ("input", "assign", "output")
-_NEURON_KINDS = ("let", "state", "charge", "fire", "reset", "require", "if")
+_NEURON_KINDS = (
+    "let",
+    "state",
+    "charge",
+    "fire",
+    "reset",
+    "require",
+    "if",
+    "param",
+    "update",
+    "emit",
+)
 _SURROGATE_KINDS = ("let", "primitive", "gradient", "require", "if")
 _BODY_KINDS = {
     "network": _NETWORK_KINDS,
@@ -458,8 +472,8 @@ class _Reader:
             name = self.name(head, "an output name")
             chain = self.chain(fields["chain"][1]) if "chain" in fields else None
             return ast.Output(name, chain, comments, span, _span(head))
-        if kind in ("let", "state", "charge"):
-            field = "init" if kind == "state" else "value"
+        if kind in ("let", "state", "charge", "param", "update"):
+            field = "init" if kind in ("state", "param") else "value"
             name = self.name(head, f"a {kind} name")
             return _SCHEMA[kind][0](name, self.value(fields[field][1]), comments, span)
         if kind == "fire":
@@ -644,7 +658,7 @@ def _dump_statement(stmt) -> dict:
     kind, c = _KIND_OF[type(stmt)], stmt.comments
     if isinstance(stmt, (ast.Fire, ast.Require, ast.If)):
         out = _head(kind, _dump_value(stmt.condition), c)
-    elif isinstance(stmt, (ast.Primitive, ast.Gradient)):
+    elif isinstance(stmt, (ast.Primitive, ast.Gradient, ast.Emit)):
         out = _head(kind, _dump_value(stmt.value), c)
     else:  # `reset: null` for `reset none`
         out = _head(kind, stmt.target if isinstance(stmt, ast.Reset) else stmt.name, c)
@@ -652,10 +666,12 @@ def _dump_statement(stmt) -> dict:
         out["shape"] = _Flow(_dump_value(e) for e in stmt.shape)
     elif isinstance(stmt, (ast.Assign, ast.Output)) and stmt.chain is not None:
         out["chain"] = _dump_chain(stmt.chain)
-    elif isinstance(stmt, (ast.Let, ast.Charge)):
+    elif isinstance(stmt, (ast.Let, ast.Charge, ast.Update)):
         out["value"] = _dump_value(stmt.value)
     elif isinstance(stmt, ast.State):
         out["init"] = _dump_value(stmt.init)
+    elif isinstance(stmt, ast.Learn):
+        out["init"] = _dump_value(stmt.value)
     elif isinstance(stmt, ast.Reset) and stmt.kind != "none":
         out["value" if stmt.kind == "hard" else "subtract"] = _dump_value(stmt.value)
     elif isinstance(stmt, ast.Require):

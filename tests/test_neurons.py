@@ -8,6 +8,7 @@ membrane potentials must be identical; gradients within 1e-6 relative.
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -179,3 +180,73 @@ def test_user_defined_eif_is_bit_identical_to_spikingjelly_eifnode():
     ym.sum().backward()
     yr.sum().backward()
     assert ((xm.grad - xr.grad).abs().max() / xr.grad.abs().max()).item() <= 1e-6
+
+
+MORE_NEURONS = [
+    "ParametricLIF",
+    "ParametricLIF(init_tau=3.0, decay_input=false, v_reset=none, surrogate=ATan())",
+    "QIF",
+    "QIF(v_reset=none, tau=3.0, detach_reset=true)",
+    "EIF",
+    "EIF(delta_T=0.5, v_reset=none)",
+    "Izhikevich(a=0.5, b=0.2)",
+    "Izhikevich(a=0.3, b=0.1, v_reset=none, tau_w=3.0, w_rest=0.1)",
+    "KLIF",
+    "KLIF(scale_reset=true)",
+    "KLIF(scale_reset=true, v_reset=none, decay_input=false, detach_reset=true)",
+    "LIAF",
+    'LIAF(act="tanh", threshold_related=false, v_reset=none)',
+    'LIAF(act="sigmoid", surrogate=Erf())',
+    "CUBALIF",
+    "CUBALIF(v_reset=none, surrogate=ATan())",
+    "CUBALIF(c_decay=0.3, v_decay=0.9, detach_reset=true)",
+]
+
+
+@pytest.mark.parametrize("call", MORE_NEURONS)
+def test_catalogue_neuron_matches_spikingjelly(call):
+    """States (every one of them), outputs, input and parameter gradients, both forms."""
+    require_spikingjelly()
+    spec = f"network N {{ input x: [6]\n output y = x -> sn: {call} }}"
+    net = snndsl.resolve(spec)
+    torch.manual_seed(0)
+    multi = snndsl.load(spec, mode="multi")()
+    single = snndsl.load(spec, mode="single")()
+    ref = OracleNetwork(net)
+    single.load_state_dict(multi.state_dict())
+    ref.load_state_dict(multi.state_dict())
+    x = torch.randn(6, 3, 6) * 1.5
+    xm, xs, xr = (x.clone().requires_grad_(True) for _ in range(3))
+    ym, yr = multi(xm), ref(xr)
+    ys = torch.stack([single(step) for step in xs])
+    assert torch.equal(ym, yr) and torch.equal(ys, yr)
+    ref_states = ref.neuron_states()
+    for s in net.neurons[0].states:
+        assert torch.equal(getattr(multi, s.attr), ref_states[s.attr]), s.name
+        assert torch.equal(getattr(single, s.attr), ref_states[s.attr]), s.name
+    weights = torch.linspace(-1, 1, ym.numel()).reshape(ym.shape)
+    for y in (ym, yr, ys):
+        (y * weights).sum().backward()
+    scale = xr.grad.abs().max().clamp_min(1e-12)
+    assert ((xm.grad - xr.grad).abs().max() / scale).item() <= 1e-6
+    assert ((xs.grad - xr.grad).abs().max() / scale).item() <= 1e-6
+    ref_params = dict(ref.named_parameters())
+    for name, p in multi.named_parameters():
+        q = ref_params[name].grad
+        assert ((p.grad - q).abs().max() / q.abs().max().clamp_min(1e-12)).item() <= 1e-6, name
+
+
+def test_multi_state_neurons_carry_every_state_through_the_loop():
+    # Regression: a state whose last value came from 'charge' or 'update' (not 'reset')
+    # must feed the next step inside the multi-step loop too.
+    src = snndsl.generate("network N { input x: [3]\n output y = x -> sn: CUBALIF }", "multi")
+    loop = src[src.index("for _x in") :]
+    assert "_c = _c_h" in loop.split("_spikes.append")[0]
+
+
+def test_learnable_parameters_live_under_the_layer_name():
+    spec = "network N { input x: [3]\n a = x -> p: ParametricLIF(init_tau=3.0)\n output y = a -> k: KLIF }"
+    model = snndsl.load(spec, mode="single")()
+    assert list(model.state_dict()) == ["p.w", "k.k"]
+    assert model.p["w"].item() == pytest.approx(-math.log(2.0))
+    assert model.k["k"].requires_grad
