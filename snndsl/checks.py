@@ -344,6 +344,18 @@ class _NetworkChecker:
         reserved = GENERATED_HELPERS | {surrogate_class(s) for s in self.defs.surrogates}
         compiler = NeuronCompiler(self.defs, self.reporter, Namespace(reserved))
         result = compiler.compile(definition, call, self.env)
+        v_seq = None
+        if compiler.store_v_seq:
+            v_seq = f"{name}_v_seq"
+            if v_seq in self.spec_names:
+                raise self.fail(
+                    "E0102",
+                    f"store_v_seq records into '{v_seq}', which is already a name",
+                    call.span,
+                    f"rename '{v_seq}' or label this neuron differently",
+                )
+            self.spec_names.reserve(v_seq)
+            self.attrs.reserve(v_seq)
         states = tuple(
             ir.StateIR(s, self.attrs.fresh(f"_{name}_{s}"), local, init)
             for s, local, init in result.states
@@ -382,13 +394,17 @@ class _NetworkChecker:
                 params,
                 tuple((n, init) for n, _, init in result.learn),
                 tuple(ir.Assignment(local, ir.ParamRef(name, n)) for n, local, _ in result.learn),
+                v_seq,
             )
         )
         return shape
 
     @staticmethod
     def _neuron_args(compiler: NeuronCompiler):
-        return [(p.name, compiler.env[p.name]) for p in compiler.definition.params]
+        args = [(p.name, compiler.env[p.name]) for p in compiler.definition.params]
+        if compiler.store_v_seq:
+            args.append(("store_v_seq", True))
+        return args
 
 
 def check_module(

@@ -180,6 +180,7 @@ class NeuronIR:
     params: tuple[tuple[str, object], ...]  # bound parameters (SurrogateRef for surrogates)
     learn: tuple[tuple[str, float], ...] = ()  # learnable scalars in self.<attr>, initial values
     setup: tuple[Assignment, ...] = ()  # before the time loop (reading the learnables)
+    v_seq: str | None = None  # attribute recording the first state over time (store_v_seq)
 
 
 @dataclass(frozen=True)

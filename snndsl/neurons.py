@@ -216,12 +216,16 @@ class NeuronCompiler:
 
     def compile(self, definition: ast.NeuronDef, call: ast.Call, env: dict) -> NeuronStep:
         params = self.defs.signature(definition, self.reporter)
+        if not any(p.name == "store_v_seq" for p in params):
+            # every neuron can record its membrane potential sequence (SpikingJelly's option)
+            params = (*params, ParamSpec("store_v_seq", "bool", False))
         outer = Evaluator(env, self.reporter, self.defs.call_hook, f"'{call.func}' arguments")
         bound = bind(call, params, outer, self.reporter, f"neuron '{definition.name}'")
+        self.store_v_seq = bool(bound.values.get("store_v_seq", False))
         self.call = call
         self.definition = definition
         self.env: dict[str, object] = {"x": Dyn(ir.Local("x"))}
-        self.env.update(bound.values)
+        self.env.update({k: v for k, v in bound.values.items() if k != "store_v_seq"})
         self.states: list[tuple[str, str, float]] = []
         self.step: list[ir.Assignment] = []
         self.current: dict[str, str] = {}  # state name -> local holding its latest value

@@ -21,6 +21,7 @@ _BASE = {
     "v_reset": "v_reset",
     "surrogate": "surrogate_function",
     "detach_reset": "detach_reset",
+    "store_v_seq": "store_v_seq",
 }
 _LIF = {"tau": "tau", "decay_input": "decay_input", **_BASE}
 NEURONS = {
@@ -38,7 +39,7 @@ NEURONS = {
     "LIAF": ("LIAFNode", {"act": "act", "threshold_related": "threshold_related", **_LIF}),
     "CUBALIF": ("CUBALIFNode", {"c_decay": "c_decay", "v_decay": "v_decay", **_BASE}),
 }  # fmt: skip
-_AFTER = {"CUBALIF": ("detach_reset", "step_mode")}
+_AFTER = {"CUBALIF": ("detach_reset", "step_mode", "store_v_seq")}
 # SpikingJelly 2.0.0's LIAFNode returns spikes instead of act(...) in multi-step mode
 # (its multi_step_functional_forward is LIFNode's); its single-step mode is right, so the
 # oracle drives it step by step.
@@ -146,7 +147,8 @@ def _neuron(node: ir.NeuronIR) -> nn.Module:
         kwargs["step_mode"] = "s"
     module = getattr(neuron, cls_name)(**{k: v for k, v in kwargs.items() if k not in after})
     for k in after:
-        setattr(module, k, kwargs[k])
+        if k in kwargs:
+            setattr(module, k, kwargs[k])
     return module
 
 
@@ -193,6 +195,10 @@ class OracleNetwork(nn.Module):
                 values[value] = getattr(self, attr)(x)
         outs = tuple(values[o.source] for o in self._net.outputs)
         return outs[0] if len(outs) == 1 else outs
+
+    def v_seqs(self) -> dict[str, torch.Tensor]:
+        """Recorded membrane sequences by generated attribute name (``sn1_v_seq``)."""
+        return {n.v_seq: getattr(self, n.attr).v_seq for n in self._net.neurons if n.v_seq}
 
     def neuron_states(self) -> dict[str, torch.Tensor]:
         """Final neuron state by generated attribute name (``_sn1_v``), as SpikingJelly has it."""

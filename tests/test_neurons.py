@@ -250,3 +250,50 @@ def test_learnable_parameters_live_under_the_layer_name():
     assert list(model.state_dict()) == ["p.w", "k.k"]
     assert model.p["w"].item() == pytest.approx(-math.log(2.0))
     assert model.k["k"].requires_grad
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "LIF(store_v_seq=true)",
+        "IF(store_v_seq=true, v_reset=none)",
+        "Izhikevich(store_v_seq=true, a=0.5, b=0.3)",
+        "CUBALIF(store_v_seq=true)",
+        "LIAF(store_v_seq=true)",
+        "ParametricLIF(store_v_seq=true)",
+        "QIF(store_v_seq=true)",
+        "EIF(store_v_seq=true)",
+        "KLIF(store_v_seq=true, scale_reset=true)",
+    ],
+)
+def test_store_v_seq_records_like_spikingjelly(call):
+    require_spikingjelly()
+    spec = f"network N {{ input x: [6]\n output y = x -> sn: {call} }}"
+    net = snndsl.resolve(spec)
+    multi = snndsl.load(spec, mode="multi")()
+    single = snndsl.load(spec, mode="single")()
+    ref = OracleNetwork(net)
+    single.load_state_dict(multi.state_dict())
+    ref.load_state_dict(multi.state_dict())
+    x = torch.randn(5, 3, 6) * 1.5
+    multi(x)
+    for step in x:
+        single(step)
+    ref(x)
+    recorded = ref.v_seqs()["sn_v_seq"]
+    assert recorded.shape == (5, 3, 6)
+    assert torch.equal(multi.sn_v_seq, recorded)
+    assert torch.equal(single.sn_v_seq, recorded)
+    single.reset()
+    assert single.sn_v_seq is None
+
+
+def test_store_v_seq_is_off_by_default_and_its_name_is_checked():
+    src = snndsl.generate("network N { input x: [2]\n output y = x -> sn: LIF }", "multi")
+    assert "v_seq" not in src
+    with pytest.raises(snndsl.SpecError) as info:
+        snndsl.resolve(
+            "network N { input x: [2]\n sn_v_seq = x -> Linear(2)\n"
+            " output y = sn_v_seq -> sn: LIF(store_v_seq=true) }"
+        )
+    assert info.value.codes == ("E0102",)
