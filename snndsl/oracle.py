@@ -210,6 +210,6 @@ class OracleNetwork(nn.Module):
         return states
 
     def reset(self) -> None:
-        from spikingjelly.activation_based import functional
-
-        functional.reset_net(self)
+        for module in self.children():
+            if hasattr(module, "reset"):
+                module.reset()
