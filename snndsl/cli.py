@@ -102,6 +102,13 @@ def _cmd_fmt(args) -> int:
     return 0
 
 
+def _cmd_coverage(args) -> int:
+    from .coverage import coverage_table
+
+    sys.stdout.write(coverage_table())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="snndsl", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"snndsl {__version__}")
@@ -157,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mode.add_argument("-i", "--in-place", action="store_true", help="rewrite the file")
     f.set_defaults(func=_cmd_fmt)
+
+    cov = sub.add_parser(
+        "coverage", help="print the table of ops, forms and SpikingJelly verification"
+    )
+    cov.set_defaults(func=_cmd_coverage)
     return p
 
 

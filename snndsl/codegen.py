@@ -85,6 +85,14 @@ def _comment(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
+def _return_lines(values: list[str]) -> list[str]:
+    """``return a, b`` on one line, or one value per line as ruff format splits a tuple."""
+    one = f"return {', '.join(values)}"
+    if 8 + len(one) <= LINE_LENGTH:
+        return [one]
+    return ["return (", *(f"    {v}," for v in values), ")"]
+
+
 def _shape(prefix: str, shape: tuple[int, ...]) -> str:
     return "[" + ", ".join([prefix, *(str(d) for d in shape)]) + "]"
 
@@ -327,14 +335,12 @@ def render(net: ir.NetworkIR, mode: str) -> str:
         "init_lines": _init_lines(net),
         "reset_lines": _reset_lines(net),
         "forward_params": ", ".join(f"{i.name}: torch.Tensor" for i in net.inputs),
-        "return_type": "torch.Tensor"
-        if len(returns) == 1
-        else f"tuple[{', '.join(['torch.Tensor'] * len(returns))}]",
+        "return_type": "torch.Tensor" if len(returns) == 1 else "tuple[torch.Tensor, ...]",
         "forward_doc": fwd_doc,
         "forward_doc2": fwd_doc2,
         "prologue": prologue,
         "blocks": blocks,
-        "returns": ", ".join(returns),
+        "returns": _return_lines(returns),
     }
     source = _environment().get_template("module.py.j2").render(m=view)
     try:

@@ -158,6 +158,9 @@ def run_check(
             report.rows.append(
                 Comparison(f"multi vs single: state {n.attr}.{s.name}", _max_abs(a, b), 0.0)
             )
+        if n.v_seq:
+            a, b = getattr(multi, n.v_seq), getattr(single, n.v_seq)
+            report.rows.append(Comparison(f"multi vs single: {n.v_seq}", _max_abs(a, b), 0.0))
     for k in g_s:
         report.rows.append(
             Comparison(
@@ -167,7 +170,7 @@ def run_check(
                 relative=True,
             )
         )
-    _oracle(report, net, single, xs, ys_m, g_m, against, grad_tolerance)
+    _oracle(report, net, multi, xs, ys_m, g_m, against, grad_tolerance)
     return report
 
 
@@ -212,6 +215,12 @@ def _oracle(report, net, single, xs, ys_m, g_m, against, grad_tolerance) -> None
                     0.0,
                 )
             )
+    for name, recorded in ref.v_seqs().items():
+        report.rows.append(
+            Comparison(
+                f"multi vs SpikingJelly: {name}", _max_abs(getattr(single, name), recorded), 0.0
+            )
+        )
     for k in g_r:
         report.rows.append(
             Comparison(

@@ -13,61 +13,14 @@ import torch
 from torch import nn
 
 from . import ir
-
-# snndsl neuron name -> (SpikingJelly class, {snndsl parameter: SpikingJelly keyword}).
-# Parameters SpikingJelly's constructor lacks are set as attributes afterwards (_AFTER).
-_BASE = {
-    "v_threshold": "v_threshold",
-    "v_reset": "v_reset",
-    "surrogate": "surrogate_function",
-    "detach_reset": "detach_reset",
-    "store_v_seq": "store_v_seq",
-}
-_LIF = {"tau": "tau", "decay_input": "decay_input", **_BASE}
-NEURONS = {
-    "IF": ("IFNode", _BASE),
-    "LIF": ("LIFNode", _LIF),
-    "ParametricLIF": ("ParametricLIFNode", {"init_tau": "init_tau",
-                                            "decay_input": "decay_input", **_BASE}),
-    "QIF": ("QIFNode", {"tau": "tau", "v_c": "v_c", "a0": "a0", "v_rest": "v_rest", **_BASE}),
-    "EIF": ("EIFNode", {"tau": "tau", "delta_T": "delta_T", "theta_rh": "theta_rh",
-                        "v_rest": "v_rest", **_BASE}),
-    "Izhikevich": ("IzhikevichNode", {"tau": "tau", "v_c": "v_c", "a0": "a0",
-                                      "v_rest": "v_rest", "w_rest": "w_rest",
-                                      "tau_w": "tau_w", "a": "a", "b": "b", **_BASE}),
-    "KLIF": ("KLIFNode", {"scale_reset": "scale_reset", **_LIF}),
-    "LIAF": ("LIAFNode", {"act": "act", "threshold_related": "threshold_related", **_LIF}),
-    "CUBALIF": ("CUBALIFNode", {"c_decay": "c_decay", "v_decay": "v_decay", **_BASE}),
-}  # fmt: skip
-_AFTER = {"CUBALIF": ("detach_reset", "step_mode", "store_v_seq")}
-# SpikingJelly 2.0.0's LIAFNode returns spikes instead of act(...) in multi-step mode
-# (its multi_step_functional_forward is LIFNode's); its single-step mode is right, so the
-# oracle drives it step by step.
-STEPWISE = {"LIAF"}
-_ACTIVATIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
-SURROGATES = {
-    name: name
-    for name in (
-        "Sigmoid",
-        "ATan",
-        "PiecewiseQuadratic",
-        "PiecewiseExp",
-        "SoftSign",
-        "Erf",
-        "NonzeroSignLogAbs",
-        "PiecewiseLeakyReLU",
-        "SquarewaveFourierSeries",
-        "S2NN",
-        "QPseudoSpike",
-        "LeakyKReLU",
-        "FakeNumericalGradient",
-        "LogTailedReLU",
-        "SuperSpike",
-        "Rect",
-    )
-}
-# SpikingJelly surrogates whose constructor has no `spiking` argument.
-_ALWAYS_SPIKING = {"FakeNumericalGradient"}
+from .reference_map import (
+    _ACTIVATIONS,
+    _AFTER,
+    _ALWAYS_SPIKING,
+    NEURONS,
+    STEPWISE,
+    SURROGATES,
+)
 
 
 def available() -> bool:

@@ -119,7 +119,9 @@ def to_python(e: PyExpr) -> str:
         return f'self.{e.container}["{e.name}"]'
     if isinstance(e, Neg):
         inner = to_python(e.operand)
-        if _prec(e.operand) < _PREC["neg"]:
+        # -(a ** b) keeps its parentheses, as ruff format writes it, though Python's
+        # precedence would not need them.
+        if _prec(e.operand) < _PREC["neg"] or isinstance(e.operand, BinOp):
             inner = f"({inner})"
         return f"-{inner}"
     if isinstance(e, BinOp):

@@ -118,3 +118,22 @@ def test_layer_argument_errors_are_located(shape, call, code):
     (d,) = info.value.diagnostics
     assert d.code == code, d.render()
     assert d.span.line == 2 and d.span.column >= 23, d.render()
+
+
+def test_dropout2d_matches_spikingjelly_in_training():
+    require_spikingjelly()
+    spec = "network D { input x: [4, 5, 5]\n output y = x -> drop: Dropout2d(0.4) -> sn: LIF }"
+    multi = snndsl.load(spec, mode="multi")().train()
+    single = snndsl.load(spec, mode="single")().train()
+    ref = OracleNetwork(snndsl.resolve(spec)).train()
+    x = torch.rand(3, 2, 4, 5, 5) * 4
+    outs = []
+    for model in (multi, ref):
+        torch.manual_seed(7)
+        outs.append(model(x))
+    torch.manual_seed(7)
+    outs.append(run_single(single, [x])[0])
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[2], outs[1])
+    mask = multi._drop_mask
+    assert mask.shape == (2, 4, 5, 5)
+    assert bool(((mask == 0) | (mask.amax(dim=(2, 3), keepdim=True) == mask)).all()), "per channel"

@@ -1,0 +1,94 @@
+"""The coverage table: every op, whether both forms exist, whether it is oracle-verified.
+
+Built from the catalogue, the prelude and the SpikingJelly reference map, so it cannot
+drift from what the generator does; ``docs/coverage.md`` is this output, and a test
+checks that it is current (``snndsl coverage > docs/coverage.md`` refreshes it).
+"""
+
+from __future__ import annotations
+
+from . import ast
+from .catalogue import OPS
+from .checks import prelude
+from .diagnostics import Reporter
+from .neurons import Definitions, _has
+from .reference_map import _ALWAYS_SPIKING, NEURONS, STEPWISE, SURROGATES
+
+HEADER = """# snndsl coverage
+
+Generated from the catalogue (`snndsl/catalogue.py`), the prelude
+(`snndsl/prelude/builtin.snn`) and the SpikingJelly map (`snndsl/reference_map.py`) by
+`snndsl coverage`; `tests/test_coverage.py` fails when this file is out of date.
+"Oracle-verified" means the tests compare the generated single-step and multi-step
+modules with SpikingJelly 2.0.0 on the same weights: forward values bit-identical,
+gradients within the documented tolerances (tests/test_layers.py,
+tests/test_oracle_matrix.py, tests/test_surrogates.py).
+"""
+
+
+def _signature(defs: Definitions, definition) -> str:
+    params = defs.signature(definition, Reporter(None))
+    from .evaluate import describe
+
+    return ", ".join(f"{p.name}={describe(p.default)}" for p in params)
+
+
+def coverage_table() -> str:
+    defs = Definitions(Reporter(None))
+    pre = prelude()
+    for item in pre.items:
+        if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
+            defs.add(item, "built in", Reporter(pre.source))
+    lines = [HEADER, "## Layers", ""]
+    lines.append(
+        "| layer | single-step | multi-step | SpikingJelly counterpart | oracle-verified |"
+    )
+    lines.append("|---|---|---|---|---|")
+    for op in OPS.values():
+        if op.ctor is None:
+            counterpart = f"`layer.{op.name}` (one mask per sequence)"
+        elif op.spikingjelly:
+            counterpart = f"`layer.{op.name}`"
+        else:
+            counterpart = f"`{op.ctor}` folded over T*N (`layer.SeqToANNContainer`)"
+        lines.append(f"| `{op.name}` | yes | yes | {counterpart} | yes |")
+    lines += ["", "## Neurons", ""]
+    lines.append(
+        "| neuron (defaults) | single-step | multi-step | SpikingJelly counterpart "
+        "| oracle-verified |"
+    )
+    lines.append("|---|---|---|---|---|")
+    for name, definition in defs.neurons.items():
+        mapped = NEURONS.get(name)
+        counterpart = f"`neuron.{mapped[0]}`" if mapped else "none"
+        if name in STEPWISE:
+            counterpart += " (compared step by step: its multi-step mode returns spikes)"
+        verified = "yes" if mapped else "no"
+        lines.append(
+            f"| `{name}({_signature(defs, definition)})` | yes | yes | {counterpart} | {verified} |"
+        )
+    lines += ["", "## Surrogate functions", ""]
+    lines.append(
+        "| surrogate (defaults) | spiking=false | SpikingJelly counterpart | oracle-verified |"
+    )
+    lines.append("|---|---|---|---|")
+    for name, definition in defs.surrogates.items():
+        analog = "yes" if _has(definition.body, ast.Primitive) else "no (none in SpikingJelly)"
+        mapped = name in SURROGATES
+        counterpart = f"`surrogate.{SURROGATES[name]}`" if mapped else "none"
+        if name in _ALWAYS_SPIKING:
+            counterpart += " (always spiking)"
+        lines.append(
+            f"| `{name}({_signature(defs, definition)})` | {analog} | {counterpart} "
+            f"| {'yes' if mapped else 'no'} |"
+        )
+    lines += [
+        "",
+        "Not yet available: the parallel spiking neurons PSN, MaskedPSN and SlidingPSN.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(coverage_table(), end="")

@@ -1,0 +1,27 @@
+"""docs/coverage.md is current, and every row it calls oracle-verified is tested."""
+
+from __future__ import annotations
+
+import test_layers
+import test_oracle_matrix
+import test_surrogates
+from conftest import ROOT
+
+from snndsl.catalogue import OPS
+from snndsl.checks import prelude
+from snndsl.coverage import coverage_table
+from snndsl.reference_map import NEURONS, SURROGATES
+
+
+def test_docs_coverage_is_current():
+    path = ROOT / "docs" / "coverage.md"
+    assert path.read_text() == coverage_table(), "refresh with: snndsl coverage > docs/coverage.md"
+
+
+def test_verified_rows_are_the_tested_ones():
+    prelude_neurons = {n.name for n in prelude().neurons()}
+    prelude_surrogates = {s.name for s in prelude().surrogates()}
+    assert set(NEURONS) == prelude_neurons == set(test_oracle_matrix.NEURONS)
+    assert set(SURROGATES) == prelude_surrogates == set(test_surrogates.NON_DEFAULT)
+    tested_layers = {call.split("(")[0] for _, call in test_layers.CASES}
+    assert tested_layers | {"Dropout", "Dropout2d"} == set(OPS)
