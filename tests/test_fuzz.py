@@ -24,6 +24,17 @@ from snndsl.yaml_io import load_yaml
 
 SEED_TEXT = (ROOT / "specs" / "seed.snn").read_text(encoding="utf-8")
 CONV_TEXT = (ROOT / "specs" / "conv.snn").read_text(encoding="utf-8")
+CUSTOM_TEXT = (ROOT / "specs" / "custom.snn").read_text(encoding="utf-8")
+# The prelude's multi-state neurons, renamed so they can be user definitions.
+PRELUDE_TEXT = (ROOT / "snndsl" / "prelude" / "builtin.snn").read_text(encoding="utf-8")
+_KLIF_AND_CUBA = PRELUDE_TEXT[PRELUDE_TEXT.index("# KLIF") :]
+NEURONS_TEXT = (
+    _KLIF_AND_CUBA.replace("neuron KLIF(", "neuron MyKLIF(")
+    .replace("neuron LIAF(", "neuron MyLIAF(")
+    .replace("neuron CUBALIF(", "neuron MyCUBA(")
+    + "network N {\n    input x: [4]\n    a = x -> MyKLIF(scale_reset=true)\n"
+    '    b = a -> MyLIAF(act="tanh")\n    output y = b -> MyCUBA\n}\n'
+)
 
 FUZZ = settings(
     max_examples=300,
@@ -274,9 +285,21 @@ def test_mutated_conv(text):
     check_mutant(text)
 
 
+@FUZZ
+@given(mutated_spec(CUSTOM_TEXT))
+def test_mutated_user_neuron_and_surrogate(text):
+    check_mutant(text)
+
+
+@FUZZ
+@given(mutated_spec(NEURONS_TEXT))
+def test_mutated_multi_state_neurons(text):
+    check_mutant(text)
+
+
 def test_unmutated_specs_generate():
     """The property's positive branch is reachable: the originals resolve and generate."""
-    for text in (SEED_TEXT, CONV_TEXT):
+    for text in (SEED_TEXT, CONV_TEXT, CUSTOM_TEXT, NEURONS_TEXT):
         _, net = parse_and_resolve(text)
         assert net is not None
         check_mutant(text)

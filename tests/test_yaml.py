@@ -574,3 +574,14 @@ def test_floats_survive_yaml():
         assert isinstance(loaded.value, float) and loaded.value == value
         assert not math.isnan(loaded.value)
     assert yaml.safe_load(dump_yaml(parse_text("neuron N() { let a = 1e-05 }")))
+
+
+def test_the_whole_prelude_round_trips_through_yaml_and_text():
+    from snndsl.checks import prelude
+    from snndsl.formatter import format_module
+    from snndsl.parser import parse_text
+
+    module = prelude()
+    assert load_yaml(dump_yaml(module)) == module
+    assert parse_text(format_module(module)) == module
+    assert parse_text(format_module(load_yaml(dump_yaml(module)))) == module
