@@ -13,6 +13,38 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# A sample spec with every kind of item (network, neuron, surrogate) and a comment on a
+# statement line, shared by the formatter and YAML tests.
+SEED_SPEC = """\
+# The SpikingJelly step-mode tutorial network.
+network Seed {
+    input x: [8]
+    output y = x -> Linear(4) -> IF -> Linear(2) -> IF   # two IF layers
+}
+
+neuron LIF(tau = 2.0, decay_input = true, v_threshold = 1.0, v_reset: float? = 0.0,
+           surrogate = Sigmoid(), detach_reset = false) {
+    require tau > 1.0, "tau must be greater than 1"
+    let vr = v_reset ?? 0.0
+    state v = vr
+    if decay_input {
+        charge v = v + (x - (v - vr)) / tau
+    } else {
+        charge v = v - (v - vr) / tau + x
+    }
+    fire v >= v_threshold, surrogate: surrogate
+    if v_reset == none {
+        reset v -= v_threshold, detach: detach_reset
+    } else {
+        reset v = v_reset, detach: detach_reset
+    }
+}
+surrogate Sigmoid(alpha = 4.0) {
+    let s = sigmoid(alpha * x)
+    primitive s
+    gradient (1.0 - s) * s * alpha
+}"""
+
 SPECS = sorted((ROOT / "specs").glob("*.snn")) + sorted((ROOT / "specs").glob("*.yaml"))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keyword
 
 import pytest
+from conftest import SEED_SPEC  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,36 +13,6 @@ from snndsl import ast
 from snndsl.diagnostics import SourceFile
 from snndsl.formatter import MAX_WIDTH, format_expr, format_module
 from snndsl.parser import parse_expression, parse_text
-
-SEED_SPEC = """\
-# The SpikingJelly step-mode tutorial network.
-network Seed {
-    input x: [8]
-    output y = x -> Linear(4) -> IF -> Linear(2) -> IF   # two IF layers
-}
-
-neuron LIF(tau = 2.0, decay_input = true, v_threshold = 1.0, v_reset: float? = 0.0,
-           surrogate = Sigmoid(), detach_reset = false) {
-    require tau > 1.0, "tau must be greater than 1"
-    let vr = v_reset ?? 0.0
-    state v = vr
-    if decay_input {
-        charge v = v + (x - (v - vr)) / tau
-    } else {
-        charge v = v - (v - vr) / tau + x
-    }
-    fire v >= v_threshold, surrogate: surrogate
-    if v_reset == none {
-        reset v -= v_threshold, detach: detach_reset
-    } else {
-        reset v = v_reset, detach: detach_reset
-    }
-}
-surrogate Sigmoid(alpha = 4.0) {
-    let s = sigmoid(alpha * x)
-    primitive s
-    gradient (1.0 - s) * s * alpha
-}"""
 
 SEED_CANONICAL = """\
 # The SpikingJelly step-mode tutorial network.

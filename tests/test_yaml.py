@@ -6,6 +6,7 @@ import math
 
 import pytest
 import yaml
+from conftest import SEED_SPEC  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,36 +15,6 @@ from snndsl.diagnostics import Span, SpecError
 from snndsl.formatter import format_module
 from snndsl.parser import parse_text
 from snndsl.yaml_io import dump_yaml, load_yaml
-
-SEED_SPEC = """\
-# The SpikingJelly step-mode tutorial network.
-network Seed {
-    input x: [8]
-    output y = x -> Linear(4) -> IF -> Linear(2) -> IF   # two IF layers
-}
-
-neuron LIF(tau = 2.0, decay_input = true, v_threshold = 1.0, v_reset: float? = 0.0,
-           surrogate = Sigmoid(), detach_reset = false) {
-    require tau > 1.0, "tau must be greater than 1"
-    let vr = v_reset ?? 0.0
-    state v = vr
-    if decay_input {
-        charge v = v + (x - (v - vr)) / tau
-    } else {
-        charge v = v - (v - vr) / tau + x
-    }
-    fire v >= v_threshold, surrogate: surrogate
-    if v_reset == none {
-        reset v -= v_threshold, detach: detach_reset
-    } else {
-        reset v = v_reset, detach: detach_reset
-    }
-}
-surrogate Sigmoid(alpha = 4.0) {
-    let s = sigmoid(alpha * x)
-    primitive s
-    gradient (1.0 - s) * s * alpha
-}"""
 
 ALL_KINDS_SPEC = r"""# leading comment
 network Net(hidden: int = 4, scale = 0.5, neg = -2, zero = -0, fzero = -0.0) {
