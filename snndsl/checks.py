@@ -24,17 +24,11 @@ from .names import (
     identifier_problem,
     snake_case,
 )
-from .neurons import (
-    Definitions,
-    NeuronCompiler,
-    check_params,
-    compile_surrogate,
-    split_surrogate_args,
-    surrogate_class,
-)
+from .neurons import Definitions, NeuronCompiler, check_params
 from .parser import parse_text
 from .resources import read_text
 from .signature import bind
+from .surrogates import compile_surrogate, split_surrogate_args, surrogate_class
 
 PRELUDE = "builtin.snn"
 

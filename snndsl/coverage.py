@@ -11,8 +11,9 @@ from . import ast
 from .catalogue import OPS
 from .checks import prelude
 from .diagnostics import Reporter
-from .neurons import Definitions, _has
+from .neurons import Definitions
 from .reference_map import _ALWAYS_SPIKING, NEURONS, STEPWISE, SURROGATES
+from .surrogates import body_has
 
 HEADER = """# snndsl coverage
 
@@ -73,7 +74,7 @@ def coverage_table() -> str:
     )
     lines.append("|---|---|---|---|")
     for name, definition in defs.surrogates.items():
-        analog = "yes" if _has(definition.body, ast.Primitive) else "no (none in SpikingJelly)"
+        analog = "yes" if body_has(definition.body, ast.Primitive) else "no (none in SpikingJelly)"
         mapped = name in SURROGATES
         counterpart = f"`surrogate.{SURROGATES[name]}`" if mapped else "none"
         if name in _ALWAYS_SPIKING:

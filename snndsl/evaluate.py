@@ -82,7 +82,7 @@ def describe(value: Value) -> str:
     return repr(value)
 
 
-def _is_number(v: Value) -> bool:
+def is_number(v: Value) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -102,7 +102,7 @@ def _first_local(e: ir.PyExpr) -> ir.PyExpr | None:
     return None
 
 
-def _as_ir(v: Value) -> ir.PyExpr:
+def as_ir(v: Value) -> ir.PyExpr:
     """The IR of a number or float tensor; bool tensors become 0.0/1.0."""
     if isinstance(v, Dyn):
         if v.kind == "bool":
@@ -177,8 +177,8 @@ class Evaluator:
                 return not v
             raise self.fail("E0402", f"'not' needs a bool, got {type_name(v)}", e)
         if isinstance(v, Dyn):
-            return Dyn(ir.Neg(_as_ir(v))) if e.op == "-" else Dyn(_as_ir(v))
-        if not _is_number(v):
+            return Dyn(ir.Neg(as_ir(v))) if e.op == "-" else Dyn(as_ir(v))
+        if not is_number(v):
             raise self.fail("E0402", f"unary '{e.op}' needs a number, got {type_name(v)}", e)
         return -v if e.op == "-" else +v
 
@@ -201,12 +201,12 @@ class Evaluator:
         if op in ast.COMPARE_OPS:
             return self._compare(e, left, right)
         for v, node in ((left, e.left), (right, e.right)):
-            if not (_is_number(v) or isinstance(v, Dyn)):
+            if not (is_number(v) or isinstance(v, Dyn)):
                 raise self.fail(
                     "E0402", f"'{op}' needs numbers or tensors, got {type_name(v)}", node
                 )
         if isinstance(left, Dyn) or isinstance(right, Dyn):
-            return Dyn(ir.BinOp(op, _as_ir(left), _as_ir(right)))
+            return Dyn(ir.BinOp(op, as_ir(left), as_ir(right)))
         if op == "**" and isinstance(right, int) and abs(right) > 1024 and abs(left) > 1:
             raise self.fail("E0402", "cannot evaluate '**': the power is too large", e)
         try:
@@ -236,18 +236,18 @@ class Evaluator:
     def _compare(self, e: ast.Binary, left: Value, right: Value) -> Value:
         if isinstance(left, Dyn) or isinstance(right, Dyn):
             for v, node in ((left, e.left), (right, e.right)):
-                if not (_is_number(v) or isinstance(v, Dyn)):
+                if not (is_number(v) or isinstance(v, Dyn)):
                     raise self.fail(
                         "E0402", f"'{e.op}' compares numbers or tensors, got {type_name(v)}", node
                     )
-            return Dyn(ir.Compare(e.op, _as_ir(left), _as_ir(right)), "bool")
+            return Dyn(ir.Compare(e.op, as_ir(left), as_ir(right)), "bool")
         op = e.op
         if op in ("==", "!="):
             same = left == right and type_name(left) == type_name(right)
-            if _is_number(left) and _is_number(right):
+            if is_number(left) and is_number(right):
                 same = left == right
             return same if op == "==" else not same
-        if not (_is_number(left) and _is_number(right)):
+        if not (is_number(left) and is_number(right)):
             raise self.fail(
                 "E0402",
                 f"'{op}' compares numbers, got {type_name(left)} and {type_name(right)}",
@@ -279,12 +279,12 @@ class Evaluator:
         for i in range(start, stop):
             inner = Evaluator({**self.env, var.id: i}, self.reporter, self.call_hook, self.context)
             term = inner.eval(e.args[3].value)
-            if not (_is_number(term) or isinstance(term, Dyn)):
+            if not (is_number(term) or isinstance(term, Dyn)):
                 raise self.fail("E0204", f"sum terms are numbers, got {type_name(term)}", e)
             if i == start:
                 total = term
             elif isinstance(total, Dyn) or isinstance(term, Dyn):
-                total = Dyn(ir.BinOp("+", _as_ir(total), _as_ir(term)))
+                total = Dyn(ir.BinOp("+", as_ir(total), as_ir(term)))
             else:
                 total = total + term
         return total
@@ -321,13 +321,13 @@ class Evaluator:
                     raise self.fail(
                         "E0204", f"argument {i + 1} of '{e.func}' must be a condition", a
                     )
-            elif not (_is_number(v) or isinstance(v, Dyn)):
+            elif not (is_number(v) or isinstance(v, Dyn)):
                 raise self.fail(
                     "E0204", f"'{e.func}' needs a number or tensor, got {type_name(v)}", a
                 )
         if any(isinstance(v, Dyn) for v in args):
             irs = tuple(
-                v.expr if i in conditions and isinstance(v, Dyn) else _as_ir(v)
+                v.expr if i in conditions and isinstance(v, Dyn) else as_ir(v)
                 for i, v in enumerate(args)
             )
             if fn.name == "where" and not isinstance(args[0], Dyn):
@@ -348,7 +348,7 @@ def coerce(value: Value, type_: str) -> Value:
             return None
         raise TypeError(f"expected {base}, got none")
     if base == "float":
-        if _is_number(value):
+        if is_number(value):
             try:
                 result = float(value)
             except OverflowError:

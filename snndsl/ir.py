@@ -88,6 +88,23 @@ class Spike:
 PyExpr = Const | Local | BinOp | Neg | Func | Compare | AsFloat | ParamRef | Detach | Spike
 
 
+def locals_used(e: PyExpr) -> set[str]:
+    """The names of the locals an expression reads."""
+    if isinstance(e, Local):
+        return {e.name}
+    if isinstance(e, (BinOp, Compare)):
+        return locals_used(e.left) | locals_used(e.right)
+    if isinstance(e, (Neg, Detach)):
+        return locals_used(e.operand)
+    if isinstance(e, AsFloat):
+        return locals_used(e.operand) | locals_used(e.like)
+    if isinstance(e, Func):
+        return set().union(*(locals_used(a) for a in e.args))
+    if isinstance(e, Spike):
+        return locals_used(e.arg)
+    return set()
+
+
 @dataclass(frozen=True)
 class Assignment:
     target: str

@@ -1,6 +1,7 @@
-"""Compile neuron and surrogate definitions (the prelude's and the user's) into IR.
+"""The definitions a spec can call, and the compiler from neuron definitions to IR.
 
-One generic path for every neuron: bind the call's arguments to the definition's
+:class:`Definitions` holds the prelude's and the user's neurons and surrogates and binds
+calls to them.  One generic path for every neuron: bind the call's arguments to the definition's
 parameters, run the body with the parameters as constants (``require`` checks, static
 ``if`` blocks and ``let``s resolve here), and emit the step as IR assignments::
 
@@ -19,9 +20,24 @@ from dataclasses import dataclass
 
 from . import ast, ir
 from .diagnostics import Reporter, SpecError, did_you_mean
-from .evaluate import PARAM_TYPES, Dyn, Evaluator, SurrogateValue, coerce, describe, infer_type
+from .evaluate import (
+    PARAM_TYPES,
+    Dyn,
+    Evaluator,
+    SurrogateValue,
+    as_ir,
+    coerce,
+    infer_type,
+)
 from .names import GENERATED_HELPERS, Namespace, identifier_problem
 from .signature import ParamSpec, bind
+from .surrogates import (
+    body_has,
+    check_one_result,
+    run_surrogate_body,
+    split_surrogate_args,
+    surrogate_class,
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,7 @@ class Definitions:
         forbidden = ("x",) if isinstance(item, ast.SurrogateDef) else ("x", "spike")
         check_params(item.params, reporter, f"'{item.name}'", forbidden=forbidden)
         if isinstance(item, ast.SurrogateDef):
-            _check_single(item.body, reporter)
+            check_one_result(item.body, reporter)
         if isinstance(item, ast.NeuronDef):
             self.neurons[item.name] = item
         else:
@@ -121,7 +137,7 @@ class Definitions:
         args = tuple((p.name, bound.values[p.name]) for p in params if p.name != "spiking")
         spiking = bound.values["spiking"]
         self._run_surrogate_requires(definition, dict(args), ev.reporter, call)
-        if not spiking and not _has(definition.body, ast.Primitive):
+        if not spiking and not body_has(definition.body, ast.Primitive):
             raise ev.reporter.fail(
                 "E0207",
                 f"'{definition.name}' defines no primitive function, so spiking=false "
@@ -147,29 +163,6 @@ class Definitions:
                     walk(stmt.then if cond is True else stmt.orelse)
 
         walk(definition.body)
-
-
-def _check_single(body, reporter: Reporter, seen: frozenset = frozenset()) -> None:
-    """On every path through a surrogate body, at most one primitive and one gradient."""
-    seen = set(seen)
-    for stmt in body:
-        if isinstance(stmt, (ast.Primitive, ast.Gradient)):
-            kind = type(stmt).__name__.lower()
-            if kind in seen:
-                raise reporter.fail("E0405", f"a surrogate has one '{kind}'", stmt.span)
-            seen.add(kind)
-        elif isinstance(stmt, ast.If):
-            _check_single(stmt.then, reporter, frozenset(seen))
-            _check_single(stmt.orelse, reporter, frozenset(seen))
-
-
-def _has(body, cls) -> bool:
-    for stmt in body:
-        if isinstance(stmt, cls):
-            return True
-        if isinstance(stmt, ast.If) and (_has(stmt.then, cls) or _has(stmt.orelse, cls)):
-            return True
-    return False
 
 
 def _describe_require(stmt: ast.Require) -> str:
@@ -321,7 +314,7 @@ class NeuronCompiler:
             self._check_new_name(stmt.name, stmt.span)
             value = self._ev().eval(stmt.value)
             if isinstance(value, Dyn):
-                value = Dyn(ir.Local(self._emit(f"_{stmt.name}", _as_float(value))))
+                value = Dyn(ir.Local(self._emit(f"_{stmt.name}", as_ir(value))))
             self.env[stmt.name] = value
         elif isinstance(stmt, ast.State):
             self._state(stmt)
@@ -370,7 +363,7 @@ class NeuronCompiler:
         value = self._ev().eval(stmt.value)
         if not isinstance(value, Dyn):
             raise self._def_error("an update must depend on the input or a state", stmt.value.span)
-        local = self._emit(f"_{stmt.name}", _as_float(value))
+        local = self._emit(f"_{stmt.name}", as_ir(value))
         self.current[stmt.name] = local
         self.env[stmt.name] = Dyn(ir.Local(local))
 
@@ -380,7 +373,7 @@ class NeuronCompiler:
         value = self._ev().eval(stmt.value)
         if not isinstance(value, Dyn):
             raise self._def_error("'emit' needs a tensor expression", stmt.value.span)
-        self.emitted = self._emit("_out", _as_float(value))
+        self.emitted = self._emit("_out", as_ir(value))
 
     def _check_new_name(self, name: str, span) -> None:
         problem = identifier_problem(name)
@@ -468,7 +461,7 @@ class NeuronCompiler:
         u = self._emit("_u", arg)
         env: dict[str, object] = {"x": Dyn(ir.Local(u)), **dict(surrogate.args)}
         start = len(self.step)
-        result = _run_surrogate_body(
+        result = run_surrogate_body(
             surrogate.definition,
             env,
             self.reporter,
@@ -477,10 +470,10 @@ class NeuronCompiler:
             want=ast.Primitive,
         )
         # Drop lets the primitive does not use (a surrogate's gradient may need others).
-        needed = _locals_used(result)
+        needed = ir.locals_used(result)
         for a in reversed(self.step[start:]):
             if a.target in needed:
-                needed |= _locals_used(a.value)
+                needed |= ir.locals_used(a.value)
         self.step[start:] = [a for a in self.step[start:] if a.target in needed]
         return result
 
@@ -522,153 +515,3 @@ class NeuronCompiler:
         self.step.append(ir.Assignment(local, expr))
         self.current[stmt.target] = local
         self.env[stmt.target] = Dyn(ir.Local(local))
-
-
-def split_surrogate_args(value: SurrogateValue):
-    """(runtime float arguments, compile-time int arguments) of a bound surrogate."""
-    runtime = tuple(v for _, v in value.args if not isinstance(v, int) or isinstance(v, bool))
-    static = tuple((k, v) for k, v in value.args if isinstance(v, int) and not isinstance(v, bool))
-    return runtime, static
-
-
-def surrogate_class(name: str, static: tuple[tuple[str, int], ...] = ()) -> str:
-    """``_ATan``; a surrogate with int parameters gets one class per their values."""
-    suffix = "".join(f"_{k}{v}".replace("-", "m") for k, v in static)
-    return f"_{name}{suffix}"
-
-
-def _run_surrogate_body(definition, env, reporter, defs, emit, want):
-    """Walk a surrogate body: lets bind (tensor lets through ``emit``), ``if`` must be
-    static, and the value of the first ``want`` statement (Primitive or Gradient) is
-    returned as IR."""
-    env = dict(env)
-
-    def walk(body):
-        for stmt in body:
-            ev = Evaluator(env, reporter, defs.call_hook, f"surrogate '{definition.name}'")
-            if isinstance(stmt, ast.Let):
-                problem = identifier_problem(stmt.name)
-                if problem:
-                    raise reporter.fail("E0101", problem, stmt.span)
-                if stmt.name in env:
-                    raise reporter.fail(
-                        "E0102", f"'{stmt.name}' is already defined here", stmt.span
-                    )
-                value = ev.eval(stmt.value)
-                if isinstance(value, Dyn):
-                    value = Dyn(emit(stmt.name, _as_float(value)))
-                env[stmt.name] = value
-            elif isinstance(stmt, ast.If):
-                cond = ev.eval(stmt.condition)
-                if not isinstance(cond, bool):
-                    raise reporter.fail(
-                        "E0405",
-                        "an 'if' in a surrogate may only test constants and int parameters "
-                        "(float parameters are runtime values in the backward pass)",
-                        stmt.condition.span,
-                    )
-                found = walk(stmt.then if cond else stmt.orelse)
-                if found is not None:
-                    return found
-            elif isinstance(stmt, (ast.Primitive, ast.Gradient)):
-                if isinstance(stmt, want):
-                    value = ev.eval(stmt.value)
-                    if not (isinstance(value, Dyn) or _is_number(value)):
-                        raise reporter.fail(
-                            "E0405",
-                            f"a {want.__name__.lower()} must be a number or a tensor, "
-                            f"got {describe(value)}",
-                            stmt.value.span,
-                        )
-                    return _as_float(value) if isinstance(value, Dyn) else ir.Const(value)
-            elif isinstance(stmt, ast.Require):
-                continue
-            else:
-                raise reporter.fail(
-                    "E0405",
-                    f"'{type(stmt).__name__.lower()}' belongs in a neuron, not a surrogate",
-                    stmt.span,
-                )
-        return None
-
-    result = walk(definition.body)
-    if result is None:
-        raise reporter.fail(
-            "E0405",
-            f"surrogate '{definition.name}' has no '{want.__name__.lower()}'",
-            definition.name_span,
-        )
-    return result
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _as_float(v: Dyn) -> ir.PyExpr:
-    from .evaluate import _as_ir
-
-    return _as_ir(v)
-
-
-def compile_surrogate(
-    definition: ast.SurrogateDef,
-    defs: Definitions,
-    reporter: Reporter,
-    static: tuple[tuple[str, int], ...] | None = None,
-) -> ir.SurrogateIR:
-    """The backward pass of a surrogate: float parameters are runtime locals, int
-    parameters are fixed to ``static`` (their defaults when not given)."""
-    params = [p for p in defs.surrogate_signature(definition, reporter) if p.name != "spiking"]
-    fixed = dict(static or ())
-    env: dict[str, object] = {"x": Dyn(ir.Local("x"))}
-    runtime = []
-    for p in params:
-        if p.type == "int":
-            env[p.name] = fixed.get(p.name, p.default)
-        else:
-            env[p.name] = Dyn(ir.Local(p.name))
-            runtime.append(p)
-    backward: list[ir.Assignment] = []
-
-    def emit(name, value):
-        backward.append(ir.Assignment(name, value))
-        return ir.Local(name)
-
-    gradient = _run_surrogate_body(definition, env, reporter, defs, emit, ast.Gradient)
-    used = _locals_used(gradient)
-    kept = []
-    for a in reversed(backward):  # drop lets only the primitive needs
-        if a.target in used:
-            kept.append(a)
-            used |= _locals_used(a.value)
-    kept.reverse()
-    static_args = tuple((p.name, env[p.name]) for p in params if p.type == "int")
-    sig = ", ".join(
-        f"{p.name}={describe(env[p.name] if p.type == 'int' else p.default)}" for p in params
-    )
-    return ir.SurrogateIR(
-        definition.name,
-        surrogate_class(definition.name, static_args),
-        tuple(p.name for p in runtime),
-        tuple(kept),
-        gradient,
-        f"Heaviside spike; backward is the gradient of {definition.name} "
-        f"(defaults: {sig or 'none'}).",
-    )
-
-
-def _locals_used(e: ir.PyExpr) -> set[str]:
-    if isinstance(e, ir.Local):
-        return {e.name}
-    if isinstance(e, (ir.BinOp, ir.Compare)):
-        return _locals_used(e.left) | _locals_used(e.right)
-    if isinstance(e, (ir.Neg, ir.Detach)):
-        return _locals_used(e.operand)
-    if isinstance(e, ir.AsFloat):
-        return _locals_used(e.operand) | _locals_used(e.like)
-    if isinstance(e, ir.Func):
-        return set().union(*(_locals_used(a) for a in e.args))
-    if isinstance(e, ir.Spike):
-        return _locals_used(e.arg)
-    return set()
