@@ -34,8 +34,7 @@ from .signature import ParamSpec, bind
 from .surrogates import (
     body_has,
     check_one_result,
-    run_surrogate_body,
-    split_surrogate_args,
+    spike_expression,
     surrogate_class,
 )
 
@@ -448,34 +447,10 @@ class NeuronCompiler:
             right.expr if isinstance(right, Dyn) else ir.Const(right),
         )
         self.surrogates.append(surrogate)
-        if surrogate.spiking:
-            runtime, static = split_surrogate_args(surrogate)
-            spike = ir.Spike(surrogate_class(surrogate.definition.name, static), arg, runtime)
-            self.spike = self._emit("_spike", spike)
-        else:
-            self.spike = self._emit("_spike", self._inline_primitive(surrogate, arg))
+        steps, spike = spike_expression(surrogate, arg, self.ns, self.reporter, self.defs)
+        self.step.extend(steps)
+        self.spike = self._emit("_spike", spike)
         self.env["spike"] = Dyn(ir.Local(self.spike))
-
-    def _inline_primitive(self, surrogate: SurrogateValue, arg: ir.PyExpr) -> ir.PyExpr:
-        """spiking=false: the surrogate's primitive function, inline, parameters folded."""
-        u = self._emit("_u", arg)
-        env: dict[str, object] = {"x": Dyn(ir.Local(u)), **dict(surrogate.args)}
-        start = len(self.step)
-        result = run_surrogate_body(
-            surrogate.definition,
-            env,
-            self.reporter,
-            self.defs,
-            emit=lambda name, value: ir.Local(self._emit(f"_{name}", value)),
-            want=ast.Primitive,
-        )
-        # Drop lets the primitive does not use (a surrogate's gradient may need others).
-        needed = ir.locals_used(result)
-        for a in reversed(self.step[start:]):
-            if a.target in needed:
-                needed |= ir.locals_used(a.value)
-        self.step[start:] = [a for a in self.step[start:] if a.target in needed]
-        return result
 
     def _reset(self, stmt: ast.Reset) -> None:
         if self.spike is None:

@@ -165,3 +165,36 @@ def compile_surrogate(
         f"Heaviside spike; backward is the gradient of {definition.name} "
         f"(defaults: {sig or 'none'}).",
     )
+
+
+def spike_expression(value: SurrogateValue, arg: ir.PyExpr, ns, reporter, defs):
+    """Assignments and the expression that turn ``arg`` into a spike with ``value``.
+
+    Spiking surrogates call their ``autograd.Function``; ``spiking=false`` inlines the
+    primitive with the parameters folded, keeping only the lets it uses.
+    """
+    if value.spiking:
+        runtime, static = split_surrogate_args(value)
+        return [], ir.Spike(surrogate_class(value.definition.name, static), arg, runtime)
+    steps: list[ir.Assignment] = []
+
+    def emit(stem: str, expr: ir.PyExpr) -> str:
+        local = ns.fresh(stem)
+        steps.append(ir.Assignment(local, expr))
+        return local
+
+    u = emit("_u", arg)
+    env: dict[str, object] = {"x": Dyn(ir.Local(u)), **dict(value.args)}
+    result = run_surrogate_body(
+        value.definition,
+        env,
+        reporter,
+        defs,
+        emit=lambda name, expr: ir.Local(emit(f"_{name}", expr)),
+        want=ast.Primitive,
+    )
+    needed = ir.locals_used(result)
+    for a in reversed(steps):
+        if a.target in needed:
+            needed |= ir.locals_used(a.value)
+    return [a for a in steps if a.target in needed], result
