@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from . import ast, ir
+from . import ast, ir, parallel
 from .catalogue import OPS, ShapeError
 from .diagnostics import Reporter, SpecError, did_you_mean
 from .evaluate import Evaluator, SurrogateValue, coerce, describe
@@ -28,7 +28,12 @@ from .neurons import Definitions, NeuronCompiler, check_params
 from .parser import parse_text
 from .resources import read_text
 from .signature import bind
-from .surrogates import compile_surrogate, split_surrogate_args, surrogate_class
+from .surrogates import (
+    compile_surrogate,
+    spike_expression,
+    split_surrogate_args,
+    surrogate_class,
+)
 
 PRELUDE = "builtin.snn"
 
@@ -79,7 +84,7 @@ def select_network(module: ast.Module, reporter: Reporter, name: str | None) -> 
 
 
 def all_op_names(defs: Definitions) -> list[str]:
-    return sorted([*OPS, *defs.neurons])
+    return sorted([*OPS, *defs.neurons, *parallel.OPS])
 
 
 class _NetworkChecker:
@@ -276,6 +281,8 @@ class _NetworkChecker:
         neuron = self.defs.neurons.get(call.func)
         if neuron is not None:
             return self.neuron(neuron, call, name, value, src, shape)
+        if call.func in parallel.OPS:
+            return self.parallel(parallel.OPS[call.func], call, name, value, src, shape)
         if call.func in self.defs.surrogates:
             raise self.fail(
                 "E0201",
@@ -393,6 +400,58 @@ class _NetworkChecker:
         )
         return shape
 
+    def parallel(self, op, call, name, value, src, shape):
+        ev = Evaluator(self.env, self.reporter, self.defs.call_hook, f"'{op.name}' arguments")
+        bound = bind(call, op.params, ev, self.reporter, f"'{op.name}'")
+        values = dict(bound.values)
+        problem = parallel.check_values(op.name, values)
+        if problem:
+            arg, message = problem
+            raise self.fail("E0207", f"{op.name}: {message}", bound.span_of(arg, call))
+        surrogate = values["surrogate"] or self.defs.call_hook(
+            ast.Call("ATan", ()), Evaluator({}, self.reporter)
+        )
+        if surrogate.spiking:
+            _, static = split_surrogate_args(surrogate)
+            self.surrogates[surrogate_class(surrogate.definition.name, static)] = (
+                surrogate.definition,
+                static,
+            )
+        reserved = GENERATED_HELPERS | {surrogate_class(s) for s in self.defs.surrogates}
+        h = ir.Local("_h")
+        multi_steps, multi_spike = spike_expression(
+            surrogate, h, Namespace(reserved | parallel.LOCALS), self.reporter, self.defs
+        )
+        bias: ir.PyExpr = ir.ParamRef(name, "bias")
+        if op.name == "MaskedPSN":
+            bias = ir.Index(bias, "_t")  # one bias per time step
+        single_steps, single_spike = spike_expression(
+            surrogate,
+            ir.BinOp("+", h, bias),
+            Namespace(reserved | parallel.LOCALS),
+            self.reporter,
+            self.defs,
+        )
+        self.nodes.append(
+            parallel.build(
+                op,
+                values,
+                surrogate,
+                attr=name,
+                value=value,
+                source=src,
+                shape=shape,
+                spike_steps=tuple(multi_steps),
+                spike=multi_spike,
+                single_steps=tuple(single_steps),
+                single_spike=single_spike,
+                queue_attr=self.attrs.fresh(f"_{name}_queue"),
+                step_attr=self.attrs.fresh(f"_{name}_time_step"),
+                span=call.span,
+            )
+        )
+        return shape
+
     @staticmethod
     def _neuron_args(compiler: NeuronCompiler):
         args = [(p.name, compiler.env[p.name]) for p in compiler.definition.params]
@@ -412,3 +471,14 @@ def check_module(
             compile_surrogate(item, defs, reporter)
     net = select_network(module, reporter, network)
     return _NetworkChecker(module, net, defs, reporter, params or {}).run()
+
+
+def check_mode(net: ir.NetworkIR, mode: str, source) -> None:
+    """Raise a located E0208 when ``mode`` is 'single' and a node has no single-step form."""
+    if mode != "single":
+        return
+    reporter = Reporter(source)
+    for node in net.parallels:
+        if node.single_step_error:
+            reporter.error("E0208", node.single_step_error, node.span, "generate --mode multi")
+    reporter.raise_if_errors()

@@ -12,7 +12,8 @@ from .catalogue import OPS
 from .checks import prelude
 from .diagnostics import Reporter
 from .neurons import Definitions
-from .reference_map import _ALWAYS_SPIKING, NEURONS, STEPWISE, SURROGATES
+from .parallel import OPS as PARALLEL_OPS
+from .reference_map import _ALWAYS_SPIKING, NEURONS, PARALLEL, STEPWISE, SURROGATES
 from .surrogates import body_has
 
 HEADER = """# snndsl coverage
@@ -32,6 +33,18 @@ def _signature(defs: Definitions, definition) -> str:
     from .evaluate import describe
 
     return ", ".join(f"{p.name}={describe(p.default)}" for p in params)
+
+
+def _default(p) -> str:
+    from .evaluate import describe
+
+    return "ATan()" if p.name == "surrogate" else describe(p.default)
+
+
+def _default(p) -> str:
+    from .evaluate import describe
+
+    return "ATan()" if p.name == "surrogate" else describe(p.default)
 
 
 def coverage_table() -> str:
@@ -83,11 +96,23 @@ def coverage_table() -> str:
             f"| `{name}({_signature(defs, definition)})` | {analog} | {counterpart} "
             f"| {'yes' if mapped else 'no'} |"
         )
-    lines += [
-        "",
-        "Not yet available: the parallel spiking neurons PSN, MaskedPSN and SlidingPSN.",
-        "",
-    ]
+    lines += ["", "## Parallel spiking neurons", ""]
+    lines.append(
+        "| neuron (arguments) | single-step | multi-step | SpikingJelly counterpart "
+        "| oracle-verified |"
+    )
+    lines.append("|---|---|---|---|---|")
+    single = {
+        "PSN": "no (mixes all T steps)",
+        "MaskedPSN": "once lambda reaches 1",
+        "SlidingPSN": "yes",
+    }
+    for name, op in PARALLEL_OPS.items():
+        args = ", ".join(p.name if p.required else f"{p.name}={_default(p)}" for p in op.params)
+        lines.append(
+            f"| `{name}({args})` | {single[name]} | yes | `neuron.{PARALLEL[name][0]}` | yes |"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -37,6 +37,7 @@ CODES: dict[str, str] = {
     "E0205": "argument given twice",
     "E0206": "too many arguments",
     "E0207": "invalid argument value",
+    "E0208": "no single-step form",
     "E0301": "shape mismatch",
     "E0302": "invalid shape",
     "E0401": "invalid neuron definition",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import ast, ir
-from .checks import check_module
+from .checks import check_mode, check_module
 from .codegen import MODES, render
 from .parser import parse_text, read_source
 
@@ -71,7 +71,10 @@ def generate(
     """Python source of the ``mode`` form ('single' or 'multi') of the spec's network."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    return render(resolve(spec, network, params), mode)
+    module = parse(spec)
+    net = check_module(module, network, params)
+    check_mode(net, mode, module.source)
+    return render(net, mode)
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:

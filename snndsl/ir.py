@@ -65,10 +65,18 @@ class AsFloat:
 
 @dataclass(frozen=True)
 class ParamRef:
-    """A learnable parameter of a neuron layer: ``self.<container>["<name>"]``."""
+    """A learnable parameter (or buffer) of a neuron layer: ``self.<container>.<name>``."""
 
     container: str
     name: str
+
+
+@dataclass(frozen=True)
+class Index:
+    """``operand[index]`` with a generated integer local as the index."""
+
+    operand: PyExpr
+    index: str
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ class Spike:
     params: tuple[float, ...]
 
 
-PyExpr = Const | Local | BinOp | Neg | Func | Compare | AsFloat | ParamRef | Detach | Spike
+PyExpr = Const | Local | BinOp | Neg | Func | Compare | AsFloat | ParamRef | Index | Detach | Spike
 
 
 def locals_used(e: PyExpr) -> set[str]:
@@ -94,7 +102,7 @@ def locals_used(e: PyExpr) -> set[str]:
         return {e.name}
     if isinstance(e, (BinOp, Compare)):
         return locals_used(e.left) | locals_used(e.right)
-    if isinstance(e, (Neg, Detach)):
+    if isinstance(e, (Neg, Detach, Index)):
         return locals_used(e.operand)
     if isinstance(e, AsFloat):
         return locals_used(e.operand) | locals_used(e.like)
@@ -201,13 +209,38 @@ class NeuronIR:
 
 
 @dataclass(frozen=True)
+class ParallelIR:
+    """A parallel spiking neuron (PSN, MaskedPSN, SlidingPSN): see snndsl/parallel.py."""
+
+    attr: str
+    value: str
+    source: str
+    kind: str
+    shape: tuple[int, ...]
+    T: int | None
+    k: int | None
+    lambda_init: float | None
+    exp_init: bool | None
+    spike_steps: tuple[Assignment, ...]  # multi-step: the spike of local '_h'
+    spike: PyExpr
+    single_steps: tuple[Assignment, ...]  # single-step: the spike of '_h' plus the bias
+    single_spike: PyExpr
+    queue_attr: str
+    step_attr: str
+    spec: str
+    surrogate: SurrogateRef
+    single_step_error: str | None
+    span: object  # diagnostics.Span of the call, for the single-step error
+
+
+@dataclass(frozen=True)
 class AliasIR:
     value: str
     source: str
     shape: tuple[int, ...]
 
 
-Node = LayerIR | DropoutIR | NeuronIR | AliasIR
+Node = LayerIR | DropoutIR | NeuronIR | ParallelIR | AliasIR
 
 
 @dataclass(frozen=True)
@@ -230,6 +263,10 @@ class NetworkIR:
     @property
     def neurons(self) -> tuple[NeuronIR, ...]:
         return tuple(n for n in self.nodes if isinstance(n, NeuronIR))
+
+    @property
+    def parallels(self) -> tuple[ParallelIR, ...]:
+        return tuple(n for n in self.nodes if isinstance(n, ParallelIR))
 
     @property
     def layers(self) -> tuple[LayerIR, ...]:

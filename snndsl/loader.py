@@ -36,8 +36,10 @@ def import_source(source: str, class_name: str, mode: str) -> type:
 
 def load_class(spec, mode: str = "multi", network: str | None = None, params=None) -> type:
     """Generate the ``mode`` form of a spec's network and return the imported class."""
-    from .checks import check_module
+    from .checks import check_mode, check_module
     from .codegen import render
 
-    net = check_module(parse(spec), network, params)
+    module = parse(spec)
+    net = check_module(module, network, params)
+    check_mode(net, mode, module.source)
     return import_source(render(net, mode), net.name, mode)

@@ -89,7 +89,19 @@ NN_MODULE_PRIVATE = frozenset(
 
 # Module-level names of generated files and the locals generated code uses.
 GENERATED_HELPERS = frozenset(
-    {"_state", "_append_step", "_x", "_xs", "_t", "_spikes", "_v_seq", "_T", "_N", "_mask"}
+    {
+        "_state",
+        "_append_step",
+        "_sliding_weight",
+        "_x",
+        "_xs",
+        "_t",
+        "_spikes",
+        "_v_seq",
+        "_T",
+        "_N",
+        "_mask",
+    }
 )
 
 RESERVED = GENERATED_CODE_NAMES | NN_MODULE_ATTRIBUTES

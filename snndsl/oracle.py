@@ -18,6 +18,7 @@ from .reference_map import (
     _AFTER,
     _ALWAYS_SPIKING,
     NEURONS,
+    PARALLEL,
     STEPWISE,
     SURROGATES,
 )
@@ -105,6 +106,17 @@ def _neuron(node: ir.NeuronIR) -> nn.Module:
     return module
 
 
+def _parallel(node: ir.ParallelIR) -> nn.Module:
+    from spikingjelly.activation_based import neuron
+
+    cls_name, mapping = PARALLEL[node.kind]
+    kwargs = {kw: getattr(node, arg) for arg, kw in mapping.items()}
+    kwargs["surrogate_function"] = _surrogate(node.surrogate)
+    if node.kind != "PSN":
+        kwargs["step_mode"] = "m"
+    return getattr(neuron, cls_name)(**kwargs)
+
+
 def _dropout(node: ir.DropoutIR) -> nn.Module:
     from spikingjelly.activation_based import layer
 
@@ -128,6 +140,9 @@ class OracleNetwork(nn.Module):
                 self._order.append((node.attr, node.source, node.value))
             elif isinstance(node, ir.NeuronIR):
                 self.add_module(node.attr, _neuron(node))
+                self._order.append((node.attr, node.source, node.value))
+            elif isinstance(node, ir.ParallelIR):
+                self.add_module(node.attr, _parallel(node))
                 self._order.append((node.attr, node.source, node.value))
             elif isinstance(node, ir.DropoutIR):
                 attr = f"dropout_{node.value}"

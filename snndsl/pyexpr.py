@@ -19,6 +19,7 @@ from .ir import (
     Const,
     Detach,
     Func,
+    Index,
     Local,
     Neg,
     ParamRef,
@@ -116,7 +117,12 @@ def to_python(e: PyExpr) -> str:
     if isinstance(e, Local):
         return e.name
     if isinstance(e, ParamRef):
-        return f'self.{e.container}["{e.name}"]'
+        return f"self.{e.container}.{e.name}"
+    if isinstance(e, Index):
+        inner = to_python(e.operand)
+        if _prec(e.operand) < _PREC["atom"]:
+            inner = f"({inner})"
+        return f"{inner}[{e.index}]"
     if isinstance(e, Neg):
         inner = to_python(e.operand)
         # -(a ** b) keeps its parentheses, as ruff format writes it, though Python's

@@ -60,3 +60,10 @@ SURROGATES = {
 }
 # SpikingJelly surrogates whose constructor has no `spiking` argument.
 _ALWAYS_SPIKING = {"FakeNumericalGradient"}
+
+# Parallel spiking neurons: snndsl name -> (SpikingJelly class, {argument: keyword}).
+PARALLEL = {
+    "PSN": ("PSN", {"T": "T"}),
+    "MaskedPSN": ("MaskedPSN", {"k": "k", "T": "T", "lambda_init": "lambda_init"}),
+    "SlidingPSN": ("SlidingPSN", {"k": "k", "exp_init": "exp_init"}),
+}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import test_layers
 import test_oracle_matrix
+import test_parallel
 import test_surrogates
 from conftest import ROOT
 
 from snndsl.catalogue import OPS
 from snndsl.checks import prelude
 from snndsl.coverage import coverage_table
-from snndsl.reference_map import NEURONS, SURROGATES
+from snndsl.parallel import OPS as PARALLEL_OPS
+from snndsl.reference_map import NEURONS, PARALLEL, SURROGATES
 
 
 def test_docs_coverage_is_current():
@@ -25,3 +27,5 @@ def test_verified_rows_are_the_tested_ones():
     assert set(SURROGATES) == prelude_surrogates == set(test_surrogates.NON_DEFAULT)
     tested_layers = {call.split("(")[0] for _, call in test_layers.CASES}
     assert tested_layers | {"Dropout", "Dropout2d"} == set(OPS)
+    tested_parallel = {call.split("(")[0] for call in test_parallel.MULTI}
+    assert tested_parallel == set(PARALLEL) == set(PARALLEL_OPS)

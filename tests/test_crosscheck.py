@@ -27,8 +27,14 @@ def test_every_spec_cross_checks(spec):
     else:
         assert report.oracle == "compared (rows above)", report.render()
         assert any(label.startswith("multi vs SpikingJelly: output") for label in labels)
-    # forward comparisons demand exact equality
-    assert all(r.tolerance == 0.0 for r in report.rows if not r.relative)
+    # forward comparisons demand exact equality, except SlidingPSN/MaskedPSN across forms
+    # (window sum vs T x T matrix, as in SpikingJelly; see crosscheck.WINDOW_FORM_TOLERANCE)
+    for r in report.rows:
+        if not r.relative:
+            windowed = r.label.startswith("multi vs single: output") and any(
+                "SlidingPSN" in n for n in report.notes
+            )
+            assert r.tolerance == (1e-6 if windowed else 0.0), r.label
 
 
 def _tutorial_pair():

@@ -943,6 +943,11 @@ def test_spec_error_str_is_the_rendering():
 UNPRODUCIBLE = {"E0003"}
 
 
+def test_no_single_step_form():
+    err = _fail(lambda: snndsl.generate(net("x -> PSN(4)"), mode="single"))
+    expect(err, "E0208", 3, 21, "generate --mode multi", "no single-step form")
+
+
 def test_every_producible_code_is_covered():
     """Every catalogued code but the unproducible ones is asserted by some expect()."""
     with open(__file__, encoding="utf-8") as fh:

@@ -248,8 +248,8 @@ def test_learnable_parameters_live_under_the_layer_name():
     spec = "network N { input x: [3]\n a = x -> p: ParametricLIF(init_tau=3.0)\n output y = a -> k: KLIF }"
     model = snndsl.load(spec, mode="single")()
     assert list(model.state_dict()) == ["p.w", "k.k"]
-    assert model.p["w"].item() == pytest.approx(-math.log(2.0))
-    assert model.k["k"].requires_grad
+    assert model.p.w.item() == pytest.approx(-math.log(2.0))
+    assert model.k.k.requires_grad
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ spec and regenerate.  This file needs only torch and the standard library.
 
 Spec:
 
-    # Every built-in neuron and every built-in surrogate, each on its own branch of one input:
+    # Every built-in neuron and every built-in surrogate, each on its own branch of one input
+    # (MaskedPSN with lambda 1 and SlidingPSN included; PSN has no single-step form):
     # the golden files pin the generated code of the whole prelude.
     network Zoo {
         input x: [16]
@@ -31,6 +32,8 @@ Spec:
         output y16 = x
             -> fc16: Linear(8)
             -> sn16: CUBALIF(surrogate=ATan(spiking=false), store_v_seq=true)
+        output y17 = x -> fc17: Linear(8) -> sn17: SlidingPSN(3)
+        output y18 = x -> fc18: Linear(8) -> sn18: MaskedPSN(4, 8, lambda_init=1.0)
     }
 """
 
@@ -348,24 +351,42 @@ class Zoo(nn.Module):
         self.fc0 = nn.Linear(16, 8)
         self.fc1 = nn.Linear(16, 8)
         self.fc2 = nn.Linear(16, 8)
-        self.sn2 = nn.ParameterDict({"w": nn.Parameter(torch.tensor(-0.0))})
+        self.sn2 = nn.Module()
+        self.sn2.w = nn.Parameter(torch.tensor(-0.0))
         self.fc3 = nn.Linear(16, 8)
         self.fc4 = nn.Linear(16, 8)
         self.fc5 = nn.Linear(16, 8)
         self.fc6 = nn.Linear(16, 8)
-        self.sn6 = nn.ParameterDict({"k": nn.Parameter(torch.tensor(1.0))})
+        self.sn6 = nn.Module()
+        self.sn6.k = nn.Parameter(torch.tensor(1.0))
         self.fc7 = nn.Linear(16, 8)
         self.fc8 = nn.Linear(16, 8)
         self.fc9 = nn.Linear(16, 8)
         self.fc10 = nn.Linear(16, 8)
         self.fc11 = nn.Linear(16, 8)
-        self.sn11 = nn.ParameterDict({"w": nn.Parameter(torch.tensor(-0.0))})
+        self.sn11 = nn.Module()
+        self.sn11.w = nn.Parameter(torch.tensor(-0.0))
         self.fc12 = nn.Linear(16, 8)
         self.fc13 = nn.Linear(16, 8)
         self.fc14 = nn.Linear(16, 8)
         self.fc15 = nn.Linear(16, 8)
-        self.sn15 = nn.ParameterDict({"k": nn.Parameter(torch.tensor(1.0))})
+        self.sn15 = nn.Module()
+        self.sn15.k = nn.Parameter(torch.tensor(1.0))
         self.fc16 = nn.Linear(16, 8)
+        self.fc17 = nn.Linear(16, 8)
+        self.sn17 = nn.Module()
+        self.sn17.weight = nn.Parameter(torch.tensor([0.25, 0.5, 1.0]))
+        self.sn17.bias = nn.Parameter(torch.tensor(-1.0))
+        self.fc18 = nn.Linear(16, 8)
+        self.sn18 = nn.Module()
+        self.sn18.weight = nn.Parameter(torch.empty(8, 8))
+        self.sn18.bias = nn.Parameter(torch.full((8, 1), -1.0))
+        nn.init.kaiming_uniform_(self.sn18.weight, a=2.23606797749979)
+        self.sn18.register_buffer("_lambda_", torch.tensor(1.0))
+        self.sn18.register_buffer("mask1", torch.ones(8, 8))
+        self.sn18.register_buffer(
+            "mask0", torch.tril(self.sn18.mask1) * torch.triu(self.sn18.mask1, -3)
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -392,9 +413,12 @@ class Zoo(nn.Module):
         self._sn16_v = 0.0
         self._sn16_c = 0.0
         self.sn16_v_seq = None
+        self._sn17_queue = []
+        self._sn18_queue = []
+        self._sn18_time_step = 0
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Run one time step: x [N, 16] -> y0 [N, 8], y1 [N, 8], y2 [N, 8], y3 [N, 8], y4 [N, 8], y5 [N, 8], y6 [N, 8], y7 [N, 8], y8 [N, 8], y9 [N, 8], y10 [N, 8], y11 [N, 8], y12 [N, 8], y13 [N, 8], y14 [N, 8], y15 [N, 8], y16 [N, 8].
+        """Run one time step: x [N, 16] -> y0 [N, 8], y1 [N, 8], y2 [N, 8], y3 [N, 8], y4 [N, 8], y5 [N, 8], y6 [N, 8], y7 [N, 8], y8 [N, 8], y9 [N, 8], y10 [N, 8], y11 [N, 8], y12 [N, 8], y13 [N, 8], y14 [N, 8], y15 [N, 8], y16 [N, 8], y17 [N, 8], y18 [N, 8].
 
         Neuron state is kept between calls; reset() clears it.
         """
@@ -419,7 +443,7 @@ class Zoo(nn.Module):
         # fc2: Linear(in_features=16, out_features=8)
         fc2 = self.fc2(x)  # [N, 8]
         # sn2: ParametricLIF(init_tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=PiecewiseQuadratic(alpha=1.5), detach_reset=false)
-        _w = self.sn2["w"]
+        _w = self.sn2.w
         _v = _state(self._sn2_v, fc2, 0.0)
         _h = _v + (fc2 - (_v - 0.0)) * torch.sigmoid(_w)
         _spike = _PiecewiseQuadratic.apply(_h - 1.0, 1.5)
@@ -460,7 +484,7 @@ class Zoo(nn.Module):
         # fc6: Linear(in_features=16, out_features=8)
         fc6 = self.fc6(x)  # [N, 8]
         # sn6: KLIF(scale_reset=false, tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=NonzeroSignLogAbs(alpha=1.0), detach_reset=false)
-        _k = self.sn6["k"]
+        _k = self.sn6.k
         _v = _state(self._sn6_v, fc6, 0.0)
         _h = torch.relu(_k * (_v + (fc6 - (_v - 0.0)) / 2.0))
         _spike = _NonzeroSignLogAbs.apply(_h - 1.0, 1.0)
@@ -511,7 +535,7 @@ class Zoo(nn.Module):
         # fc11: Linear(in_features=16, out_features=8)
         fc11 = self.fc11(x)  # [N, 8]
         # sn11: ParametricLIF(init_tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=LeakyKReLU(leak=0.1, k=1.0), detach_reset=false)
-        _w = self.sn11["w"]
+        _w = self.sn11.w
         _v = _state(self._sn11_v, fc11, 0.0)
         _h = _v + (fc11 - (_v - 0.0)) * torch.sigmoid(_w)
         _spike = _LeakyKReLU.apply(_h - 1.0, 0.1, 1.0)
@@ -552,7 +576,7 @@ class Zoo(nn.Module):
         # fc15: Linear(in_features=16, out_features=8)
         fc15 = self.fc15(x)  # [N, 8]
         # sn15: KLIF(scale_reset=false, tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Rect(alpha=1.0), detach_reset=false)
-        _k = self.sn15["k"]
+        _k = self.sn15.k
         _v = _state(self._sn15_v, fc15, 0.0)
         _h = torch.relu(_k * (_v + (fc15 - (_v - 0.0)) / 2.0))
         _spike = _Rect.apply(_h - 1.0, 1.0)
@@ -574,4 +598,49 @@ class Zoo(nn.Module):
         self._sn16_c = _c
         self.sn16_v_seq = _append_step(self.sn16_v_seq, _v)
         y16 = _spike  # [N, 8]
-        return y0, y1, y2, y3, y4, y5, y6, y7, y8, y9, y10, y11, y12, y13, y14, y15, y16
+        # fc17: Linear(in_features=16, out_features=8)
+        fc17 = self.fc17(x)  # [N, 8]
+        # sn17: SlidingPSN(k=3, exp_init=true, surrogate=ATan(alpha=2.0))
+        _queue = [*self._sn17_queue, fc17.flatten()][-3:]
+        _w = self.sn17.weight[3 - len(_queue) : 3].unsqueeze(-1)
+        _h = torch.sum(_w * torch.stack(_queue), 0)
+        _spike = _ATan.apply(_h + self.sn17.bias, 2.0)
+        y17 = _spike.view(fc17.shape)  # [N, 8]
+        self._sn17_queue = _queue
+        # fc18: Linear(in_features=16, out_features=8)
+        fc18 = self.fc18(x)  # [N, 8]
+        # sn18: MaskedPSN(k=4, T=8, lambda_init=1.0, surrogate=ATan(alpha=2.0))
+        _t = self._sn18_time_step
+        if _t >= 8:
+            raise OverflowError("MaskedPSN(T=8) has run 8 steps; call reset()")
+        _queue = [*self._sn18_queue, fc18.flatten()][-4:]
+        if self.sn18._lambda_ < 1.0:
+            raise ValueError("MaskedPSN runs step by step only once lambda reaches 1")
+        _w = self.sn18.weight * self.sn18.mask0
+        _row = _w[_t, _t + 1 - len(_queue) : _t + 1]
+        _h = torch.sum(_row.unsqueeze(-1) * torch.stack(_queue), 0)
+        _spike = _ATan.apply(_h + self.sn18.bias[_t], 2.0)
+        y18 = _spike.view(fc18.shape)  # [N, 8]
+        self._sn18_queue = _queue
+        self._sn18_time_step = _t + 1
+        return (
+            y0,
+            y1,
+            y2,
+            y3,
+            y4,
+            y5,
+            y6,
+            y7,
+            y8,
+            y9,
+            y10,
+            y11,
+            y12,
+            y13,
+            y14,
+            y15,
+            y16,
+            y17,
+            y18,
+        )
