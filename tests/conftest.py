@@ -56,6 +56,11 @@ def pytest_addoption(parser):
     )
 
 
+def multi_step_only(spec: Path) -> bool:
+    """Whether a shipped spec has no single-step form (its golden is the E0208 text)."""
+    return (ROOT / "tests" / "golden" / f"{spec.stem}.single.txt").exists()
+
+
 @pytest.fixture
 def update_golden(request) -> bool:
     return bool(request.config.getoption("--update-golden"))
