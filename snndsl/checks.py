@@ -404,7 +404,7 @@ class _NetworkChecker:
         ev = Evaluator(self.env, self.reporter, self.defs.call_hook, f"'{op.name}' arguments")
         bound = bind(call, op.params, ev, self.reporter, f"'{op.name}'")
         values = dict(bound.values)
-        problem = parallel.check_values(op.name, values)
+        problem = parallel.check_values(values)
         if problem:
             arg, message = problem
             raise self.fail("E0207", f"{op.name}: {message}", bound.span_of(arg, call))

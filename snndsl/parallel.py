@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import ir
 from .evaluate import SurrogateValue, describe
-from .signature import REQUIRED, ParamSpec
+from .signature import ParamSpec
 
 P = ParamSpec
 
@@ -58,7 +58,7 @@ OPS: dict[str, ParallelOp] = {
 }
 
 
-def check_values(name: str, values: dict) -> tuple[str, str] | None:
+def check_values(values: dict) -> tuple[str, str] | None:
     """(argument, problem) for an out-of-range argument, or None."""
     for key in ("T", "k"):
         if key in values and values[key] < 1:
@@ -96,5 +96,3 @@ def build(op: ParallelOp, values: dict, surrogate: SurrogateValue, **fields) -> 
         **fields,
     )
 
-
-__all__ = ["OPS", "REQUIRED", "ParallelOp", "build", "check_values", "single_step_problem"]
