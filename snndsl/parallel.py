@@ -95,4 +95,3 @@ def build(op: ParallelOp, values: dict, surrogate: SurrogateValue, **fields) -> 
         single_step_error=single_step_problem(op.name, values),
         **fields,
     )
-
