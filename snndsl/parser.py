@@ -82,12 +82,13 @@ def _collect_comment(token: Token) -> Token:
     return token
 
 
-def build_parser(strict: bool = False) -> Lark:
+def build_parser(strict: bool = False, cache: str | None = None) -> Lark:
     """The LALR parser for both entry points: whole specs and single expressions.
 
     ``strict=True`` makes Lark refuse any shift/reduce conflict or terminal collision;
     tests/test_parser.py builds it that way, so the grammar stays conflict-free while the
-    command line skips the extra analysis at start-up.
+    command line skips the extra analysis at start-up.  ``cache`` names a file where Lark
+    keeps its analysed tables between runs.
     """
     return Lark(
         _grammar_text(),
@@ -97,12 +98,40 @@ def build_parser(strict: bool = False) -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         strict=strict,
+        cache=cache or False,
         lexer_callbacks={"COMMENT": _collect_comment},
     )
 
 
+def _cache_file() -> Path | None:
+    """A per-user cache file for the parser tables, named by grammar and Lark version.
+
+    It lives in the user's own cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``), not a
+    shared temporary folder: Lark stores the tables with pickle.
+    """
+    import hashlib
+    import os
+
+    import lark
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    key = hashlib.sha256(f"{lark.__version__}\0{_grammar_text()}".encode()).hexdigest()[:16]
+    folder = Path(base) / "snndsl"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder / f"parser-{key}.lark"
+
+
 @functools.cache
 def _parser() -> Lark:
+    path = _cache_file()
+    if path is not None:
+        try:
+            return build_parser(cache=str(path))
+        except Exception:  # an unreadable or stale cache: build without it
+            path.unlink(missing_ok=True)
     return build_parser()
 
 

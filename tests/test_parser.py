@@ -143,3 +143,14 @@ def test_grammar_is_conflict_free_under_strict_lark():
     from snndsl.parser import build_parser
 
     build_parser(strict=True)  # raises on any LALR conflict or terminal collision
+
+
+def test_cached_parser_tables_give_the_same_trees(tmp_path):
+    from snndsl.parser import build_parser
+
+    text = "network N {\n    input x: [2]  # c\n    output y = x -> IF\n}\n"
+    cache = str(tmp_path / "tables.lark")
+    fresh = build_parser().parse(text)
+    build_parser(cache=cache)  # writes the cache
+    assert (tmp_path / "tables.lark").exists()
+    assert build_parser(cache=cache).parse(text) == fresh  # reads it
