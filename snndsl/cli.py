@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="cross-check both forms (and SpikingJelly) on one input")
     common(c)
-    c.add_argument("--steps", type=int, default=8, help="time steps T (default 8)")
+    c.add_argument(
+        "--steps", type=int, default=None, help="time steps T (default 8, or the T of a PSN)"
+    )
     c.add_argument("--batch", type=int, default=4, help="batch size N (default 4)")
     c.add_argument("--seed", type=int, default=1, help="seed for weights and input (default 1)")
     c.add_argument(
@@ -175,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "steps", 1) < 1 or getattr(args, "batch", 1) < 1:
+    steps = getattr(args, "steps", None)
+    if (steps is not None and steps < 1) or getattr(args, "batch", 1) < 1:
         parser.error("--steps and --batch must be positive")
     try:
         return args.func(args)

@@ -20,6 +20,7 @@ from .frontend import parse
 from .loader import import_source
 
 GRAD_TOLERANCE = 1e-6
+DEFAULT_STEPS = 8
 # Multi-step runs each stateless layer once over T*N samples, single-step T times over N:
 # weight gradients are the same sums accumulated in a different order, so they agree to
 # float32 rounding (measured up to ~1.3e-6 relative on specs/conv.snn), not bit for bit.
@@ -114,18 +115,30 @@ def run_check(
     spec,
     network: str | None = None,
     params=None,
-    steps: int = 8,
+    steps: int | None = None,
     batch: int = 4,
     seed: int = 1,
     scale: float = 4.0,
     against: str = "auto",
     grad_tolerance: float = GRAD_TOLERANCE,
 ) -> CheckReport:
-    """Cross-check a spec; ``against`` is 'auto', 'spikingjelly' or 'none'."""
+    """Cross-check a spec; ``against`` is 'auto', 'spikingjelly' or 'none'.
+
+    ``steps`` defaults to 8, or to the T of the spec's PSN/MaskedPSN, which need exactly T.
+    """
     from .checks import check_module
     from .codegen import render
 
     net = check_module(parse(spec), network, params)
+    fixed = sorted({p.T for p in net.parallels if p.T is not None})
+    if len(fixed) > 1:
+        raise RuntimeError(f"the spec's PSNs need different numbers of steps: {fixed}")
+    if steps is None:
+        steps = fixed[0] if fixed else DEFAULT_STEPS
+    elif fixed and steps != fixed[0]:
+        raise RuntimeError(
+            f"the spec's PSN/MaskedPSN run exactly T={fixed[0]} steps; use --steps {fixed[0]}"
+        )
     blockers = [p.single_step_error for p in net.parallels if p.single_step_error]
     multi_cls = import_source(render(net, "multi"), net.name, "multi")
     single_cls = None if blockers else import_source(render(net, "single"), net.name, "single")

@@ -425,3 +425,17 @@ def test_convert_yml_suffix_writes_yaml(tmp_path):
 def test_convert_requires_output(capsys):
     assert usage_exit(["convert", str(SEED)]) == 2
     assert "-o/--output" in capsys.readouterr().err
+
+
+def test_check_steps_follow_the_psn_length(capsys):
+    spec = str(ROOT / "specs" / "psn.snn")
+    assert main(["check", spec, "--against", "none"]) == 0
+    assert "T=8" in capsys.readouterr().out
+    assert main(["check", spec, "--steps", "4"]) == 1
+    assert "use --steps 8" in capsys.readouterr().err
+
+
+def test_check_rejects_non_positive_steps(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["check", str(ROOT / "specs" / "seed.snn"), "--steps", "0"])
+    assert info.value.code == 2
