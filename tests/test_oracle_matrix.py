@@ -6,10 +6,12 @@ with its own input, so each branch's input gradient is compared on its own.  Inp
 include values that charge exactly to threshold, negative values, and T = 1 and T = 4.
 Spikes and every state: bit-identical.  Input gradients: within 1e-6 relative of
 SpikingJelly's.  Gradients of learnable neuron scalars (ParametricLIF's w, KLIF's k):
-within 1e-5 relative.  Such a gradient is one float32 sum over every element, step and
-use of the scalar, and autograd accumulates the uses in graph order, which differs
-between the two implementations; the measured gap is up to 1.4e-6 (KLIF with
-scale_reset, where k appears three times per step).
+within 1e-4 relative, explained by test_scalar_gradient_gap_is_the_surrogate_order below:
+SpikingJelly's surrogate.py multiplies ``grad * (1 - s) * s * alpha`` left to right while
+its fused IF/LIF kernels, and snndsl, compute ``grad * ((1 - s) * s * alpha)``.  Each
+element agrees to float32 rounding, but a scalar's gradient sums every element, step and
+use with cancellation, which amplifies that rounding (measured up to 1.3e-5 relative on
+KLIF with scale_reset over 20 seeds).
 """
 
 from __future__ import annotations
@@ -117,8 +119,41 @@ def test_matrix(neuron, surrogate):
         for name, p in multi.named_parameters():
             q = ref_params[name].grad
             err = ((p.grad - q).abs().max() / q.abs().max().clamp_min(1e-12)).item()
-            assert err <= 1e-5, (name, err)
+            assert err <= 1e-4, (name, err)
             p.grad = None
             ref_params[name].grad = None
         for p in single.parameters():
             p.grad = None
+
+
+def test_scalar_gradient_gap_is_the_surrogate_order():
+    """With SpikingJelly's multiplication order in the surrogate's backward, KLIF's k
+    gradient equals SpikingJelly's exactly: the only source of the gap allowed above."""
+    require_spikingjelly()
+    from snndsl.codegen import render
+    from snndsl.loader import import_source
+
+    spec = "network N { input x: [5]\n output y = x -> sn: KLIF(scale_reset=true) }"
+    net = snndsl.resolve(spec)
+    source = render(net, "multi")
+    assert "return grad_output * _grad, None" in source
+    reordered = source.replace(
+        "return grad_output * _grad, None", "return grad_output * (1.0 - s) * s * alpha, None"
+    )
+    gaps = {}
+    for label, text in (("snndsl", source), ("spikingjelly order", reordered)):
+        worst = 0.0
+        for seed in range(10):
+            model = import_source(text, net.name, "multi")()
+            ref = OracleNetwork(net)
+            ref.load_state_dict(model.state_dict())
+            x = torch.randn(4, 2, 5, generator=torch.Generator().manual_seed(seed)) * 1.5
+            ym, yr = model(x), ref(x)
+            w = torch.linspace(-1, 1, ym.numel()).reshape(ym.shape)
+            (ym * w).sum().backward()
+            (yr * w).sum().backward()
+            p, q = model.sn.k.grad, ref.sn.k.grad
+            worst = max(worst, ((p - q).abs() / q.abs().clamp_min(1e-12)).item())
+        gaps[label] = worst
+    assert gaps["spikingjelly order"] == 0.0
+    assert 0.0 < gaps["snndsl"] <= 1e-4
