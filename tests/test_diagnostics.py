@@ -7,9 +7,8 @@ list honest).  Codes that no input can currently produce:
 * E0003 (invalid string): the STRING terminal only matches well-formed strings, so an
   unterminated string or a bad escape is a lexer error and reports E0001.
 
-Tests marked ``xfail(strict=True)`` describe how snndsl SHOULD behave on inputs that
-today crash with a Python traceback, are silently accepted, or report a misleading
-location or hint.
+The last section holds regression tests for inputs that once crashed with a Python
+traceback, were silently accepted, or reported a misleading location or hint.
 """
 
 from __future__ import annotations
@@ -823,7 +822,7 @@ def test_surrogate_with_two_gradients():
     expect(resolve_error(text), "E0405", 3, 5, None, "a surrogate has one 'gradient'")
 
 
-# ============================================================================ known bugs
+# ============================================================================ regressions
 
 
 def test_huge_shape_dimension():
