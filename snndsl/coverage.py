@@ -13,7 +13,7 @@ from .checks import prelude
 from .diagnostics import Reporter
 from .neurons import Definitions
 from .parallel import OPS as PARALLEL_OPS
-from .reference_map import _ALWAYS_SPIKING, NEURONS, PARALLEL, STEPWISE, SURROGATES
+from .reference_map import ALWAYS_SPIKING, NEURONS, PARALLEL, STEPWISE, SURROGATES
 from .surrogates import body_has
 
 HEADER = """# snndsl coverage
@@ -90,7 +90,7 @@ def coverage_table() -> str:
         analog = "yes" if body_has(definition.body, ast.Primitive) else "no (none in SpikingJelly)"
         mapped = name in SURROGATES
         counterpart = f"`surrogate.{SURROGATES[name]}`" if mapped else "none"
-        if name in _ALWAYS_SPIKING:
+        if name in ALWAYS_SPIKING:
             counterpart += " (always spiking)"
         lines.append(
             f"| `{name}({_signature(defs, definition)})` | {analog} | {counterpart} "

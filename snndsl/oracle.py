@@ -14,11 +14,11 @@ from torch import nn
 
 from . import ir
 from .reference_map import (
-    _ACTIVATIONS,
-    _AFTER,
-    _ALWAYS_SPIKING,
+    ACTIVATIONS,
+    ALWAYS_SPIKING,
     NEURONS,
     PARALLEL,
+    SET_AFTER,
     STEPWISE,
     SURROGATES,
 )
@@ -49,7 +49,7 @@ def _surrogate(ref: ir.SurrogateRef):
     from spikingjelly.activation_based import surrogate
 
     kwargs = dict(ref.params)
-    if ref.name not in _ALWAYS_SPIKING:
+    if ref.name not in ALWAYS_SPIKING:
         kwargs["spiking"] = ref.spiking
     return getattr(surrogate, SURROGATES[ref.name])(**kwargs)
 
@@ -89,13 +89,13 @@ def _neuron(node: ir.NeuronIR) -> nn.Module:
     from spikingjelly.activation_based import neuron
 
     cls_name, mapping = NEURONS[node.neuron]
-    after = _AFTER.get(node.neuron, ())
+    after = SET_AFTER.get(node.neuron, ())
     kwargs: dict[str, object] = {"step_mode": "m"}
     for k, v in node.params:
         if isinstance(v, ir.SurrogateRef):
             v = _surrogate(v)
         elif k == "act":
-            v = getattr(nn, _ACTIVATIONS[v])()
+            v = getattr(nn, ACTIVATIONS[v])()
         kwargs[mapping[k]] = v
     if node.neuron in STEPWISE:
         kwargs["step_mode"] = "s"

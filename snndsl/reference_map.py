@@ -7,7 +7,7 @@ and by :mod:`snndsl.coverage` to write the coverage table.
 from __future__ import annotations
 
 # snndsl neuron name -> (SpikingJelly class, {snndsl parameter: SpikingJelly keyword}).
-# Parameters SpikingJelly's constructor lacks are set as attributes afterwards (_AFTER).
+# Parameters SpikingJelly's constructor lacks are set as attributes afterwards (SET_AFTER).
 _BASE = {
     "v_threshold": "v_threshold",
     "v_reset": "v_reset",
@@ -31,12 +31,12 @@ NEURONS = {
     "LIAF": ("LIAFNode", {"act": "act", "threshold_related": "threshold_related", **_LIF}),
     "CUBALIF": ("CUBALIFNode", {"c_decay": "c_decay", "v_decay": "v_decay", **_BASE}),
 }  # fmt: skip
-_AFTER = {"CUBALIF": ("detach_reset", "step_mode", "store_v_seq")}
+SET_AFTER = {"CUBALIF": ("detach_reset", "step_mode", "store_v_seq")}
 # SpikingJelly 2.0.0's LIAFNode returns spikes instead of act(...) in multi-step mode
 # (its multi_step_functional_forward is LIFNode's); its single-step mode is right, so the
 # oracle drives it step by step.
 STEPWISE = {"LIAF"}
-_ACTIVATIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+ACTIVATIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 SURROGATES = {
     name: name
     for name in (
@@ -59,7 +59,7 @@ SURROGATES = {
     )
 }
 # SpikingJelly surrogates whose constructor has no `spiking` argument.
-_ALWAYS_SPIKING = {"FakeNumericalGradient"}
+ALWAYS_SPIKING = {"FakeNumericalGradient"}
 
 # Parallel spiking neurons: snndsl name -> (SpikingJelly class, {argument: keyword}).
 PARALLEL = {
