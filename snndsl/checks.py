@@ -408,9 +408,7 @@ class _NetworkChecker:
         if problem:
             arg, message = problem
             raise self.fail("E0207", f"{op.name}: {message}", bound.span_of(arg, call))
-        surrogate = values["surrogate"] or self.defs.call_hook(
-            ast.Call("ATan", ()), Evaluator({}, self.reporter)
-        )
+        surrogate = values["surrogate"] or self.defs.default_surrogate("ATan")
         if surrogate.spiking:
             _, static = split_surrogate_args(surrogate)
             self.surrogates[surrogate_class(surrogate.definition.name, static)] = (

@@ -126,6 +126,10 @@ class Definitions:
             return params
         return (*params, ParamSpec("spiking", "bool", True))
 
+    def default_surrogate(self, name: str) -> SurrogateValue:
+        """A prelude surrogate with its default parameters (``Sigmoid()``, ``ATan()``)."""
+        return self.call_hook(ast.Call(name, ()), Evaluator({}, self.reporter))
+
     def call_hook(self, call: ast.Call, ev: Evaluator):
         """Calls inside expressions may construct surrogate values."""
         definition = self.surrogates.get(call.func)
@@ -439,7 +443,7 @@ class NeuronCompiler:
                 raise self._def_error("a fire condition compares numbers or tensors", node.span)
         if not isinstance(left, Dyn) and not isinstance(right, Dyn):
             raise self._def_error("a fire condition must depend on a state", cond.span)
-        default = self.defs.call_hook(ast.Call("Sigmoid", ()), Evaluator({}, self.reporter))
+        default = self.defs.default_surrogate("Sigmoid")
         surrogate = self._option(stmt, "surrogate", default, "surrogate")
         arg = ir.BinOp(
             "-",
