@@ -62,6 +62,18 @@ def resolve(
     return check_module(parse(spec), network, params)
 
 
+def build(
+    spec, mode: str, network: str | None = None, params: Mapping[str, object] | None = None
+) -> tuple[ir.NetworkIR, str]:
+    """All phases for one form: the resolved IR and the generated source."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    module = parse(spec)
+    net = check_module(module, network, params)
+    check_mode(net, mode, module.source)
+    return net, render(net, mode)
+
+
 def generate(
     spec,
     mode: str = "multi",
@@ -69,12 +81,7 @@ def generate(
     params: Mapping[str, object] | None = None,
 ) -> str:
     """Python source of the ``mode`` form ('single' or 'multi') of the spec's network."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    module = parse(spec)
-    net = check_module(module, network, params)
-    check_mode(net, mode, module.source)
-    return render(net, mode)
+    return build(spec, mode, network, params)[1]
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -14,7 +14,7 @@ import linecache
 import sys
 import types
 
-from .frontend import parse
+from .frontend import build
 
 _COUNTER = itertools.count(1)
 
@@ -36,10 +36,5 @@ def import_source(source: str, class_name: str, mode: str) -> type:
 
 def load_class(spec, mode: str = "multi", network: str | None = None, params=None) -> type:
     """Generate the ``mode`` form of a spec's network and return the imported class."""
-    from .checks import check_mode, check_module
-    from .codegen import render
-
-    module = parse(spec)
-    net = check_module(module, network, params)
-    check_mode(net, mode, module.source)
-    return import_source(render(net, mode), net.name, mode)
+    net, source = build(spec, mode, network, params)
+    return import_source(source, net.name, mode)
