@@ -154,10 +154,8 @@ class _Layout:
 def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
     call = f"self.{n.attr}({lay.as_folded(n.source)})"
     if lay.multi:
-        lay.folded.add(n.value)
-    shape = _shape(prefix, n.out_shape)
-    if lay.multi:
-        shape = f"{_shape('T * N', n.out_shape)}"
+        lay.folded.add(n.value)  # stateless layers keep the time-folded [T * N, *] layout
+    shape = _shape("T * N" if lay.multi else prefix, n.out_shape)
     return {
         "kind": "layer",
         "comment": _comment(f"{n.attr}: {n.spec}"),

@@ -224,7 +224,7 @@ class _CommentMap:
     """Assigns each comment to the statement or item it precedes or shares a line with."""
 
     def __init__(self, tree: Tree, comments: list[Token]):
-        nodes: list[tuple[int, int, int, int, Tree]] = []
+        nodes: list[tuple[int, int, int, Tree]] = []  # (start, depth, end, node)
         self._by_meta: dict[int, list[str]] = {}
         self.trailing: list[str] = []
 
@@ -232,7 +232,7 @@ class _CommentMap:
             for child in t.children:
                 if isinstance(child, Tree):
                     if child.data in _STATEMENT_ITEMS and not child.meta.empty:
-                        nodes.append((child.meta.line, depth, child.meta.end_line, 0, child))
+                        nodes.append((child.meta.line, depth, child.meta.end_line, child))
                     walk(child, depth + 1)
 
         walk(tree, 0)
@@ -244,16 +244,16 @@ class _CommentMap:
                 text = text[1:]
             owner = None
             # A statement that spans the comment's line (deepest leaf wins).
-            for start, _depth, end, _, node in nodes:
+            for start, _depth, end, node in nodes:
                 if start <= line <= end and node.data not in _CONTAINERS:
                     owner = node
             if owner is None:
-                for start, _depth, _end, _, node in nodes:
+                for start, _depth, _end, node in nodes:
                     if start > line:
                         owner = node
                         break
             if owner is None:
-                for start, _depth, _end, _, node in nodes:
+                for start, _depth, _end, node in nodes:
                     if start == line and node.data in _CONTAINERS:
                         owner = node
                         break
