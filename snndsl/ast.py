@@ -92,7 +92,7 @@ class ListExpr:
 
 Expr = Num | Bool | NoneLit | Str | Name | Call | Unary | Binary | ListExpr
 
-ARITH_OPS = ("+", "-", "*", "/", "**")
+ARITH_OPS = ("+", "-", "*", "/", "@", "**")
 COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
 BOOL_OPS = ("and", "or")
 
@@ -101,10 +101,11 @@ BOOL_OPS = ("and", "or")
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter of a network or neuron: ``name[: type] = default``."""
+    """A parameter of a network or neuron: ``name[: type] = default`` or ``name: type``
+    (a neuron parameter every call must give)."""
 
     name: str
-    default: Expr
+    default: Expr | None
     type: str | None = None  # 'float', 'int', 'bool', 'surrogate', with '?' for optional
     span: Span = _span()
 
@@ -197,10 +198,44 @@ class Charge:
 
 @dataclass(frozen=True)
 class Learn:
-    """``param w = init``: a learnable scalar parameter of each neuron layer."""
+    """``param w = init``: a learnable parameter of each neuron layer.
+
+    A scalar, or in a parallel neuron a tensor: ``param weight[T, T] = kaiming_uniform(a)``.
+    """
 
     name: str
     value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    shape: tuple[Expr, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """``buffer m[T, T] = init``: a tensor a parallel neuron keeps but does not learn."""
+
+    name: str
+    value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    shape: tuple[Expr, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Steps:
+    """``steps T``: a parallel neuron runs on sequences of exactly T steps."""
+
+    value: Expr
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Window:
+    """``window k[, when: cond]``: single-step form keeps the last k inputs (when cond)."""
+
+    value: Expr
+    options: tuple[Option, ...] = ()
     comments: tuple[str, ...] = ()
     span: Span = _span()
 
@@ -278,6 +313,7 @@ class NeuronDef:
     comments: tuple[str, ...] = ()
     span: Span = _span()
     name_span: Span = _span()
+    parallel: bool = False  # `parallel neuron`: sequence-level equations
 
 
 # --------------------------------------------------------------------------- surrogates
@@ -312,6 +348,9 @@ BodyStmt = (
     | Learn
     | Update
     | Emit
+    | Buffer
+    | Steps
+    | Window
 )
 NeuronStmt = BodyStmt
 SurrogateStmt = BodyStmt

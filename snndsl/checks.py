@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from . import ast, ir, parallel
+from . import ast, ir
 from .catalogue import OPS, ShapeError
 from .diagnostics import Reporter, SpecError, did_you_mean
 from .evaluate import Evaluator, SurrogateValue, coerce, describe
@@ -25,12 +25,13 @@ from .names import (
     snake_case,
 )
 from .neurons import Definitions, NeuronCompiler, check_params
+from .parallel import LOCALS as PSN_LOCALS
+from .parallel import ParallelCompiler
 from .parser import parse_text
 from .resources import read_text
 from .signature import bind
 from .surrogates import (
     compile_surrogate,
-    spike_expression,
     split_surrogate_args,
     surrogate_class,
 )
@@ -84,7 +85,7 @@ def select_network(module: ast.Module, reporter: Reporter, name: str | None) -> 
 
 
 def all_op_names(defs: Definitions) -> list[str]:
-    return sorted([*OPS, *defs.neurons, *parallel.OPS])
+    return sorted([*OPS, *defs.neurons])
 
 
 class _NetworkChecker:
@@ -120,6 +121,13 @@ class _NetworkChecker:
             if p.name in self.overrides:
                 env[p.name] = self.overrides.pop(p.name)
                 continue
+            if p.default is None:
+                raise self.fail(
+                    "E0202",
+                    f"network parameter '{p.name}' has no default and was not set",
+                    p.span,
+                    f"give it a default, or pass --set {p.name}=VALUE",
+                )
             env[p.name] = Evaluator(
                 env, self.reporter, self.defs.call_hook, "network parameters"
             ).eval(p.default)
@@ -130,7 +138,7 @@ class _NetworkChecker:
                 env[p.name] = coerce(env[p.name], p.type)
             except TypeError as err:
                 raise self.fail(
-                    "E0204", f"network parameter '{p.name}': {err}", p.default.span
+                    "E0204", f"network parameter '{p.name}': {err}", (p.default or p).span
                 ) from None
         if self.overrides:
             extra = sorted(self.overrides)[0]
@@ -279,10 +287,10 @@ class _NetworkChecker:
         if op is not None:
             return self.layer(op, call, name, value, src, shape)
         neuron = self.defs.neurons.get(call.func)
+        if neuron is not None and neuron.parallel:
+            return self.parallel(neuron, call, name, value, src, shape)
         if neuron is not None:
             return self.neuron(neuron, call, name, value, src, shape)
-        if call.func in parallel.OPS:
-            return self.parallel(parallel.OPS[call.func], call, name, value, src, shape)
         if call.func in self.defs.surrogates:
             raise self.fail(
                 "E0201",
@@ -400,54 +408,29 @@ class _NetworkChecker:
         )
         return shape
 
-    def parallel(self, op, call, name, value, src, shape):
-        ev = Evaluator(self.env, self.reporter, self.defs.call_hook, f"'{op.name}' arguments")
-        bound = bind(call, op.params, ev, self.reporter, f"'{op.name}'")
-        values = dict(bound.values)
-        problem = parallel.check_values(values)
-        if problem:
-            arg, message = problem
-            raise self.fail("E0207", f"{op.name}: {message}", bound.span_of(arg, call))
-        surrogate = values["surrogate"] or self.defs.default_surrogate("ATan")
+    def parallel(self, definition, call, name, value, src, shape):
+        reserved = GENERATED_HELPERS | {surrogate_class(s) for s in self.defs.surrogates}
+        compiler = ParallelCompiler(self.defs, self.reporter, Namespace(reserved | PSN_LOCALS))
+        node = compiler.compile(
+            definition,
+            call,
+            self.env,
+            attr=name,
+            value=value,
+            source=src,
+            shape=shape,
+            queue_attr=self.attrs.fresh(f"_{name}_queue"),
+            step_attr=self.attrs.fresh(f"_{name}_time_step"),
+            span=call.span,
+        )
+        surrogate = compiler.fired[2]
         if surrogate.spiking:
             _, static = split_surrogate_args(surrogate)
             self.surrogates[surrogate_class(surrogate.definition.name, static)] = (
                 surrogate.definition,
                 static,
             )
-        reserved = GENERATED_HELPERS | {surrogate_class(s) for s in self.defs.surrogates}
-        h = ir.Local("_h")
-        multi_steps, multi_spike = spike_expression(
-            surrogate, h, Namespace(reserved | parallel.LOCALS), self.reporter, self.defs
-        )
-        bias: ir.PyExpr = ir.ParamRef(name, "bias")
-        if op.name == "MaskedPSN":
-            bias = ir.Index(bias, "_t")  # one bias per time step
-        single_steps, single_spike = spike_expression(
-            surrogate,
-            ir.BinOp("+", h, bias),
-            Namespace(reserved | parallel.LOCALS),
-            self.reporter,
-            self.defs,
-        )
-        self.nodes.append(
-            parallel.build(
-                op,
-                values,
-                surrogate,
-                attr=name,
-                value=value,
-                source=src,
-                shape=shape,
-                spike_steps=tuple(multi_steps),
-                spike=multi_spike,
-                single_steps=tuple(single_steps),
-                single_spike=single_spike,
-                queue_attr=self.attrs.fresh(f"_{name}_queue"),
-                step_attr=self.attrs.fresh(f"_{name}_time_step"),
-                span=call.span,
-            )
-        )
+        self.nodes.append(node)
         return shape
 
     @staticmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast as pyast
 import functools
+import json
 import re
 from dataclasses import dataclass, replace
 
@@ -227,75 +228,106 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     }
 
 
-_KAIMING_A = format_const(5.0**0.5)  # SpikingJelly's kaiming_uniform_(a=math.sqrt(5))
+def _shape_tuple(shape: tuple[int, ...]) -> str:
+    return f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"
+
+
+def _tensor_value(init: ir.TensorInit, shape: tuple[int, ...]) -> str:
+    """The expression that builds a parallel neuron's tensor (Kaiming: its empty shape)."""
+    if isinstance(init, ir.Fill):
+        value = format_const(init.value)
+        return f"torch.full({_shape_tuple(shape)}, {value})" if shape else f"torch.tensor({value})"
+    if isinstance(init, ir.Values):
+        return "torch.tensor([" + ", ".join(format_const(v) for v in init.values) + "])"
+    if isinstance(init, ir.Band):
+        n = shape[0]
+        return (
+            f"torch.tril(torch.ones({n}, {n})) * torch.triu(torch.ones({n}, {n}), {1 - init.width})"
+        )
+    # Kaiming: a vector is drawn as one [1, n] row, as SpikingJelly's SlidingPSN does
+    return f"torch.empty({', '.join(map(str, shape if len(shape) == 2 else (1, *shape)))})"
+
+
+def _assign_call(head: str, arg: str, indent: int) -> list[str]:
+    """``head(arg)``; a list literal too long for one line is exploded as ruff formats it."""
+    lines = fit_call(head, [arg], indent)
+    if all(indent + len(line) <= LINE_LENGTH for line in lines) or "([" not in arg:
+        return lines
+    call, items = arg.split("([", 1)
+    items = items.removesuffix("])").split(", ")
+    return [
+        f"{head}(",
+        f"    {call}(",
+        "        [",
+        *(f"            {i}," for i in items),
+        "        ]",
+        "    )",
+        ")",
+    ]
 
 
 def _parallel_init(n: ir.ParallelIR) -> list[str]:
     a = n.attr
     lines = [f"self.{a} = nn.Module()"]
-    if n.kind in ("PSN", "MaskedPSN"):
-        t = n.T
-        lines += [
-            f"self.{a}.weight = nn.Parameter(torch.empty({t}, {t}))",
-            f"self.{a}.bias = nn.Parameter(torch.full(({t}, 1), -1.0))",
-            f"nn.init.kaiming_uniform_(self.{a}.weight, a={_KAIMING_A})",
-        ]
-        if n.kind == "MaskedPSN":
-            buffers = [
-                ("_lambda_", f"torch.tensor({format_const(n.lambda_init)})"),
-                ("mask1", f"torch.ones({t}, {t})"),
-                ("mask0", f"torch.tril(self.{a}.mask1) * torch.triu(self.{a}.mask1, {-(n.k - 1)})"),
-            ]
-            for key, value in buffers:
-                lines.extend(fit_call(f"self.{a}.register_buffer", [f'"{key}"', value], 8))
-        return lines
-    if n.exp_init:
-        weights = [format_const(2.0 ** -(n.k - 1 - i)) for i in range(n.k)]
-        lines.extend(
-            fit_call(
-                f"self.{a}.weight = nn.Parameter", ["torch.tensor([" + ", ".join(weights) + "])"], 8
-            )
-        )
-    else:
-        lines += [
-            f"self.{a}.weight = nn.Parameter(torch.empty(1, {n.k}))",
-            f"nn.init.kaiming_uniform_(self.{a}.weight, a={_KAIMING_A})",
-            f"self.{a}.weight = nn.Parameter(self.{a}.weight.data[0])",
-        ]
-    lines.append(f"self.{a}.bias = nn.Parameter(torch.tensor(-1.0))")
+    for t in n.tensors:
+        target = f"self.{a}.{t.name}"
+        value = _tensor_value(t.init, t.shape)
+        if not t.learnable:
+            lines.extend(fit_call(f"self.{a}.register_buffer", [f'"{t.name}"', value], 8))
+            continue
+        lines.extend(_assign_call(f"{target} = nn.Parameter", value, 8))
+        if isinstance(t.init, ir.Kaiming):
+            lines.append(f"nn.init.kaiming_uniform_({target}, a={format_const(t.init.a)})")
+            if len(t.shape) == 1:
+                lines.append(f"{target} = nn.Parameter({target}.data[0])")
     return lines
+
+
+def _string_literal(text: str) -> str:
+    """A double-quoted Python string literal for ``text`` (as ruff format writes one)."""
+    return json.dumps(text)
 
 
 def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
     view = {
         "comment": _comment(f"{n.attr}: {n.spec}"),
         "kind": "parallel_multi" if lay.multi else "parallel_single",
-        "op": n.kind,
+        "name": n.neuron,
         "attr": n.attr,
         "value": n.value,
-        "T": n.T,
-        "k": n.k,
+        "steps": n.steps,
+        "window": n.window,
         "queue": n.queue_attr,
         "step": n.step_attr,
         "shape": _shape(prefix, n.shape),
+        "spike_lines": [_assign(x.target, x.value, 8) for x in n.spike_steps],
+        "spike": to_python(n.spike),
+        "setup_lines": [_assign(x.target, x.value, 8) for x in n.setup],
+        "matrix": _assign("_w", n.matrix, 8) if n.matrix is not None else None,
+        "sliding": f"_p.{n.sliding}" if n.sliding else None,
+        "bias": to_python(n.bias) if n.bias is not None else None,
     }
     if lay.multi:
         seq = lay.as_seq(n.source)
         unfold = ""
         if seq != n.source:
             unfold, seq = seq, "_xs"
-        view.update(
-            seq=seq,
-            unfold=unfold,
-            spike_lines=[_assign(a.target, a.value, 8) for a in n.spike_steps],
-            spike=to_python(n.spike),
-        )
-    else:
-        view.update(
-            src=n.source,
-            spike_lines=[_assign(a.target, a.value, 8) for a in n.single_steps],
-            spike=to_python(n.single_spike),
-        )
+        view.update(seq=seq, unfold=unfold)
+        return view
+    k = None
+    if n.sliding:
+        k = next(t.shape[0] for t in n.tensors if t.name == n.sliding)
+    bias_t = n.bias
+    if bias_t is not None and n.bias_per_step:
+        bias_t = ir.Index(bias_t, "_t")
+    view.update(
+        src=n.source,
+        k=k,
+        bias_t=to_python(bias_t) if bias_t is not None else None,
+        when=to_python(n.window_when) if n.window_when is not None else None,
+        when_error=_string_literal(f"{n.neuron} runs step by step only when {n.window_when_text}"),
+        overflow_error=_string_literal(f"{n.neuron} has run its {n.steps} steps; call reset()"),
+    )
     return view
 
 
@@ -357,9 +389,9 @@ def _reset_lines(net: ir.NetworkIR) -> list[str]:
                 lines.append(f"self.{n.v_seq} = None")
         elif isinstance(n, ir.DropoutIR):
             lines.append(f"self.{n.attr} = None")
-        elif isinstance(n, ir.ParallelIR) and n.kind != "PSN":
+        elif isinstance(n, ir.ParallelIR) and n.window is not None:
             lines.append(f"self.{n.queue_attr} = []")
-            if n.kind == "MaskedPSN":
+            if n.steps is not None:
                 lines.append(f"self.{n.step_attr} = 0")
     return lines
 
@@ -406,7 +438,7 @@ def render(net: ir.NetworkIR, mode: str) -> str:
         "surrogates": [_surrogate_view(s) for s in net.surrogates],
         "has_state": bool(net.neurons),
         "records": any(n.v_seq for n in net.neurons) and not multi,
-        "sliding": multi and any(p.kind == "SlidingPSN" for p in net.parallels),
+        "sliding": multi and any(p.sliding for p in net.parallels),
         "class_name": net.name,
         "class_doc": f"The {net.name} network ({mode}-step form), generated by snndsl.",
         "init_lines": _init_lines(net),

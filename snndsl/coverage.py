@@ -11,8 +11,8 @@ from . import ast
 from .catalogue import OPS
 from .checks import prelude
 from .diagnostics import Reporter
+from .formatter import format_expr
 from .neurons import Definitions
-from .parallel import OPS as PARALLEL_OPS
 from .reference_map import ALWAYS_SPIKING, NEURONS, PARALLEL, STEPWISE, SURROGATES
 from .surrogates import body_has
 
@@ -41,10 +41,17 @@ def _default(p) -> str:
     return "ATan()" if p.name == "surrogate" else describe(p.default)
 
 
-def _default(p) -> str:
-    from .evaluate import describe
-
-    return "ATan()" if p.name == "surrogate" else describe(p.default)
+def _single_step(body) -> str:
+    """When a parallel neuron has a single-step form, from its ``window`` statement."""
+    for stmt in body:
+        if isinstance(stmt, ast.If):
+            found = _single_step(stmt.then + stmt.orelse)
+            if found != "no":
+                return found
+        if isinstance(stmt, ast.Window):
+            when = [o for o in stmt.options if o.name == "when"]
+            return f"when `{format_expr(when[0].value)}`" if when else "yes"
+    return "no"
 
 
 def coverage_table() -> str:
@@ -73,6 +80,8 @@ def coverage_table() -> str:
     )
     lines.append("|---|---|---|---|---|")
     for name, definition in defs.neurons.items():
+        if definition.parallel:
+            continue
         mapped = NEURONS.get(name)
         counterpart = f"`neuron.{mapped[0]}`" if mapped else "none"
         if name in STEPWISE:
@@ -102,15 +111,16 @@ def coverage_table() -> str:
         "| oracle-verified |"
     )
     lines.append("|---|---|---|---|---|")
-    single = {
-        "PSN": "no (mixes all T steps)",
-        "MaskedPSN": "once lambda reaches 1",
-        "SlidingPSN": "yes",
-    }
-    for name, op in PARALLEL_OPS.items():
-        args = ", ".join(p.name if p.required else f"{p.name}={_default(p)}" for p in op.params)
+    for name, definition in defs.neurons.items():
+        if not definition.parallel:
+            continue
+        params = defs.signature(definition, Reporter(None))
+        args = ", ".join(p.name if p.required else f"{p.name}={_default(p)}" for p in params)
+        mapped = PARALLEL.get(name)
+        counterpart = f"`neuron.{mapped[0]}`" if mapped else "none"
         lines.append(
-            f"| `{name}({args})` | {single[name]} | yes | `neuron.{PARALLEL[name][0]}` | yes |"
+            f"| `{name}({args})` | {_single_step(definition.body)} | yes | {counterpart} "
+            f"| {'yes' if mapped else 'no'} |"
         )
     lines.append("")
     return "\n".join(lines)

@@ -124,20 +124,21 @@ def run_check(
 ) -> CheckReport:
     """Cross-check a spec; ``against`` is 'auto', 'spikingjelly' or 'none'.
 
-    ``steps`` defaults to 8, or to the T of the spec's PSN/MaskedPSN, which need exactly T.
+    ``steps`` defaults to 8, or to the ``steps`` of the spec's parallel neurons (PSN,
+    MaskedPSN), which need exactly that many.
     """
     from .checks import check_module
     from .codegen import render
 
     net = check_module(parse(spec), network, params)
-    fixed = sorted({p.T for p in net.parallels if p.T is not None})
+    fixed = sorted({p.steps for p in net.parallels if p.steps is not None})
     if len(fixed) > 1:
-        raise RuntimeError(f"the spec's PSNs need different numbers of steps: {fixed}")
+        raise RuntimeError(f"the spec's parallel neurons need different numbers of steps: {fixed}")
     if steps is None:
         steps = fixed[0] if fixed else DEFAULT_STEPS
     elif fixed and steps != fixed[0]:
         raise RuntimeError(
-            f"the spec's PSN/MaskedPSN run exactly T={fixed[0]} steps; use --steps {fixed[0]}"
+            f"the spec's parallel neurons run exactly {fixed[0]} steps; use --steps {fixed[0]}"
         )
     blockers = [p.single_step_error for p in net.parallels if p.single_step_error]
     multi_cls = import_source(render(net, "multi"), net.name, "multi")
@@ -170,21 +171,39 @@ def run_check(
     return report
 
 
-# SlidingPSN and MaskedPSN sum their window step by step in single-step mode and multiply
-# by a T x T matrix in multi-step mode, exactly as SpikingJelly's two modes do; values agree
-# to float rounding (measured 3e-8 with an analog surrogate), not bit for bit.
+# Parallel neurons with a window (SlidingPSN, MaskedPSN) sum the window step by step in
+# single-step mode and multiply by a T x T matrix in multi-step mode, exactly as
+# SpikingJelly's two modes do; values agree to float rounding (measured 3e-8 with an
+# analog surrogate), not bit for bit.
 WINDOW_FORM_TOLERANCE = 1e-6
+
+
+def windowed_outputs(net: ir.NetworkIR) -> set[str]:
+    """The outputs computed through a parallel neuron's window (see WINDOW_FORM_TOLERANCE)."""
+    producer = {n.value: n for n in net.nodes}
+    out = set()
+    for o in net.outputs:
+        value = o.source
+        while value in producer:
+            node = producer[value]
+            if isinstance(node, ir.ParallelIR):
+                out.add(o.name)
+                break
+            value = node.source
+    return out
 
 
 def _compare_forms(report, net, single, multi, xs, ys_m, g_m, grad_tolerance) -> None:
     ys_s, g_s = _forward_and_grads(lambda m, inputs: run_single(m, inputs), single, xs)
-    tolerance = WINDOW_FORM_TOLERANCE if net.parallels else 0.0
-    if net.parallels:
+    windowed = windowed_outputs(net)
+    if windowed:
         report.notes.append(
-            "SlidingPSN/MaskedPSN: single-step sums the window, multi-step multiplies by the "
-            f"T x T matrix (as in SpikingJelly); forms compared to {tolerance:g}"
+            "parallel neurons: single-step sums the window, multi-step multiplies by the "
+            f"T x T matrix (as in SpikingJelly); outputs {', '.join(sorted(windowed))} "
+            f"compared to {WINDOW_FORM_TOLERANCE:g}"
         )
     for o, a, b in zip(net.outputs, ys_m, ys_s):
+        tolerance = WINDOW_FORM_TOLERANCE if o.name in windowed else 0.0
         report.rows.append(
             Comparison(f"multi vs single: output {o.name}", _max_abs(a, b), tolerance)
         )

@@ -24,6 +24,7 @@ _BINARY_LEVEL = {
     "-": _SUM,
     "*": _PRODUCT,
     "/": _PRODUCT,
+    "@": _PRODUCT,
     "**": _POWER,
 }
 
@@ -118,7 +119,7 @@ def format_module(module: ast.Module) -> str:
         if isinstance(item, ast.Network):
             _network(item, lines)
         elif isinstance(item, ast.NeuronDef):
-            _definition("neuron", item, lines)
+            _definition("parallel neuron" if item.parallel else "neuron", item, lines)
         elif isinstance(item, ast.SurrogateDef):
             _definition("surrogate", item, lines)
         else:
@@ -149,6 +150,8 @@ def _header(keyword: str, name: str, params: tuple[ast.Param, ...], parens: bool
 
 def _param(param: ast.Param) -> str:
     type_ = f": {param.type}" if param.type is not None else ""
+    if param.default is None:
+        return f"{param.name}{type_}"
     return f"{param.name}{type_} = {format_expr(param.default)}"
 
 
@@ -214,8 +217,14 @@ def _simple_statement(stmt) -> str:
         return f"state {stmt.name} = {format_expr(stmt.init)}"
     if isinstance(stmt, ast.Charge):
         return f"charge {stmt.name} = {format_expr(stmt.value)}"
-    if isinstance(stmt, ast.Learn):
-        return f"param {stmt.name} = {format_expr(stmt.value)}"
+    if isinstance(stmt, (ast.Learn, ast.Buffer)):
+        keyword = "param" if isinstance(stmt, ast.Learn) else "buffer"
+        shape = "" if stmt.shape is None else f"[{', '.join(map(format_expr, stmt.shape))}]"
+        return f"{keyword} {stmt.name}{shape} = {format_expr(stmt.value)}"
+    if isinstance(stmt, ast.Steps):
+        return f"steps {format_expr(stmt.value)}"
+    if isinstance(stmt, ast.Window):
+        return f"window {format_expr(stmt.value)}{_options(stmt.options)}"
     if isinstance(stmt, ast.Update):
         return f"update {stmt.name} = {format_expr(stmt.value)}"
     if isinstance(stmt, ast.Emit):

@@ -72,6 +72,14 @@ class ParamRef:
 
 
 @dataclass(frozen=True)
+class Member:
+    """``owner.name``: a tensor of a submodule bound to the local ``owner``."""
+
+    owner: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Index:
     """``operand[index]`` with a generated integer local as the index."""
 
@@ -93,13 +101,28 @@ class Spike:
     params: tuple[float, ...]
 
 
-PyExpr = Const | Local | BinOp | Neg | Func | Compare | AsFloat | ParamRef | Index | Detach | Spike
+PyExpr = (
+    Const
+    | Local
+    | BinOp
+    | Neg
+    | Func
+    | Compare
+    | AsFloat
+    | ParamRef
+    | Member
+    | Index
+    | Detach
+    | Spike
+)
 
 
 def locals_used(e: PyExpr) -> set[str]:
     """The names of the locals an expression reads."""
     if isinstance(e, Local):
         return {e.name}
+    if isinstance(e, Member):
+        return {e.owner}
     if isinstance(e, (BinOp, Compare)):
         return locals_used(e.left) | locals_used(e.right)
     if isinstance(e, (Neg, Detach, Index)):
@@ -209,27 +232,77 @@ class NeuronIR:
 
 
 @dataclass(frozen=True)
+class Fill:
+    """Every element ``value``."""
+
+    value: float
+
+
+@dataclass(frozen=True)
+class Values:
+    """A vector given element by element."""
+
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Kaiming:
+    """``nn.init.kaiming_uniform_(w, a=a)``; a vector is drawn as one ``[1, n]`` row."""
+
+    a: float
+
+
+@dataclass(frozen=True)
+class Band:
+    """A square 0/1 matrix with ones on the diagonal and ``width - 1`` diagonals below."""
+
+    width: int
+
+
+TensorInit = Fill | Values | Kaiming | Band
+
+
+@dataclass(frozen=True)
+class TensorIR:
+    """A tensor ``param`` (learnable) or ``buffer`` of a parallel neuron."""
+
+    name: str
+    learnable: bool
+    shape: tuple[int, ...]
+    init: TensorInit
+
+
+@dataclass(frozen=True)
 class ParallelIR:
-    """A parallel spiking neuron (PSN, MaskedPSN, SlidingPSN): see snndsl/parallel.py."""
+    """A parallel spiking neuron: ``h = M @ x_seq + b`` over time, then a spike.
+
+    ``matrix`` is M as an expression of the neuron's tensors, or None when M is
+    ``sliding(<vector param named by sliding>)``; see snndsl/parallel.py.
+    """
 
     attr: str
     value: str
     source: str
-    kind: str
     shape: tuple[int, ...]
-    T: int | None
-    k: int | None
-    lambda_init: float | None
-    exp_init: bool | None
-    spike_steps: tuple[Assignment, ...]  # multi-step: the spike of local '_h'
+    neuron: str  # definition name, e.g. 'PSN'
+    spec: str
+    args: tuple[tuple[str, object], ...]  # bound arguments (SurrogateRef for surrogates)
+    tensors: tuple[TensorIR, ...]
+    steps: int | None  # the sequence length it needs, if fixed
+    matrix: PyExpr | None
+    sliding: str | None
+    setup: tuple[Assignment, ...]  # lets computing M, before it is used
+    bias: PyExpr | None
+    bias_per_step: bool  # the bias has one row per step: single-step reads bias[t]
+    spike_steps: tuple[Assignment, ...]  # the spike of local '_h'
     spike: PyExpr
-    single_steps: tuple[Assignment, ...]  # single-step: the spike of '_h' plus the bias
-    single_spike: PyExpr
+    window: int | None  # single-step: how many past inputs it keeps
+    window_when: PyExpr | None  # ... while this holds (checked at run time)
+    window_when_text: str | None
+    single_step_error: str | None
+    surrogate: SurrogateRef
     queue_attr: str
     step_attr: str
-    spec: str
-    surrogate: SurrogateRef
-    single_step_error: str | None
     span: object  # diagnostics.Span of the call, for the single-step error
 
 

@@ -92,6 +92,9 @@ class Definitions:
         specs = []
         ev = Evaluator({}, reporter, self.call_hook, f"the defaults of '{definition.name}'")
         for p in definition.params:
+            if p.default is None:
+                specs.append(ParamSpec(p.name, p.type))
+                continue
             default = ev.eval(p.default)
             type_ = p.type or infer_type(default)
             if type_ is None:
@@ -114,6 +117,13 @@ class Definitions:
         """A surrogate's parameters plus the implicit ``spiking`` switch."""
         params = self.signature(definition, reporter)
         for p, node in zip(params, definition.params):
+            if p.required:
+                raise reporter.fail(
+                    "E0405",
+                    f"surrogate parameters need defaults; '{p.name}' has none",
+                    node.span,
+                    f"write {p.name}: {p.type} = ...",
+                )
             if p.type not in ("float", "int"):
                 raise reporter.fail(
                     "E0405",
@@ -174,6 +184,30 @@ def _describe_require(stmt: ast.Require) -> str:
     return format_expr(stmt.condition)
 
 
+def require_span(condition: ast.Expr, bound, call: ast.Call):
+    """Where a failed ``require`` points: the first argument it reads that the call gave,
+    else the whole call."""
+    names: list[str] = []
+
+    def walk(e) -> None:
+        if isinstance(e, ast.Name):
+            names.append(e.id)
+        for child in (
+            getattr(e, "left", None),
+            getattr(e, "right", None),
+            getattr(e, "operand", None),
+            *(a.value for a in getattr(e, "args", ())),
+        ):
+            if child is not None:
+                walk(child)
+
+    walk(condition)
+    for name in names:
+        if name in bound.given and name in bound.nodes:
+            return bound.nodes[name].span
+    return call.span
+
+
 def check_params(
     params: tuple[ast.Param, ...],
     reporter: Reporter,
@@ -192,6 +226,13 @@ def check_params(
         if p.name in seen:
             raise reporter.fail("E0102", f"parameter '{p.name}' of {owner} given twice", p.span)
         seen.add(p.name)
+        if p.default is None and p.type is None:
+            raise reporter.fail(
+                "E0401",
+                f"parameter '{p.name}' of {owner} has neither a type nor a default",
+                p.span,
+                f"write {p.name}: int (a required argument) or {p.name} = 1",
+            )
         if p.type is not None and p.type.rstrip("?") not in PARAM_TYPES:
             raise reporter.fail(
                 "E0401",
@@ -217,6 +258,7 @@ class NeuronCompiler:
             params = (*params, ParamSpec("store_v_seq", "bool", False))
         outer = Evaluator(env, self.reporter, self.defs.call_hook, f"'{call.func}' arguments")
         bound = bind(call, params, outer, self.reporter, f"neuron '{definition.name}'")
+        self.bound = bound
         self.store_v_seq = bool(bound.values.get("store_v_seq", False))
         self.call = call
         self.definition = definition
@@ -303,7 +345,7 @@ class NeuronCompiler:
                 raise self.reporter.fail(
                     "E0403",
                     f"{self.definition.name}: {stmt.message}",
-                    self.call.span,
+                    require_span(stmt.condition, self.bound, self.call),
                     f"the requirement is: {_describe_require(stmt)}",
                 )
         elif isinstance(stmt, ast.If):

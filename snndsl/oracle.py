@@ -18,6 +18,7 @@ from .reference_map import (
     ALWAYS_SPIKING,
     NEURONS,
     PARALLEL,
+    PARALLEL_KEYS,
     SET_AFTER,
     STEPWISE,
     SURROGATES,
@@ -36,6 +37,11 @@ def unsupported(net: ir.NetworkIR) -> list[str]:
     """Why the network has no SpikingJelly counterpart (empty when it has one)."""
     problems = []
     for node in net.nodes:
+        if isinstance(node, ir.ParallelIR):
+            if node.neuron not in PARALLEL:
+                problems.append(f"neuron '{node.neuron}' ({node.attr}) is user-defined")
+            if node.surrogate.name not in SURROGATES:
+                problems.append(f"surrogate '{node.surrogate.name}' ({node.attr}) is user-defined")
         if isinstance(node, ir.NeuronIR):
             if node.neuron not in NEURONS:
                 problems.append(f"neuron '{node.neuron}' ({node.attr}) is user-defined")
@@ -109,12 +115,23 @@ def _neuron(node: ir.NeuronIR) -> nn.Module:
 def _parallel(node: ir.ParallelIR) -> nn.Module:
     from spikingjelly.activation_based import neuron
 
-    cls_name, mapping = PARALLEL[node.kind]
-    kwargs = {kw: getattr(node, arg) for arg, kw in mapping.items()}
+    cls_name, mapping = PARALLEL[node.neuron]
+    args = dict(node.args)
+    kwargs = {kw: args[arg] for arg, kw in mapping.items()}
     kwargs["surrogate_function"] = _surrogate(node.surrogate)
-    if node.kind != "PSN":
+    if node.neuron != "PSN":
         kwargs["step_mode"] = "m"
-    return getattr(neuron, cls_name)(**kwargs)
+    module = getattr(neuron, cls_name)(**kwargs)
+    renames = PARALLEL_KEYS.get(node.neuron, {})
+    if renames:
+
+        def rename(module, state_dict, prefix, *args):
+            for ours, theirs in renames.items():
+                if prefix + ours in state_dict:
+                    state_dict[prefix + theirs] = state_dict.pop(prefix + ours)
+
+        module.register_load_state_dict_pre_hook(rename)
+    return module
 
 
 def _dropout(node: ir.DropoutIR) -> nn.Module:

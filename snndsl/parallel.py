@@ -1,97 +1,424 @@
-"""Parallel spiking neurons (Fang et al. 2023): PSN, MaskedPSN and SlidingPSN.
+"""Compile ``parallel neuron`` definitions (PSN and its variants) to IR.
 
-They have no recurrence: the charge of all T steps is one learnable linear map over time,
-``H = W X + b`` with ``X`` the input sequence flattened to ``[T, N * ...]``, and the spike
-is the surrogate of ``H``.  PSN and MaskedPSN (while its mask weight ``lambda < 1``) need the
-whole sequence, so they have no single-step form; SlidingPSN and MaskedPSN with
-``lambda >= 1`` keep a queue of the last ``k`` inputs in single-step mode, as SpikingJelly
-2.0.0 does.  Unlike the other neurons these are not written in the prelude: their state is
-a queue of inputs and their parameters are T x T matrices, which the equation language
-does not express yet.
+A parallel neuron has no recurrence.  Its charge over a whole sequence is one linear map
+over time, written ``charge h = M @ x + b``: ``x`` is the input sequence as a
+``[T, N * ...]`` matrix, ``M`` a ``[T, T]`` matrix built from the neuron's tensor
+``param``s and ``buffer``s, ``b`` a bias.  Generated multi-step code computes it as
+SpikingJelly does, ``torch.addmm(b, M, x_seq.flatten(1))``, then fires.
+
+Statements (besides ``require``, static ``if`` and ``let``)::
+
+    steps T                          sequences have exactly T steps
+    param w[T, T] = kaiming_uniform(a)   a learnable tensor (or a number, or an
+    param b[T, 1] = -1.0                 expression of ``index`` for a vector)
+    buffer m[T, T] = band(k)         a tensor kept in the state_dict, not learned
+    charge h = M @ x + b             M: an expression of params/buffers, or sliding(w)
+    window k, when: cond             single-step form: the last k inputs, while cond holds
+    fire h >= 0.0, surrogate: s      spike = s(h - threshold)
+
+The single-step form exists only with a ``window``: step t keeps the last ``n <= k``
+inputs and computes ``h = sum(row * stack(window)) + b[t]`` with ``row = M[t, t+1-n : t+1]``
+(or the last n weights of ``sliding(w)``), SpikingJelly's order of operations.  Without a
+window, or when ``when`` is false for the initial buffer values, generating the
+single-step form is error E0208, located at the call.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from . import ir
-from .evaluate import SurrogateValue, describe
-from .signature import ParamSpec
-
-P = ParamSpec
+from . import ast, ir
+from .diagnostics import Reporter, SpecError, did_you_mean
+from .evaluate import Dyn, Evaluator, SurrogateValue, as_ir, coerce, describe, is_number
+from .formatter import format_expr
+from .names import Namespace, identifier_problem
+from .neurons import require_span
+from .signature import bind
+from .surrogates import spike_expression
 
 # Locals the generated blocks of these neurons use around the spike expression.
-LOCALS = frozenset({"_h", "_w", "_p", "_lam", "_row", "_queue", "_t", "_xs", "_spike"})
+LOCALS = frozenset({"_p", "_h", "_w", "_row", "_queue", "_t", "_xs", "_spike"})
+OWNER = "_p"  # generated code binds the neuron's submodule to this local
+
+MAX_ELEMENTS = 1 << 24  # a param or buffer bigger than this is surely a mistake
+INIT_FUNCTIONS = ("kaiming_uniform", "band")
 
 
-@dataclass(frozen=True)
-class ParallelOp:
-    name: str
-    params: tuple[ParamSpec, ...]
-    doc: str
+def _mentions(expr: ast.Expr, name: str) -> bool:
+    """Whether ``name`` occurs in ``expr`` as a plain name."""
+    if isinstance(expr, ast.Name):
+        return expr.id == name
+    if isinstance(expr, ast.Binary):
+        return _mentions(expr.left, name) or _mentions(expr.right, name)
+    if isinstance(expr, ast.Unary):
+        return _mentions(expr.operand, name)
+    if isinstance(expr, ast.Call):
+        return any(_mentions(a.value, name) for a in expr.args)
+    if isinstance(expr, ast.ListExpr):
+        return any(_mentions(i, name) for i in expr.items)
+    return False
 
 
-OPS: dict[str, ParallelOp] = {
-    op.name: op
-    for op in (
-        ParallelOp(
-            "PSN",
-            (P("T", "int"), P("surrogate", "surrogate?", None)),
-            "H = W X + b over all T steps at once; multi-step only",
-        ),
-        ParallelOp(
-            "MaskedPSN",
-            (
-                P("k", "int"),
-                P("T", "int"),
-                P("lambda_init", "float", 0.0),
-                P("surrogate", "surrogate?", None),
-            ),
-            "PSN with W masked to the last k steps as lambda goes from 0 to 1",
-        ),
-        ParallelOp(
-            "SlidingPSN",
-            (P("k", "int"), P("exp_init", "bool", True), P("surrogate", "surrogate?", None)),
-            "H[t] = sum of the last k inputs weighted by k learnable weights, plus b",
-        ),
-    )
-}
+class ParallelCompiler:
+    """Runs one ``parallel neuron`` definition with bound arguments; builds its IR node."""
 
+    def __init__(self, defs, reporter: Reporter, namespace: Namespace):
+        self.defs = defs
+        self.reporter = reporter
+        self.ns = namespace
 
-def check_values(values: dict) -> tuple[str, str] | None:
-    """(argument, problem) for an out-of-range argument, or None."""
-    for key in ("T", "k"):
-        if key in values and values[key] < 1:
-            return key, f"{key} must be at least 1, got {values[key]}"
-    return None
+    # ------------------------------------------------------------------ entry point
+    def compile(self, definition: ast.NeuronDef, call: ast.Call, env: dict, **fields):
+        params = self.defs.signature(definition, self.reporter)
+        outer = Evaluator(env, self.reporter, self.defs.call_hook, f"'{call.func}' arguments")
+        bound = bind(call, params, outer, self.reporter, f"neuron '{definition.name}'")
+        self.definition, self.call, self.attr = definition, call, fields["attr"]
+        self.bound = bound
+        self.env: dict[str, object] = dict(bound.values)
+        self.args = tuple((p.name, bound.values[p.name]) for p in params)
+        self.steps: int | None = None
+        self.tensors: list[ir.TensorIR] = []
+        self.setup: list[ir.Assignment] = []
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.inits: dict[str, object] = {}  # scalar buffer name -> initial value
+        self.charge: tuple[str, ir.PyExpr | None, str | None, ir.PyExpr | None] | None = None
+        self.window: int | None = None
+        self.when: tuple[ir.PyExpr, ast.Expr] | None = None
+        self.when_static: bool | None = None
+        self.fired: tuple[list[ir.Assignment], ir.PyExpr, SurrogateValue] | None = None
+        self._block(definition.body)
+        if self.charge is None:
+            raise self._error(
+                f"parallel neuron '{definition.name}' has no 'charge h = M @ x + b'",
+                definition.name_span,
+            )
+        if self.fired is None:
+            raise self._error(
+                f"parallel neuron '{definition.name}' has no 'fire' statement",
+                definition.name_span,
+            )
+        return self._build(fields)
 
-
-def single_step_problem(name: str, values: dict) -> str | None:
-    """Why this parallel neuron has no single-step form, or None when it has one."""
-    if name == "PSN":
-        return "PSN mixes all T time steps at once, so it has no single-step form"
-    if name == "MaskedPSN" and values["lambda_init"] < 1.0:
-        return (
-            f"MaskedPSN with lambda_init={values['lambda_init']!r} < 1 mixes all T steps, "
-            "so it has no single-step form (it has one once lambda reaches 1)"
+    def _build(self, fields) -> ir.ParallelIR:
+        _, matrix, sliding, bias = self.charge
+        spike_steps, spike, surrogate = self.fired
+        bias_per_step = False
+        if isinstance(bias, ir.Member):
+            shape = self.shapes.get(bias.name, ())
+            bias_per_step = self.steps is not None and len(shape) >= 1 and shape[0] == self.steps
+        args = ", ".join(
+            f"{k}={describe(surrogate if k == 'surrogate' else v)}" for k, v in self.args
         )
-    return None
+        return ir.ParallelIR(
+            neuron=self.definition.name,
+            spec=f"{self.definition.name}({args})",
+            args=tuple(
+                (k, _surrogate_ref(v) if isinstance(v, SurrogateValue) else v) for k, v in self.args
+            ),
+            tensors=tuple(self.tensors),
+            steps=self.steps,
+            matrix=matrix,
+            setup=tuple(self.setup),
+            sliding=sliding,
+            bias=bias,
+            bias_per_step=bias_per_step,
+            spike_steps=tuple(spike_steps),
+            spike=spike,
+            window=self.window,
+            window_when=self.when[0] if self.when else None,
+            window_when_text=format_expr(self.when[1]) if self.when else None,
+            single_step_error=self._single_step_problem(),
+            surrogate=_surrogate_ref(surrogate),
+            **fields,
+        )
+
+    def _single_step_problem(self) -> str | None:
+        name = self.definition.name
+        if self.window is None:
+            steps = f"all {self.steps}" if self.steps is not None else "all"
+            return (
+                f"{name} mixes {steps} time steps at once (it has no 'window'), "
+                "so it has no single-step form"
+            )
+        if self.when_static is False:
+            assert self.when is not None
+            cond = self.when[1]
+            shown = ", ".join(
+                f"{k} = {describe(v)}" for k, v in self.inits.items() if _mentions(cond, k)
+            )
+            return f"{name} has a single-step form only when {format_expr(cond)}" + (
+                f" ({shown} here)" if shown else ""
+            )
+        return None
+
+    # ------------------------------------------------------------------ helpers
+    def _error(self, message: str, span, hint: str | None = None) -> SpecError:
+        return self.reporter.fail("E0401", message, span, hint)
+
+    def _ev(self, extra: dict | None = None) -> Evaluator:
+        env = {**self.env, **(extra or {})}
+        return Evaluator(
+            env, self.reporter, self.defs.call_hook, f"neuron '{self.definition.name}'"
+        )
+
+    def _static_int(self, expr: ast.Expr, what: str) -> int:
+        value = self._ev().eval(expr)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self._error(f"{what} must be a constant int, got {describe(value)}", expr.span)
+        if value < 1:
+            raise self.reporter.fail(
+                "E0403",
+                f"{self.definition.name}: {what} must be at least 1, got {value}",
+                self.call.span,
+            )
+        return value
+
+    def _check_new_name(self, name: str, span) -> None:
+        problem = identifier_problem(name)
+        if problem:
+            raise self.reporter.fail("E0101", problem, span)
+        if name in ("x", "index") or name in self.env:
+            raise self.reporter.fail("E0102", f"'{name}' is already defined here", span)
+
+    # ------------------------------------------------------------------ statements
+    def _block(self, body) -> None:
+        for stmt in body:
+            self._stmt(stmt)
+
+    def _stmt(self, stmt) -> None:
+        if isinstance(stmt, ast.Require):
+            self._require(stmt)
+        elif isinstance(stmt, ast.If):
+            cond = self._ev().eval(stmt.condition)
+            if not isinstance(cond, bool):
+                raise self._error(
+                    "an 'if' condition must be a constant bool (parameters only)", stmt.span
+                )
+            self._block(stmt.then if cond else stmt.orelse)
+        elif isinstance(stmt, ast.Let):
+            self._check_new_name(stmt.name, stmt.span)
+            value = self._ev().eval(stmt.value)
+            if isinstance(value, Dyn):
+                if self.charge is not None:
+                    raise self._error("tensor 'let's come before 'charge'", stmt.span)
+                local = self.ns.fresh(f"_{stmt.name}")
+                self.setup.append(ir.Assignment(local, as_ir(value)))
+                value = Dyn(ir.Local(local))
+            self.env[stmt.name] = value
+        elif isinstance(stmt, ast.Steps):
+            if self.steps is not None:
+                raise self._error("'steps' is given twice", stmt.span)
+            if self.tensors:
+                raise self._error("give 'steps' before the params and buffers", stmt.span)
+            self.steps = self._static_int(stmt.value, "steps")
+        elif isinstance(stmt, (ast.Learn, ast.Buffer)):
+            self._tensor(stmt)
+        elif isinstance(stmt, ast.Charge):
+            self._charge(stmt)
+        elif isinstance(stmt, ast.Window):
+            self._window(stmt)
+        elif isinstance(stmt, ast.Fire):
+            self._fire(stmt)
+        else:
+            keyword = type(stmt).__name__.lower()
+            raise self._error(
+                f"'{keyword}' has no place in a parallel neuron",
+                stmt.span,
+                "a parallel neuron has no state: it uses steps, param, buffer, charge "
+                "h = M @ x + b, window and fire",
+            )
+
+    def _require(self, stmt: ast.Require) -> None:
+        ok = self._ev().eval(stmt.condition)
+        if not isinstance(ok, bool):
+            raise self._error("a 'require' condition must be a bool", stmt.span)
+        if not ok:
+            raise self.reporter.fail(
+                "E0403",
+                f"{self.definition.name}: {stmt.message}",
+                require_span(stmt.condition, self.bound, self.call),
+                f"the requirement is: {format_expr(stmt.condition)}",
+            )
+
+    # ------------------------------------------------------------------ tensors
+    def _tensor(self, stmt: ast.Learn | ast.Buffer) -> None:
+        kind = "param" if isinstance(stmt, ast.Learn) else "buffer"
+        self._check_new_name(stmt.name, stmt.span)
+        if self.charge is not None:
+            raise self._error(f"declare '{kind}'s before 'charge'", stmt.span)
+        shape: tuple[int, ...] = ()
+        if stmt.shape is not None:
+            shape = tuple(self._static_int(e, f"a dimension of '{stmt.name}'") for e in stmt.shape)
+        count = 1
+        for d in shape:
+            count *= d
+        if count > MAX_ELEMENTS:
+            raise self.reporter.fail(
+                "E0403",
+                f"{self.definition.name}: '{stmt.name}' would hold {count} elements",
+                self.call.span,
+            )
+        init = self._init(stmt, kind, shape)
+        if kind == "buffer" and not shape and isinstance(init, ir.Fill):
+            self.inits[stmt.name] = init.value
+        self.tensors.append(ir.TensorIR(stmt.name, kind == "param", shape, init))
+        self.shapes[stmt.name] = shape
+        self.env[stmt.name] = Dyn(ir.Member(OWNER, stmt.name))
+
+    def _init(self, stmt, kind: str, shape: tuple[int, ...]):
+        value = stmt.value
+        if isinstance(value, ast.Call) and value.func in INIT_FUNCTIONS:
+            return self._init_call(value, kind, shape)
+        if _mentions(value, "index"):
+            if len(shape) != 1:
+                raise self._error(
+                    "'index' numbers the elements of a vector; this is not a vector",
+                    value.span,
+                )
+            return ir.Values(tuple(self._number(value, {"index": i}) for i in range(shape[0])))
+        return ir.Fill(self._number(value, {}))
+
+    def _number(self, expr: ast.Expr, extra: dict) -> float:
+        v = self._ev(extra).eval(expr)
+        if not is_number(v):
+            raise self._error(
+                f"an initial value is a number, 'kaiming_uniform(a)' or 'band(k)'; "
+                f"got {describe(v) if not isinstance(v, Dyn) else 'a tensor expression'}",
+                expr.span,
+            )
+        return coerce(v, "float")
+
+    def _init_call(self, call: ast.Call, kind: str, shape: tuple[int, ...]):
+        if len(call.args) != 1 or call.args[0].name is not None:
+            raise self.reporter.fail("E0206", f"'{call.func}' takes one argument", call.span)
+        arg = call.args[0].value
+        if call.func == "kaiming_uniform":
+            if kind != "param" or len(shape) not in (1, 2):
+                raise self._error("kaiming_uniform initialises a vector or matrix param", call.span)
+            return ir.Kaiming(self._number(arg, {}))
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise self._error("band(k) fills a square matrix", call.span)
+        return ir.Band(self._static_int(arg, "the width of band()"))
+
+    # ------------------------------------------------------------------ equations
+    def _charge(self, stmt: ast.Charge) -> None:
+        if self.charge is not None:
+            raise self._error("a parallel neuron charges once", stmt.span)
+        self._check_new_name(stmt.name, stmt.span)
+        expr = stmt.value
+        bias_expr = None
+        if isinstance(expr, ast.Binary) and expr.op == "+":
+            expr, bias_expr = expr.left, expr.right
+        if not (
+            isinstance(expr, ast.Binary)
+            and expr.op == "@"
+            and isinstance(expr.right, ast.Name)
+            and expr.right.id == "x"
+        ):
+            raise self._error(
+                "a parallel neuron's charge is 'M @ x + b': a [T, T] matrix times the "
+                "input sequence, plus an optional bias",
+                stmt.value.span,
+            )
+        matrix, sliding = self._matrix(expr.left)
+        bias = None
+        if bias_expr is not None:
+            bias = self._ev().eval(bias_expr)
+            if not (isinstance(bias, Dyn) and isinstance(bias.expr, ir.Member)):
+                raise self._error(
+                    "the bias 'b' in 'M @ x + b' is a param or buffer", bias_expr.span
+                )
+            bias = bias.expr
+        self.charge = (stmt.name, matrix, sliding, bias)
+        self.env[stmt.name] = Dyn(ir.Local("_h"))
+
+    def _matrix(self, expr: ast.Expr) -> tuple[ir.PyExpr | None, str | None]:
+        if _mentions(expr, "x"):
+            raise self._error("the matrix 'M' in 'M @ x' cannot depend on the input", expr.span)
+        if isinstance(expr, ast.Call) and expr.func == "sliding":
+            if len(expr.args) != 1 or not isinstance(expr.args[0].value, ast.Name):
+                raise self.reporter.fail(
+                    "E0206", "sliding takes one argument: a vector param", expr.span
+                )
+            name = expr.args[0].value.id
+            if len(self.shapes.get(name, ())) != 1:
+                raise self._error(
+                    f"sliding(w) needs a vector param; '{name}' is not one",
+                    expr.args[0].value.span,
+                    did_you_mean(name, self.shapes),
+                )
+            return None, name
+        value = self._ev().eval(expr)
+        if not isinstance(value, Dyn) or value.kind != "float":
+            raise self._error("'M' in 'M @ x' is a matrix of params and buffers", expr.span)
+        if self.steps is None:
+            raise self._error("a [T, T] matrix needs 'steps T' (or use sliding(w))", expr.span)
+        return value.expr, None
+
+    def _window(self, stmt: ast.Window) -> None:
+        if self.window is not None:
+            raise self._error("'window' is given twice", stmt.span)
+        if self.charge is None:
+            raise self._error("'window' comes after 'charge'", stmt.span)
+        self.window = self._static_int(stmt.value, "the window")
+        for opt in stmt.options:
+            if opt.name != "when":
+                raise self.reporter.fail(
+                    "E0202",
+                    f"'window' has no option '{opt.name}'",
+                    opt.span,
+                    "its option is: when",
+                )
+            cond = self._ev().eval(opt.value)
+            if not (isinstance(cond, bool) or (isinstance(cond, Dyn) and cond.kind == "bool")):
+                raise self._error("'when' is a condition", opt.value.span)
+            if isinstance(cond, bool):
+                self.when_static = cond
+                continue
+            self.when = (cond.expr, opt.value)
+            static = Evaluator(self.inits, Reporter(None)).eval
+            try:
+                result = static(opt.value)
+            except SpecError:  # it reads a tensor: decided at run time only
+                result = None
+            self.when_static = result if isinstance(result, bool) else None
+        if self.window is not None and self.charge[2] is None and self.steps is None:
+            raise self._error("a window over a [T, T] matrix needs 'steps T'", stmt.span)
+
+    def _fire(self, stmt: ast.Fire) -> None:
+        if self.fired is not None:
+            raise self._error("a neuron fires once", stmt.span)
+        if self.charge is None:
+            raise self._error("'fire' comes after 'charge'", stmt.span)
+        cond = stmt.condition
+        if not (isinstance(cond, ast.Binary) and cond.op == ">="):
+            raise self._error(
+                "a fire condition is written 'h >= threshold' (it spikes where h - threshold >= 0)",
+                cond.span,
+            )
+        left, right = self._ev().eval(cond.left), self._ev().eval(cond.right)
+        if not isinstance(left, Dyn) or not (is_number(right) or isinstance(right, Dyn)):
+            raise self._error("a fire condition compares the charge with a threshold", cond.span)
+        surrogate = self.defs.default_surrogate("ATan")
+        for opt in stmt.options:
+            if opt.name != "surrogate":
+                raise self.reporter.fail(
+                    "E0202",
+                    f"'fire' has no option '{opt.name}'",
+                    opt.span,
+                    "its option is: surrogate",
+                )
+            value = self._ev().eval(opt.value)
+            try:
+                surrogate = coerce(value, "surrogate")
+            except TypeError as err:
+                raise self.reporter.fail(
+                    "E0204", f"option 'surrogate': {err}", opt.value.span
+                ) from None
+        arg = left.expr
+        if not (is_number(right) and right == 0):  # h >= 0 spikes on h itself
+            arg = ir.BinOp("-", arg, right.expr if isinstance(right, Dyn) else ir.Const(right))
+        steps, spike = spike_expression(surrogate, arg, self.ns, self.reporter, self.defs)
+        self.fired = (steps, spike, surrogate)
 
 
-def build(op: ParallelOp, values: dict, surrogate: SurrogateValue, **fields) -> ir.ParallelIR:
-    """The IR node; ``fields`` carries names, shapes and the spike expressions."""
-    shown = ", ".join(
-        f"{p.name}={describe(surrogate if p.name == 'surrogate' else values[p.name])}"
-        for p in op.params
-    )
-    return ir.ParallelIR(
-        kind=op.name,
-        T=values.get("T"),
-        k=values.get("k"),
-        lambda_init=values.get("lambda_init"),
-        exp_init=values.get("exp_init"),
-        spec=f"{op.name}({shown})",
-        surrogate=ir.SurrogateRef(surrogate.definition.name, surrogate.args, surrogate.spiking),
-        single_step_error=single_step_problem(op.name, values),
-        **fields,
-    )
+def _surrogate_ref(value: SurrogateValue) -> ir.SurrogateRef:
+    return ir.SurrogateRef(value.definition.name, value.args, value.spiking)

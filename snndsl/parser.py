@@ -9,6 +9,7 @@ are collected by a lexer callback and attached to the statement or item they pre
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -392,11 +393,9 @@ class _ToAst(Transformer):
         return tuple(children)
 
     def param(self, meta, children):
-        name = children[0]
-        if len(children) == 3:
-            type_, default = children[1], children[2]
-        else:
-            type_, default = None, children[1]
+        name, *rest = children
+        type_ = next((c for c in rest if isinstance(c, str)), None)
+        default = next((c for c in rest if not isinstance(c, str)), None)
         return ast.Param(str(name), default, type_, _meta_span(meta))
 
     def type(self, meta, children):
@@ -484,7 +483,9 @@ class _ToAst(Transformer):
         return cls(str(name), value, self._comments.of(meta), _meta_span(meta))
 
     def neuron(self, meta, children):
-        return self._definition(ast.NeuronDef, meta, children)
+        parallel = isinstance(children[0], Token) and children[0].type == "PARALLEL"
+        item = self._definition(ast.NeuronDef, meta, children[1:] if parallel else children)
+        return dataclasses.replace(item, parallel=True) if parallel else item
 
     def let_stmt(self, meta, children):
         return self._named(ast.Let, meta, children)
@@ -495,8 +496,29 @@ class _ToAst(Transformer):
     def charge_stmt(self, meta, children):
         return self._named(ast.Charge, meta, children)
 
+    def _tensor_decl(self, cls, meta, children):
+        name, *shape, value = children
+        return cls(
+            str(name),
+            value,
+            self._comments.of(meta),
+            _meta_span(meta),
+            shape[0] if shape else None,
+        )
+
     def param_stmt(self, meta, children):
-        return self._named(ast.Learn, meta, children)
+        return self._tensor_decl(ast.Learn, meta, children)
+
+    def buffer_stmt(self, meta, children):
+        return self._tensor_decl(ast.Buffer, meta, children)
+
+    def steps_stmt(self, meta, children):
+        (value,) = children
+        return ast.Steps(value, self._comments.of(meta), _meta_span(meta))
+
+    def window_stmt(self, meta, children):
+        value, options = children
+        return ast.Window(value, options, self._comments.of(meta), _meta_span(meta))
 
     def update_stmt(self, meta, children):
         return self._named(ast.Update, meta, children)

@@ -21,6 +21,7 @@ from .ir import (
     Func,
     Index,
     Local,
+    Member,
     Neg,
     ParamRef,
     PyExpr,
@@ -118,6 +119,8 @@ def to_python(e: PyExpr) -> str:
         return e.name
     if isinstance(e, ParamRef):
         return f"self.{e.container}.{e.name}"
+    if isinstance(e, Member):
+        return f"{e.owner}.{e.name}"
     if isinstance(e, Index):
         inner = to_python(e.operand)
         if _prec(e.operand) < _PREC["atom"]:

@@ -67,3 +67,6 @@ PARALLEL = {
     "MaskedPSN": ("MaskedPSN", {"k": "k", "T": "T", "lambda_init": "lambda_init"}),
     "SlidingPSN": ("SlidingPSN", {"k": "k", "exp_init": "exp_init"}),
 }
+# state_dict keys that differ: snndsl name -> {snndsl key: SpikingJelly key}.  Spec names
+# cannot start with '_' (reserved for generated names), so MaskedPSN's buffer is `lambda_`.
+PARALLEL_KEYS = {"MaskedPSN": {"lambda_": "_lambda_"}}

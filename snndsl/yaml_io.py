@@ -10,6 +10,7 @@ names that are not identifiers, and the text parser's codes inside expression st
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ _TOO_DEEP = "the YAML document is nested too deeply"
 # kind: (AST class, the keys it allows besides its own, the keys it requires)
 _SCHEMA: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     "network": (ast.Network, ("comments", "params", "body"), ("body",)),
-    "neuron": (ast.NeuronDef, ("comments", "params", "body"), ("body",)),
+    "neuron": (ast.NeuronDef, ("comments", "parallel", "params", "body"), ("body",)),
     "surrogate": (ast.SurrogateDef, ("comments", "params", "body"), ("body",)),
     "input": (ast.Input, ("comments", "shape"), ("shape",)),
     "assign": (ast.Assign, ("comments", "chain"), ("chain",)),
@@ -43,7 +44,10 @@ _SCHEMA: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     "let": (ast.Let, ("comments", "value"), ("value",)),
     "state": (ast.State, ("comments", "init"), ("init",)),
     "charge": (ast.Charge, ("comments", "value"), ("value",)),
-    "param": (ast.Learn, ("comments", "init"), ("init",)),
+    "param": (ast.Learn, ("comments", "shape", "init"), ("init",)),
+    "buffer": (ast.Buffer, ("comments", "shape", "init"), ("init",)),
+    "steps": (ast.Steps, ("comments",), ()),
+    "window": (ast.Window, ("comments", "options"), ()),
     "update": (ast.Update, ("comments", "value"), ("value",)),
     "emit": (ast.Emit, ("comments",), ()),
     "fire": (ast.Fire, ("comments", "options"), ()),
@@ -67,6 +71,9 @@ _NEURON_KINDS = (
     "param",
     "update",
     "emit",
+    "buffer",
+    "steps",
+    "window",
 )
 _SURROGATE_KINDS = ("let", "primitive", "gradient", "require", "if")
 _BODY_KINDS = {
@@ -393,13 +400,20 @@ class _Reader:
         params = self.params(fields["params"][1]) if "params" in fields else ()
         comments = self.comments(fields)
         body = self.block(fields["body"][1], _BODY_KINDS[kind], f"{kind} body")
-        return _SCHEMA[kind][0](name, params, body, comments, _span(node), _span(name_node))
+        item = _SCHEMA[kind][0](name, params, body, comments, _span(node), _span(name_node))
+        if "parallel" in fields:
+            flag = fields["parallel"][1]
+            if not (isinstance(flag, ScalarNode) and flag.tag == _TAG + "bool"):
+                self.fail(flag, f"'parallel' is true or false, got {_describe(flag)}")
+            if self.loader.construct_object(flag):
+                item = dataclasses.replace(item, parallel=True)
+        return item
 
     def params(self, node: Node) -> tuple[ast.Param, ...]:
         out = []
         for entry in self.sequence(node, "a list of parameters"):
             fields = self.mapping(entry, "a parameter")
-            required = ("name", "default")
+            required = ("name",)
             self.check_keys(entry, fields, _PARAM_KEYS, required, "a parameter")
             name = self.name(fields["name"][1], "a parameter name")
             type_ = None
@@ -409,7 +423,7 @@ class _Reader:
                 if not _TYPE.match(type_):
                     message = f"'{type_}' is not a type such as 'float' or 'float?'"
                     self.fail(type_node, message)
-            default = self.value(fields["default"][1])
+            default = self.value(fields["default"][1]) if "default" in fields else None
             out.append(ast.Param(name, default, type_, _span(entry)))
         return tuple(out)
 
@@ -472,8 +486,19 @@ class _Reader:
             name = self.name(head, "an output name")
             chain = self.chain(fields["chain"][1]) if "chain" in fields else None
             return ast.Output(name, chain, comments, span, _span(head))
-        if kind in ("let", "state", "charge", "param", "update"):
-            field = "init" if kind in ("state", "param") else "value"
+        if kind in ("param", "buffer"):
+            name = self.name(head, f"a {kind} name")
+            shape = None
+            if "shape" in fields:
+                shape_node = fields["shape"][1]
+                shape = tuple(self.value(n) for n in self.sequence(shape_node, "a shape"))
+            value = self.value(fields["init"][1])
+            return _SCHEMA[kind][0](name, value, comments, span, shape)
+        if kind == "window":
+            options = self.options(fields["options"][1]) if "options" in fields else ()
+            return ast.Window(self.value(head), options, comments, span)
+        if kind in ("let", "state", "charge", "update"):
+            field = "init" if kind == "state" else "value"
             name = self.name(head, f"a {kind} name")
             return _SCHEMA[kind][0](name, self.value(fields[field][1]), comments, span)
         if kind == "fire":
@@ -565,6 +590,8 @@ def _head(kind: str, value, comments: tuple[str, ...]) -> dict:
 
 def _dump_item(item: ast.Item) -> dict:
     out = _head(_KIND_OF[type(item)], item.name, item.comments)
+    if getattr(item, "parallel", False):
+        out["parallel"] = True
     if item.params:
         out["params"] = [_dump_param(p) for p in item.params]
     out["body"] = [_dump_statement(s) for s in item.body]
@@ -575,7 +602,8 @@ def _dump_param(param: ast.Param) -> dict:
     out = _FlowMap(name=param.name)
     if param.type is not None:
         out["type"] = param.type
-    out["default"] = _dump_value(param.default)
+    if param.default is not None:
+        out["default"] = _dump_value(param.default)
     return out
 
 
@@ -658,7 +686,7 @@ def _dump_statement(stmt) -> dict:
     kind, c = _KIND_OF[type(stmt)], stmt.comments
     if isinstance(stmt, (ast.Fire, ast.Require, ast.If)):
         out = _head(kind, _dump_value(stmt.condition), c)
-    elif isinstance(stmt, (ast.Primitive, ast.Gradient, ast.Emit)):
+    elif isinstance(stmt, (ast.Primitive, ast.Gradient, ast.Emit, ast.Steps, ast.Window)):
         out = _head(kind, _dump_value(stmt.value), c)
     else:  # `reset: null` for `reset none`
         out = _head(kind, stmt.target if isinstance(stmt, ast.Reset) else stmt.name, c)
@@ -670,7 +698,9 @@ def _dump_statement(stmt) -> dict:
         out["value"] = _dump_value(stmt.value)
     elif isinstance(stmt, ast.State):
         out["init"] = _dump_value(stmt.init)
-    elif isinstance(stmt, ast.Learn):
+    elif isinstance(stmt, (ast.Learn, ast.Buffer)):
+        if stmt.shape is not None:
+            out["shape"] = _Flow(_dump_value(e) for e in stmt.shape)
         out["init"] = _dump_value(stmt.value)
     elif isinstance(stmt, ast.Reset) and stmt.kind != "none":
         out["value" if stmt.kind == "hard" else "subtract"] = _dump_value(stmt.value)

@@ -88,20 +88,20 @@ def test_stray_character():
         "E0001",
         2,
         18,
-        "expected '}', a name",
+        "expected '=', '}', a name",
         "unexpected character '$'",
     )
 
 
 def test_stray_character_after_last_item():
-    text = net("x -> IF") + "@\n"
+    text = net("x -> IF") + "$\n"
     expect(
         parse_error(text),
         "E0001",
         5,
         1,
-        "expected 'network', 'neuron', 'surrogate'",
-        "unexpected character '@'",
+        "expected 'network', 'neuron', 'parallel', 'surrogate'",
+        "unexpected character '$'",
     )
 
 
@@ -117,7 +117,7 @@ def test_extra_closing_brace():
         "E0001",
         4,
         2,
-        "expected 'network', 'neuron', 'surrogate'",
+        "expected 'network', 'neuron', 'parallel', 'surrogate'",
         "unexpected '}'",
     )
 
@@ -355,18 +355,27 @@ def test_function_arity_in_an_equation():
 # ============================================================================ E0207/E0403
 
 
-def test_lif_tau_fails_the_prelude_requirement_located_at_the_call():
+def test_lif_tau_fails_the_prelude_requirement_located_at_the_argument():
     err = resolve_error(net("x -> LIF(tau=1.0)"))
     d = expect(
         err,
         "E0403",
         3,
-        21,
+        25,
         "the requirement is: tau > 1.0",
         "LIF: tau must be greater than 1",
     )
     assert d.source.path == "t.snn"  # located in the user's file, not the prelude
-    assert (d.span.end_line, d.span.end_column) == (3, 33)
+    assert (d.span.end_line, d.span.end_column) == (3, 32)
+
+
+def test_requirement_on_defaults_is_located_at_the_call():
+    err = resolve_error(net("x -> QIF(v_reset=1.5)"))
+    d = expect(err, "E0403", 3, 25, "the requirement is: v_threshold > v_reset")
+    # v_threshold was not given, v_reset was: the caret points at v_reset
+    assert d.span.end_column == 36
+    err = resolve_error(net("x -> PSN(T=0)"))  # a required argument given by position
+    expect(err, "E0403", 3, 25, "the requirement is: T >= 1", "PSN: T must be at least 1")
 
 
 def test_if_threshold_below_reset_fails_requirement():
@@ -375,7 +384,7 @@ def test_if_threshold_below_reset_fails_requirement():
         err,
         "E0403",
         3,
-        21,
+        24,
         "the requirement is: v_threshold > v_reset",
         "v_threshold must be greater than v_reset",
     )
@@ -918,12 +927,16 @@ def test_render_with_tabs_keeps_the_caret_aligned():
 
 
 def test_render_of_a_multiline_span_marks_the_rest_of_the_first_line():
-    text = "network N {\n    input x: [8]\n    output y = x -> LIF(\n        tau=1.0)\n}\n"
+    text = "network N {\n    input x: [8]\n    output y = x -> Lnear(\n        4)\n}\n"
     err = resolve_error(text)
-    d = expect(err, "E0403", 3, 21)
-    assert (d.span.end_line, d.span.end_column) == (4, 17)
-    column, carets = caret_column(err.render(), "output y = x -> LIF(")
-    assert (column, carets) == (21, "^^^^")
+    d = expect(err, "E0201", 3, 21)
+    assert (d.span.end_line, d.span.end_column) == (3, 26)
+    text = "network N {\n    input x: [8]\n    output y = x -> LIF(tau=\n        1.0)\n}\n"
+    err = resolve_error(text)
+    d = expect(err, "E0403", 3, 25)
+    assert (d.span.end_line, d.span.end_column) == (4, 12)
+    column, carets = caret_column(err.render(), "output y = x -> LIF(tau=")
+    assert (column, carets) == (25, "^^^^")
 
 
 def test_render_of_an_error_in_an_empty_file():

@@ -25,15 +25,19 @@ from snndsl.yaml_io import load_yaml
 SEED_TEXT = (ROOT / "specs" / "seed.snn").read_text(encoding="utf-8")
 CONV_TEXT = (ROOT / "specs" / "conv.snn").read_text(encoding="utf-8")
 CUSTOM_TEXT = (ROOT / "specs" / "custom.snn").read_text(encoding="utf-8")
-# The prelude's multi-state neurons, renamed so they can be user definitions.
+# The prelude's multi-state and parallel neurons, renamed so they can be user definitions.
 PRELUDE_TEXT = (ROOT / "snndsl" / "prelude" / "builtin.snn").read_text(encoding="utf-8")
 _KLIF_AND_CUBA = PRELUDE_TEXT[PRELUDE_TEXT.index("# KLIF") :]
 NEURONS_TEXT = (
     _KLIF_AND_CUBA.replace("neuron KLIF(", "neuron MyKLIF(")
     .replace("neuron LIAF(", "neuron MyLIAF(")
     .replace("neuron CUBALIF(", "neuron MyCUBA(")
+    .replace("neuron PSN(", "neuron MyPSN(")
+    .replace("neuron MaskedPSN(", "neuron MyMaskedPSN(")
+    .replace("neuron SlidingPSN(", "neuron MySlidingPSN(")
     + "network N {\n    input x: [4]\n    a = x -> MyKLIF(scale_reset=true)\n"
-    '    b = a -> MyLIAF(act="tanh")\n    output y = b -> MyCUBA\n}\n'
+    '    b = a -> MyLIAF(act="tanh")\n    output y = b -> MyCUBA\n'
+    "    output z = x -> MySlidingPSN(3) -> MyMaskedPSN(2, 4, lambda_init=1.0)\n}\n"
 )
 
 FUZZ = settings(

@@ -77,18 +77,18 @@ class Parallel(nn.Module):
         self.fc1 = nn.Linear(16, 12)
         self.psn = nn.Module()
         self.psn.weight = nn.Parameter(torch.empty(8, 8))
-        self.psn.bias = nn.Parameter(torch.full((8, 1), -1.0))
         nn.init.kaiming_uniform_(self.psn.weight, a=2.23606797749979)
+        self.psn.bias = nn.Parameter(torch.full((8, 1), -1.0))
         self.fc2 = nn.Linear(16, 12)
         self.masked = nn.Module()
         self.masked.weight = nn.Parameter(torch.empty(8, 8))
-        self.masked.bias = nn.Parameter(torch.full((8, 1), -1.0))
         nn.init.kaiming_uniform_(self.masked.weight, a=2.23606797749979)
-        self.masked.register_buffer("_lambda_", torch.tensor(0.5))
-        self.masked.register_buffer("mask1", torch.ones(8, 8))
+        self.masked.bias = nn.Parameter(torch.full((8, 1), -1.0))
+        self.masked.register_buffer("lambda_", torch.tensor(0.5))
         self.masked.register_buffer(
-            "mask0", torch.tril(self.masked.mask1) * torch.triu(self.masked.mask1, -2)
+            "mask0", torch.tril(torch.ones(8, 8)) * torch.triu(torch.ones(8, 8), -2)
         )
+        self.masked.register_buffer("mask1", torch.full((8, 8), 1.0))
         self.fc3 = nn.Linear(16, 12)
         self.sliding = nn.Module()
         self.sliding.weight = nn.Parameter(torch.tensor([0.125, 0.25, 0.5, 1.0]))
@@ -112,9 +112,10 @@ class Parallel(nn.Module):
         # psn: PSN(T=8, surrogate=ATan(alpha=2.0))
         _xs = fc1.unflatten(0, (_T, _N))
         if _xs.shape[0] != 8:
-            raise ValueError(f"PSN(T=8) needs 8 steps, got {_xs.shape[0]}")
-        _w = self.psn.weight
-        _h = torch.addmm(self.psn.bias, _w, _xs.flatten(1))
+            raise ValueError(f"PSN needs 8 steps, got {_xs.shape[0]}")
+        _p = self.psn
+        _w = _p.weight
+        _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
         _spike = _ATan.apply(_h, 2.0)
         h = _spike.view(_xs.shape)  # [T, N, 12]
         # fc2: Linear(in_features=16, out_features=12)
@@ -122,22 +123,20 @@ class Parallel(nn.Module):
         # masked: MaskedPSN(k=3, T=8, lambda_init=0.5, surrogate=ATan(alpha=2.0))
         _xs = fc2.unflatten(0, (_T, _N))
         if _xs.shape[0] != 8:
-            raise ValueError(f"MaskedPSN(T=8) needs 8 steps, got {_xs.shape[0]}")
+            raise ValueError(f"MaskedPSN needs 8 steps, got {_xs.shape[0]}")
         _p = self.masked
-        _lam = _p._lambda_
-        if _lam >= 1.0:
-            _w = _p.weight * _p.mask0
-        else:
-            _w = (_lam * _p.mask0 + (1.0 - _lam) * _p.mask1) * _p.weight
-        _h = torch.addmm(self.masked.bias, _w, _xs.flatten(1))
+        _masked = (_p.lambda_ * _p.mask0 + (1.0 - _p.lambda_) * _p.mask1) * _p.weight
+        _w = torch.where(_p.lambda_ >= 1.0, _p.weight * _p.mask0, _masked)
+        _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
         _spike = _ATan.apply(_h, 2.0)
         a = _spike.view(_xs.shape)  # [T, N, 12]
         # fc3: Linear(in_features=16, out_features=12)
         fc3 = self.fc3(x.flatten(0, 1))  # [T * N, 12]
         # sliding: SlidingPSN(k=4, exp_init=true, surrogate=Sigmoid(alpha=4.0))
         _xs = fc3.unflatten(0, (_T, _N))
-        _w = _sliding_weight(self.sliding.weight, _xs.shape[0])
-        _h = torch.addmm(self.sliding.bias, _w, _xs.flatten(1))
+        _p = self.sliding
+        _w = _sliding_weight(_p.weight, _xs.shape[0])
+        _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
         _spike = _Sigmoid.apply(_h, 4.0)
         y = _spike.view(_xs.shape)  # [T, N, 12]
         return h, a, y

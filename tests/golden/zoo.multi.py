@@ -382,13 +382,13 @@ class Zoo(nn.Module):
         self.fc18 = nn.Linear(16, 8)
         self.sn18 = nn.Module()
         self.sn18.weight = nn.Parameter(torch.empty(8, 8))
-        self.sn18.bias = nn.Parameter(torch.full((8, 1), -1.0))
         nn.init.kaiming_uniform_(self.sn18.weight, a=2.23606797749979)
-        self.sn18.register_buffer("_lambda_", torch.tensor(1.0))
-        self.sn18.register_buffer("mask1", torch.ones(8, 8))
+        self.sn18.bias = nn.Parameter(torch.full((8, 1), -1.0))
+        self.sn18.register_buffer("lambda_", torch.tensor(1.0))
         self.sn18.register_buffer(
-            "mask0", torch.tril(self.sn18.mask1) * torch.triu(self.sn18.mask1, -3)
+            "mask0", torch.tril(torch.ones(8, 8)) * torch.triu(torch.ones(8, 8), -3)
         )
+        self.sn18.register_buffer("mask1", torch.full((8, 8), 1.0))
         self.reset()
 
     def reset(self) -> None:
@@ -675,8 +675,9 @@ class Zoo(nn.Module):
         fc17 = self.fc17(x.flatten(0, 1))  # [T * N, 8]
         # sn17: SlidingPSN(k=3, exp_init=true, surrogate=ATan(alpha=2.0))
         _xs = fc17.unflatten(0, (_T, _N))
-        _w = _sliding_weight(self.sn17.weight, _xs.shape[0])
-        _h = torch.addmm(self.sn17.bias, _w, _xs.flatten(1))
+        _p = self.sn17
+        _w = _sliding_weight(_p.weight, _xs.shape[0])
+        _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
         _spike = _ATan.apply(_h, 2.0)
         y17 = _spike.view(_xs.shape)  # [T, N, 8]
         # fc18: Linear(in_features=16, out_features=8)
@@ -684,14 +685,11 @@ class Zoo(nn.Module):
         # sn18: MaskedPSN(k=4, T=8, lambda_init=1.0, surrogate=ATan(alpha=2.0))
         _xs = fc18.unflatten(0, (_T, _N))
         if _xs.shape[0] != 8:
-            raise ValueError(f"MaskedPSN(T=8) needs 8 steps, got {_xs.shape[0]}")
+            raise ValueError(f"MaskedPSN needs 8 steps, got {_xs.shape[0]}")
         _p = self.sn18
-        _lam = _p._lambda_
-        if _lam >= 1.0:
-            _w = _p.weight * _p.mask0
-        else:
-            _w = (_lam * _p.mask0 + (1.0 - _lam) * _p.mask1) * _p.weight
-        _h = torch.addmm(self.sn18.bias, _w, _xs.flatten(1))
+        _masked = (_p.lambda_ * _p.mask0 + (1.0 - _p.lambda_) * _p.mask1) * _p.weight
+        _w = torch.where(_p.lambda_ >= 1.0, _p.weight * _p.mask0, _masked)
+        _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
         _spike = _ATan.apply(_h, 2.0)
         y18 = _spike.view(_xs.shape)  # [T, N, 8]
         return (

@@ -380,13 +380,13 @@ class Zoo(nn.Module):
         self.fc18 = nn.Linear(16, 8)
         self.sn18 = nn.Module()
         self.sn18.weight = nn.Parameter(torch.empty(8, 8))
-        self.sn18.bias = nn.Parameter(torch.full((8, 1), -1.0))
         nn.init.kaiming_uniform_(self.sn18.weight, a=2.23606797749979)
-        self.sn18.register_buffer("_lambda_", torch.tensor(1.0))
-        self.sn18.register_buffer("mask1", torch.ones(8, 8))
+        self.sn18.bias = nn.Parameter(torch.full((8, 1), -1.0))
+        self.sn18.register_buffer("lambda_", torch.tensor(1.0))
         self.sn18.register_buffer(
-            "mask0", torch.tril(self.sn18.mask1) * torch.triu(self.sn18.mask1, -3)
+            "mask0", torch.tril(torch.ones(8, 8)) * torch.triu(torch.ones(8, 8), -3)
         )
+        self.sn18.register_buffer("mask1", torch.full((8, 8), 1.0))
         self.reset()
 
     def reset(self) -> None:
@@ -601,25 +601,28 @@ class Zoo(nn.Module):
         # fc17: Linear(in_features=16, out_features=8)
         fc17 = self.fc17(x)  # [N, 8]
         # sn17: SlidingPSN(k=3, exp_init=true, surrogate=ATan(alpha=2.0))
+        _p = self.sn17
         _queue = [*self._sn17_queue, fc17.flatten()][-3:]
-        _w = self.sn17.weight[3 - len(_queue) : 3].unsqueeze(-1)
-        _h = torch.sum(_w * torch.stack(_queue), 0)
-        _spike = _ATan.apply(_h + self.sn17.bias, 2.0)
+        _row = _p.weight[3 - len(_queue) : 3]
+        _h = torch.sum(_row.unsqueeze(-1) * torch.stack(_queue), 0) + _p.bias
+        _spike = _ATan.apply(_h, 2.0)
         y17 = _spike.view(fc17.shape)  # [N, 8]
         self._sn17_queue = _queue
         # fc18: Linear(in_features=16, out_features=8)
         fc18 = self.fc18(x)  # [N, 8]
         # sn18: MaskedPSN(k=4, T=8, lambda_init=1.0, surrogate=ATan(alpha=2.0))
+        _p = self.sn18
+        if not (_p.lambda_ >= 1.0):
+            raise ValueError("MaskedPSN runs step by step only when lambda_ >= 1.0")
         _t = self._sn18_time_step
         if _t >= 8:
-            raise OverflowError("MaskedPSN(T=8) has run 8 steps; call reset()")
+            raise OverflowError("MaskedPSN has run its 8 steps; call reset()")
         _queue = [*self._sn18_queue, fc18.flatten()][-4:]
-        if self.sn18._lambda_ < 1.0:
-            raise ValueError("MaskedPSN runs step by step only once lambda reaches 1")
-        _w = self.sn18.weight * self.sn18.mask0
+        _masked = (_p.lambda_ * _p.mask0 + (1.0 - _p.lambda_) * _p.mask1) * _p.weight
+        _w = torch.where(_p.lambda_ >= 1.0, _p.weight * _p.mask0, _masked)
         _row = _w[_t, _t + 1 - len(_queue) : _t + 1]
-        _h = torch.sum(_row.unsqueeze(-1) * torch.stack(_queue), 0)
-        _spike = _ATan.apply(_h + self.sn18.bias[_t], 2.0)
+        _h = torch.sum(_row.unsqueeze(-1) * torch.stack(_queue), 0) + _p.bias[_t]
+        _spike = _ATan.apply(_h, 2.0)
         y18 = _spike.view(fc18.shape)  # [N, 8]
         self._sn18_queue = _queue
         self._sn18_time_step = _t + 1
