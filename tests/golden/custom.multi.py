@@ -8,8 +8,9 @@ spec and regenerate.  This file needs only torch and the standard library.
 
 Spec:
 
-    # User-defined dynamics: an exponential integrate-and-fire neuron and a triangular
-    # surrogate gradient, written in the spec and compiled like the built-in ones.
+    # User-defined dynamics: an exponential integrate-and-fire neuron, a causal parallel
+    # spiking neuron and a triangular surrogate gradient, written in the spec and compiled
+    # like the built-in ones.
     surrogate Triangle(width: float = 1.0) {
         require width > 0.0, "width must be positive"
         primitive relu(1.0 - abs(x) / width)
@@ -33,10 +34,24 @@ Spec:
         reset v = v_reset
     }
 
-    network Custom(hidden = 32) {
+    # A PSN whose T x T weight is masked to its lower triangle: step t mixes inputs 0 .. t
+    # only, so unlike PSN it also runs step by step (keeping up to T past inputs).
+    parallel neuron CausalPSN(T: int, surrogate = Triangle()) {
+        require T >= 1, "T must be at least 1"
+        steps T
+        param weight[T, T] = kaiming_uniform(sqrt(5.0))
+        param bias[T, 1] = -1.0
+        buffer causal[T, T] = band(T)
+        charge h = weight * causal @ x + bias
+        window T
+        fire h >= 0.0, surrogate: surrogate
+    }
+
+    network Custom(hidden = 32, steps = 8) {
         input x: [20]
         h = x -> fc1: Linear(hidden) -> sn1: ExpIF(tau=4.0, surrogate=Triangle(width=0.5))
         output y = h -> fc2: Linear(5) -> sn2: IF(v_threshold=0.25, surrogate=Triangle())
+        output z = x -> fc3: Linear(6) -> psn: CausalPSN(steps)
     }
 """
 
@@ -77,15 +92,25 @@ class Custom(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(20, 32)
         self.fc2 = nn.Linear(32, 5)
+        self.fc3 = nn.Linear(20, 6)
+        self.psn = nn.Module()
+        self.psn.weight = nn.Parameter(torch.empty(8, 8))
+        nn.init.kaiming_uniform_(self.psn.weight, a=2.23606797749979)
+        self.psn.bias = nn.Parameter(torch.full((8, 1), -1.0))
+        self.psn.register_buffer(
+            "causal", torch.tril(torch.ones(8, 8)) * torch.triu(torch.ones(8, 8), -7)
+        )
         self.reset()
 
     def reset(self) -> None:
         """Forget all state: neuron states back to their initial values, masks dropped."""
         self._sn1_v = -0.1
         self._sn2_v = 0.0
+        self._psn_queue = []
+        self._psn_time_step = 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Run a whole sequence: x [T, N, 20] -> y [T, N, 5].
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Run a whole sequence: x [T, N, 20] -> y [T, N, 5], z [T, N, 6].
 
         Neuron state is kept after the call; reset() clears it.
         """
@@ -116,4 +141,15 @@ class Custom(nn.Module):
             _spikes.append(_spike)
         self._sn2_v = _v
         y = torch.stack(_spikes)  # [T, N, 5]
-        return y
+        # fc3: Linear(in_features=20, out_features=6)
+        fc3 = self.fc3(x.flatten(0, 1))  # [T * N, 6]
+        # psn: CausalPSN(T=8, surrogate=Triangle(width=1.0))
+        _xs = fc3.unflatten(0, (_T, _N))
+        if _xs.shape[0] != 8:
+            raise ValueError(f"CausalPSN needs 8 steps, got {_xs.shape[0]}")
+        _p = self.psn
+        _w = _p.weight * _p.causal
+        _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
+        _spike = _Triangle.apply(_h, 1.0)
+        z = _spike.view(_xs.shape)  # [T, N, 6]
+        return y, z

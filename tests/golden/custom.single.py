@@ -8,8 +8,9 @@ spec and regenerate.  This file needs only torch and the standard library.
 
 Spec:
 
-    # User-defined dynamics: an exponential integrate-and-fire neuron and a triangular
-    # surrogate gradient, written in the spec and compiled like the built-in ones.
+    # User-defined dynamics: an exponential integrate-and-fire neuron, a causal parallel
+    # spiking neuron and a triangular surrogate gradient, written in the spec and compiled
+    # like the built-in ones.
     surrogate Triangle(width: float = 1.0) {
         require width > 0.0, "width must be positive"
         primitive relu(1.0 - abs(x) / width)
@@ -33,10 +34,24 @@ Spec:
         reset v = v_reset
     }
 
-    network Custom(hidden = 32) {
+    # A PSN whose T x T weight is masked to its lower triangle: step t mixes inputs 0 .. t
+    # only, so unlike PSN it also runs step by step (keeping up to T past inputs).
+    parallel neuron CausalPSN(T: int, surrogate = Triangle()) {
+        require T >= 1, "T must be at least 1"
+        steps T
+        param weight[T, T] = kaiming_uniform(sqrt(5.0))
+        param bias[T, 1] = -1.0
+        buffer causal[T, T] = band(T)
+        charge h = weight * causal @ x + bias
+        window T
+        fire h >= 0.0, surrogate: surrogate
+    }
+
+    network Custom(hidden = 32, steps = 8) {
         input x: [20]
         h = x -> fc1: Linear(hidden) -> sn1: ExpIF(tau=4.0, surrogate=Triangle(width=0.5))
         output y = h -> fc2: Linear(5) -> sn2: IF(v_threshold=0.25, surrogate=Triangle())
+        output z = x -> fc3: Linear(6) -> psn: CausalPSN(steps)
     }
 """
 
@@ -77,15 +92,25 @@ class Custom(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(20, 32)
         self.fc2 = nn.Linear(32, 5)
+        self.fc3 = nn.Linear(20, 6)
+        self.psn = nn.Module()
+        self.psn.weight = nn.Parameter(torch.empty(8, 8))
+        nn.init.kaiming_uniform_(self.psn.weight, a=2.23606797749979)
+        self.psn.bias = nn.Parameter(torch.full((8, 1), -1.0))
+        self.psn.register_buffer(
+            "causal", torch.tril(torch.ones(8, 8)) * torch.triu(torch.ones(8, 8), -7)
+        )
         self.reset()
 
     def reset(self) -> None:
         """Forget all state: neuron states back to their initial values, masks dropped."""
         self._sn1_v = -0.1
         self._sn2_v = 0.0
+        self._psn_queue = []
+        self._psn_time_step = 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Run one time step: x [N, 20] -> y [N, 5].
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Run one time step: x [N, 20] -> y [N, 5], z [N, 6].
 
         Neuron state is kept between calls; reset() clears it.
         """
@@ -107,4 +132,19 @@ class Custom(nn.Module):
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn2_v = _v
         y = _spike  # [N, 5]
-        return y
+        # fc3: Linear(in_features=20, out_features=6)
+        fc3 = self.fc3(x)  # [N, 6]
+        # psn: CausalPSN(T=8, surrogate=Triangle(width=1.0))
+        _p = self.psn
+        _t = self._psn_time_step
+        if _t >= 8:
+            raise OverflowError("CausalPSN has run its 8 steps; call reset()")
+        _queue = [*self._psn_queue, fc3.flatten()][-8:]
+        _w = _p.weight * _p.causal
+        _row = _w[_t, _t + 1 - len(_queue) : _t + 1]
+        _h = torch.sum(_row.unsqueeze(-1) * torch.stack(_queue), 0) + _p.bias[_t]
+        _spike = _Triangle.apply(_h, 1.0)
+        z = _spike.view(fc3.shape)  # [N, 6]
+        self._psn_queue = _queue
+        self._psn_time_step = _t + 1
+        return y, z
