@@ -7,6 +7,7 @@ single-step and a multi-step form, cross-checked against each other and SpikingJ
     >>> source = snndsl.generate("specs/seed.snn", mode="multi")   # no torch needed
     >>> Seed = snndsl.load("specs/seed.snn", mode="single")         # the module class
     >>> report = snndsl.check("specs/seed.snn")                     # both forms + oracle
+    >>> print(snndsl.summary("specs/seed.snn").render())            # shapes, params, state
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ __version__ = "0.1.0"
 
 from .diagnostics import Diagnostic, SpecError  # noqa: E402
 from .frontend import generate, parse, resolve  # noqa: E402
+
+# Imported eagerly: a lazy import of the submodule would rebind ``snndsl.summary`` to it.
+from .summary import NetworkSummary, NodeSummary, summary  # noqa: E402
 
 
 def load(spec, mode: str = "multi", network: str | None = None, params=None):
@@ -33,6 +37,8 @@ def check(spec, **options):
 
 __all__ = [
     "Diagnostic",
+    "NetworkSummary",
+    "NodeSummary",
     "SpecError",
     "__version__",
     "check",
@@ -40,4 +46,5 @@ __all__ = [
     "load",
     "parse",
     "resolve",
+    "summary",
 ]

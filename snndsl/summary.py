@@ -1,0 +1,331 @@
+"""Summarise a resolved network: per node its output shape, parameters, state and SynOps.
+
+Everything is computed from the IR (:mod:`snndsl.ir`), without torch and without
+generating code, and a test compares it with the generated modules.  Per node:
+
+- **output**: the per-sample shape of one time step (no ``T``, no ``N``);
+- **params**: elements of learnable tensors (``nn.Parameter``): layer weights and biases,
+  the learnable scalars of neurons and the tensor ``param``s of parallel neurons.  Buffers
+  (BatchNorm running statistics, the ``buffer``s of parallel neurons such as MaskedPSN's
+  masks) are not parameters; they are counted separately;
+- **state**: elements per sample held between time steps: each neuron state variable over
+  the neuron's shape; for a parallel neuron with a ``window`` (SlidingPSN, MaskedPSN) the
+  last ``window`` inputs its single-step form keeps; for Dropout the mask held for the
+  whole sequence (in training only).  Time-step counters and ``store_v_seq`` recordings
+  are not counted;
+- **SynOps/step**: multiply-accumulates of one time step for one sample as if every input
+  were non-zero (the dense count): ``Linear`` ``in_features * out_features`` per position,
+  ``Conv`` ``out_channels * in_channels / groups * prod(kernel_size)`` per output position
+  (positions over padding included), ``ConvTranspose`` ``in_channels * out_channels /
+  groups * prod(kernel_size)`` per input position (products that land in the cropped
+  padding included).  Bias additions are not counted, nor normalisation, pooling, neuron
+  dynamics or the time mixing of parallel neurons.  With spiking inputs, a zero input
+  skips its products, so the event-driven count is lower.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from . import ir
+from .catalogue import OPS
+
+FLOAT32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    """One row: an input or an IR node."""
+
+    name: str  # spec name (step label or generated name; the value name for inputs)
+    kind: str  # 'input', 'layer', 'dropout', 'neuron', 'parallel', 'alias'
+    op: str  # 'Linear', 'LIF', 'PSN', 'Dropout', 'input', 'alias'
+    spec: str  # the resolved call, e.g. 'Linear(in_features=8, out_features=4)'
+    value: str  # the value it produces
+    sources: tuple[str, ...]  # the values it reads
+    shape: tuple[int, ...]  # per-sample output shape of one step
+    params: int
+    buffers: int
+    state: int  # elements per sample held between time steps
+    state_of: str  # what the state is, e.g. "v, w" or "mask, training only"
+    synops: int | None  # dense MACs per sample per step; None: not a synaptic layer
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    network: str
+    nodes: tuple[NodeSummary, ...]
+    outputs: tuple[tuple[str, tuple[int, ...]], ...]
+    notes: tuple[str, ...]
+
+    @property
+    def params(self) -> int:
+        return sum(n.params for n in self.nodes)
+
+    @property
+    def buffers(self) -> int:
+        return sum(n.buffers for n in self.nodes)
+
+    @property
+    def state(self) -> int:
+        """State elements per sample, dropout masks included."""
+        return sum(n.state for n in self.nodes)
+
+    @property
+    def mask_state(self) -> int:
+        return sum(n.state for n in self.nodes if n.kind == "dropout")
+
+    @property
+    def state_bytes(self) -> int:
+        """State memory per sample in bytes, everything held as float32."""
+        return self.state * FLOAT32_BYTES
+
+    @property
+    def synops(self) -> int:
+        return sum(n.synops or 0 for n in self.nodes)
+
+    def render(self) -> str:
+        return render(self)
+
+
+# --------------------------------------------------------------------------- naming
+
+
+def node_name(node: ir.Node) -> str:
+    """The spec name of a node: its step label or generated name."""
+    if isinstance(node, ir.DropoutIR):  # the IR keeps the mask attribute '_<name>_mask'
+        m = re.fullmatch(r"_(.+)_mask(?:_\d+)?", node.attr)
+        return m.group(1) if m else node.value
+    if isinstance(node, ir.AliasIR):
+        return node.value
+    return node.attr
+
+
+def node_op(node: ir.Node) -> str:
+    if isinstance(node, ir.LayerIR):
+        return node.op
+    if isinstance(node, ir.DropoutIR):
+        return "Dropout2d" if node.channelwise else "Dropout"
+    if isinstance(node, ir.NeuronIR):
+        return node.neuron
+    if isinstance(node, ir.ParallelIR):
+        return node.neuron
+    return "alias"
+
+
+def node_shape(node: ir.Node) -> tuple[int, ...]:
+    return node.out_shape if isinstance(node, ir.LayerIR) else node.shape
+
+
+def node_sources(node: ir.Node) -> tuple[str, ...]:
+    """The values a node reads, in order (the graph's edges come from here)."""
+    return (node.source,)
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def layer_args(node: ir.LayerIR) -> dict[str, object]:
+    """Every constructor argument of a layer, defaults filled in from the catalogue."""
+    op = OPS[node.op]
+    by_name = {p.name: p for p in op.params}
+    positional = iter(v for k, v in node.ctor_args if k is None)
+    given = {k: v for k, v in node.ctor_args if k is not None}
+    return {
+        key: next(positional) if by_name[key].required else given.get(key, by_name[key].default)
+        for key in op.ctor_params
+    }
+
+
+def _size(value, n: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, tuple) else (value,) * n
+
+
+def _layer_counts(node: ir.LayerIR) -> tuple[int, int, int | None]:
+    """(parameters, buffer elements, dense MACs per sample per step) of a layer."""
+    a = layer_args(node)
+    op = node.op
+    if op == "Linear":
+        weights = a["in_features"] * a["out_features"]
+        bias = a["out_features"] if a["bias"] else 0
+        return weights + bias, 0, weights * math.prod(node.in_shape[:-1])
+    if op.startswith(("Conv", "ConvTranspose")):
+        nd = len(node.in_shape) - 1
+        kernel = math.prod(_size(a["kernel_size"], nd))
+        weights = a["in_channels"] * a["out_channels"] // a["groups"] * kernel
+        bias = a["out_channels"] if a["bias"] else 0
+        # Conv: every output position gathers; ConvTranspose: every input position scatters
+        positions = node.in_shape[1:] if op.startswith("ConvTranspose") else node.out_shape[1:]
+        return weights + bias, 0, weights * math.prod(positions)
+    if op.startswith("BatchNorm"):
+        c = a["num_features"]
+        return (2 * c if a["affine"] else 0), (2 * c + 1 if a["track_running_stats"] else 0), None
+    if op == "GroupNorm":
+        return (2 * a["num_channels"] if a["affine"] else 0), 0, None
+    if op == "LayerNorm":
+        n = math.prod(_size(a["normalized_shape"], 1))
+        affine = a["elementwise_affine"]
+        return (n if affine else 0) + (n if affine and a["bias"] else 0), 0, None
+    return 0, 0, None  # pooling, Flatten, Upsample, Identity
+
+
+# --------------------------------------------------------------------------- parallel neurons
+# Counts of parallel neurons, from their tensor params and buffers and their window.
+
+
+def _parallel_params(node: ir.ParallelIR) -> int:
+    """The elements of its tensor ``param``s (PSN: a T x T weight and T biases)."""
+    return sum(math.prod(t.shape) for t in node.tensors if t.learnable)
+
+
+def _parallel_buffers(node: ir.ParallelIR) -> int:
+    """The elements of its ``buffer``s (MaskedPSN: lambda and two T x T masks)."""
+    return sum(math.prod(t.shape) for t in node.tensors if not t.learnable)
+
+
+def _parallel_state(node: ir.ParallelIR) -> tuple[int, str]:
+    """The single-step form keeps a window of past inputs; without one, nothing is kept."""
+    if node.single_step_error or not node.window:
+        return 0, ""
+    return node.window * math.prod(node.shape), f"last {node.window} inputs"
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _row(node: ir.Node) -> NodeSummary:
+    shape = node_shape(node)
+    elements = math.prod(shape)
+    params = buffers = state = 0
+    state_of = ""
+    synops = None
+    spec = getattr(node, "spec", f"alias of {node.source}")
+    kind = "alias"
+    if isinstance(node, ir.LayerIR):
+        kind = "layer"
+        params, buffers, synops = _layer_counts(node)
+    elif isinstance(node, ir.DropoutIR):
+        kind = "dropout"
+        state, state_of = elements, "mask, training only"
+    elif isinstance(node, ir.NeuronIR):
+        kind = "neuron"
+        params = len(node.learn)
+        state = len(node.states) * elements
+        state_of = ", ".join(s.name for s in node.states)
+    elif isinstance(node, ir.ParallelIR):
+        kind = "parallel"
+        params, buffers = _parallel_params(node), _parallel_buffers(node)
+        state, state_of = _parallel_state(node)
+    return NodeSummary(
+        node_name(node),
+        kind,
+        node_op(node),
+        spec,
+        node.value,
+        node_sources(node),
+        shape,
+        params,
+        buffers,
+        state,
+        state_of,
+        synops,
+    )
+
+
+def _notes(net: ir.NetworkIR) -> tuple[str, ...]:
+    notes = []
+    for node in net.nodes:
+        if isinstance(node, ir.NeuronIR) and node.v_seq:
+            notes.append(
+                f"{node.attr}: store_v_seq records {node.states[0].name} into {node.v_seq}, "
+                f"{math.prod(node.shape)} more elements per sample every step (not counted)"
+            )
+        if isinstance(node, ir.ParallelIR) and node.single_step_error:
+            notes.append(
+                f"{node.attr}: no single-step form; the multi-step form reads all T steps at "
+                "once and keeps no state between calls"
+            )
+    return tuple(notes)
+
+
+def summarize(net: ir.NetworkIR) -> NetworkSummary:
+    """The summary of a resolved network."""
+    inputs = tuple(
+        NodeSummary(
+            i.name, "input", "input", f"input {i.name}", i.name, (), i.shape, 0, 0, 0, "", None
+        )
+        for i in net.inputs
+    )
+    return NetworkSummary(
+        net.name,
+        inputs + tuple(_row(n) for n in net.nodes),
+        tuple((o.name, o.shape) for o in net.outputs),
+        _notes(net),
+    )
+
+
+def summary(spec, network: str | None = None, params=None) -> NetworkSummary:
+    """Parse and check a spec (a path, text or parsed module) and summarise its network."""
+    from .frontend import resolve
+
+    return summarize(resolve(spec, network, params))
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _num(n: int) -> str:
+    return f"{n:,}"
+
+
+def render(s: NetworkSummary) -> str:
+    """The summary as a text table with totals and notes below it."""
+    header = ("node", "output", "params", "state", "SynOps/step", "op")
+    rows = [
+        (
+            n.name,
+            _shape(n.shape),
+            _num(n.params) if n.kind != "input" else "",
+            (f"{_num(n.state)} ({n.state_of})" if n.state else "") if n.kind != "input" else "",
+            _num(n.synops) if n.synops is not None else "",
+            n.spec,
+        )
+        for n in s.nodes
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+    right = (False, False, True, False, True)
+
+    def line(cells) -> str:
+        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
+        return "  ".join([*parts, cells[-1]]).rstrip()
+
+    rule = "-" * (sum(widths) + 2 * len(widths) + len(header[-1]))
+    outputs = ", ".join(f"{name} {_shape(shape)}" for name, shape in s.outputs)
+    buffers = [f"{n.name} {_num(n.buffers)}" for n in s.nodes if n.buffers]
+    mask = s.mask_state
+    neuron_state = s.state - mask
+    state = f"{_num(s.state)} elements = {_num(s.state_bytes)} bytes as float32"
+    if mask:
+        state += f" (neurons {_num(neuron_state)}; dropout masks {_num(mask)}, training only)"
+    lines = [
+        f"network {s.network}: per sample and per time step (no T, no N)",
+        line(header),
+        rule,
+        *(line(r) for r in rows),
+        rule,
+        f"outputs: {outputs}",
+        f"parameters: {_num(s.params)}",
+        "buffers (not parameters): "
+        + (f"{_num(s.buffers)} ({', '.join(buffers)})" if buffers else "none"),
+        f"state per sample: {state}",
+        f"SynOps per step per sample: {_num(s.synops)} (dense multiply-accumulates of "
+        "Linear/Conv/ConvTranspose, every input counted; zero spikes skip theirs)",
+        *(f"note: {n}" for n in s.notes),
+    ]
+    return "\n".join(lines) + "\n"
