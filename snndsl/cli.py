@@ -1,4 +1,4 @@
-"""The ``snndsl`` command line: generate, check, convert, fmt.
+"""The ``snndsl`` command line: generate, check, convert, fmt, summary, graph.
 
 Exit status: 0 on success, 1 on spec errors or a failed check, 2 on usage errors.
 Spec errors print as ``file:line:col: error[Exxx]: message`` with the source line, a
@@ -102,6 +102,30 @@ def _cmd_fmt(args) -> int:
     return 0
 
 
+def _cmd_summary(args) -> int:
+    from .summary import summary
+
+    sys.stdout.write(summary(args.spec, args.network, _params(args.set)).render())
+    return 0
+
+
+GRAPH_SUFFIXES = (".dot", ".gv", ".svg")
+
+
+def _cmd_graph(args) -> int:
+    from .graph import graph, to_dot, to_svg
+
+    if args.output and not str(args.output).endswith(GRAPH_SUFFIXES):
+        raise _Usage(f"-o must end in {', '.join(GRAPH_SUFFIXES)}, got {args.output!r}")
+    g = graph(args.spec, args.network, _params(args.set))
+    text = to_svg(g) if str(args.output).endswith(".svg") else to_dot(g)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _cmd_coverage(args) -> int:
     from .coverage import coverage_table
 
@@ -166,6 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mode.add_argument("-i", "--in-place", action="store_true", help="rewrite the file")
     f.set_defaults(func=_cmd_fmt)
+
+    s = sub.add_parser(
+        "summary", help="print each node's output shape, parameters, state and SynOps"
+    )
+    common(s)
+    s.set_defaults(func=_cmd_summary)
+
+    gr = sub.add_parser("graph", help="draw the network as DOT or SVG (no Graphviz needed)")
+    common(gr)
+    gr.add_argument(
+        "-o", "--output", help="write NET.dot or NET.svg (atomically); default: DOT to stdout"
+    )
+    gr.set_defaults(func=_cmd_graph)
 
     cov = sub.add_parser(
         "coverage", help="print the table of ops, forms and SpikingJelly verification"
