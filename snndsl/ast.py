@@ -122,7 +122,10 @@ class Step:
 
 @dataclass(frozen=True)
 class Chain:
-    source: Name
+    """``source -> step -> ...``; the source is a name, a merge such as ``Add(a, b)``, or
+    ``delay(h)`` (the value of ``h`` one time step earlier)."""
+
+    source: Name | Step
     steps: tuple[Step, ...]
     span: Span = _span()
 

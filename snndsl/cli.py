@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .diagnostics import SpecError
-from .frontend import YAML_SUFFIXES, generate, parse, write_atomic
+from .frontend import YAML_SUFFIXES, build, parse, write_atomic
 
 
 def _params(pairs: Sequence[str] | None) -> dict[str, object]:
@@ -39,7 +39,9 @@ class _Usage(Exception):
 
 
 def _cmd_generate(args) -> int:
-    source = generate(args.spec, args.mode, args.network, _params(args.set))
+    net, source = build(args.spec, args.mode, args.network, _params(args.set))
+    for w in net.warnings:
+        print(w.render(), file=sys.stderr)
     if args.output:
         write_atomic(args.output, source)
     else:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import jinja2
 
 from . import __version__, ir
+from .names import GENERATED_HELPERS, Namespace
 from .pyexpr import format_const, to_python
 from .resources import resource_dir
 
@@ -41,7 +42,7 @@ def _environment() -> jinja2.Environment:
         path = root.joinpath(name)
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FunctionLoader(load),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -49,6 +50,14 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["nest"] = _nest
+    return env
+
+
+def _nest(text: str, width: int = 4) -> str:
+    """Indent rendered lines one level deeper (blank lines stay empty), no final newline."""
+    pad = " " * width
+    return "\n".join(pad + line if line else line for line in text.rstrip("\n").split("\n"))
 
 
 # --------------------------------------------------------------------------- printing
@@ -139,6 +148,7 @@ class _Layout:
     multi: bool
     folded: set[str]
     needs_tn: bool = False
+    like: str = ""  # single-step: a tensor with the batch size, dtype and device
 
     def as_folded(self, name: str) -> str:
         if not self.multi or name in self.folded:
@@ -331,6 +341,44 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
     return view
 
 
+_SEW = {"ADD": "{0} + {1}", "AND": "{0} * {1}", "IAND": "{0} * (1.0 - {1})"}
+
+
+def _merge_block(n: ir.MergeIR, lay: _Layout, prefix: str) -> dict:
+    folded = lay.multi and all(s in lay.folded for s in n.sources)
+    srcs = [lay.as_folded(s) if folded else lay.as_seq(s) for s in n.sources]
+    if folded:
+        lay.folded.add(n.value)
+    if n.op == "cat":
+        lead = 1 if folded or not lay.multi else 2  # the batch (and time) dimensions
+        expr = f"torch.cat(({', '.join(srcs)}), {n.dim + lead})"
+    elif n.op == "sew":
+        expr = _SEW[n.cnf].format(*srcs)
+    else:
+        expr = f" {'+' if n.op == 'add' else '*'} ".join(srcs)
+    return {
+        "kind": "merge",
+        "comment": _comment(f"{n.value}: {n.spec}"),
+        "value": n.value,
+        "expr": expr,
+        "shape": _shape("T * N" if folded else prefix, n.shape),
+    }
+
+
+def _delay_block(n: ir.DelayIR, lay: _Layout, prefix: str) -> dict:
+    view = {
+        "comment": _comment(f"{n.value}: {n.spec}, the value one time step earlier"),
+        "value": n.value,
+        "attr": n.attr,
+        "shape": _shape(prefix, n.shape),
+    }
+    if lay.multi:  # the whole sequence shifted by one step (not on a feedback loop)
+        view.update(kind="delay_multi", src=lay.as_seq(n.source))
+    else:
+        view.update(kind="delay_single", like=lay.like, dims=_value(n.shape))
+    return view
+
+
 def _alias_block(n: ir.AliasIR, lay: _Layout, prefix: str) -> dict:
     if n.source in lay.folded:
         lay.folded.add(n.value)
@@ -343,8 +391,89 @@ _BLOCKS = {
     ir.DropoutIR: _dropout_block,
     ir.NeuronIR: _neuron_block,
     ir.ParallelIR: _parallel_block,
+    ir.MergeIR: _merge_block,
+    ir.DelayIR: _delay_block,
     ir.AliasIR: _alias_block,
 }
+
+
+def _forward_locals(net: ir.NetworkIR) -> set[str]:
+    """Every local the node blocks may assign, so loop locals are chosen around them."""
+    used = set(GENERATED_HELPERS) | {"_p", "_h", "_w", "_row", "_queue", "_spike"}
+    for node in net.nodes:
+        used.add(node.value)
+        steps: tuple = ()
+        if isinstance(node, ir.NeuronIR):
+            steps = node.step + node.setup
+            used |= {s.local for s in node.states}
+        elif isinstance(node, ir.ParallelIR):
+            steps = node.spike_steps + node.setup
+        for a in steps:
+            used.add(a.target)
+            used |= ir.locals_used(a.value)
+    return used
+
+
+def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> dict:
+    """A recurrent part of the graph in the multi-step form: one loop over time whose body
+    is the members' single-step code; values from outside are read one step at a time."""
+    inside = {m.value for m in members}
+    outside: list[str] = []
+    for m in members:
+        for s in ir.node_sources(m):
+            if s not in inside and s not in outside:
+                outside.append(s)
+    later = set()
+    member_index = {id(m) for m in members}
+    for node in net.nodes:
+        if id(node) not in member_index:
+            later |= set(ir.node_sources(node))
+            if isinstance(node, ir.DelayIR):
+                later.add(node.source)
+    later |= {o.source for o in net.outputs}
+    kept = [m.value for m in members if m.value in later]
+    rename = {s: ns.fresh(f"_{s}_t") for s in outside}
+    hoisted = []
+    seqs = {}
+    for s in outside:
+        seq = lay.as_seq(s)
+        if seq != s:
+            seqs[s] = ns.fresh(f"_{s}_seq")
+            hoisted.append(f"{seqs[s]} = {seq}")
+        else:
+            seqs[s] = s
+    step_lay = _Layout(False, set(), like=f"{net.inputs[0].name}[_t]")
+    blocks = []
+    for m in members:
+        if isinstance(m, ir.MergeIR):
+            m = replace(m, sources=tuple(rename.get(s, s) for s in m.sources))
+        elif not isinstance(m, ir.DelayIR):
+            m = replace(m, source=rename.get(m.source, m.source))
+        blocks.append(_BLOCKS[type(m)](m, step_lay, "N"))
+    lists = {v: ns.fresh(f"_{v}_steps") for v in kept}
+    return {
+        "kind": "loop",
+        "comment": _comment(
+            "recurrent: " + ", ".join(m.value for m in members) + " run step by step"
+        ),
+        "before": hoisted + [f"{lst} = []" for lst in lists.values()],
+        "steps": f"{net.inputs[0].name}.shape[0]",
+        "inputs": [f"{rename[s]} = {seqs[s]}[_t]" for s in outside],
+        "members": blocks,
+        "after_step": [f"self.{m.attr} = {m.source}" for m in members if isinstance(m, ir.DelayIR)]
+        + [f"{lst}.append({v})" for v, lst in lists.items()],
+        "after": [
+            f"{v} = torch.stack({lst})  # {_shape('T, N', _shape_of(net, v))}"
+            for v, lst in lists.items()
+        ],
+    }
+
+
+def _shape_of(net: ir.NetworkIR, value: str) -> tuple[int, ...]:
+    for n in net.nodes:
+        if n.value == value:
+            return n.out_shape if isinstance(n, ir.LayerIR) else n.shape
+    raise KeyError(value)
 
 
 # --------------------------------------------------------------------------- module
@@ -387,7 +516,7 @@ def _reset_lines(net: ir.NetworkIR) -> list[str]:
             lines.extend(f"self.{s.attr} = {format_const(s.init)}" for s in n.states)
             if n.v_seq:
                 lines.append(f"self.{n.v_seq} = None")
-        elif isinstance(n, ir.DropoutIR):
+        elif isinstance(n, (ir.DropoutIR, ir.DelayIR)):
             lines.append(f"self.{n.attr} = None")
         elif isinstance(n, ir.ParallelIR) and n.window is not None:
             lines.append(f"self.{n.queue_attr} = []")
@@ -402,8 +531,21 @@ def render(net: ir.NetworkIR, mode: str) -> str:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     multi = mode == "multi"
     prefix = "T, N" if multi else "N"
-    lay = _Layout(multi, set())
-    blocks = [_BLOCKS[type(n)](n, lay, prefix) for n in net.nodes]
+    lay = _Layout(multi, set(), like=net.inputs[0].name)
+    blocks = []
+    ns = Namespace(_forward_locals(net))
+    loop_of = {v: i for i, loop in enumerate(net.loops) for v in loop}
+    for n in net.nodes:
+        if multi and n.value in loop_of:
+            loop = net.loops[loop_of[n.value]]
+            if n.value == loop[0]:
+                members = [m for m in net.nodes if m.value in loop]
+                blocks.append(_loop_block(members, net, lay, ns))
+            continue
+        blocks.append(_BLOCKS[type(n)](n, lay, prefix))
+    epilogue = []
+    if not multi:
+        epilogue = [f"self.{d.attr} = {d.source}" for d in net.delays]
     returns = [lay.as_seq(o.source) for o in net.outputs]
     prologue = []
     if lay.needs_tn:
@@ -437,7 +579,8 @@ def render(net: ir.NetworkIR, mode: str) -> str:
         "uses_functional": bool(net.dropouts),
         "surrogates": [_surrogate_view(s) for s in net.surrogates],
         "has_state": bool(net.neurons),
-        "records": any(n.v_seq for n in net.neurons) and not multi,
+        "records": any(n.v_seq and (not multi or n.value in loop_of) for n in net.neurons),
+        "delayed": bool(net.delays),
         "sliding": multi and any(p.sliding for p in net.parallels),
         "class_name": net.name,
         "class_doc": f"The {net.name} network ({mode}-step form), generated by snndsl.",
@@ -449,6 +592,7 @@ def render(net: ir.NetworkIR, mode: str) -> str:
         "forward_doc2": fwd_doc2,
         "prologue": prologue,
         "blocks": blocks,
+        "epilogue": epilogue,
         "returns": _return_lines(returns),
     }
     source = _environment().get_template("module.py.j2").render(m=view)

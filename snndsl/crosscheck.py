@@ -183,13 +183,19 @@ def windowed_outputs(net: ir.NetworkIR) -> set[str]:
     producer = {n.value: n for n in net.nodes}
     out = set()
     for o in net.outputs:
-        value = o.source
-        while value in producer:
+        seen, todo = set(), [o.source]
+        while todo:
+            value = todo.pop()
+            if value in seen or value not in producer:
+                continue
+            seen.add(value)
             node = producer[value]
             if isinstance(node, ir.ParallelIR):
                 out.add(o.name)
                 break
-            value = node.source
+            todo.extend(ir.node_sources(node))
+            if isinstance(node, ir.DelayIR):
+                todo.append(node.source)
     return out
 
 
@@ -207,6 +213,9 @@ def _compare_forms(report, net, single, multi, xs, ys_m, g_m, grad_tolerance) ->
         report.rows.append(
             Comparison(f"multi vs single: output {o.name}", _max_abs(a, b), tolerance)
         )
+    for d in net.delays:  # the fed-back values both forms keep for the next call
+        a, b = getattr(multi, d.attr), getattr(single, d.attr)
+        report.rows.append(Comparison(f"multi vs single: {d.spec} kept", _max_abs(a, b), 0.0))
     for n in net.neurons:
         for s in n.states:
             a, b = getattr(multi, s.attr), getattr(single, s.attr)

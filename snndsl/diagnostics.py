@@ -30,6 +30,8 @@ CODES: dict[str, str] = {
     "E0104": "no network in the spec",
     "E0105": "ambiguous network selection",
     "E0106": "unused or missing output",
+    "E0107": "cycle with no delay",
+    "E0108": "output not computed from any input",
     "E0201": "unknown operation",
     "E0202": "unknown argument",
     "E0203": "missing argument",
@@ -45,6 +47,7 @@ CODES: dict[str, str] = {
     "E0403": "requirement failed",
     "E0404": "unknown function",
     "E0405": "invalid surrogate definition",
+    "W0101": "unused value",
 }
 
 
@@ -153,6 +156,7 @@ class Reporter:
     def __init__(self, source: SourceFile | None):
         self.source = source
         self.diagnostics: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
 
     def error(
         self,
@@ -179,6 +183,16 @@ class Reporter:
         """Record an error and return the exception that carries everything so far."""
         self.error(code, message, span, hint, source)
         return SpecError(self.diagnostics)
+
+    def warn(self, code: str, message: str, span: Span | None, hint: str | None = None):
+        """A diagnostic that does not stop generation (kept apart from the errors)."""
+        if code not in CODES:  # pragma: no cover - programming error
+            raise KeyError(code)
+        diag = Diagnostic(
+            code, message, span or UNKNOWN_SPAN, self.source, hint, severity="warning"
+        )
+        self.warnings.append(diag)
+        return diag
 
     def raise_if_errors(self) -> None:
         if self.diagnostics:

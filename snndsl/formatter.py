@@ -180,13 +180,20 @@ def _step(step: ast.Step) -> str:
     return f"{step.label}: {text}" if step.label is not None else text
 
 
+def _source(step: ast.Step) -> str:
+    """A merge or delay source: always with parentheses, even with no arguments."""
+    text = f"{step.call.func}({_args(step.call.args)})"
+    return f"{step.label}: {text}" if step.label is not None else text
+
+
 def _chain_lines(prefix: str, chain: ast.Chain, out: list[str]) -> None:
     steps = [_step(s) for s in chain.steps]
-    line = INDENT + prefix + " -> ".join([chain.source.id, *steps])
+    source = chain.source.id if isinstance(chain.source, ast.Name) else _source(chain.source)
+    line = INDENT + prefix + " -> ".join([source, *steps])
     if len(line) <= MAX_WIDTH or not steps:
         out.append(line)
         return
-    out.append(INDENT + prefix + chain.source.id)
+    out.append(INDENT + prefix + source)
     out.extend(f"{INDENT * 2}-> {s}" for s in steps)
 
 

@@ -33,6 +33,7 @@ class Graph:
     name: str
     nodes: tuple[GraphNode, ...]
     sources: tuple[tuple[str, ...], ...]  # per node, in order: the ids of the nodes it reads
+    feedback: tuple[tuple[str, str], ...] = ()  # (source id, delay id): previous-step reads
 
     @property
     def edges(self) -> tuple[tuple[str, str], ...]:
@@ -59,12 +60,13 @@ def network_graph(net: ir.NetworkIR) -> Graph:
         nodes.append(GraphNode(row.name, row.kind, lines, tooltip))
         sources.append(tuple(producer[s] for s in row.sources))
         producer[row.value] = row.name
+    feedback = tuple((producer[d.source], d.value) for d in net.delays)
     for out in net.outputs:
         nodes.append(
             GraphNode(f"output.{out.name}", "output", (f"output {out.name}", _shape(out.shape)), "")
         )
         sources.append((producer[out.source],))
-    return Graph(net.name, tuple(nodes), tuple(sources))
+    return Graph(net.name, tuple(nodes), tuple(sources), feedback)
 
 
 def graph(spec, network: str | None = None, params=None) -> Graph:
@@ -105,6 +107,10 @@ def to_dot(g: Graph) -> str:
         lines.append(f"    {dot_string(n.id)} [{', '.join(attrs)}];")
     for src, dst in g.edges:
         lines.append(f"    {dot_string(src)} -> {dot_string(dst)};")
+    for src, dst in g.feedback:  # drawn dashed, and not used to rank the nodes
+        lines.append(
+            f"    {dot_string(src)} -> {dot_string(dst)} [style=dashed, constraint=false];"
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -307,13 +307,48 @@ class ParallelIR:
 
 
 @dataclass(frozen=True)
+class MergeIR:
+    """Several values combined into one: 'add', 'mul', 'cat' (along ``dim`` of a
+    sample), or SEW-ResNet's connect functions 'ADD', 'AND', 'IAND' (``sew``)."""
+
+    value: str
+    sources: tuple[str, ...]
+    op: str  # 'add', 'mul', 'cat', 'sew'
+    cnf: str | None  # for 'sew': 'ADD', 'AND' or 'IAND'
+    dim: int | None  # for 'cat': the dimension of one sample (0-based, non-negative)
+    shape: tuple[int, ...]
+    spec: str
+
+
+@dataclass(frozen=True)
+class DelayIR:
+    """``delay(source)``: the value ``source`` had one time step earlier (zeros at the
+    first step, and after reset()); kept between calls in ``attr``."""
+
+    value: str
+    source: str
+    attr: str
+    shape: tuple[int, ...]
+    spec: str
+
+
+@dataclass(frozen=True)
 class AliasIR:
     value: str
     source: str
     shape: tuple[int, ...]
 
 
-Node = LayerIR | DropoutIR | NeuronIR | ParallelIR | AliasIR
+Node = LayerIR | DropoutIR | NeuronIR | ParallelIR | MergeIR | DelayIR | AliasIR
+
+
+def node_sources(node: Node) -> tuple[str, ...]:
+    """The values a node reads in the same time step (a delay reads none)."""
+    if isinstance(node, MergeIR):
+        return node.sources
+    if isinstance(node, DelayIR):
+        return ()
+    return (node.source,)
 
 
 @dataclass(frozen=True)
@@ -332,6 +367,10 @@ class NetworkIR:
     outputs: tuple[OutputIR, ...]
     surrogates: tuple[SurrogateIR, ...]
     source_path: str
+    # values computed step by step in one loop in the multi-step form (a recurrent part of
+    # the graph), each loop in evaluation order
+    loops: tuple[tuple[str, ...], ...] = ()
+    warnings: tuple = ()  # diagnostics.Diagnostic with severity 'warning'
 
     @property
     def neurons(self) -> tuple[NeuronIR, ...]:
@@ -344,6 +383,10 @@ class NetworkIR:
     @property
     def layers(self) -> tuple[LayerIR, ...]:
         return tuple(n for n in self.nodes if isinstance(n, LayerIR))
+
+    @property
+    def delays(self) -> tuple[DelayIR, ...]:
+        return tuple(n for n in self.nodes if isinstance(n, DelayIR))
 
     @property
     def dropouts(self) -> tuple[DropoutIR, ...]:

@@ -93,6 +93,8 @@ GENERATED_HELPERS = frozenset(
         "_state",
         "_append_step",
         "_sliding_weight",
+        "_delayed",
+        "_delayed_seq",
         "_x",
         "_xs",
         "_t",

@@ -36,6 +36,11 @@ def available() -> bool:
 def unsupported(net: ir.NetworkIR) -> list[str]:
     """Why the network has no SpikingJelly counterpart (empty when it has one)."""
     problems = []
+    if net.delays:
+        problems.append(
+            "feedback through delay() has no generic SpikingJelly counterpart (the tests "
+            "compare recurrent specs with hand-built SpikingJelly containers)"
+        )
     for node in net.nodes:
         if isinstance(node, ir.ParallelIR):
             if node.neuron not in PARALLEL:
@@ -134,6 +139,30 @@ def _parallel(node: ir.ParallelIR) -> nn.Module:
     return module
 
 
+def _sew_function(x: torch.Tensor, y: torch.Tensor, cnf: str) -> torch.Tensor:
+    """SpikingJelly 2.0.0's ``model/sew_resnet.py: sew_function``, line for line.  (That
+    module cannot be imported here: the model package needs torchvision and h5py.)"""
+    if cnf == "ADD":
+        return x + y
+    elif cnf == "AND":
+        return x * y
+    elif cnf == "IAND":
+        return x * (1.0 - y)
+    raise NotImplementedError(cnf)
+
+
+def _merge(node: ir.MergeIR, xs: list[torch.Tensor]) -> torch.Tensor:
+    """A merge on [T, N, *] sequences, as SpikingJelly's models write them."""
+    if node.op == "sew":
+        return _sew_function(xs[0], xs[1], node.cnf)
+    if node.op == "cat":
+        return torch.cat(xs, node.dim + 2)
+    out = xs[0]
+    for x in xs[1:]:
+        out = out + x if node.op == "add" else out * x
+    return out
+
+
 def _dropout(node: ir.DropoutIR) -> nn.Module:
     from spikingjelly.activation_based import layer
 
@@ -161,6 +190,8 @@ class OracleNetwork(nn.Module):
             elif isinstance(node, ir.ParallelIR):
                 self.add_module(node.attr, _parallel(node))
                 self._order.append((node.attr, node.source, node.value))
+            elif isinstance(node, ir.MergeIR):
+                self._order.append(("", node.sources, node.value))
             elif isinstance(node, ir.DropoutIR):
                 attr = f"dropout_{node.value}"
                 self.add_module(attr, _dropout(node))
@@ -170,7 +201,11 @@ class OracleNetwork(nn.Module):
 
     def forward(self, *inputs: torch.Tensor):
         values = {i.name: x for i, x in zip(self._net.inputs, inputs)}
+        merges = {n.value: n for n in self._net.nodes if isinstance(n, ir.MergeIR)}
         for attr, source, value in self._order:
+            if value in merges:
+                values[value] = _merge(merges[value], [values[s] for s in source])
+                continue
             x = values[source]
             if not attr:
                 values[value] = x

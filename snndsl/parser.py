@@ -447,6 +447,9 @@ class _ToAst(Transformer):
         (tok,) = children
         return ast.Name(str(tok), _token_span(tok))
 
+    def source_call(self, meta, children):
+        return self.step(meta, children)
+
     def step(self, meta, children):
         args: tuple = ()
         if isinstance(children[-1], tuple):

@@ -98,7 +98,7 @@ def node_name(node: ir.Node) -> str:
     if isinstance(node, ir.DropoutIR):  # the IR keeps the mask attribute '_<name>_mask'
         m = re.fullmatch(r"_(.+)_mask(?:_\d+)?", node.attr)
         return m.group(1) if m else node.value
-    if isinstance(node, ir.AliasIR):
+    if isinstance(node, (ir.AliasIR, ir.MergeIR, ir.DelayIR)):
         return node.value
     return node.attr
 
@@ -112,6 +112,10 @@ def node_op(node: ir.Node) -> str:
         return node.neuron
     if isinstance(node, ir.ParallelIR):
         return node.neuron
+    if isinstance(node, ir.MergeIR):
+        return node.spec.split("(")[0]
+    if isinstance(node, ir.DelayIR):
+        return node.spec
     return "alias"
 
 
@@ -120,8 +124,9 @@ def node_shape(node: ir.Node) -> tuple[int, ...]:
 
 
 def node_sources(node: ir.Node) -> tuple[str, ...]:
-    """The values a node reads, in order (the graph's edges come from here)."""
-    return (node.source,)
+    """The values a node reads in the same step, in order (the graph's edges come from
+    here; a delay's read of the previous step is a feedback edge, see graph.py)."""
+    return ir.node_sources(node)
 
 
 # --------------------------------------------------------------------------- layers
@@ -201,7 +206,7 @@ def _row(node: ir.Node) -> NodeSummary:
     params = buffers = state = 0
     state_of = ""
     synops = None
-    spec = getattr(node, "spec", f"alias of {node.source}")
+    spec = node.spec if hasattr(node, "spec") else f"alias of {node.source}"
     kind = "alias"
     if isinstance(node, ir.LayerIR):
         kind = "layer"
@@ -218,6 +223,11 @@ def _row(node: ir.Node) -> NodeSummary:
         kind = "parallel"
         params, buffers = _parallel_params(node), _parallel_buffers(node)
         state, state_of = _parallel_state(node)
+    elif isinstance(node, ir.MergeIR):
+        kind = "merge"
+    elif isinstance(node, ir.DelayIR):
+        kind = "delay"
+        state, state_of = elements, f"{node.source} one step earlier"
     return NodeSummary(
         node_name(node),
         kind,

@@ -432,7 +432,12 @@ class _Reader:
         if not elements:
             self.fail(node, "a chain needs at least its source name")
         first, *rest = elements
-        source = ast.Name(self.name(first, "the chain source"), _span(first))
+        source: ast.Name | ast.Step
+        plain = isinstance(first, ScalarNode) and first.tag == _STR and _IDENT.match(first.value)
+        if plain or not (isinstance(first, MappingNode) or isinstance(first, ScalarNode)):
+            source = ast.Name(self.name(first, "the chain source"), _span(first))
+        else:  # a merge or delay: {op: Add, args: [a, b]} or 'Add(a, b)'
+            source = self.step(first)
         return ast.Chain(source, tuple(self.step(s) for s in rest), _span(node))
 
     def step(self, node: Node) -> ast.Step:
@@ -668,9 +673,19 @@ def _dump_step(step: ast.Step):
     return out
 
 
+def _dump_source(step: ast.Step):
+    """A merge or delay source; never a bare name, which would read back as a Name."""
+    out = _dump_step(step)
+    if isinstance(out, str) and _IDENT.match(out):
+        out = _FlowMap(op=out, args=_Flow([]))
+    return out
+
+
 def _dump_chain(chain: ast.Chain) -> list:
     """Short chains on one line; longer ones one step per line, each step in flow style."""
-    items = [chain.source.id, *(_dump_step(s) for s in chain.steps)]
+    source = chain.source
+    first = source.id if isinstance(source, ast.Name) else _dump_source(source)
+    items = [first, *(_dump_step(s) for s in chain.steps)]
     short = len(items) <= 5 and not any(isinstance(i, dict) and "kwargs" in i for i in items)
     return _Flow(items) if short else items
 

@@ -609,7 +609,7 @@ def test_undefined_source_of_a_chain():
         "E0103",
         3,
         16,
-        "names must be defined before they are used",
+        "define it (z = ... or input z: [...])",
         "undefined name 'z'",
     )
 
@@ -961,11 +961,38 @@ def test_no_single_step_form():
 
 
 def test_every_producible_code_is_covered():
-    """Every catalogued code but the unproducible ones is asserted by some expect()."""
+    """Every catalogued error code but the unproducible ones is asserted by some expect()
+    (warnings, W codes, are asserted where they are produced: tests/test_graphs.py)."""
     with open(__file__, encoding="utf-8") as fh:
         source = fh.read()
     asserted = set(re.findall(r'expect\(\s*\w+(?:\([^()]*\))?,\s*"(E\d{4})"', source))
     assert asserted <= set(CODES)
     assert not (UNPRODUCIBLE & asserted)
-    missing = set(CODES) - UNPRODUCIBLE - asserted
+    errors = {c for c in CODES if c.startswith("E")}
+    missing = errors - UNPRODUCIBLE - asserted
     assert not missing, f"no test asserts {sorted(missing)}"
+
+
+def test_graph_errors_are_located():
+    err = resolve_error(
+        "network C {\n    input x: [2]\n    a = Add(x, b)\n    b = a -> IF\n    output y = b\n}\n"
+    )
+    expect(
+        err,
+        "E0107",
+        3,
+        16,
+        "feed a value back through delay(b): its value one step earlier",
+        "'a' depends on itself with no delay (a -> b -> a)",
+    )
+    err = resolve_error(
+        "network O {\n    input x: [2]\n    output y = delay(y, shape=[2])\n    output z = x\n}\n"
+    )
+    expect(
+        err,
+        "E0108",
+        3,
+        12,
+        "every output must depend on an input of the network",
+        "output 'y' is not computed from any input",
+    )
