@@ -133,7 +133,7 @@ class Chain:
 @dataclass(frozen=True)
 class Input:
     name: str
-    shape: tuple[Expr, ...]
+    shape: tuple[Expr, ...] | None  # None: a block input, shaped by its instance
     comments: tuple[str, ...] = ()
     span: Span = _span()
     name_span: Span = _span()
@@ -159,7 +159,17 @@ class Output:
     name_span: Span = _span()
 
 
-NetStmt = Input | Assign | Output
+@dataclass(frozen=True)
+class Defaults:
+    """``defaults LIF(tau=2.0)``: keyword arguments for every call of LIF in this scope
+    (and in the blocks it instantiates) that does not give them itself."""
+
+    call: Call
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+
+
+NetStmt = Input | Assign | Output | Defaults
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,28 @@ class Network:
     comments: tuple[str, ...] = ()
     span: Span = _span()
     name_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """A reusable, parameterised piece of network with its own inputs and one output."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: tuple[NetStmt, ...]
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Import:
+    """``import "path.snn"``: the definitions of another spec file (relative to this one)."""
+
+    path: str
+    comments: tuple[str, ...] = ()
+    span: Span = _span()
+    path_span: Span = _span()
 
 
 # --------------------------------------------------------------------------- neurons
@@ -371,7 +403,7 @@ class SurrogateDef:
     name_span: Span = _span()
 
 
-Item = Network | NeuronDef | SurrogateDef
+Item = Network | NeuronDef | SurrogateDef | BlockDef | Import
 
 
 @dataclass(frozen=True)
@@ -385,6 +417,12 @@ class Module:
 
     def neurons(self) -> tuple[NeuronDef, ...]:
         return tuple(i for i in self.items if isinstance(i, NeuronDef))
+
+    def blocks(self) -> tuple[BlockDef, ...]:
+        return tuple(i for i in self.items if isinstance(i, BlockDef))
+
+    def imports(self) -> tuple[Import, ...]:
+        return tuple(i for i in self.items if isinstance(i, Import))
 
     def surrogates(self) -> tuple[SurrogateDef, ...]:
         return tuple(i for i in self.items if isinstance(i, SurrogateDef))

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from . import ast, ir, topology
+from .block_checks import REPEAT, BlockChecks, defined_names
 from .catalogue import OPS, ShapeError
 from .diagnostics import Reporter, SpecError, did_you_mean
 from .evaluate import Evaluator, SurrogateValue, coerce, describe
+from .graph_checks import GraphChecks
+from .imports import resolve_imports
 from .names import (
     GENERATED_HELPERS,
     NN_MODULE_PRIVATE,
@@ -53,8 +55,13 @@ def _definitions(module: ast.Module, reporter: Reporter) -> Definitions:
     for item in pre.items:
         if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
             defs.add(item, "built in", pre_reporter)
+    for imported in resolve_imports(module, reporter):
+        item = imported.item
+        origin = f"{imported.source.path}:{item.span.line}"
+        defs.add(item, origin, Reporter(imported.source))
+        defs.sources[item.name] = imported.source
     for item in module.items:
-        if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
+        if isinstance(item, (ast.NeuronDef, ast.SurrogateDef, ast.BlockDef)):
             defs.add(item, f"line {item.span.line}", reporter)
     return defs
 
@@ -85,35 +92,30 @@ def select_network(module: ast.Module, reporter: Reporter, name: str | None) -> 
     return nets[0]
 
 
-@dataclass(frozen=True)
-class MergeOp:
-    kind: str
-    options: tuple[str, ...]
-
-
-# Merges start a chain: Add(a, b) -> ...; SEW is SEW-ResNet's connect function.
-MERGES = {
-    "Add": MergeOp("add", ()),
-    "Mul": MergeOp("mul", ()),
-    "Cat": MergeOp("cat", ("dim",)),
-    "SEW": MergeOp("sew", ("cnf",)),
-}
-SEW_FUNCTIONS = ("ADD", "AND", "IAND")
-
-
-def _value_of(node: ir.Node) -> str:
-    return node.value
-
-
-def _dims(shape: tuple[int, ...]) -> str:
-    return "[" + ", ".join(map(str, shape)) + "]"
+def _loops(nodes: list[ir.Node]) -> tuple[tuple[str, ...], ...]:
+    """The recurrent parts of the node graph (cycles through a delay), in node order."""
+    values = [n.value for n in nodes]
+    known = set(values)
+    edges = {
+        n.value: [
+            s
+            for s in (*ir.node_sources(n), *([n.source] if isinstance(n, ir.DelayIR) else []))
+            if s in known
+        ]
+        for n in nodes
+    }
+    loops = [
+        tuple(c) for c in topology.components(values, edges) if len(c) > 1 or c[0] in edges[c[0]]
+    ]
+    position = {v: i for i, v in enumerate(values)}
+    return tuple(sorted(loops, key=lambda c: position[c[0]]))
 
 
 def all_op_names(defs: Definitions) -> list[str]:
-    return sorted([*OPS, *defs.neurons])
+    return sorted([*OPS, *defs.neurons, *defs.blocks, REPEAT])
 
 
-class _NetworkChecker:
+class _NetworkChecker(GraphChecks, BlockChecks):
     def __init__(
         self,
         module: ast.Module,
@@ -133,9 +135,11 @@ class _NetworkChecker:
         self.outputs: list[ir.OutputIR] = []
         self.surrogates: dict[str, ast.SurrogateDef] = {}
         self.attrs = Namespace(RESERVED | NN_MODULE_PRIVATE)  # module attributes
-        self.owner: dict[str, str] = {}  # value -> the statement defining it
-        self.current = ""  # the statement being checked
         self.assumed: list[tuple[str, tuple[int, ...], object]] = []  # delay shapes
+        self.defaults: dict[str, tuple[ast.Arg, ...]] = {}  # in the scope being checked
+        self.prefix = ""  # of the names in the block instance being checked
+        self.instantiating: list[str] = []  # the blocks being expanded, outermost first
+        self.instances = 0
         self.spec_names = Namespace(RESERVED)
 
     def fail(self, code: str, message: str, span, hint: str | None = None) -> SpecError:
@@ -198,30 +202,16 @@ class _NetworkChecker:
         if problem:
             raise self.fail("E0101", problem, self.net.name_span)
         for stmt in self.net.body:
-            if isinstance(stmt, ast.Output) and stmt.chain is None:
-                continue
-            self.claim(stmt.name, stmt.name_span, "name")
-            chain = getattr(stmt, "chain", None)
-            if chain is not None:
-                if isinstance(chain.source, ast.Step) and chain.source.label is not None:
-                    self.claim(chain.source.label, chain.source.label_span, "name")
-                for step in chain.steps:
-                    if step.label is not None:
-                        self.claim(step.label, step.label_span, "name")
+            if isinstance(stmt, ast.Input):
+                self.claim(stmt.name, stmt.name_span, "name")
+        for name, span in defined_names(self.net.body):
+            self.claim(name, span, "name")
 
     # ------------------------------------------------------------------ body
     def run(self) -> ir.NetworkIR:
         self.collect_names()
         self.env = self.params()
-        defs: dict[str, ast.Chain] = {}
-        for stmt in self.net.body:
-            if isinstance(stmt, ast.Input):
-                self.input(stmt)
-            elif isinstance(stmt, (ast.Assign, ast.Output)) and stmt.chain is not None:
-                defs[stmt.name] = stmt.chain
-        plan = topology.order(defs, set(self.values), self.reporter)
-        for name in plan.order:
-            self.chain(defs[name], name)
+        defs = self.scope_body(self.net.body, lambda n: n, network=True)
         self.check_delays()
         for stmt in self.net.body:
             if isinstance(stmt, ast.Output):
@@ -256,11 +246,7 @@ class _NetworkChecker:
         )
         spec_text = format_module(ast.Module(user_items))
         self.check_reachability(defs)
-        loops: dict[int, list[str]] = {}
-        for node in self.nodes:
-            owner = self.owner.get(_value_of(node))
-            if owner in plan.loop_of:
-                loops.setdefault(plan.loop_of[owner], []).append(_value_of(node))
+        loops = _loops(self.nodes)
         surrogates = tuple(
             compile_surrogate(d, self.defs, self.reporter, static)
             for _, (d, static) in sorted(self.surrogates.items())
@@ -273,11 +259,23 @@ class _NetworkChecker:
             tuple(self.outputs),
             surrogates,
             self.module.source.path if self.module.source else "<spec>",
-            tuple(tuple(v) for _, v in sorted(loops.items())),
+            loops,
             tuple(self.reporter.warnings),
         )
 
     def input(self, stmt: ast.Input) -> None:
+        if stmt.shape is None:
+            raise self.fail(
+                "E0302",
+                f"network input '{stmt.name}' needs a shape",
+                stmt.span,
+                f"input {stmt.name}: [features] (only block inputs take their instance's)",
+            )
+        shape = self.shape_of(stmt)
+        self.values[stmt.name] = shape
+        self.inputs.append(ir.InputIR(stmt.name, shape))
+
+    def shape_of(self, stmt: ast.Input) -> tuple[int, ...]:
         dims = []
         ev = Evaluator(self.env, self.reporter, None, "a shape")
         for d in stmt.shape:
@@ -294,9 +292,7 @@ class _NetworkChecker:
                 stmt.span,
                 "for scalar inputs write [1]",
             )
-        shape = tuple(dims)
-        self.values[stmt.name] = shape
-        self.inputs.append(ir.InputIR(stmt.name, shape))
+        return tuple(dims)
 
     def chain(self, chain: ast.Chain, target: str) -> None:
         source = chain.source
@@ -304,240 +300,38 @@ class _NetworkChecker:
             src = source.id
             shape = self.values[src]  # topology.order: defined, and computed earlier
             if not chain.steps:
-                self.add(ir.AliasIR(target, src, shape), target)
+                self.add(ir.AliasIR(target, src, shape))
                 self.values[target] = shape
                 return
         else:
-            name = source.label or self.spec_names.numbered(snake_case(source.call.func))
+            name = source.label or self.spec_names.numbered(
+                self.prefix + snake_case(source.call.func)
+            )
             value = target if not chain.steps else name
-            shape = self.source_node(source, value, target)
+            shape = self.source_node(source, value)
             self.values[value] = shape
             src = value
         for i, step in enumerate(chain.steps):
             last = i == len(chain.steps) - 1
-            name = step.label or self.spec_names.numbered(snake_case(step.call.func))
+            name = step.label or self.spec_names.numbered(self.prefix + snake_case(step.call.func))
             self.attrs.reserve(name)
             value = target if last else name
-            self.current = target
             shape = self.step(step, name, value, src, shape)
             self.values[value] = shape
             src = value
 
-    def add(self, node: ir.Node, owner: str | None = None) -> None:
-        """Append a node; ``owner`` names the statement that defines it (for loops)."""
+    def add(self, node: ir.Node) -> None:
         self.nodes.append(node)
-        self.owner[_value_of(node)] = owner or self.current
-
-    # ------------------------------------------------------------------ graph sources
-    def source_node(self, source: ast.Step, value: str, owner: str) -> tuple[int, ...]:
-        call = source.call
-        if call.func == topology.DELAY:
-            return self.delay(call, value, owner, None)
-        if call.func in MERGES:
-            return self.merge(source, value, owner)
-        hint = "a chain starts with a name, a merge (Add, Mul, Cat, SEW) or delay(name)"
-        if call.func in OPS or call.func in self.defs.neurons:
-            hint = f"start the chain with its input: x -> {call.func}(...)"
-        raise self.fail(
-            "E0201",
-            f"'{call.func}' cannot start a chain",
-            call.func_span,
-            did_you_mean(call.func, [*MERGES, topology.DELAY]) or hint,
-        )
-
-    def delay(self, call: ast.Call, value: str, owner: str, like) -> tuple[int, ...]:
-        """``delay(h)`` or ``delay(h, shape=[...])``; ``like`` is the shape the context
-        implies (the other operands of an element-wise merge), if any."""
-        positional = [a for a in call.args if a.name is None]
-        extra = [a for a in call.args if a.name not in (None, "shape")]
-        if extra:
-            raise self.fail(
-                "E0202",
-                f"delay has no argument '{extra[0].name}'",
-                extra[0].span,
-                "delay(name) or delay(name, shape=[...])",
-            )
-        if len(positional) != 1 or not isinstance(positional[0].value, ast.Name):
-            raise self.fail("E0204", "delay takes the name of a value: delay(h)", call.span)
-        target = positional[0].value
-        declared = None
-        for a in call.args:
-            if a.name == "shape":
-                v = Evaluator(self.env, self.reporter, None, "a shape").eval(a.value)
-                if not (
-                    isinstance(v, tuple)
-                    and v
-                    and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in v)
-                ):
-                    raise self.fail(
-                        "E0302", "a delay shape is a list of positive ints", a.value.span
-                    )
-                declared = v
-        shape = self.values.get(target.id) or declared or like
-        if shape is None:
-            raise self.fail(
-                "E0301",
-                f"cannot tell the shape of delay({target.id}) before '{target.id}' is computed",
-                call.span,
-                f"give it: delay({target.id}, shape=[...])",
-            )
-        if declared is not None and declared != shape:
-            raise self.fail(
-                "E0301",
-                f"delay({target.id}) is declared {_dims(declared)}, but '{target.id}' is "
-                f"{_dims(shape)}",
-                call.span,
-            )
-        self.assumed.append((target.id, shape, call.span))
-        attr = self.attrs.fresh(f"_{value}_prev")  # each delay keeps its own copy
-        self.add(ir.DelayIR(value, target.id, attr, shape, f"delay({target.id})"), owner)
-        return shape
-
-    def check_delays(self) -> None:
-        for name, shape, span in self.assumed:
-            if self.values[name] != shape:
-                raise self.fail(
-                    "E0301",
-                    f"delay({name}) was taken as {_dims(shape)} here, but '{name}' is "
-                    f"{_dims(self.values[name])}",
-                    span,
-                    f"write delay({name}, shape={list(self.values[name])})",
-                )
-
-    def merge(self, source: ast.Step, value: str, owner: str) -> tuple[int, ...]:
-        call = source.call
-        op = MERGES[call.func]
-        kwargs = {a.name: a for a in call.args if a.name is not None}
-        for key, a in kwargs.items():
-            if key not in op.options:
-                raise self.fail(
-                    "E0202",
-                    f"'{call.func}' has no argument '{key}'",
-                    a.span,
-                    did_you_mean(key, op.options)
-                    or (f"its options: {', '.join(op.options)}" if op.options else None),
-                )
-        positional = [a for a in call.args if a.name is None]
-        ev = Evaluator(self.env, self.reporter, None, f"'{call.func}' arguments")
-        cnf = None
-        if op.kind == "sew":
-            if len(positional) == 3 and "cnf" not in kwargs:
-                cnf_arg = positional.pop()
-            else:
-                cnf_arg = kwargs.get("cnf")
-            cnf = ev.eval(cnf_arg.value) if cnf_arg is not None else "ADD"
-            if cnf not in SEW_FUNCTIONS:
-                span = cnf_arg.value.span if cnf_arg is not None else call.span
-                raise self.fail(
-                    "E0207",
-                    f"SEW connects with 'ADD', 'AND' or 'IAND', got {describe(cnf)}",
-                    span,
-                )
-        if len(positional) < 2 or (op.kind == "sew" and len(positional) != 2):
-            count = "two values" if op.kind == "sew" else "at least two values"
-            raise self.fail("E0206", f"'{call.func}' merges {count}", call.span)
-        known = [self.values[a.value.id] for a in positional if isinstance(a.value, ast.Name)]
-        like = known[0] if known and op.kind != "cat" else None
-        names, shapes = [], []
-        for a in positional:
-            if isinstance(a.value, ast.Name):
-                names.append(a.value.id)
-                shapes.append(self.values[a.value.id])
-            elif isinstance(a.value, ast.Call) and a.value.func == topology.DELAY:
-                inner = self.spec_names.numbered("delay")
-                shapes.append(self.delay(a.value, inner, owner, like))
-                self.values[inner] = shapes[-1]
-                names.append(inner)
-            else:
-                raise self.fail("E0204", "merge arguments are names or delay(name)", a.value.span)
-        dim = None
-        if op.kind == "cat":
-            dim = ev.eval(kwargs["dim"].value) if "dim" in kwargs else 0
-            ndim = len(shapes[0])
-            if not isinstance(dim, int) or isinstance(dim, bool) or not -ndim <= dim < ndim:
-                span = kwargs["dim"].value.span if "dim" in kwargs else call.span
-                raise self.fail(
-                    "E0207", f"Cat dim must be an int in [{-ndim}, {ndim}), got {dim!r}", span
-                )
-            dim %= ndim
-            rest = [s[:dim] + s[dim + 1 :] for s in shapes]
-            if any(len(s) != ndim for s in shapes) or any(r != rest[0] for r in rest):
-                raise self.fail(
-                    "E0301",
-                    f"Cat along dim {dim} needs the other dimensions equal, got "
-                    + ", ".join(f"{_dims(s)} ({n})" for s, n in zip(shapes, names)),
-                    call.span,
-                )
-            out = list(shapes[0])
-            out[dim] = sum(s[dim] for s in shapes)
-            shape = tuple(out)
-        else:
-            if any(s != shapes[0] for s in shapes):
-                raise self.fail(
-                    "E0301",
-                    f"{call.func} needs equal shapes, got "
-                    + ", ".join(f"{_dims(s)} ({n})" for s, n in zip(shapes, names)),
-                    call.span,
-                )
-            shape = shapes[0]
-        args = ", ".join(names)
-        if op.kind == "cat":
-            args += f", dim={dim}"
-        if op.kind == "sew":
-            args += f', "{cnf}"'
-        self.add(
-            ir.MergeIR(value, tuple(names), op.kind, cnf, dim, shape, f"{call.func}({args})"),
-            owner,
-        )
-        return shape
-
-    def check_reachability(self, defs: dict[str, ast.Chain]) -> None:
-        """Outputs must depend on an input; values no output uses get a warning."""
-        producer = {_value_of(n): n for n in self.nodes}
-        reads: dict[str, tuple[str, ...]] = {}
-        for n in self.nodes:
-            reads[_value_of(n)] = (n.source,) if isinstance(n, ir.DelayIR) else ir.node_sources(n)
-        inputs = {i.name for i in self.inputs}
-
-        def closure(start: str) -> set[str]:
-            seen, todo = set(), [start]
-            while todo:
-                v = todo.pop()
-                if v in seen:
-                    continue
-                seen.add(v)
-                todo.extend(reads.get(v, ()))
-            return seen
-
-        used: set[str] = set()
-        for o in self.outputs:
-            ancestors = closure(o.source)
-            used |= ancestors
-            if not ancestors & inputs:
-                stmt = next(
-                    s for s in self.net.body if isinstance(s, ast.Output) and s.name == o.name
-                )
-                raise self.fail(
-                    "E0108",
-                    f"output '{o.name}' is not computed from any input",
-                    stmt.name_span,
-                    "every output must depend on an input of the network",
-                )
-        spans = {s.name: s.name_span for s in self.net.body if hasattr(s, "name_span")}
-        for name in [*[i.name for i in self.inputs], *defs]:
-            if name not in used and name in spans and name not in {o.name for o in self.outputs}:
-                if name in producer or name in inputs:
-                    self.reporter.warn(
-                        "W0101",
-                        f"'{name}' is computed but no output uses it",
-                        spans[name],
-                        f"remove it, or make it an output: output {name}",
-                    )
 
     def step(
         self, step: ast.Step, name: str, value: str, src: str, shape: tuple[int, ...]
     ) -> tuple[int, ...]:
-        call = step.call
+        call = self.with_defaults(step.call)
+        if call.func == REPEAT:
+            return self.repeat(call, name, value, src, shape)
+        block = self.defs.blocks.get(call.func)
+        if block is not None:
+            return self.instance(block, call, name, value, src, shape)
         op = OPS.get(call.func)
         if op is not None:
             return self.layer(op, call, name, value, src, shape)

@@ -32,6 +32,7 @@ CODES: dict[str, str] = {
     "E0106": "unused or missing output",
     "E0107": "cycle with no delay",
     "E0108": "output not computed from any input",
+    "E0109": "import or block cycle",
     "E0201": "unknown operation",
     "E0202": "unknown argument",
     "E0203": "missing argument",

@@ -118,6 +118,10 @@ def format_module(module: ast.Module) -> str:
         _comments(item.comments, 0, lines)
         if isinstance(item, ast.Network):
             _network(item, lines)
+        elif isinstance(item, ast.BlockDef):
+            _network(item, lines, "block")
+        elif isinstance(item, ast.Import):
+            lines.append(f"import {quote_string(item.path)}")
         elif isinstance(item, ast.NeuronDef):
             _definition("parallel neuron" if item.parallel else "neuron", item, lines)
         elif isinstance(item, ast.SurrogateDef):
@@ -155,13 +159,17 @@ def _param(param: ast.Param) -> str:
     return f"{param.name}{type_} = {format_expr(param.default)}"
 
 
-def _network(net: ast.Network, out: list[str]) -> None:
-    out.extend(_header("network", net.name, net.params, parens=False))
+def _network(net: ast.Network | ast.BlockDef, out: list[str], keyword="network") -> None:
+    out.extend(_header(keyword, net.name, net.params, parens=False))
     for stmt in net.body:
         _comments(stmt.comments, 1, out)
-        if isinstance(stmt, ast.Input):
+        if isinstance(stmt, ast.Input) and stmt.shape is None:
+            out.append(f"{INDENT}input {stmt.name}")
+        elif isinstance(stmt, ast.Input):
             shape = ", ".join(format_expr(e) for e in stmt.shape)
             out.append(f"{INDENT}input {stmt.name}: [{shape}]")
+        elif isinstance(stmt, ast.Defaults):
+            out.append(f"{INDENT}defaults {stmt.call.func}({_args(stmt.call.args)})")
         elif isinstance(stmt, ast.Assign):
             _chain_lines(f"{stmt.name} = ", stmt.chain, out)
         elif isinstance(stmt, ast.Output):

@@ -56,13 +56,15 @@ class Definitions:
         self.reporter = reporter
         self.neurons: dict[str, ast.NeuronDef] = {}
         self.surrogates: dict[str, ast.SurrogateDef] = {}
+        self.blocks: dict[str, ast.BlockDef] = {}
         self.origin: dict[str, str] = {}
+        self.sources: dict[str, object] = {}  # imported definitions: their SourceFile
 
     def add(self, item: ast.NeuronDef | ast.SurrogateDef, origin: str, reporter: Reporter):
         problem = identifier_problem(item.name)
         if problem:
             raise reporter.fail("E0101", problem, item.name_span)
-        if item.name in self.neurons or item.name in self.surrogates:
+        if item.name in self.neurons or item.name in self.surrogates or item.name in self.blocks:
             raise reporter.fail(
                 "E0102",
                 f"'{item.name}' is already defined ({self.origin[item.name]})",
@@ -78,6 +80,10 @@ class Definitions:
                 "rename it",
             )
         self.origin[item.name] = origin
+        if isinstance(item, ast.BlockDef):
+            check_params(item.params, reporter, f"block '{item.name}'")
+            self.blocks[item.name] = item
+            return
         forbidden = ("x",) if isinstance(item, ast.SurrogateDef) else ("x", "spike")
         check_params(item.params, reporter, f"'{item.name}'", forbidden=forbidden)
         if isinstance(item, ast.SurrogateDef):

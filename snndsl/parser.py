@@ -417,8 +417,26 @@ class _ToAst(Transformer):
             _token_span(name),
         )
 
+    def block_def(self, meta, children):
+        net = self.network(meta, children)
+        return ast.BlockDef(net.name, net.params, net.body, net.comments, net.span, net.name_span)
+
+    def import_stmt(self, meta, children):
+        (tok,) = children
+        return ast.Import(
+            _unescape(str(tok)), self._comments.of(meta), _meta_span(meta), _token_span(tok)
+        )
+
+    def defaults_stmt(self, meta, children):
+        name, args = children
+        op_span = _token_span(name)
+        call_span = Span(op_span.line, op_span.column, meta.end_line, meta.end_column)
+        call = ast.Call(str(name), args, call_span, op_span)
+        return ast.Defaults(call, self._comments.of(meta), _meta_span(meta))
+
     def input_stmt(self, meta, children):
-        name, shape = children
+        name, *rest = children
+        shape = rest[0] if rest else None
         return ast.Input(
             str(name), shape, self._comments.of(meta), _meta_span(meta), _token_span(name)
         )

@@ -40,15 +40,20 @@ def reads(chain: ast.Chain) -> list[Read]:
     if source.call.func == DELAY:
         return _delay_reads(source.call)
     out: list[Read] = []
-    for arg in source.call.args:
-        if arg.name is not None:
-            continue
+    for arg in value_args(source.call):
         value = arg.value
         if isinstance(value, ast.Name):
             out.append(Read(value.id, False, value.span))
         elif isinstance(value, ast.Call) and value.func == DELAY:
             out.extend(_delay_reads(value))
     return out
+
+
+def value_args(call: ast.Call) -> list[ast.Arg]:
+    """The arguments of a merge that name values (or delays): its positional ones, but
+    for SEW's third, which is the connect function."""
+    positional = [a for a in call.args if a.name is None]
+    return positional[:2] if call.func == "SEW" else positional
 
 
 def _delay_reads(call: ast.Call) -> list[Read]:
@@ -59,9 +64,9 @@ def _delay_reads(call: ast.Call) -> list[Read]:
     return []  # malformed: the checker reports it
 
 
-def _tarjan(names: list[str], edges: dict[str, list[str]]) -> list[list[str]]:
-    """Strongly connected components, each in ``names`` order, in reverse topological
-    order of the condensation (a component before the ones that read it... reversed)."""
+def components(names: list[str], edges: dict[str, list[str]]) -> list[list[str]]:
+    """Strongly connected components of ``edges`` (node -> the nodes it reads), each in
+    ``names`` order; a component comes after every component it reads."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()
@@ -153,7 +158,7 @@ def order(defs: dict[str, ast.Chain], known: set[str], reporter: Reporter) -> Pl
             (delayed if r.delayed else direct)[name].append(r.name)
             spans.setdefault((name, r.name), r.span)
     # a cycle of direct reads alone is an error
-    for comp in _tarjan(names, direct):
+    for comp in components(names, direct):
         if len(comp) > 1 or comp[0] in direct[comp[0]]:
             first = comp[0]
             target = next(t for t in direct[first] if t in comp)
@@ -165,7 +170,7 @@ def order(defs: dict[str, ast.Chain], known: set[str], reporter: Reporter) -> Pl
                 f"feed a value back through delay({target}): its value one step earlier",
             )
     every = {n: direct[n] + delayed[n] for n in names}
-    comps = _tarjan(names, every)  # reverse topological order of the condensation
+    comps = components(names, every)  # reverse topological order of the condensation
     loop_of: dict[str, int] = {}
     loops = 0
     for comp in comps:

@@ -36,9 +36,12 @@ _TOO_DEEP = "the YAML document is nested too deeply"
 # kind: (AST class, the keys it allows besides its own, the keys it requires)
 _SCHEMA: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     "network": (ast.Network, ("comments", "params", "body"), ("body",)),
+    "block": (ast.BlockDef, ("comments", "params", "body"), ("body",)),
+    "import": (ast.Import, ("comments",), ()),
+    "defaults": (ast.Defaults, ("comments", "args", "kwargs"), ()),
     "neuron": (ast.NeuronDef, ("comments", "parallel", "params", "body"), ("body",)),
     "surrogate": (ast.SurrogateDef, ("comments", "params", "body"), ("body",)),
-    "input": (ast.Input, ("comments", "shape"), ("shape",)),
+    "input": (ast.Input, ("comments", "shape"), ()),
     "assign": (ast.Assign, ("comments", "chain"), ("chain",)),
     "output": (ast.Output, ("comments", "chain"), ()),
     "let": (ast.Let, ("comments", "value"), ("value",)),
@@ -58,8 +61,8 @@ _SCHEMA: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
     "gradient": (ast.Gradient, ("comments",), ()),
 }
 _KIND_OF = {cls: kind for kind, (cls, _, _) in _SCHEMA.items()}
-_ITEM_KINDS = ("network", "neuron", "surrogate")
-_NETWORK_KINDS = ("input", "assign", "output")
+_ITEM_KINDS = ("network", "neuron", "surrogate", "block", "import")
+_NETWORK_KINDS = ("input", "assign", "output", "defaults")
 _NEURON_KINDS = (
     "let",
     "state",
@@ -78,6 +81,7 @@ _NEURON_KINDS = (
 _SURROGATE_KINDS = ("let", "primitive", "gradient", "require", "if")
 _BODY_KINDS = {
     "network": _NETWORK_KINDS,
+    "block": _NETWORK_KINDS,
     "neuron": _NEURON_KINDS,
     "surrogate": _SURROGATE_KINDS,
 }
@@ -395,6 +399,10 @@ class _Reader:
         kind = self.kind(node, fields, _ITEM_KINDS, "item")
         _, allowed, required = _SCHEMA[kind]
         self.check_keys(node, fields, (kind, *allowed), required, f"a {kind}")
+        if kind == "import":
+            path_node = fields["import"][1]
+            path = self.string(path_node, "a file path")
+            return ast.Import(path, self.comments(fields), _span(node), _span(path_node))
         name_node = fields[kind][1]
         name = self.name(name_node, f"a {kind} name")
         params = self.params(fields["params"][1]) if "params" in fields else ()
@@ -480,9 +488,14 @@ class _Reader:
         span = _span(node)
         head = fields[kind][1]
         if kind == "input":
-            shape_node = fields["shape"][1]
-            shape = tuple(self.value(n) for n in self.sequence(shape_node, "a shape"))
+            shape = None
+            if "shape" in fields:
+                shape_node = fields["shape"][1]
+                shape = tuple(self.value(n) for n in self.sequence(shape_node, "a shape"))
             return ast.Input(self.name(head, "an input name"), shape, comments, span, _span(head))
+        if kind == "defaults":
+            call = self.call(node, {**fields, "op": fields["defaults"]}, frozenset())
+            return ast.Defaults(call, comments, span)
         if kind == "assign":
             name = self.name(head, "an assigned name", _RESERVED_ASSIGN)
             chain = self.chain(fields["chain"][1])
@@ -594,6 +607,8 @@ def _head(kind: str, value, comments: tuple[str, ...]) -> dict:
 
 
 def _dump_item(item: ast.Item) -> dict:
+    if isinstance(item, ast.Import):
+        return _head("import", item.path, item.comments)
     out = _head(_KIND_OF[type(item)], item.name, item.comments)
     if getattr(item, "parallel", False):
         out["parallel"] = True
@@ -699,13 +714,17 @@ def _dump_options(options: tuple[ast.Option, ...]):
 
 def _dump_statement(stmt) -> dict:
     kind, c = _KIND_OF[type(stmt)], stmt.comments
+    if isinstance(stmt, ast.Defaults):
+        out = _head(kind, stmt.call.func, c)
+        out.update((k, v) for k, v in _dump_call(stmt.call).items() if k != "op")
+        return out
     if isinstance(stmt, (ast.Fire, ast.Require, ast.If)):
         out = _head(kind, _dump_value(stmt.condition), c)
     elif isinstance(stmt, (ast.Primitive, ast.Gradient, ast.Emit, ast.Steps, ast.Window)):
         out = _head(kind, _dump_value(stmt.value), c)
     else:  # `reset: null` for `reset none`
         out = _head(kind, stmt.target if isinstance(stmt, ast.Reset) else stmt.name, c)
-    if isinstance(stmt, ast.Input):
+    if isinstance(stmt, ast.Input) and stmt.shape is not None:
         out["shape"] = _Flow(_dump_value(e) for e in stmt.shape)
     elif isinstance(stmt, (ast.Assign, ast.Output)) and stmt.chain is not None:
         out["chain"] = _dump_chain(stmt.chain)

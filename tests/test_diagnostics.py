@@ -100,7 +100,7 @@ def test_stray_character_after_last_item():
         "E0001",
         5,
         1,
-        "expected 'network', 'neuron', 'parallel', 'surrogate'",
+        "expected 'block', 'import', 'network', 'neuron', 'parallel', 'surrogate'",
         "unexpected character '$'",
     )
 
@@ -117,7 +117,7 @@ def test_extra_closing_brace():
         "E0001",
         4,
         2,
-        "expected 'network', 'neuron', 'parallel', 'surrogate'",
+        "expected 'block', 'import', 'network', 'neuron', 'parallel', 'surrogate'",
         "unexpected '}'",
     )
 
@@ -200,7 +200,7 @@ def test_yaml_unknown_item_kind():
         "E0020",
         1,
         3,
-        "expected one of 'network', 'neuron', 'surrogate'",
+        "expected one of 'network', 'neuron', 'surrogate', 'block', 'import'",
         "unknown item kind 'foo'",
     )
 
@@ -996,3 +996,8 @@ def test_graph_errors_are_located():
         "every output must depend on an input of the network",
         "output 'y' is not computed from any input",
     )
+
+
+def test_block_instantiating_itself():
+    text = "block B() {\n    input x\n    output y = x -> B\n}\n" + net("x -> B")
+    expect(resolve_error(text), "E0109", 3, 21, None, "block 'B' instantiates itself (B -> B)")

@@ -13,6 +13,7 @@ import pytest
 from conftest import ROOT, SPECS
 
 import snndsl
+from snndsl import ir
 from snndsl.cli import main
 from snndsl.graph import (
     Graph,
@@ -94,12 +95,14 @@ def expected(spec) -> tuple[dict[str, str], set[tuple[str, str]]]:
         producer[i.name] = i.name
     for n in net.nodes:
         name = node_name(n)
-        edges.add((producer[n.source], name))
+        edges.update((producer[s], name) for s in ir.node_sources(n))
         producer[n.value] = name
         labels[name] = name
     for o in net.outputs:
         labels[f"output.{o.name}"] = f"output {o.name}\n{_shape(o.shape)}"
         edges.add((producer[o.source], f"output.{o.name}"))
+    # feedback: the value a delay reads one step earlier (drawn dashed)
+    edges.update((producer[d.source], node_name(d)) for d in net.delays)
     return labels, edges
 
 

@@ -315,8 +315,8 @@ def test_spans_point_into_the_yaml_file():
 
 # fmt: off
 ERRORS = [
-    pytest.param('- network: Seed\n  body:\n    - input: x\n',
-                 'E0020', 3, 7, "an input statement is missing the key 'shape'", None, id='missing-key'),
+    pytest.param('- network: Seed\n  body:\n    - assign: x\n',
+                 'E0020', 3, 7, "an assign statement is missing the key 'chain'", None, id='missing-key'),
     pytest.param('- neuron: N\n  body:\n    - let: a\n      valeu: 1\n',
                  'E0020', 4, 7, "unknown key 'valeu' in a let statement", "did you mean 'value'?", id='unknown-key'),
     pytest.param('- network: Seed\n  body:\n    - input: x\n      shape: 8\n',

@@ -1,0 +1,248 @@
+"""Checks for the parts of the language that scale a network: blocks, repeat, defaults.
+
+A mixin of the network checker (:mod:`snndsl.checks`).  A ``block`` is instantiated as a
+chain step, ``x -> b1: Basic(64)``: its body is checked in place with its parameters
+bound, its input standing for the step's input and its output for the step's value.
+Every other name inside gets the instance name as a prefix (``b1_conv1``), so generated
+code and ``state_dict`` keys stay readable and unique; blocks nest (``b1_down_conv``).
+``repeat(n, Block(...))`` chains n instances named ``<label>_0`` .. ``<label>_<n-1>``.
+``defaults Op(k=v)`` gives every call of Op in its scope, and in the blocks that scope
+instantiates, the keyword arguments it does not give itself (an inner scope's defaults
+win over an outer one's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from . import ast, topology
+from .catalogue import OPS
+from .diagnostics import did_you_mean
+from .evaluate import Evaluator, describe
+from .signature import bind
+
+REPEAT = "repeat"
+MAX_INSTANCES = 10_000  # a spec that expands to more nodes than this is surely a mistake
+
+
+def rename_chain(chain: ast.Chain, rn: Callable[[str], str]) -> ast.Chain:
+    """``chain`` with every value name it defines or reads passed through ``rn`` (step
+    arguments are parameter expressions, not value names, and stay as they are)."""
+    source = chain.source
+    if isinstance(source, ast.Name):
+        new_source: ast.Name | ast.Step = replace(source, id=rn(source.id))
+    else:
+        values = {id(a) for a in topology.value_args(source.call)}
+        args = tuple(_rename_arg(a, rn) if id(a) in values else a for a in source.call.args)
+        label = rn(source.label) if source.label is not None else None
+        new_source = replace(source, call=replace(source.call, args=args), label=label)
+    steps = tuple(replace(s, label=rn(s.label)) if s.label is not None else s for s in chain.steps)
+    return replace(chain, source=new_source, steps=steps)
+
+
+def _rename_arg(arg: ast.Arg, rn) -> ast.Arg:
+    value = arg.value
+    if isinstance(value, ast.Name):
+        return replace(arg, value=replace(value, id=rn(value.id)))
+    if isinstance(value, ast.Call) and value.func == topology.DELAY:
+        inner = tuple(_rename_arg(a, rn) if a.name is None else a for a in value.args)
+        return replace(arg, value=replace(value, args=inner))
+    return arg
+
+
+def defined_names(body) -> list[tuple[str, object]]:
+    """(name, span) of every value a network or block body names: assigned and output
+    names, source and step labels."""
+    out: list[tuple[str, object]] = []
+    for stmt in body:
+        if isinstance(stmt, ast.Output) and stmt.chain is None:
+            continue
+        if not isinstance(stmt, (ast.Assign, ast.Output)):
+            continue
+        out.append((stmt.name, stmt.name_span))
+        chain = stmt.chain
+        if isinstance(chain.source, ast.Step) and chain.source.label is not None:
+            out.append((chain.source.label, chain.source.label_span))
+        out.extend((s.label, s.label_span) for s in chain.steps if s.label is not None)
+    return out
+
+
+class BlockChecks:
+    """Methods of the network checker for scopes, block instances, repeat and defaults."""
+
+    # ------------------------------------------------------------------ scopes
+    def scope_body(self, body, rn: Callable[[str], str], network: bool) -> dict:
+        """Check a network or block body; its chains, by their defined (renamed) name."""
+        saved = self.defaults
+        merged = dict(self.defaults)
+        for func, args in self.scope_defaults(body).items():
+            names = {a.name for a in args}
+            merged[func] = (*(a for a in merged.get(func, ()) if a.name not in names), *args)
+        self.defaults = merged
+        defs: dict[str, ast.Chain] = {}
+        for stmt in body:
+            if isinstance(stmt, ast.Input) and network:
+                self.input(stmt)
+            elif isinstance(stmt, (ast.Assign, ast.Output)) and stmt.chain is not None:
+                chain = stmt.chain if network else rename_chain(stmt.chain, rn)
+                defs[rn(stmt.name)] = chain
+        plan = topology.order(defs, set(self.values), self.reporter)
+        for name in plan.order:
+            self.chain(defs[name], name)
+        self.defaults = saved
+        return defs
+
+    def scope_defaults(self, body) -> dict[str, tuple[ast.Arg, ...]]:
+        out: dict[str, tuple[ast.Arg, ...]] = {}
+        for stmt in body:
+            if not isinstance(stmt, ast.Defaults):
+                continue
+            call = stmt.call
+            if self.param_specs(call.func) is None:
+                raise self.fail(
+                    "E0201",
+                    f"defaults for unknown operation '{call.func}'",
+                    call.func_span,
+                    did_you_mean(call.func, [*OPS, *self.defs.neurons, *self.defs.blocks]),
+                )
+            for a in call.args:
+                if a.name is None:
+                    raise self.fail(
+                        "E0204", "defaults are keyword arguments: defaults LIF(tau=2.0)", a.span
+                    )
+            if call.func in out:
+                raise self.fail("E0205", f"defaults for '{call.func}' given twice", call.span)
+            out[call.func] = call.args
+        return out
+
+    def param_specs(self, func: str):
+        """The parameters of an operation in order, or None when it is unknown."""
+        if func in OPS:
+            return OPS[func].params
+        definition = self.defs.neurons.get(func) or self.defs.blocks.get(func)
+        if definition is None:
+            return None
+        return self.defs.signature(definition, self.reporter)
+
+    def with_defaults(self, call: ast.Call) -> ast.Call:
+        """``call`` plus the scope's defaults for its operation that it does not give.
+
+        A default never changes what a positional argument means: the parameters the
+        call's positional arguments bind without defaults (as :func:`signature.bind`
+        maps them) keep them."""
+        extra = self.defaults.get(call.func)
+        if not extra:
+            return call
+        explicit = {a.name for a in call.args if a.name is not None}
+        count = sum(1 for a in call.args if a.name is None)
+        free = [p for p in self.param_specs(call.func) if p.name not in explicit]
+        needed = [p for p in free if p.required]
+        if count < len(needed):  # bind leaves inferable parameters out from the front
+            skipped = {p.name for p in [p for p in needed if p.inferable][: len(needed) - count]}
+            free = [p for p in free if p.name not in skipped]
+        covered = {p.name for p in free[:count]}
+        added = tuple(a for a in extra if a.name not in explicit and a.name not in covered)
+        return replace(call, args=(*call.args, *added)) if added else call
+
+    # ------------------------------------------------------------------ instances
+    def instance(self, block: ast.BlockDef, call, name, value, src, shape):
+        if block.name in self.instantiating:
+            path = " -> ".join([*self.instantiating, block.name])
+            raise self.fail(
+                "E0109", f"block '{block.name}' instantiates itself ({path})", call.func_span
+            )
+        self.instances += 1
+        if self.instances > MAX_INSTANCES:
+            raise self.fail(
+                "E0207", f"the network expands to more than {MAX_INSTANCES} blocks", call.span
+            )
+        outer_source = self.reporter.source
+        sig = self.defs.signature(block, self.reporter)
+        ev = Evaluator(self.env, self.reporter, self.defs.call_hook, f"'{block.name}' arguments")
+        bound = bind(call, sig, ev, self.reporter, f"block '{block.name}'")
+        inputs = [s for s in block.body if isinstance(s, ast.Input)]
+        outputs = [s for s in block.body if isinstance(s, ast.Output)]
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise self.fail(
+                "E0206",
+                f"block '{block.name}' has {len(inputs)} inputs and {len(outputs)} outputs; "
+                "a chain step needs one of each",
+                call.span,
+            )
+        (inp,), (out,) = inputs, outputs
+        self.reporter.source = self.defs.sources.get(block.name, outer_source)
+        saved = (self.env, self.prefix)
+        self.env, self.prefix = dict(bound.values), f"{name}_"
+        try:
+            if inp.shape is not None:
+                declared = self.shape_of(inp)
+                if declared != shape:
+                    raise self.fail(
+                        "E0301",
+                        f"block '{block.name}' takes {list(declared)}, got {list(shape)}",
+                        inp.span,
+                    )
+            local = {n for n, _ in defined_names(block.body)}
+            for stmt in block.body:
+                if isinstance(stmt, (ast.Assign, ast.Output)) and stmt.chain is not None:
+                    for r in topology.reads(stmt.chain):
+                        if r.name not in local and r.name != inp.name:
+                            raise self.fail(
+                                "E0103",
+                                f"undefined name '{r.name}' in block '{block.name}'",
+                                r.span,
+                                did_you_mean(r.name, [*local, inp.name]),
+                            )
+
+            def rn(n: str) -> str:
+                if n == inp.name:
+                    return src
+                if n == out.name:
+                    return value
+                return self.prefix + n
+
+            for n, span in defined_names(block.body):
+                if n != out.name:
+                    self.claim(rn(n), span, f"name (in block instance '{name}')")
+            self.instantiating.append(block.name)
+            self.scope_body(block.body, rn, network=False)
+            self.instantiating.pop()
+            if out.chain is None:  # `output y` names a value of the block
+                if out.name not in local and out.name != inp.name:
+                    raise self.fail("E0103", f"undefined name '{out.name}'", out.name_span)
+                from . import ir
+
+                self.add(ir.AliasIR(value, rn(out.name), self.values[rn(out.name)]))
+                self.values[value] = self.values[rn(out.name)]
+        finally:
+            self.env, self.prefix = saved
+            self.reporter.source = outer_source
+        return self.values[value]
+
+    def repeat(self, call: ast.Call, name, value, src, shape):
+        """``repeat(n, Op(...))``: n steps of Op in a row, named ``<name>_0`` ..."""
+        positional = [a for a in call.args if a.name is None]
+        if len(positional) != 2 or len(call.args) != 2:
+            raise self.fail("E0206", "repeat takes (count, operation)", call.span)
+        count = Evaluator(self.env, self.reporter, None, "repeat").eval(positional[0].value)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise self.fail(
+                "E0207",
+                f"repeat count must be an int of at least 1, got {describe(count)}",
+                positional[0].value.span,
+            )
+        inner = positional[1].value
+        if isinstance(inner, ast.Name):
+            inner = ast.Call(inner.id, (), inner.span, inner.span)
+        if not isinstance(inner, ast.Call) or inner.func == REPEAT:
+            raise self.fail("E0204", "repeat's second argument is an operation", inner.span)
+        for i in range(count):
+            sub = f"{name}_{i}"
+            self.claim(sub, call.span, "name")
+            sub_value = value if i == count - 1 else sub
+            step = ast.Step(inner, sub, call.span, call.span)
+            shape = self.step(step, sub, sub_value, src, shape)
+            self.values[sub_value] = shape
+            src = sub_value
+        return shape

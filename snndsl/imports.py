@@ -1,0 +1,82 @@
+"""Resolve ``import "other.snn"`` items: the definitions other spec files contribute.
+
+An import names a file relative to the importing file (``.snn`` text or ``.yaml``/``.yml``).
+Its neurons, surrogates and blocks become visible to the importer, transitively; its
+networks do not (a network is selected from the file given on the command line).  A file
+imported twice along different paths is read once; a cycle of imports is error E0109,
+located at the import that closes it; a file that cannot be read is E0010 at its import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ast
+from .diagnostics import Reporter, SourceFile, SpecError
+
+DEFINITION_TYPES = (ast.NeuronDef, ast.SurrogateDef, ast.BlockDef)
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A definition from another file, with that file's source for its diagnostics."""
+
+    item: ast.NeuronDef | ast.SurrogateDef | ast.BlockDef
+    source: SourceFile
+
+
+def _read(path: Path) -> ast.Module:
+    from .parser import parse_text
+    from .yaml_io import load_yaml
+
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return load_yaml(text, str(path))
+    return parse_text(text, str(path))
+
+
+def resolve_imports(module: ast.Module, reporter: Reporter) -> list[Imported]:
+    """The definitions ``module``'s imports make visible, in import order."""
+    out: list[Imported] = []
+    if not module.imports():
+        return out
+    here = Path(module.source.path) if module.source is not None else Path("<spec>")
+    seen: set[Path] = set()
+    _visit(module, here.resolve(), [here.resolve()], seen, out, reporter)
+    return out
+
+
+def _visit(module, path: Path, chain: list[Path], seen, out, reporter: Reporter) -> None:
+    for imp in module.imports():
+        target = (path.parent / imp.path).resolve()
+        source = module.source
+        if target in chain:
+            cycle = " -> ".join(p.name for p in [*chain[chain.index(target) :], target])
+            raise reporter.fail(
+                "E0109",
+                f"import cycle: {cycle}",
+                imp.path_span,
+                "move the shared definitions into a file both import",
+                source=source,
+            )
+        if target in seen:
+            continue
+        try:
+            imported = _read(target)
+        except OSError as err:
+            raise reporter.fail(
+                "E0010",
+                f"cannot read imported file '{imp.path}': {err.strerror or err}",
+                imp.path_span,
+                source=source,
+            ) from None
+        except SpecError as err:  # its own located diagnostics
+            raise err from None
+        seen.add(target)
+        _visit(imported, target, [*chain, target], seen, out, reporter)
+        out.extend(
+            Imported(item, imported.source)
+            for item in imported.items
+            if isinstance(item, DEFINITION_TYPES)
+        )
