@@ -39,7 +39,7 @@ _TERMINAL_WORDS = {
     "EQUAL": "'='",
     "COMPARE_OP": "a comparison",
     "ADD_OP": "'+' or '-'",
-    "MUL_OP": "'*' or '/'",
+    "MUL_OP": "'*', '/' or '@'",
     "OPTIONAL_MARK": "'?'",
     "$END": "end of file",
 }
@@ -48,6 +48,12 @@ _STATEMENT_ITEMS = (
     "network",
     "neuron",
     "surrogate",
+    "block_def",
+    "import_stmt",
+    "defaults_stmt",
+    "buffer_stmt",
+    "steps_stmt",
+    "window_stmt",
     "input_stmt",
     "assign_stmt",
     "output_stmt",
@@ -66,7 +72,7 @@ _STATEMENT_ITEMS = (
     "update_stmt",
     "emit_stmt",
 )
-_CONTAINERS = ("network", "neuron", "surrogate", "if_stmt")
+_CONTAINERS = ("network", "neuron", "surrogate", "block_def", "if_stmt")
 
 
 @functools.cache

@@ -15,8 +15,9 @@ import pytest
 from conftest import ROOT, SPECS, multi_step_only
 
 import snndsl
+from snndsl import ir
 from snndsl.cli import main
-from snndsl.summary import NetworkSummary, summarize
+from snndsl.summary import NetworkSummary, node_name, summarize
 
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
@@ -151,6 +152,21 @@ def _held_state(module, net, steps: int, batch: int) -> dict[str, int]:
     return held
 
 
+def _state_attrs(net) -> dict[str, str]:
+    """The module attributes holding state, by the summary row (node name) owning them."""
+    out = {}
+    for n in net.nodes:
+        attrs = []
+        if isinstance(n, ir.NeuronIR):
+            attrs = [s.attr for s in n.states]
+        elif isinstance(n, (ir.DropoutIR, ir.DelayIR)):
+            attrs = [n.attr]
+        elif isinstance(n, ir.ParallelIR):
+            attrs = [n.queue_attr, n.step_attr]
+        out.update((a, node_name(n)) for a in attrs)
+    return out
+
+
 @pytest.mark.parametrize("spec", [s for s in SPECS if not multi_step_only(s)], ids=lambda p: p.name)
 def test_state_sizes_equal_the_single_step_module(spec):
     """One step fills every neuron state and mask; k steps fill a k-input window."""
@@ -158,9 +174,10 @@ def test_state_sizes_equal_the_single_step_module(spec):
     summary = summarize(net)
     steps = max([1, *(n.window or 1 for n in net.parallels)])
     held = _held_state(snndsl.load(str(spec), mode="single")(), net, steps, batch=3)
+    owner = _state_attrs(net)
     claimed: dict[str, str] = {}
     for row in summary.nodes:
-        mine = [a for a in held if a.startswith(f"_{row.name}_")]
+        mine = [a for a in held if owner.get(a) == row.name]
         for a in mine:
             assert a not in claimed, (a, row.name, claimed.get(a))
             claimed[a] = row.name
