@@ -20,12 +20,14 @@ from .frontend import generate, parse, resolve  # noqa: E402
 # Imported eagerly: a lazy import of the submodule would rebind ``snndsl.summary`` to it.
 from .summary import NetworkSummary, NodeSummary, summary  # noqa: E402
 
+BACKENDS = ("eager", "fused")  # how multi-step neuron layers run (see codegen.render)
 
-def load(spec, mode: str = "multi", network: str | None = None, params=None):
+
+def load(spec, mode: str = "multi", network: str | None = None, params=None, backend="eager"):
     """Generate, import under a unique module name, and return the network class."""
     from .loader import load_class
 
-    return load_class(spec, mode, network, params)
+    return load_class(spec, mode, network, params, backend)
 
 
 def check(spec, **options):
@@ -36,6 +38,7 @@ def check(spec, **options):
 
 
 __all__ = [
+    "BACKENDS",
     "Diagnostic",
     "NetworkSummary",
     "NodeSummary",

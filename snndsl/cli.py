@@ -39,7 +39,7 @@ class _Usage(Exception):
 
 
 def _cmd_generate(args) -> int:
-    net, source = build(args.spec, args.mode, args.network, _params(args.set))
+    net, source = build(args.spec, args.mode, args.network, _params(args.set), args.backend)
     for w in net.warnings:
         print(w.render(), file=sys.stderr)
     if args.output:
@@ -62,6 +62,7 @@ def _cmd_check(args) -> int:
             seed=args.seed,
             scale=args.input_scale,
             against=args.against,
+            backend=args.backend,
         )
     except RuntimeError as err:
         print(f"snndsl check: {err}", file=sys.stderr)
@@ -158,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="multi",
         help="single-step ([N, *] per call) or multi-step ([T, N, *]); default multi",
     )
+    g.add_argument(
+        "--backend",
+        choices=("eager", "fused"),
+        default="eager",
+        help="multi-step neuron layers: a loop autograd records (eager), or one "
+        "autograd.Function per layer with a backward derived from its equations (fused)",
+    )
     g.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
     g.set_defaults(func=_cmd_generate)
 
@@ -176,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "spikingjelly", "none"),
         default="auto",
         help="compare with SpikingJelly 2.0.0: when installed (auto), required, or never",
+    )
+    c.add_argument(
+        "--backend",
+        choices=("eager", "fused"),
+        default="eager",
+        help="check the multi-step form generated with this backend (default eager)",
     )
     c.set_defaults(func=_cmd_check)
 

@@ -17,16 +17,18 @@ import ast as pyast
 import functools
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import jinja2
 
 from . import __version__, ir
+from .fused import fuse
 from .names import GENERATED_HELPERS, Namespace
 from .pyexpr import format_const, to_python
 from .resources import resource_dir
 
 MODES = ("single", "multi")
+BACKENDS = ("eager", "fused")
 LINE_LENGTH = 88
 
 
@@ -90,6 +92,80 @@ def fit_call(head: str, args: list[str], indent: int) -> list[str]:
     return [f"{head}(", *(f"    {a}," for a in args), ")"]
 
 
+_ASSIGNMENT = re.compile(
+    r"(?P<indent> *)(?P<lhs>[A-Za-z_][A-Za-z0-9_.]*(?:, [A-Za-z_][A-Za-z0-9_.]*)*) = "
+    r"(?P<rhs>.+?)(?P<tail>  # .*)?"
+)
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _split_call(text: str) -> tuple[str, list[str]] | None:
+    """``head(a, b, ...)`` as (head, [a, b, ...]) when the call spans all of ``text``."""
+    if not text.endswith(")") or "(" not in text:
+        return None
+    depth, start, args, open_at = 0, None, [], None
+    for i, c in enumerate(text):
+        if c in "([{":
+            if depth == 0:
+                if open_at is not None:
+                    return None  # two top-level groups: not one call
+                open_at = i
+                start = i + 1
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                if i != len(text) - 1:
+                    return None
+                args.append(text[start:i].strip())
+        elif c == "," and depth == 1:
+            args.append(text[start:i].strip())
+            start = i + 1
+    head = text[:open_at]
+    if not _SIMPLE.fullmatch(head):
+        return None
+    return head, [a for a in args if a]
+
+
+def _fit_statement(line: str) -> list[str]:
+    """A too-long ``lhs = rhs  # comment`` line laid out as ``ruff format`` lays it out:
+    a call's arguments on one inner line (or one per line), any other expression in
+    parentheses.  Lines it cannot improve stay as they are."""
+    m = _ASSIGNMENT.fullmatch(line)
+    if m is None or "fmt: skip" in line:
+        return [line]
+    pad, lhs, rhs, tail = m["indent"], m["lhs"], m["rhs"], m["tail"] or ""
+    if _SIMPLE.fullmatch(rhs):
+        return [line]
+    inner_pad = pad + "    "
+    call = _split_call(rhs)
+    if call is not None:
+        head, args = call
+        inner = ", ".join(args)
+        if len(inner_pad) + len(inner) <= LINE_LENGTH:
+            return [f"{pad}{lhs} = {head}(", f"{inner_pad}{inner}", f"{pad}){tail}"]
+        return [f"{pad}{lhs} = {head}(", *(f"{inner_pad}{a}," for a in args), f"{pad}){tail}"]
+    if len(inner_pad) + len(rhs) <= LINE_LENGTH:
+        return [f"{pad}{lhs} = (", f"{inner_pad}{rhs}", f"{pad}){tail}"]
+    return [line]
+
+
+def fit_lines(source: str) -> str:
+    """Lay out the code lines longer than LINE_LENGTH (outside docstrings) as ruff would."""
+    out: list[str] = []
+    in_docstring = False
+    for line in source.split("\n"):
+        if line.count('"""') % 2 == 1:
+            in_docstring = not in_docstring
+            out.append(line)
+            continue
+        if in_docstring or len(line) <= LINE_LENGTH or line.lstrip().startswith("#"):
+            out.append(line)
+            continue
+        out.extend(_fit_statement(line))
+    return "\n".join(out)
+
+
 def _comment(text: str) -> str:
     """Text for a ``#`` comment: a single line, control characters escaped."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
@@ -149,6 +225,9 @@ class _Layout:
     folded: set[str]
     needs_tn: bool = False
     like: str = ""  # single-step: a tensor with the batch size, dtype and device
+    backend: str = "eager"
+    module_names: Namespace | None = None  # module-level generated names
+    fused: list = field(default_factory=list)  # views of fused neuron classes
 
     def as_folded(self, name: str) -> str:
         if not self.multi or name in self.folded:
@@ -220,6 +299,21 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     unfold = ""
     if seq != n.source:
         unfold, seq = seq, "_xs"
+    if lay.backend == "fused":
+        fusedn = fuse(n, lay.module_names.fresh(f"_{n.neuron}Loop_{n.attr}"), seq)
+        if fusedn is not None:
+            lay.fused.append(fusedn.view)
+            return {
+                "kind": "neuron_fused",
+                "comment": comment,
+                "setup": setup,
+                "seq": seq,
+                "unfold": unfold,
+                "states": states,
+                "targets": ", ".join([n.value, *(s.local for s in n.states)]),
+                "call": f"{fusedn.call}  # {_shape(prefix, n.shape)}",
+                "final": final,
+            }
     step = [_assign(a.target, _substitute(a.value, "x", ir.Local("_x")), 12) for a in n.step]
     return {
         "kind": "neuron_multi",
@@ -480,6 +574,7 @@ def _shape_of(net: ir.NetworkIR, value: str) -> tuple[int, ...]:
 
 
 def _surrogate_view(s: ir.SurrogateIR) -> dict:
+    ctx = [f"ctx.{p}" for p in s.params]
     return {
         "class_name": s.class_name,
         "doc": s.doc,
@@ -487,7 +582,12 @@ def _surrogate_view(s: ir.SurrogateIR) -> dict:
         "param_decls": "".join(f", {p}: float" for p in s.params),
         "lets": [_assign(a.target, a.value, 8) for a in s.backward],
         "grad": _assign("_grad", s.gradient, 8),
-        "result": ", ".join(["grad_output * _grad", *(["None"] * len(s.params))]),
+        "result": ", ".join(
+            [
+                f"grad_output * {s.class_name}.gradient({', '.join(['x', *ctx])})",
+                *(["None"] * len(s.params)),
+            ]
+        ),
     }
 
 
@@ -525,13 +625,22 @@ def _reset_lines(net: ir.NetworkIR) -> list[str]:
     return lines
 
 
-def render(net: ir.NetworkIR, mode: str) -> str:
-    """Python source of the ``mode`` form ('single' or 'multi') of ``net``."""
+def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
+    """Python source of the ``mode`` form ('single' or 'multi') of ``net``.
+
+    ``backend`` chooses how multi-step neuron layers run: 'eager' (a time loop autograd
+    records) or 'fused' (one autograd.Function per layer with a derived backward pass);
+    the single-step form is the same for both."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     multi = mode == "multi"
     prefix = "T, N" if multi else "N"
-    lay = _Layout(multi, set(), like=net.inputs[0].name)
+    module_names = Namespace(
+        GENERATED_HELPERS | {s.class_name for s in net.surrogates} | {net.name}
+    )
+    lay = _Layout(multi, set(), like=net.inputs[0].name, backend=backend, module_names=module_names)
     blocks = []
     ns = Namespace(_forward_locals(net))
     loop_of = {v: i for i, loop in enumerate(net.loops) for v in loop}
@@ -578,6 +687,7 @@ def render(net: ir.NetworkIR, mode: str) -> str:
         "spec": _docstring_text(net.spec_text),
         "uses_functional": bool(net.dropouts),
         "surrogates": [_surrogate_view(s) for s in net.surrogates],
+        "fused": lay.fused,
         "has_state": bool(net.neurons),
         "records": any(n.v_seq and (not multi or n.value in loop_of) for n in net.neurons),
         "delayed": bool(net.delays),
@@ -595,7 +705,7 @@ def render(net: ir.NetworkIR, mode: str) -> str:
         "epilogue": epilogue,
         "returns": _return_lines(returns),
     }
-    source = _environment().get_template("module.py.j2").render(m=view)
+    source = fit_lines(_environment().get_template("module.py.j2").render(m=view))
     try:
         pyast.parse(source)
     except SyntaxError as err:  # pragma: no cover - would be a generator bug

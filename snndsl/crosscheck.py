@@ -121,6 +121,7 @@ def run_check(
     scale: float = 4.0,
     against: str = "auto",
     grad_tolerance: float = GRAD_TOLERANCE,
+    backend: str = "eager",
 ) -> CheckReport:
     """Cross-check a spec; ``against`` is 'auto', 'spikingjelly' or 'none'.
 
@@ -141,7 +142,7 @@ def run_check(
             f"the spec's parallel neurons run exactly {fixed[0]} steps; use --steps {fixed[0]}"
         )
     blockers = [p.single_step_error for p in net.parallels if p.single_step_error]
-    multi_cls = import_source(render(net, "multi"), net.name, "multi")
+    multi_cls = import_source(render(net, "multi", backend), net.name, "multi")
     single_cls = None if blockers else import_source(render(net, "single"), net.name, "single")
     report = CheckReport(net.name, steps, batch, seed)
     torch.manual_seed(seed)

@@ -63,7 +63,11 @@ def resolve(
 
 
 def build(
-    spec, mode: str, network: str | None = None, params: Mapping[str, object] | None = None
+    spec,
+    mode: str,
+    network: str | None = None,
+    params: Mapping[str, object] | None = None,
+    backend: str = "eager",
 ) -> tuple[ir.NetworkIR, str]:
     """All phases for one form: the resolved IR and the generated source."""
     if mode not in MODES:
@@ -71,7 +75,7 @@ def build(
     module = parse(spec)
     net = check_module(module, network, params)
     check_mode(net, mode, module.source)
-    return net, render(net, mode)
+    return net, render(net, mode, backend)
 
 
 def generate(
@@ -79,9 +83,11 @@ def generate(
     mode: str = "multi",
     network: str | None = None,
     params: Mapping[str, object] | None = None,
+    backend: str = "eager",
 ) -> str:
-    """Python source of the ``mode`` form ('single' or 'multi') of the spec's network."""
-    return build(spec, mode, network, params)[1]
+    """Python source of the ``mode`` form ('single' or 'multi') of the spec's network;
+    ``backend='fused'`` gives multi-step neuron layers a derived backward pass."""
+    return build(spec, mode, network, params, backend)[1]
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:

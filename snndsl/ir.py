@@ -101,6 +101,16 @@ class Spike:
     params: tuple[float, ...]
 
 
+@dataclass(frozen=True)
+class SurrogateGrad:
+    """``<surrogate class>.gradient(arg, *params)``: the surrogate's derivative at ``arg``
+    (used by derived backward passes, see autodiff.py)."""
+
+    surrogate: str
+    arg: PyExpr
+    params: tuple[float, ...]
+
+
 PyExpr = (
     Const
     | Local
@@ -114,6 +124,7 @@ PyExpr = (
     | Index
     | Detach
     | Spike
+    | SurrogateGrad
 )
 
 
@@ -131,7 +142,7 @@ def locals_used(e: PyExpr) -> set[str]:
         return locals_used(e.operand) | locals_used(e.like)
     if isinstance(e, Func):
         return set().union(*(locals_used(a) for a in e.args))
-    if isinstance(e, Spike):
+    if isinstance(e, (Spike, SurrogateGrad)):
         return locals_used(e.arg)
     return set()
 

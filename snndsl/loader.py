@@ -34,7 +34,9 @@ def import_source(source: str, class_name: str, mode: str) -> type:
     return cls
 
 
-def load_class(spec, mode: str = "multi", network: str | None = None, params=None) -> type:
+def load_class(
+    spec, mode: str = "multi", network: str | None = None, params=None, backend="eager"
+) -> type:
     """Generate the ``mode`` form of a spec's network and return the imported class."""
-    net, source = build(spec, mode, network, params)
+    net, source = build(spec, mode, network, params, backend)
     return import_source(source, net.name, mode)

@@ -26,6 +26,7 @@ from .ir import (
     ParamRef,
     PyExpr,
     Spike,
+    SurrogateGrad,
 )
 
 
@@ -164,4 +165,7 @@ def to_python(e: PyExpr) -> str:
     if isinstance(e, Spike):
         args = ", ".join([to_python(e.arg), *(format_const(p) for p in e.params)])
         return f"{e.surrogate}.apply({args})"
+    if isinstance(e, SurrogateGrad):
+        args = ", ".join([to_python(e.arg), *(format_const(p) for p in e.params)])
+        return f"{e.surrogate}.gradient({args})"
     raise TypeError(f"not an IR expression: {e!r}")

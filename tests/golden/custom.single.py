@@ -71,9 +71,13 @@ class _Triangle(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        width = ctx.width
+        return grad_output * _Triangle.gradient(x, ctx.width), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, width: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = torch.relu(1.0 - torch.abs(x) / width) / width
-        return grad_output * _grad, None
+        return _grad
 
 
 def _state(v: torch.Tensor | float, like: torch.Tensor, init: float) -> torch.Tensor:

@@ -36,10 +36,14 @@ class _ATan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
         _grad = alpha / 2.0 / (1.0 + z * z)
-        return grad_output * _grad, None
+        return _grad
 
 
 class _Sigmoid(torch.autograd.Function):
@@ -54,10 +58,14 @@ class _Sigmoid(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         s = torch.sigmoid(alpha * x)
         _grad = (1.0 - s) * s * alpha
-        return grad_output * _grad, None
+        return _grad
 
 
 def _state(v: torch.Tensor | float, like: torch.Tensor, init: float) -> torch.Tensor:

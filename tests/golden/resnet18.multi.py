@@ -78,10 +78,14 @@ class _ATan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
         _grad = alpha / 2.0 / (1.0 + z * z)
-        return grad_output * _grad, None
+        return _grad
 
 
 def _state(v: torch.Tensor | float, like: torch.Tensor, init: float) -> torch.Tensor:
@@ -205,7 +209,9 @@ class SpikingResNet18(nn.Module):
         self._layer1_0_sn1_v = _v
         layer1_0_sn1 = torch.stack(_spikes)  # [T, N, 64, 8, 8]
         # layer1_0_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_0_conv2 = self.layer1_0_conv2(layer1_0_sn1.flatten(0, 1))  # [T * N, 64, 8, 8]
+        layer1_0_conv2 = self.layer1_0_conv2(
+            layer1_0_sn1.flatten(0, 1)
+        )  # [T * N, 64, 8, 8]
         # layer1_0_bn2: BatchNorm2d(num_features=64)
         layer1_0_a = self.layer1_0_bn2(layer1_0_conv2)  # [T * N, 64, 8, 8]
         # layer1_0_add_1: Add(layer1_0_a, stem)
@@ -223,7 +229,9 @@ class SpikingResNet18(nn.Module):
         self._layer1_0_sn2_v = _v
         layer1_0 = torch.stack(_spikes)  # [T, N, 64, 8, 8]
         # layer1_1_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_1_conv1 = self.layer1_1_conv1(layer1_0.flatten(0, 1))  # [T * N, 64, 8, 8]
+        layer1_1_conv1 = self.layer1_1_conv1(
+            layer1_0.flatten(0, 1)
+        )  # [T * N, 64, 8, 8]
         # layer1_1_bn1: BatchNorm2d(num_features=64)
         layer1_1_bn1 = self.layer1_1_bn1(layer1_1_conv1)  # [T * N, 64, 8, 8]
         # layer1_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -239,11 +247,15 @@ class SpikingResNet18(nn.Module):
         self._layer1_1_sn1_v = _v
         layer1_1_sn1 = torch.stack(_spikes)  # [T, N, 64, 8, 8]
         # layer1_1_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_1_conv2 = self.layer1_1_conv2(layer1_1_sn1.flatten(0, 1))  # [T * N, 64, 8, 8]
+        layer1_1_conv2 = self.layer1_1_conv2(
+            layer1_1_sn1.flatten(0, 1)
+        )  # [T * N, 64, 8, 8]
         # layer1_1_bn2: BatchNorm2d(num_features=64)
         layer1_1_a = self.layer1_1_bn2(layer1_1_conv2)  # [T * N, 64, 8, 8]
         # layer1_1_add_1: Add(layer1_1_a, layer1_0)
-        layer1_1_add_1 = layer1_1_a.unflatten(0, (_T, _N)) + layer1_0  # [T, N, 64, 8, 8]
+        layer1_1_add_1 = (
+            layer1_1_a.unflatten(0, (_T, _N)) + layer1_0
+        )  # [T, N, 64, 8, 8]
         # layer1_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_1_sn2_v, layer1_1_add_1[0], 0.0)
         _spikes = []
@@ -272,13 +284,19 @@ class SpikingResNet18(nn.Module):
         self._layer2_0_sn1_v = _v
         layer2_0_sn1 = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer2_0_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_0_conv2 = self.layer2_0_conv2(layer2_0_sn1.flatten(0, 1))  # [T * N, 128, 4, 4]
+        layer2_0_conv2 = self.layer2_0_conv2(
+            layer2_0_sn1.flatten(0, 1)
+        )  # [T * N, 128, 4, 4]
         # layer2_0_bn2: BatchNorm2d(num_features=128)
         layer2_0_a = self.layer2_0_bn2(layer2_0_conv2)  # [T * N, 128, 4, 4]
         # layer2_0_downsample_0: Conv2d(in_channels=64, out_channels=128, kernel_size=1, stride=2, bias=false)
-        layer2_0_downsample_0 = self.layer2_0_downsample_0(layer1.flatten(0, 1))  # [T * N, 128, 4, 4]
+        layer2_0_downsample_0 = self.layer2_0_downsample_0(
+            layer1.flatten(0, 1)
+        )  # [T * N, 128, 4, 4]
         # layer2_0_downsample_1: BatchNorm2d(num_features=128)
-        layer2_0_shortcut = self.layer2_0_downsample_1(layer2_0_downsample_0)  # [T * N, 128, 4, 4]
+        layer2_0_shortcut = self.layer2_0_downsample_1(
+            layer2_0_downsample_0
+        )  # [T * N, 128, 4, 4]
         # layer2_0_add_1: Add(layer2_0_a, layer2_0_shortcut)
         layer2_0_add_1 = layer2_0_a + layer2_0_shortcut  # [T * N, 128, 4, 4]
         # layer2_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -294,7 +312,9 @@ class SpikingResNet18(nn.Module):
         self._layer2_0_sn2_v = _v
         layer2_0 = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer2_1_conv1: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_1_conv1 = self.layer2_1_conv1(layer2_0.flatten(0, 1))  # [T * N, 128, 4, 4]
+        layer2_1_conv1 = self.layer2_1_conv1(
+            layer2_0.flatten(0, 1)
+        )  # [T * N, 128, 4, 4]
         # layer2_1_bn1: BatchNorm2d(num_features=128)
         layer2_1_bn1 = self.layer2_1_bn1(layer2_1_conv1)  # [T * N, 128, 4, 4]
         # layer2_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -310,11 +330,15 @@ class SpikingResNet18(nn.Module):
         self._layer2_1_sn1_v = _v
         layer2_1_sn1 = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer2_1_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_1_conv2 = self.layer2_1_conv2(layer2_1_sn1.flatten(0, 1))  # [T * N, 128, 4, 4]
+        layer2_1_conv2 = self.layer2_1_conv2(
+            layer2_1_sn1.flatten(0, 1)
+        )  # [T * N, 128, 4, 4]
         # layer2_1_bn2: BatchNorm2d(num_features=128)
         layer2_1_a = self.layer2_1_bn2(layer2_1_conv2)  # [T * N, 128, 4, 4]
         # layer2_1_add_1: Add(layer2_1_a, layer2_0)
-        layer2_1_add_1 = layer2_1_a.unflatten(0, (_T, _N)) + layer2_0  # [T, N, 128, 4, 4]
+        layer2_1_add_1 = (
+            layer2_1_a.unflatten(0, (_T, _N)) + layer2_0
+        )  # [T, N, 128, 4, 4]
         # layer2_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_1_sn2_v, layer2_1_add_1[0], 0.0)
         _spikes = []
@@ -327,7 +351,9 @@ class SpikingResNet18(nn.Module):
         self._layer2_1_sn2_v = _v
         layer2_1 = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer3_0_conv1: Conv2d(in_channels=128, out_channels=256, kernel_size=3, stride=2, padding=1, bias=false)
-        layer3_0_conv1 = self.layer3_0_conv1(layer2_1.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_0_conv1 = self.layer3_0_conv1(
+            layer2_1.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_0_bn1: BatchNorm2d(num_features=256)
         layer3_0_bn1 = self.layer3_0_bn1(layer3_0_conv1)  # [T * N, 256, 2, 2]
         # layer3_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -343,13 +369,19 @@ class SpikingResNet18(nn.Module):
         self._layer3_0_sn1_v = _v
         layer3_0_sn1 = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer3_0_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_0_conv2 = self.layer3_0_conv2(layer3_0_sn1.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_0_conv2 = self.layer3_0_conv2(
+            layer3_0_sn1.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_0_bn2: BatchNorm2d(num_features=256)
         layer3_0_a = self.layer3_0_bn2(layer3_0_conv2)  # [T * N, 256, 2, 2]
         # layer3_0_downsample_0: Conv2d(in_channels=128, out_channels=256, kernel_size=1, stride=2, bias=false)
-        layer3_0_downsample_0 = self.layer3_0_downsample_0(layer2_1.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_0_downsample_0 = self.layer3_0_downsample_0(
+            layer2_1.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_0_downsample_1: BatchNorm2d(num_features=256)
-        layer3_0_shortcut = self.layer3_0_downsample_1(layer3_0_downsample_0)  # [T * N, 256, 2, 2]
+        layer3_0_shortcut = self.layer3_0_downsample_1(
+            layer3_0_downsample_0
+        )  # [T * N, 256, 2, 2]
         # layer3_0_add_1: Add(layer3_0_a, layer3_0_shortcut)
         layer3_0_add_1 = layer3_0_a + layer3_0_shortcut  # [T * N, 256, 2, 2]
         # layer3_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -365,7 +397,9 @@ class SpikingResNet18(nn.Module):
         self._layer3_0_sn2_v = _v
         layer3_0 = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer3_1_conv1: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_1_conv1 = self.layer3_1_conv1(layer3_0.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_1_conv1 = self.layer3_1_conv1(
+            layer3_0.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_1_bn1: BatchNorm2d(num_features=256)
         layer3_1_bn1 = self.layer3_1_bn1(layer3_1_conv1)  # [T * N, 256, 2, 2]
         # layer3_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -381,11 +415,15 @@ class SpikingResNet18(nn.Module):
         self._layer3_1_sn1_v = _v
         layer3_1_sn1 = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer3_1_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_1_conv2 = self.layer3_1_conv2(layer3_1_sn1.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_1_conv2 = self.layer3_1_conv2(
+            layer3_1_sn1.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_1_bn2: BatchNorm2d(num_features=256)
         layer3_1_a = self.layer3_1_bn2(layer3_1_conv2)  # [T * N, 256, 2, 2]
         # layer3_1_add_1: Add(layer3_1_a, layer3_0)
-        layer3_1_add_1 = layer3_1_a.unflatten(0, (_T, _N)) + layer3_0  # [T, N, 256, 2, 2]
+        layer3_1_add_1 = (
+            layer3_1_a.unflatten(0, (_T, _N)) + layer3_0
+        )  # [T, N, 256, 2, 2]
         # layer3_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_1_sn2_v, layer3_1_add_1[0], 0.0)
         _spikes = []
@@ -398,7 +436,9 @@ class SpikingResNet18(nn.Module):
         self._layer3_1_sn2_v = _v
         layer3_1 = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer4_0_conv1: Conv2d(in_channels=256, out_channels=512, kernel_size=3, stride=2, padding=1, bias=false)
-        layer4_0_conv1 = self.layer4_0_conv1(layer3_1.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_0_conv1 = self.layer4_0_conv1(
+            layer3_1.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_0_bn1: BatchNorm2d(num_features=512)
         layer4_0_bn1 = self.layer4_0_bn1(layer4_0_conv1)  # [T * N, 512, 1, 1]
         # layer4_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -414,13 +454,19 @@ class SpikingResNet18(nn.Module):
         self._layer4_0_sn1_v = _v
         layer4_0_sn1 = torch.stack(_spikes)  # [T, N, 512, 1, 1]
         # layer4_0_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_0_conv2 = self.layer4_0_conv2(layer4_0_sn1.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_0_conv2 = self.layer4_0_conv2(
+            layer4_0_sn1.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_0_bn2: BatchNorm2d(num_features=512)
         layer4_0_a = self.layer4_0_bn2(layer4_0_conv2)  # [T * N, 512, 1, 1]
         # layer4_0_downsample_0: Conv2d(in_channels=256, out_channels=512, kernel_size=1, stride=2, bias=false)
-        layer4_0_downsample_0 = self.layer4_0_downsample_0(layer3_1.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_0_downsample_0 = self.layer4_0_downsample_0(
+            layer3_1.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_0_downsample_1: BatchNorm2d(num_features=512)
-        layer4_0_shortcut = self.layer4_0_downsample_1(layer4_0_downsample_0)  # [T * N, 512, 1, 1]
+        layer4_0_shortcut = self.layer4_0_downsample_1(
+            layer4_0_downsample_0
+        )  # [T * N, 512, 1, 1]
         # layer4_0_add_1: Add(layer4_0_a, layer4_0_shortcut)
         layer4_0_add_1 = layer4_0_a + layer4_0_shortcut  # [T * N, 512, 1, 1]
         # layer4_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -436,7 +482,9 @@ class SpikingResNet18(nn.Module):
         self._layer4_0_sn2_v = _v
         layer4_0 = torch.stack(_spikes)  # [T, N, 512, 1, 1]
         # layer4_1_conv1: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_1_conv1 = self.layer4_1_conv1(layer4_0.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_1_conv1 = self.layer4_1_conv1(
+            layer4_0.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_1_bn1: BatchNorm2d(num_features=512)
         layer4_1_bn1 = self.layer4_1_bn1(layer4_1_conv1)  # [T * N, 512, 1, 1]
         # layer4_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -452,11 +500,15 @@ class SpikingResNet18(nn.Module):
         self._layer4_1_sn1_v = _v
         layer4_1_sn1 = torch.stack(_spikes)  # [T, N, 512, 1, 1]
         # layer4_1_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_1_conv2 = self.layer4_1_conv2(layer4_1_sn1.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_1_conv2 = self.layer4_1_conv2(
+            layer4_1_sn1.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_1_bn2: BatchNorm2d(num_features=512)
         layer4_1_a = self.layer4_1_bn2(layer4_1_conv2)  # [T * N, 512, 1, 1]
         # layer4_1_add_1: Add(layer4_1_a, layer4_0)
-        layer4_1_add_1 = layer4_1_a.unflatten(0, (_T, _N)) + layer4_0  # [T, N, 512, 1, 1]
+        layer4_1_add_1 = (
+            layer4_1_a.unflatten(0, (_T, _N)) + layer4_0
+        )  # [T, N, 512, 1, 1]
         # layer4_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_1_sn2_v, layer4_1_add_1[0], 0.0)
         _spikes = []

@@ -78,10 +78,14 @@ class _ATan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
         _grad = alpha / 2.0 / (1.0 + z * z)
-        return grad_output * _grad, None
+        return _grad
 
 
 def _state(v: torch.Tensor | float, like: torch.Tensor, init: float) -> torch.Tensor:
@@ -208,7 +212,9 @@ class SEWResNet18(nn.Module):
         self._layer1_0_sn1_v = _v
         layer1_0_sn1 = torch.stack(_spikes)  # [T, N, 64, 8, 8]
         # layer1_0_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_0_conv2 = self.layer1_0_conv2(layer1_0_sn1.flatten(0, 1))  # [T * N, 64, 8, 8]
+        layer1_0_conv2 = self.layer1_0_conv2(
+            layer1_0_sn1.flatten(0, 1)
+        )  # [T * N, 64, 8, 8]
         # layer1_0_bn2: BatchNorm2d(num_features=64)
         layer1_0_bn2 = self.layer1_0_bn2(layer1_0_conv2)  # [T * N, 64, 8, 8]
         # layer1_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -226,7 +232,9 @@ class SEWResNet18(nn.Module):
         # layer1_0: SEW(stem, layer1_0_a, "ADD")
         layer1_0 = stem.unflatten(0, (_T, _N)) + layer1_0_a  # [T, N, 64, 8, 8]
         # layer1_1_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_1_conv1 = self.layer1_1_conv1(layer1_0.flatten(0, 1))  # [T * N, 64, 8, 8]
+        layer1_1_conv1 = self.layer1_1_conv1(
+            layer1_0.flatten(0, 1)
+        )  # [T * N, 64, 8, 8]
         # layer1_1_bn1: BatchNorm2d(num_features=64)
         layer1_1_bn1 = self.layer1_1_bn1(layer1_1_conv1)  # [T * N, 64, 8, 8]
         # layer1_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -242,7 +250,9 @@ class SEWResNet18(nn.Module):
         self._layer1_1_sn1_v = _v
         layer1_1_sn1 = torch.stack(_spikes)  # [T, N, 64, 8, 8]
         # layer1_1_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_1_conv2 = self.layer1_1_conv2(layer1_1_sn1.flatten(0, 1))  # [T * N, 64, 8, 8]
+        layer1_1_conv2 = self.layer1_1_conv2(
+            layer1_1_sn1.flatten(0, 1)
+        )  # [T * N, 64, 8, 8]
         # layer1_1_bn2: BatchNorm2d(num_features=64)
         layer1_1_bn2 = self.layer1_1_bn2(layer1_1_conv2)  # [T * N, 64, 8, 8]
         # layer1_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -276,7 +286,9 @@ class SEWResNet18(nn.Module):
         self._layer2_0_sn1_v = _v
         layer2_0_sn1 = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer2_0_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_0_conv2 = self.layer2_0_conv2(layer2_0_sn1.flatten(0, 1))  # [T * N, 128, 4, 4]
+        layer2_0_conv2 = self.layer2_0_conv2(
+            layer2_0_sn1.flatten(0, 1)
+        )  # [T * N, 128, 4, 4]
         # layer2_0_bn2: BatchNorm2d(num_features=128)
         layer2_0_bn2 = self.layer2_0_bn2(layer2_0_conv2)  # [T * N, 128, 4, 4]
         # layer2_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -292,9 +304,13 @@ class SEWResNet18(nn.Module):
         self._layer2_0_sn2_v = _v
         layer2_0_a = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer2_0_downsample_0: Conv2d(in_channels=64, out_channels=128, kernel_size=1, stride=2, bias=false)
-        layer2_0_downsample_0 = self.layer2_0_downsample_0(layer1.flatten(0, 1))  # [T * N, 128, 4, 4]
+        layer2_0_downsample_0 = self.layer2_0_downsample_0(
+            layer1.flatten(0, 1)
+        )  # [T * N, 128, 4, 4]
         # layer2_0_downsample_1: BatchNorm2d(num_features=128)
-        layer2_0_downsample_1 = self.layer2_0_downsample_1(layer2_0_downsample_0)  # [T * N, 128, 4, 4]
+        layer2_0_downsample_1 = self.layer2_0_downsample_1(
+            layer2_0_downsample_0
+        )  # [T * N, 128, 4, 4]
         # layer2_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer2_0_downsample_1.unflatten(0, (_T, _N))
         _v = _state(self._layer2_0_downsample_sn_v, _xs[0], 0.0)
@@ -310,7 +326,9 @@ class SEWResNet18(nn.Module):
         # layer2_0: SEW(layer2_0_shortcut, layer2_0_a, "ADD")
         layer2_0 = layer2_0_shortcut + layer2_0_a  # [T, N, 128, 4, 4]
         # layer2_1_conv1: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_1_conv1 = self.layer2_1_conv1(layer2_0.flatten(0, 1))  # [T * N, 128, 4, 4]
+        layer2_1_conv1 = self.layer2_1_conv1(
+            layer2_0.flatten(0, 1)
+        )  # [T * N, 128, 4, 4]
         # layer2_1_bn1: BatchNorm2d(num_features=128)
         layer2_1_bn1 = self.layer2_1_bn1(layer2_1_conv1)  # [T * N, 128, 4, 4]
         # layer2_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -326,7 +344,9 @@ class SEWResNet18(nn.Module):
         self._layer2_1_sn1_v = _v
         layer2_1_sn1 = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer2_1_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_1_conv2 = self.layer2_1_conv2(layer2_1_sn1.flatten(0, 1))  # [T * N, 128, 4, 4]
+        layer2_1_conv2 = self.layer2_1_conv2(
+            layer2_1_sn1.flatten(0, 1)
+        )  # [T * N, 128, 4, 4]
         # layer2_1_bn2: BatchNorm2d(num_features=128)
         layer2_1_bn2 = self.layer2_1_bn2(layer2_1_conv2)  # [T * N, 128, 4, 4]
         # layer2_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -344,7 +364,9 @@ class SEWResNet18(nn.Module):
         # layer2_1: SEW(layer2_0, layer2_1_a, "ADD")
         layer2_1 = layer2_0 + layer2_1_a  # [T, N, 128, 4, 4]
         # layer3_0_conv1: Conv2d(in_channels=128, out_channels=256, kernel_size=3, stride=2, padding=1, bias=false)
-        layer3_0_conv1 = self.layer3_0_conv1(layer2_1.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_0_conv1 = self.layer3_0_conv1(
+            layer2_1.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_0_bn1: BatchNorm2d(num_features=256)
         layer3_0_bn1 = self.layer3_0_bn1(layer3_0_conv1)  # [T * N, 256, 2, 2]
         # layer3_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -360,7 +382,9 @@ class SEWResNet18(nn.Module):
         self._layer3_0_sn1_v = _v
         layer3_0_sn1 = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer3_0_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_0_conv2 = self.layer3_0_conv2(layer3_0_sn1.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_0_conv2 = self.layer3_0_conv2(
+            layer3_0_sn1.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_0_bn2: BatchNorm2d(num_features=256)
         layer3_0_bn2 = self.layer3_0_bn2(layer3_0_conv2)  # [T * N, 256, 2, 2]
         # layer3_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -376,9 +400,13 @@ class SEWResNet18(nn.Module):
         self._layer3_0_sn2_v = _v
         layer3_0_a = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer3_0_downsample_0: Conv2d(in_channels=128, out_channels=256, kernel_size=1, stride=2, bias=false)
-        layer3_0_downsample_0 = self.layer3_0_downsample_0(layer2_1.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_0_downsample_0 = self.layer3_0_downsample_0(
+            layer2_1.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_0_downsample_1: BatchNorm2d(num_features=256)
-        layer3_0_downsample_1 = self.layer3_0_downsample_1(layer3_0_downsample_0)  # [T * N, 256, 2, 2]
+        layer3_0_downsample_1 = self.layer3_0_downsample_1(
+            layer3_0_downsample_0
+        )  # [T * N, 256, 2, 2]
         # layer3_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer3_0_downsample_1.unflatten(0, (_T, _N))
         _v = _state(self._layer3_0_downsample_sn_v, _xs[0], 0.0)
@@ -394,7 +422,9 @@ class SEWResNet18(nn.Module):
         # layer3_0: SEW(layer3_0_shortcut, layer3_0_a, "ADD")
         layer3_0 = layer3_0_shortcut + layer3_0_a  # [T, N, 256, 2, 2]
         # layer3_1_conv1: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_1_conv1 = self.layer3_1_conv1(layer3_0.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_1_conv1 = self.layer3_1_conv1(
+            layer3_0.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_1_bn1: BatchNorm2d(num_features=256)
         layer3_1_bn1 = self.layer3_1_bn1(layer3_1_conv1)  # [T * N, 256, 2, 2]
         # layer3_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -410,7 +440,9 @@ class SEWResNet18(nn.Module):
         self._layer3_1_sn1_v = _v
         layer3_1_sn1 = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer3_1_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_1_conv2 = self.layer3_1_conv2(layer3_1_sn1.flatten(0, 1))  # [T * N, 256, 2, 2]
+        layer3_1_conv2 = self.layer3_1_conv2(
+            layer3_1_sn1.flatten(0, 1)
+        )  # [T * N, 256, 2, 2]
         # layer3_1_bn2: BatchNorm2d(num_features=256)
         layer3_1_bn2 = self.layer3_1_bn2(layer3_1_conv2)  # [T * N, 256, 2, 2]
         # layer3_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -428,7 +460,9 @@ class SEWResNet18(nn.Module):
         # layer3_1: SEW(layer3_0, layer3_1_a, "ADD")
         layer3_1 = layer3_0 + layer3_1_a  # [T, N, 256, 2, 2]
         # layer4_0_conv1: Conv2d(in_channels=256, out_channels=512, kernel_size=3, stride=2, padding=1, bias=false)
-        layer4_0_conv1 = self.layer4_0_conv1(layer3_1.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_0_conv1 = self.layer4_0_conv1(
+            layer3_1.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_0_bn1: BatchNorm2d(num_features=512)
         layer4_0_bn1 = self.layer4_0_bn1(layer4_0_conv1)  # [T * N, 512, 1, 1]
         # layer4_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -444,7 +478,9 @@ class SEWResNet18(nn.Module):
         self._layer4_0_sn1_v = _v
         layer4_0_sn1 = torch.stack(_spikes)  # [T, N, 512, 1, 1]
         # layer4_0_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_0_conv2 = self.layer4_0_conv2(layer4_0_sn1.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_0_conv2 = self.layer4_0_conv2(
+            layer4_0_sn1.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_0_bn2: BatchNorm2d(num_features=512)
         layer4_0_bn2 = self.layer4_0_bn2(layer4_0_conv2)  # [T * N, 512, 1, 1]
         # layer4_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -460,9 +496,13 @@ class SEWResNet18(nn.Module):
         self._layer4_0_sn2_v = _v
         layer4_0_a = torch.stack(_spikes)  # [T, N, 512, 1, 1]
         # layer4_0_downsample_0: Conv2d(in_channels=256, out_channels=512, kernel_size=1, stride=2, bias=false)
-        layer4_0_downsample_0 = self.layer4_0_downsample_0(layer3_1.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_0_downsample_0 = self.layer4_0_downsample_0(
+            layer3_1.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_0_downsample_1: BatchNorm2d(num_features=512)
-        layer4_0_downsample_1 = self.layer4_0_downsample_1(layer4_0_downsample_0)  # [T * N, 512, 1, 1]
+        layer4_0_downsample_1 = self.layer4_0_downsample_1(
+            layer4_0_downsample_0
+        )  # [T * N, 512, 1, 1]
         # layer4_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer4_0_downsample_1.unflatten(0, (_T, _N))
         _v = _state(self._layer4_0_downsample_sn_v, _xs[0], 0.0)
@@ -478,7 +518,9 @@ class SEWResNet18(nn.Module):
         # layer4_0: SEW(layer4_0_shortcut, layer4_0_a, "ADD")
         layer4_0 = layer4_0_shortcut + layer4_0_a  # [T, N, 512, 1, 1]
         # layer4_1_conv1: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_1_conv1 = self.layer4_1_conv1(layer4_0.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_1_conv1 = self.layer4_1_conv1(
+            layer4_0.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_1_bn1: BatchNorm2d(num_features=512)
         layer4_1_bn1 = self.layer4_1_bn1(layer4_1_conv1)  # [T * N, 512, 1, 1]
         # layer4_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -494,7 +536,9 @@ class SEWResNet18(nn.Module):
         self._layer4_1_sn1_v = _v
         layer4_1_sn1 = torch.stack(_spikes)  # [T, N, 512, 1, 1]
         # layer4_1_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_1_conv2 = self.layer4_1_conv2(layer4_1_sn1.flatten(0, 1))  # [T * N, 512, 1, 1]
+        layer4_1_conv2 = self.layer4_1_conv2(
+            layer4_1_sn1.flatten(0, 1)
+        )  # [T * N, 512, 1, 1]
         # layer4_1_bn2: BatchNorm2d(num_features=512)
         layer4_1_bn2 = self.layer4_1_bn2(layer4_1_conv2)  # [T * N, 512, 1, 1]
         # layer4_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)

@@ -78,10 +78,14 @@ class _ATan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
         _grad = alpha / 2.0 / (1.0 + z * z)
-        return grad_output * _grad, None
+        return _grad
 
 
 def _state(v: torch.Tensor | float, like: torch.Tensor, init: float) -> torch.Tensor:
@@ -265,7 +269,9 @@ class SEWResNet18(nn.Module):
         # layer2_0_downsample_0: Conv2d(in_channels=64, out_channels=128, kernel_size=1, stride=2, bias=false)
         layer2_0_downsample_0 = self.layer2_0_downsample_0(layer1)  # [N, 128, 4, 4]
         # layer2_0_downsample_1: BatchNorm2d(num_features=128)
-        layer2_0_downsample_1 = self.layer2_0_downsample_1(layer2_0_downsample_0)  # [N, 128, 4, 4]
+        layer2_0_downsample_1 = self.layer2_0_downsample_1(
+            layer2_0_downsample_0
+        )  # [N, 128, 4, 4]
         # layer2_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_0_downsample_sn_v, layer2_0_downsample_1, 0.0)
         _h = _v + layer2_0_downsample_1
@@ -329,7 +335,9 @@ class SEWResNet18(nn.Module):
         # layer3_0_downsample_0: Conv2d(in_channels=128, out_channels=256, kernel_size=1, stride=2, bias=false)
         layer3_0_downsample_0 = self.layer3_0_downsample_0(layer2_1)  # [N, 256, 2, 2]
         # layer3_0_downsample_1: BatchNorm2d(num_features=256)
-        layer3_0_downsample_1 = self.layer3_0_downsample_1(layer3_0_downsample_0)  # [N, 256, 2, 2]
+        layer3_0_downsample_1 = self.layer3_0_downsample_1(
+            layer3_0_downsample_0
+        )  # [N, 256, 2, 2]
         # layer3_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_0_downsample_sn_v, layer3_0_downsample_1, 0.0)
         _h = _v + layer3_0_downsample_1
@@ -393,7 +401,9 @@ class SEWResNet18(nn.Module):
         # layer4_0_downsample_0: Conv2d(in_channels=256, out_channels=512, kernel_size=1, stride=2, bias=false)
         layer4_0_downsample_0 = self.layer4_0_downsample_0(layer3_1)  # [N, 512, 1, 1]
         # layer4_0_downsample_1: BatchNorm2d(num_features=512)
-        layer4_0_downsample_1 = self.layer4_0_downsample_1(layer4_0_downsample_0)  # [N, 512, 1, 1]
+        layer4_0_downsample_1 = self.layer4_0_downsample_1(
+            layer4_0_downsample_0
+        )  # [N, 512, 1, 1]
         # layer4_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_0_downsample_sn_v, layer4_0_downsample_1, 0.0)
         _h = _v + layer4_0_downsample_1

@@ -53,10 +53,14 @@ class _ATan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
         _grad = alpha / 2.0 / (1.0 + z * z)
-        return grad_output * _grad, None
+        return _grad
 
 
 class _Erf(torch.autograd.Function):
@@ -71,9 +75,13 @@ class _Erf(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _Erf.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = torch.exp(-((x * alpha) ** 2)) * (alpha / 1.7724538509055159)
-        return grad_output * _grad, None
+        return _grad
 
 
 class _FakeNumericalGradient(torch.autograd.Function):
@@ -88,9 +96,13 @@ class _FakeNumericalGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _FakeNumericalGradient.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = torch.clamp_max(((x >= 0.0).to(x) * 2.0 - 1.0) / x, alpha)
-        return grad_output * _grad, None
+        return _grad
 
 
 class _LeakyKReLU(torch.autograd.Function):
@@ -106,11 +118,14 @@ class _LeakyKReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        leak = ctx.leak
-        k = ctx.k
+        return grad_output * _LeakyKReLU.gradient(x, ctx.leak, ctx.k), None, None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, leak: float, k: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         m = (x >= 0.0).to(x)
         _grad = m * k + (1.0 - m) * leak
-        return grad_output * _grad, None, None
+        return _grad
 
 
 class _LogTailedReLU(torch.autograd.Function):
@@ -125,9 +140,13 @@ class _LogTailedReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _LogTailedReLU.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = torch.where(x > 1.0, 1.0 / x, torch.where(x <= 0.0, alpha, 1.0))
-        return grad_output * _grad, None
+        return _grad
 
 
 class _NonzeroSignLogAbs(torch.autograd.Function):
@@ -142,9 +161,13 @@ class _NonzeroSignLogAbs(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _NonzeroSignLogAbs.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = 1.0 / (1.0 / alpha + torch.abs(x))
-        return grad_output * _grad, None
+        return _grad
 
 
 class _PiecewiseExp(torch.autograd.Function):
@@ -159,9 +182,13 @@ class _PiecewiseExp(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _PiecewiseExp.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = alpha / 2.0 * torch.exp(-alpha * torch.abs(x))
-        return grad_output * _grad, None
+        return _grad
 
 
 class _PiecewiseLeakyReLU(torch.autograd.Function):
@@ -177,10 +204,13 @@ class _PiecewiseLeakyReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        w = ctx.w
-        c = ctx.c
+        return grad_output * _PiecewiseLeakyReLU.gradient(x, ctx.w, ctx.c), None, None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, w: float, c: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = torch.where(torch.abs(x) < w, 1.0 / (2.0 * w), c)
-        return grad_output * _grad, None, None
+        return _grad
 
 
 class _PiecewiseQuadratic(torch.autograd.Function):
@@ -195,9 +225,13 @@ class _PiecewiseQuadratic(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _PiecewiseQuadratic.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = torch.clamp_min(alpha - alpha * alpha * torch.abs(x), 0.0)
-        return grad_output * _grad, None
+        return _grad
 
 
 class _QPseudoSpike(torch.autograd.Function):
@@ -212,9 +246,13 @@ class _QPseudoSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _QPseudoSpike.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = (1.0 + 2.0 / (alpha - 1.0) * torch.abs(x)) ** -alpha
-        return grad_output * _grad, None
+        return _grad
 
 
 class _Rect(torch.autograd.Function):
@@ -229,9 +267,13 @@ class _Rect(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _Rect.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         _grad = alpha * (torch.abs(x) < 0.5 / alpha).to(x)
-        return grad_output * _grad, None
+        return _grad
 
 
 class _S2NN(torch.autograd.Function):
@@ -247,11 +289,14 @@ class _S2NN(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
-        beta = ctx.beta
+        return grad_output * _S2NN.gradient(x, ctx.alpha, ctx.beta), None, None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         s = torch.sigmoid(alpha * x)
         _grad = torch.where(x < 0.0, alpha * s * (1.0 - s), beta / (x + 1.0))
-        return grad_output * _grad, None, None
+        return _grad
 
 
 class _Sigmoid(torch.autograd.Function):
@@ -266,10 +311,14 @@ class _Sigmoid(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         s = torch.sigmoid(alpha * x)
         _grad = (1.0 - s) * s * alpha
-        return grad_output * _grad, None
+        return _grad
 
 
 class _SoftSign(torch.autograd.Function):
@@ -284,10 +333,14 @@ class _SoftSign(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _SoftSign.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         z = 1.0 / alpha + torch.abs(x)
         _grad = 1.0 / (2.0 * alpha * z * z)
-        return grad_output * _grad, None
+        return _grad
 
 
 class _SquarewaveFourierSeries_n3(torch.autograd.Function):
@@ -302,10 +355,14 @@ class _SquarewaveFourierSeries_n3(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        T_period = ctx.T_period
+        return grad_output * _SquarewaveFourierSeries_n3.gradient(x, ctx.T_period), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, T_period: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         w = 6.283185307179586 / T_period
         _grad = (torch.cos(1.0 * w * x) + torch.cos(3.0 * w * x)) * (4.0 / T_period)
-        return grad_output * _grad, None
+        return _grad
 
 
 class _SuperSpike(torch.autograd.Function):
@@ -320,10 +377,14 @@ class _SuperSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        alpha = ctx.alpha
+        return grad_output * _SuperSpike.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The surrogate derivative at ``x``."""
         z = torch.abs(x) + 1.0
         _grad = alpha / (z * z)
-        return grad_output * _grad, None
+        return _grad
 
 
 def _state(v: torch.Tensor | float, like: torch.Tensor, init: float) -> torch.Tensor:

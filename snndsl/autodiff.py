@@ -1,0 +1,271 @@
+"""Reverse-mode differentiation of a neuron's step, symbolically, on the IR.
+
+A neuron step is straight-line code: IR assignments over the input ``x``, the state
+variables, the learnable parameters and temporaries.  :func:`derive` turns it into the
+backward pass of one time step, as IR assignments the code generator prints:
+
+1. the step is renamed into single-assignment form (a state read before its reset and
+   written by it become two names);
+2. the forward is recomputed from the saved state with the spike as the plain Heaviside
+   step (the surrogate's forward, bit for bit);
+3. adjoints flow back through every assignment with the derivative of each node kind:
+   arithmetic, the tensor functions of :mod:`snndsl.pyexpr`, ``where`` and the clamps
+   (torch's subgradient conventions), comparisons and ``detach`` (zero), and the spike,
+   whose derivative is its surrogate gradient (``<Surrogate>.gradient(arg, *params)``).
+
+Only what the backward needs is kept between the passes: the state at the start of each
+step.  Parameters are scalars broadcast over the layer, so their adjoint is summed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from . import ir
+
+ZERO = ir.Const(0.0)
+ONE = ir.Const(1.0)
+
+
+class NotDifferentiable(Exception):
+    """A step uses a node this module has no derivative for (the caller falls back)."""
+
+
+@dataclass(frozen=True)
+class Backward:
+    """One time step's backward pass.
+
+    ``recompute`` and ``adjoint`` are assignments in order; before them the generated code
+    binds ``x`` and the saved states (by their step local names) and the incoming
+    adjoints: ``grad_output`` (of the step's output) and ``grad<state local>`` (of each
+    state's value after the step, e.g. ``grad_v``).  Afterwards ``grad_x`` names the adjoint of the
+    input, ``grad_state_inputs`` that of each state before the step, ``grad_params`` that
+    of each parameter local (a tensor to sum), each None when it is zero.
+    """
+
+    recompute: tuple[ir.Assignment, ...]
+    adjoint: tuple[ir.Assignment, ...]
+    grad_x: str | None
+    grad_state_inputs: dict[str, str | None]
+    grad_params: dict[str, str | None]
+
+
+def _rename(e: ir.PyExpr, names: dict[str, str]) -> ir.PyExpr:
+    if isinstance(e, ir.Local):
+        return ir.Local(names.get(e.name, e.name))
+    if isinstance(e, (ir.BinOp, ir.Compare)):
+        return replace(e, left=_rename(e.left, names), right=_rename(e.right, names))
+    if isinstance(e, (ir.Neg, ir.Detach)):
+        return replace(e, operand=_rename(e.operand, names))
+    if isinstance(e, ir.AsFloat):
+        return replace(e, operand=_rename(e.operand, names), like=_rename(e.like, names))
+    if isinstance(e, ir.Func):
+        return replace(e, args=tuple(_rename(a, names) for a in e.args))
+    if isinstance(e, ir.Spike):
+        return replace(e, arg=_rename(e.arg, names))
+    if isinstance(e, (ir.Const, ir.ParamRef, ir.Member)):
+        return e
+    raise NotDifferentiable(f"no derivative for {type(e).__name__}")
+
+
+def heaviside(arg: ir.PyExpr) -> ir.PyExpr:
+    """The spike's forward value, printed as the surrogate classes compute it."""
+    return ir.AsFloat(ir.Compare(">=", arg, ir.Const(0)), arg)
+
+
+def _is_zero(e: ir.PyExpr) -> bool:
+    return isinstance(e, ir.Const) and e.value == 0 and not isinstance(e.value, bool)
+
+
+def _mul(a: ir.PyExpr, b: ir.PyExpr) -> ir.PyExpr:
+    if b == ONE:
+        return a
+    return ir.BinOp("*", a, b)
+
+
+class _Adjoints:
+    """Accumulates contributions to adjoints and emits them as assignments."""
+
+    def __init__(self, ns):
+        self.ns = ns
+        self.parts: dict[str, list[ir.PyExpr]] = {}
+        self.out: list[ir.Assignment] = []
+
+    def add(self, name: str, value: ir.PyExpr) -> None:
+        self.parts.setdefault(name, []).append(value)
+
+    def total(self, name: str) -> str | None:
+        """Emit the sum of ``name``'s contributions (in arrival order) as one local."""
+        parts = self.parts.pop(name, [])
+        if not parts:
+            return None
+        expr = parts[0]
+        for p in parts[1:]:  # a + -(b) is written a - b
+            expr = (
+                ir.BinOp("-", expr, p.operand) if isinstance(p, ir.Neg) else ir.BinOp("+", expr, p)
+            )
+        if isinstance(expr, ir.Local):
+            return expr.name
+        local = self.ns.fresh(f"_g{name}")
+        self.out.append(ir.Assignment(local, expr))
+        return local
+
+    def propagate(self, e: ir.PyExpr, g: ir.PyExpr) -> None:
+        """Add ``g`` times the derivative of ``e`` to the adjoints of the locals it reads."""
+        if isinstance(e, ir.Local):
+            self.add(e.name, g)
+        elif isinstance(e, (ir.Const, ir.ParamRef, ir.Member, ir.Compare, ir.AsFloat, ir.Detach)):
+            return  # constants, and piecewise-constant or detached values: zero
+        elif isinstance(e, ir.Neg):
+            self.propagate(e.operand, ir.Neg(g))
+        elif isinstance(e, ir.BinOp):
+            self._binop(e, g)
+        elif isinstance(e, ir.Func):
+            self._func(e, g)
+        elif isinstance(e, ir.Spike):
+            grad = ir.SurrogateGrad(e.surrogate, e.arg, e.params)
+            self.propagate(e.arg, ir.BinOp("*", g, grad))
+        else:
+            raise NotDifferentiable(f"no derivative for {type(e).__name__}")
+
+    def _binop(self, e: ir.BinOp, g: ir.PyExpr) -> None:
+        a, b = e.left, e.right
+        if e.op == "+":
+            self.propagate(a, g)
+            self.propagate(b, g)
+        elif e.op == "-":
+            self.propagate(a, g)
+            self.propagate(b, ir.Neg(g))
+        elif e.op == "*":  # a factor that is the constant 0 passes nothing back
+            if not _is_zero(b):
+                self.propagate(a, _mul(g, b))
+            if not _is_zero(a):
+                self.propagate(b, _mul(g, a))
+        elif e.op == "/":
+            self.propagate(a, ir.BinOp("/", g, b))
+            self.propagate(b, ir.Neg(ir.BinOp("/", ir.BinOp("*", g, a), ir.BinOp("*", b, b))))
+        elif e.op == "**":
+            if isinstance(b, ir.Const):
+                lower = ir.BinOp("**", a, ir.Const(b.value - 1))
+                self.propagate(a, ir.BinOp("*", g, ir.BinOp("*", b, lower)))
+            else:
+                lower = ir.BinOp("**", a, ir.BinOp("-", b, ONE))
+                self.propagate(a, ir.BinOp("*", g, ir.BinOp("*", b, lower)))
+                log_a = ir.Func("log", (a,))
+                self.propagate(b, ir.BinOp("*", g, ir.BinOp("*", e, log_a)))
+        else:  # pragma: no cover - the IR is closed
+            raise NotDifferentiable(e.op)
+
+    def _func(self, e: ir.Func, g: ir.PyExpr) -> None:
+        name, args = e.name, e.args
+        a = args[0]
+        mask = lambda op, lhs, rhs: ir.AsFloat(ir.Compare(op, lhs, rhs), g)  # noqa: E731
+        if name == "exp":
+            d = e
+        elif name == "log":
+            self.propagate(a, ir.BinOp("/", g, a))
+            return
+        elif name == "sqrt":
+            self.propagate(a, ir.BinOp("/", g, ir.BinOp("*", ir.Const(2.0), e)))
+            return
+        elif name == "abs":
+            d = ir.Func("sign", (a,))
+        elif name == "sign":
+            return
+        elif name == "square":
+            d = ir.BinOp("*", ir.Const(2.0), a)
+        elif name == "sigmoid":
+            d = ir.BinOp("*", e, ir.BinOp("-", ONE, e))
+        elif name == "tanh":
+            d = ir.BinOp("-", ONE, ir.BinOp("*", e, e))
+        elif name == "atan":
+            d = ir.BinOp("/", ONE, ir.BinOp("+", ONE, ir.BinOp("*", a, a)))
+        elif name == "sin":
+            d = ir.Func("cos", (a,))
+        elif name == "cos":
+            d = ir.Neg(ir.Func("sin", (a,)))
+        elif name in ("erf", "erfc"):
+            two_over_sqrt_pi = ir.Const(1.1283791670955126)
+            d = ir.BinOp("*", two_over_sqrt_pi, ir.Func("exp", (ir.Neg(ir.BinOp("*", a, a)),)))
+            if name == "erfc":
+                d = ir.Neg(d)
+        elif name == "relu":
+            d = mask(">", a, ir.Const(0))
+        elif name == "softsign":
+            s = ir.BinOp("+", ONE, ir.Func("abs", (a,)))
+            d = ir.BinOp("/", ONE, ir.BinOp("*", s, s))
+        elif name == "leaky_relu":
+            above = mask(">", a, ir.Const(0))
+            d = ir.BinOp("+", above, ir.BinOp("*", ir.BinOp("-", ONE, above), args[1]))
+        elif name == "clamp":
+            d = ir.BinOp("*", mask(">=", a, args[1]), mask("<=", a, args[2]))
+        elif name == "clamp_min":
+            d = mask(">=", a, args[1])
+        elif name == "clamp_max":
+            d = mask("<=", a, args[1])
+        elif name == "where":
+            cond = args[0]
+            self.propagate(args[1], ir.Func("where", (cond, g, ZERO)))
+            self.propagate(args[2], ir.Func("where", (cond, ZERO, g)))
+            return
+        else:
+            raise NotDifferentiable(f"no derivative for {name}()")
+        self.propagate(a, ir.BinOp("*", g, d))
+
+
+def derive(
+    step: tuple[ir.Assignment, ...],
+    x: str,
+    states: tuple[str, ...],
+    params: tuple[str, ...],
+    output: str,
+    ns,
+) -> Backward:
+    """The backward pass of one step (see :class:`Backward`); ``ns`` allocates locals."""
+    # single assignment: each write to a name already written or read gets a new name
+    current: dict[str, str] = {}
+    seen = {x, *states, *params}
+    renamed: list[ir.Assignment] = []  # keeps the spikes, for the derivatives
+    for a in step:
+        value = _rename(a.value, current)
+        if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
+            # name the spike's argument: the Heaviside and the surrogate gradient share it
+            arg = ns.fresh("_u")
+            seen.add(arg)
+            renamed.append(ir.Assignment(arg, value.arg))
+            value = replace(value, arg=ir.Local(arg))
+        target = a.target
+        if target in seen:
+            target = ns.fresh(f"{a.target}_1")
+            current[a.target] = target
+        seen.add(target)
+        renamed.append(ir.Assignment(target, value))
+    recompute = tuple(ir.Assignment(r.target, _replace_spikes(r.value)) for r in renamed)
+    final = {s: current.get(s, s) for s in states}
+    out_local = current.get(output, output)
+
+    adj = _Adjoints(ns)
+    adj.add(out_local, ir.Local("grad_output"))
+    for s in states:
+        adj.add(final[s], ir.Local(f"grad{s}"))
+    for r in reversed(renamed):
+        g = adj.total(r.target)
+        if g is not None:
+            adj.propagate(r.value, ir.Local(g))
+    grad_x = adj.total(x)
+    grad_states = {s: adj.total(s) for s in states}
+    grad_params = {p: adj.total(p) for p in params}
+    return Backward(recompute, tuple(adj.out), grad_x, grad_states, grad_params)
+
+
+def _replace_spikes(e: ir.PyExpr) -> ir.PyExpr:
+    """Spikes inside a larger expression, as their Heaviside value."""
+    if isinstance(e, ir.Spike):
+        return heaviside(e.arg)
+    if isinstance(e, ir.BinOp):
+        return replace(e, left=_replace_spikes(e.left), right=_replace_spikes(e.right))
+    if isinstance(e, ir.Neg):
+        return replace(e, operand=_replace_spikes(e.operand))
+    if isinstance(e, ir.Func):
+        return replace(e, args=tuple(_replace_spikes(a) for a in e.args))
+    return e
