@@ -1,0 +1,347 @@
+"""Timing, memory, machine and report helpers shared by the benchmark problems.
+
+Everything here is independent of the problems themselves (problems.py) and of the command
+line (run.py).  The one place that decides which snndsl variants are benchmarked is
+:func:`snndsl_variants`.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+SPECS = BENCH_DIR / "specs"
+
+THREADS_ENV = "SNNDSL_BENCH_THREADS"
+
+# Variants left out (not loadable here, or identical to another); run.py lists these.
+VARIANT_NOTES: list[str] = []
+
+
+# --------------------------------------------------------------------------- variants
+
+
+def snndsl_variants(spec, mode: str) -> list[tuple[str, type]]:
+    """(label, generated module class) for every snndsl variant to benchmark.
+
+    This is the one place to add variants: every problem verifies, times and measures each
+    pair returned here.  Without a ``backend`` keyword on ``snndsl.load`` it is the one
+    generated module.  With one, every backend in ``snndsl.BACKENDS`` is included: the
+    default backend labelled ``snndsl``, the others ``snndsl[<backend>]``.  A backend whose
+    generated source is identical to an earlier one's (in this mode) is not repeated, and
+    one that fails to load here is left out; both are listed in the report's notes.
+    """
+    import snndsl
+
+    param = inspect.signature(snndsl.load).parameters.get("backend")
+    if param is None:
+        return [("snndsl", snndsl.load(spec, mode=mode))]
+    default = param.default
+    variants: list[tuple[str, type]] = []
+    sources: dict[str, str] = {}
+    for backend in getattr(snndsl, "BACKENDS", ("default",)):
+        label = "snndsl" if backend == default or backend == "default" else f"snndsl[{backend}]"
+        try:
+            cls = snndsl.load(spec, mode=mode, backend=backend)
+        except Exception as exc:  # a backend this machine cannot run
+            _note(f"{label} ({mode}-step) not loaded: {type(exc).__name__}: {exc}")
+            continue
+        source = getattr(cls, "__snndsl_source__", None)
+        if source is not None and source in sources:
+            _note(
+                f"{label} generates the same {mode}-step source as {sources[source]}; "
+                "its rows are not repeated"
+            )
+            continue
+        if source is not None:
+            sources[source] = label
+        variants.append((label, cls))
+    return variants
+
+
+def describe_variants() -> str:
+    """What the snndsl labels mean, for the report header."""
+    import snndsl
+
+    param = inspect.signature(snndsl.load).parameters.get("backend")
+    if param is None:
+        return "snndsl: the generated module"
+    names = [
+        f"snndsl = backend {param.default!r} (default)"
+        if b == param.default
+        else f"snndsl[{b}] = backend {b!r}"
+        for b in getattr(snndsl, "BACKENDS", ("default",))
+    ]
+    return "; ".join(names)
+
+
+def _note(text: str) -> None:
+    if text not in VARIANT_NOTES:
+        VARIANT_NOTES.append(text)
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` torch threads here and in the memory subprocesses."""
+    import torch
+
+    torch.set_num_threads(n)
+    os.environ[THREADS_ENV] = str(n)
+
+
+def apply_threads() -> None:
+    """In a subprocess: the thread count the parent was given, if any."""
+    n = os.environ.get(THREADS_ENV)
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
+def optional_import(name: str):
+    """The module, or None when it is not installed (the benchmark skips its rows)."""
+    try:
+        return __import__(name, fromlist=["__name__"])
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def interleaved(
+    fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Seconds per call of each function, measured round-robin.
+
+    Every repetition runs each function once, so a slowdown of the (shared, noisy) machine
+    hits all variants alike; the starting variant rotates between repetitions so none is
+    always first after a garbage collection.
+    """
+    labels = list(fns)
+    for _ in range(warmup):
+        for label in labels:
+            fns[label]()
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    for rep in range(reps):
+        k = rep % len(labels) if labels else 0
+        for label in labels[k:] + labels[:k]:
+            gc.collect()
+            t0 = time.perf_counter()
+            fns[label]()
+            times[label].append(time.perf_counter() - t0)
+    return times
+
+
+@dataclass
+class Row:
+    """One table row: a measured variant (samples) or a skipped one (note only)."""
+
+    label: str
+    samples: list[float] | None = None
+    note: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples else None
+
+
+def fmt_num(value: float | None, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (no exponent for ordinary sizes)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    return f"{value:,.{decimals}f}"
+
+
+def ratio(value: float | None, reference: float | None) -> str:
+    if value is None or not reference:
+        return "—"
+    return f"{value / reference:.2f}×"
+
+
+def timing_table(
+    rows: Sequence[Row],
+    unit: str,
+    scale: float,
+    reference: str | None,
+    floor: str | None,
+    first_header: str = "variant",
+) -> str:
+    """Markdown table of medians, min and max, and the ratios to two reference rows."""
+    by_label = {r.label: r for r in rows}
+    ref = by_label[reference].median if reference in by_label else None
+    flo = by_label[floor].median if floor in by_label else None
+    headers = [first_header, f"median ({unit})", f"min ({unit})", f"max ({unit})"]
+    if reference:
+        headers.append(f"÷ {reference}")
+    if floor:
+        headers.append(f"÷ {floor}")
+    headers.append("note")
+    body = []
+    for r in rows:
+        m = r.median
+        cells = [
+            r.label,
+            fmt_num(m * scale if m is not None else None),
+            fmt_num(min(r.samples) * scale if r.samples else None),
+            fmt_num(max(r.samples) * scale if r.samples else None),
+        ]
+        if reference:
+            cells.append(ratio(m, ref))
+        if floor:
+            cells.append(ratio(m, flo))
+        cells.append(r.note)
+        body.append(cells)
+    return md_table(headers, body)
+
+
+def md_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """A Markdown table: the first and a trailing "note" column left-aligned, the rest
+    (numbers) right-aligned."""
+
+    def esc(cell: str) -> str:
+        return str(cell).replace("|", "\\|")
+
+    def rule(i: int, h: str) -> str:
+        return "---" if i == 0 or h == "note" else "---:"
+
+    lines = ["| " + " | ".join(esc(h) for h in headers) + " |"]
+    lines.append("|" + "|".join(rule(i, h) for i, h in enumerate(headers)) + "|")
+    for cells in body:
+        lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def current_rss_kib() -> int:
+    """Resident set size now (KiB), from /proc/self/statm; 0 where there is none."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except OSError:
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def run_child(code: str, timeout: float = 900) -> dict:
+    """Run ``code`` in a fresh interpreter with benchmarks/ importable; its last stdout line
+    is a JSON object, returned."""
+    prelude = (
+        f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); "
+        "import harness; harness.apply_threads(); "
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def version_of(name: str) -> str:
+    module = optional_import(name)
+    if module is None:
+        return "not installed"
+    version = getattr(module, "__version__", None)
+    if version is None:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
+
+        try:
+            version = dist_version(name)
+        except PackageNotFoundError:
+            version = "unknown"
+    return str(version)
+
+
+def git_revision() -> str:
+    """Short commit of the checkout, marked when snndsl's own sources have local changes."""
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "snndsl", "grammar", "templates"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if not rev:
+        return ""
+    return f"git {rev}" + (", with local changes to snndsl sources" if dirty else "")
+
+
+def machine_rows(argv: Sequence[str], started: str) -> list[tuple[str, str]]:
+    import torch
+
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        affinity = os.cpu_count()
+    snndsl_version = version_of("snndsl")
+    revision = git_revision()
+    if revision:
+        snndsl_version += f" ({revision})"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else ""
+    return [
+        ("CPU", cpu_model()),
+        (
+            "cores",
+            f"{os.cpu_count()} logical ({affinity} usable by this process); "
+            f"torch threads: {torch.get_num_threads()}",
+        ),
+        ("python", f"{platform.python_version()} ({sys.executable})"),
+        ("torch", torch.__version__),
+        ("spikingjelly", version_of("spikingjelly")),
+        ("snntorch", version_of("snntorch")),
+        ("snndsl", snndsl_version),
+        ("snndsl variants", describe_variants()),
+        ("command", f"`python {shlex.join(argv)}`"),
+        ("date", started),
+        ("load average at start (1, 5, 15 min)", load),
+    ]
