@@ -20,7 +20,7 @@ from .frontend import generate, parse, resolve  # noqa: E402
 # Imported eagerly: a lazy import of the submodule would rebind ``snndsl.summary`` to it.
 from .summary import NetworkSummary, NodeSummary, summary  # noqa: E402
 
-BACKENDS = ("eager", "fused")  # how multi-step neuron layers run (see codegen.render)
+BACKENDS = ("eager", "fused", "compile")  # how generated modules run (codegen.render)
 
 
 def load(spec, mode: str = "multi", network: str | None = None, params=None, backend="eager"):

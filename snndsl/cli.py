@@ -161,10 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--backend",
-        choices=("eager", "fused"),
+        choices=("eager", "fused", "compile"),
         default="eager",
-        help="multi-step neuron layers: a loop autograd records (eager), or one "
-        "autograd.Function per layer with a backward derived from its equations (fused)",
+        help="multi-step neuron layers as loops autograd records (eager), one "
+        "autograd.Function per layer with a backward derived from its equations (fused), "
+        "or the eager code under torch.compile(fullgraph=True) (compile)",
     )
     g.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
     g.set_defaults(func=_cmd_generate)
@@ -187,9 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--backend",
-        choices=("eager", "fused"),
+        choices=("eager", "fused", "compile"),
         default="eager",
-        help="check the multi-step form generated with this backend (default eager)",
+        help="check the multi-step form generated with this backend (default eager); "
+        "compile takes minutes on a small CPU",
     )
     c.set_defaults(func=_cmd_check)
 

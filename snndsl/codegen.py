@@ -28,7 +28,7 @@ from .pyexpr import format_const, to_python
 from .resources import resource_dir
 
 MODES = ("single", "multi")
-BACKENDS = ("eager", "fused")
+BACKENDS = ("eager", "fused", "compile")
 LINE_LENGTH = 88
 
 
@@ -628,9 +628,10 @@ def _reset_lines(net: ir.NetworkIR) -> list[str]:
 def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
     """Python source of the ``mode`` form ('single' or 'multi') of ``net``.
 
-    ``backend`` chooses how multi-step neuron layers run: 'eager' (a time loop autograd
-    records) or 'fused' (one autograd.Function per layer with a derived backward pass);
-    the single-step form is the same for both."""
+    ``backend`` chooses how the module runs: 'eager' (multi-step neuron layers as time
+    loops autograd records), 'fused' (one autograd.Function per multi-step neuron layer
+    with a derived backward pass; the single-step form is the eager one) or 'compile'
+    (the eager code, with forward wrapped in ``torch.compile(fullgraph=True)``)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if backend not in BACKENDS:
@@ -688,6 +689,7 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
         "uses_functional": bool(net.dropouts),
         "surrogates": [_surrogate_view(s) for s in net.surrogates],
         "fused": lay.fused,
+        "compiled": backend == "compile",
         "has_state": bool(net.neurons),
         "records": any(n.v_seq and (not multi or n.value in loop_of) for n in net.neurons),
         "delayed": bool(net.delays),

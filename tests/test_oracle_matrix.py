@@ -136,9 +136,12 @@ def test_scalar_gradient_gap_is_the_surrogate_order():
     spec = "network N { input x: [5]\n output y = x -> sn: KLIF(scale_reset=true) }"
     net = snndsl.resolve(spec)
     source = render(net, "multi")
-    assert "return grad_output * _grad, None" in source
+    line = "return grad_output * _Sigmoid.gradient(x, ctx.alpha), None"
+    assert line in source
     reordered = source.replace(
-        "return grad_output * _grad, None", "return grad_output * (1.0 - s) * s * alpha, None"
+        line,
+        "s = torch.sigmoid(ctx.alpha * x)\n"
+        "        return grad_output * (1.0 - s) * s * ctx.alpha, None",
     )
     gaps = {}
     for label, text in (("snndsl", source), ("spikingjelly order", reordered)):

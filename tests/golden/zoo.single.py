@@ -673,7 +673,7 @@ class Zoo(nn.Module):
         fc18 = self.fc18(x)  # [N, 8]
         # sn18: MaskedPSN(k=4, T=8, lambda_init=1.0, surrogate=ATan(alpha=2.0))
         _p = self.sn18
-        if not (_p.lambda_ >= 1.0):
+        if not torch.compiler.is_compiling() and not (_p.lambda_ >= 1.0):
             raise ValueError("MaskedPSN runs step by step only when lambda_ >= 1.0")
         _t = self._sn18_time_step
         if _t >= 8:
