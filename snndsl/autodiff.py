@@ -258,6 +258,11 @@ def derive(
     return Backward(recompute, tuple(adj.out), grad_x, grad_states, grad_params)
 
 
+def without_spikes(e: ir.PyExpr) -> ir.PyExpr:
+    """``e`` with every spike as its Heaviside value (for code autograd does not record)."""
+    return _replace_spikes(e)
+
+
 def _replace_spikes(e: ir.PyExpr) -> ir.PyExpr:
     """Spikes inside a larger expression, as their Heaviside value."""
     if isinstance(e, ir.Spike):

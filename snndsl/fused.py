@@ -67,7 +67,8 @@ def fuse(n: ir.NeuronIR, class_name: str, seq: str) -> FusedNeuron | None:
         "args": ", ".join(["_xs", *states, *params]),
         "saved_lists": [f"{saved[s]} = []" for s in states],
         "save_step": [f"{saved[s]}.append({s})" for s in states],
-        "step": [_line(a.target, a.value) for a in step],
+        # autograd records nothing inside forward, so the spike is its Heaviside value
+        "step": [_line(a.target, autodiff.without_spikes(a.value)) for a in step],
         "output": n.output,
         "saved": ", ".join(["_xs", *(f"torch.stack({saved[s]})" for s in states), *params]),
         "returns": ", ".join(["torch.stack(_outs)", *states]),
