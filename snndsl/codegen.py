@@ -226,6 +226,7 @@ class _Layout:
     needs_tn: bool = False
     like: str = ""  # single-step: a tensor with the batch size, dtype and device
     backend: str = "eager"
+    needs_functional: bool = False  # a block calls torch.nn.functional as F
     module_names: Namespace | None = None  # module-level generated names
     fused: list = field(default_factory=list)  # views of fused neuron classes
 
@@ -241,8 +242,27 @@ class _Layout:
         return name
 
 
+_CONV = {"Conv1d": "F.conv1d", "Conv2d": "F.conv2d", "Conv3d": "F.conv3d"}
+
+
+def _direct_call(n: ir.LayerIR, src: str) -> str | None:
+    """The functional call a layer's forward makes, for the single-step form: it skips
+    nn.Module's call machinery once per layer and step (the same computation)."""
+    m = f"self.{n.attr}"
+    if n.op == "Linear":
+        return f"F.linear({src}, {m}.weight, {m}.bias)"
+    if n.op in _CONV and dict(n.ctor_args).get("padding_mode", "zeros") == "zeros":
+        args = ("weight", "bias", "stride", "padding", "dilation", "groups")
+        return f"{_CONV[n.op]}({src}, " + ", ".join(f"{m}.{a}" for a in args) + ")"
+    return None
+
+
 def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
     call = f"self.{n.attr}({lay.as_folded(n.source)})"
+    direct = None if lay.multi else _direct_call(n, n.source)
+    if direct is not None:
+        call = direct
+        lay.needs_functional = True
     if lay.multi:
         lay.folded.add(n.value)  # stateless layers keep the time-folded [T * N, *] layout
     shape = _shape("T * N" if lay.multi else prefix, n.out_shape)
@@ -544,6 +564,7 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
         elif not isinstance(m, ir.DelayIR):
             m = replace(m, source=rename.get(m.source, m.source))
         blocks.append(_BLOCKS[type(m)](m, step_lay, "N"))
+    lay.needs_functional |= step_lay.needs_functional
     lists = {v: ns.fresh(f"_{v}_steps") for v in kept}
     return {
         "kind": "loop",
@@ -580,6 +601,7 @@ def _surrogate_view(s: ir.SurrogateIR) -> dict:
         "doc": s.doc,
         "params": list(s.params),
         "param_decls": "".join(f", {p}: float" for p in s.params),
+        "param_names": "".join(f", {p}" for p in s.params),
         "lets": [_assign(a.target, a.value, 8) for a in s.backward],
         "grad": _assign("_grad", s.gradient, 8),
         "result": ", ".join(
@@ -686,7 +708,7 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
         "version": __version__,
         "source": _docstring_text(source_name).strip(),
         "spec": _docstring_text(net.spec_text),
-        "uses_functional": bool(net.dropouts),
+        "uses_functional": bool(net.dropouts) or lay.needs_functional,
         "surrogates": [_surrogate_view(s) for s in net.surrogates],
         "fused": lay.fused,
         "compiled": backend == "compile",

@@ -94,7 +94,8 @@ class Detach:
 
 @dataclass(frozen=True)
 class Spike:
-    """``<surrogate class>.apply(arg, *params)``: Heaviside forward, surrogate backward."""
+    """``<surrogate class>.spike(arg, *params)``: Heaviside forward, surrogate backward
+    (through the class's autograd.Function when ``arg`` requires a gradient)."""
 
     surrogate: str  # the generated autograd.Function class name
     arg: PyExpr

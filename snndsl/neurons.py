@@ -6,7 +6,7 @@ parameters, run the body with the parameters as constants (``require`` checks, s
 ``if`` blocks and ``let``s resolve here), and emit the step as IR assignments::
 
     charge v = e      ->  _h = e                      (v now names the charged value)
-    fire a >= b       ->  _spike = <Surrogate>.apply(a - b, *params)
+    fire a >= b       ->  _spike = <Surrogate>.spike(a - b, *params)
     reset v = r       ->  _v = _spike * r + (1.0 - _spike) * _h      (hard)
     reset v -= r      ->  _v = _h - _spike * r                        (soft)
     reset none        ->  _v = _h

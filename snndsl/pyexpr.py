@@ -164,7 +164,7 @@ def to_python(e: PyExpr) -> str:
         return f"{inner}.detach()"
     if isinstance(e, Spike):
         args = ", ".join([to_python(e.arg), *(format_const(p) for p in e.params)])
-        return f"{e.surrogate}.apply({args})"
+        return f"{e.surrogate}.spike({args})"
     if isinstance(e, SurrogateGrad):
         args = ", ".join([to_python(e.arg), *(format_const(p) for p in e.params)])
         return f"{e.surrogate}.gradient({args})"

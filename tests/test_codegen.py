@@ -108,7 +108,7 @@ def test_labels_become_submodule_names_and_auto_names_avoid_clashes():
     src = snndsl.generate(spec, mode="single")
     # 'linear_1' is taken by the spec, so automatic names skip it
     assert "self.linear_2 = nn.Linear(4, 4)" in src
-    assert "linear_1 = self.linear_2(x)" in src
+    assert "linear_1 = F.linear(x, self.linear_2.weight, self.linear_2.bias)" in src
     assert "self.linear_3 = nn.Linear(4, 3)" in src
     assert "self.fc = nn.Linear(3, 2)" in src
 

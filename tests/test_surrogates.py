@@ -93,7 +93,7 @@ def test_int_parameters_give_one_class_per_value():
     src = snndsl.generate(spec, mode="single")
     assert "class _SquarewaveFourierSeries_n3(" in src
     assert "class _SquarewaveFourierSeries_n5(" in src
-    assert "_SquarewaveFourierSeries_n5.apply(_h - 1.0, 4.0)" in src
+    assert "_SquarewaveFourierSeries_n5.spike(_h - 1.0, 4.0)" in src
 
 
 def test_float_parameters_are_runtime_arguments_of_one_class():
@@ -105,7 +105,7 @@ def test_float_parameters_are_runtime_arguments_of_one_class():
     """
     src = snndsl.generate(spec, mode="single")
     assert src.count("class _ATan(") == 1
-    assert "_ATan.apply(_h - 1.0, 1.0)" in src and "_ATan.apply(_h - 1.0, 3.0)" in src
+    assert "_ATan.spike(_h - 1.0, 1.0)" in src and "_ATan.spike(_h - 1.0, 3.0)" in src
 
 
 def test_spiking_false_emits_the_primitive_inline():

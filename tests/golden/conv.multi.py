@@ -45,6 +45,13 @@ class _ATan(torch.autograd.Function):
         return grad_output * _ATan.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
@@ -65,6 +72,13 @@ class _Sigmoid(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Sigmoid.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -119,7 +133,7 @@ class ConvNet(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn1_v = _v
@@ -146,7 +160,7 @@ class ConvNet(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 3.0
-            _spike = _Sigmoid.apply(_h - 1.0, 4.0)
+            _spike = _Sigmoid.spike(_h - 1.0, 4.0)
             _spike_d = _spike.detach()
             _v = _h - _spike_d * 1.0
             _spikes.append(_spike)
@@ -160,7 +174,7 @@ class ConvNet(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _Sigmoid.apply(_h - 0.5, 4.0)
+            _spike = _Sigmoid.spike(_h - 0.5, 4.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn3_v = _v

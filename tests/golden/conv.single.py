@@ -45,6 +45,13 @@ class _ATan(torch.autograd.Function):
         return grad_output * _ATan.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
@@ -65,6 +72,13 @@ class _Sigmoid(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Sigmoid.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -109,13 +123,21 @@ class ConvNet(nn.Module):
         Neuron state is kept between calls; reset() clears it.
         """
         # conv1: Conv2d(in_channels=1, out_channels=8, kernel_size=3, padding=1, bias=false)
-        conv1 = self.conv1(img)  # [N, 8, 28, 28]
+        conv1 = F.conv2d(
+            img,
+            self.conv1.weight,
+            self.conv1.bias,
+            self.conv1.stride,
+            self.conv1.padding,
+            self.conv1.dilation,
+            self.conv1.groups,
+        )  # [N, 8, 28, 28]
         # bn1: BatchNorm2d(num_features=8)
         bn1 = self.bn1(conv1)  # [N, 8, 28, 28]
         # sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn1_v, bn1, 0.0)
         _h = _v + (bn1 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn1_v = _v
         sn1 = _spike  # [N, 8, 28, 28]
@@ -133,21 +155,21 @@ class ConvNet(nn.Module):
         else:
             drop = flat
         # fc1: Linear(in_features=1568, out_features=64)
-        fc1 = self.fc1(drop)  # [N, 64]
+        fc1 = F.linear(drop, self.fc1.weight, self.fc1.bias)  # [N, 64]
         # sn2: LIF(tau=3.0, decay_input=true, v_threshold=1.0, v_reset=none, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
         _v = _state(self._sn2_v, fc1, 0.0)
         _h = _v + (fc1 - (_v - 0.0)) / 3.0
-        _spike = _Sigmoid.apply(_h - 1.0, 4.0)
+        _spike = _Sigmoid.spike(_h - 1.0, 4.0)
         _spike_d = _spike.detach()
         _v = _h - _spike_d * 1.0
         self._sn2_v = _v
         hidden = _spike  # [N, 64]
         # fc2: Linear(in_features=64, out_features=10)
-        fc2 = self.fc2(hidden)  # [N, 10]
+        fc2 = F.linear(hidden, self.fc2.weight, self.fc2.bias)  # [N, 10]
         # sn3: IF(v_threshold=0.5, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)
         _v = _state(self._sn3_v, fc2, 0.0)
         _h = _v + fc2
-        _spike = _Sigmoid.apply(_h - 0.5, 4.0)
+        _spike = _Sigmoid.spike(_h - 0.5, 4.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn3_v = _v
         logits = _spike  # [N, 10]

@@ -74,6 +74,13 @@ class _Triangle(torch.autograd.Function):
         return grad_output * _Triangle.gradient(x, ctx.width), None
 
     @staticmethod
+    def spike(x: torch.Tensor, width: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Triangle.apply(x, width)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, width: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         _grad = torch.relu(1.0 - torch.abs(x) / width) / width
@@ -127,7 +134,7 @@ class Custom(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 4.0
-            _spike = _Triangle.apply(_h - 1.0, 0.5)
+            _spike = _Triangle.spike(_h - 1.0, 0.5)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn1_v = _v
@@ -140,7 +147,7 @@ class Custom(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _Triangle.apply(_h - 0.25, 1.0)
+            _spike = _Triangle.spike(_h - 0.25, 1.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn2_v = _v
@@ -154,6 +161,6 @@ class Custom(nn.Module):
         _p = self.psn
         _w = _p.weight * _p.causal
         _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
-        _spike = _Triangle.apply(_h, 1.0)
+        _spike = _Triangle.spike(_h, 1.0)
         z = _spike.view(_xs.shape)  # [T, N, 6]
         return y, z

@@ -56,6 +56,7 @@ Spec:
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -72,6 +73,13 @@ class _Triangle(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Triangle.gradient(x, ctx.width), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, width: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Triangle.apply(x, width)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, width: float) -> torch.Tensor:
@@ -119,25 +127,25 @@ class Custom(nn.Module):
         Neuron state is kept between calls; reset() clears it.
         """
         # fc1: Linear(in_features=20, out_features=32)
-        fc1 = self.fc1(x)  # [N, 32]
+        fc1 = F.linear(x, self.fc1.weight, self.fc1.bias)  # [N, 32]
         # sn1: ExpIF(tau=4.0, delta_t=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=Triangle(width=0.5))
         _v = _state(self._sn1_v, fc1, -0.1)
         _h = _v + (fc1 + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 4.0
-        _spike = _Triangle.apply(_h - 1.0, 0.5)
+        _spike = _Triangle.spike(_h - 1.0, 0.5)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn1_v = _v
         h = _spike  # [N, 32]
         # fc2: Linear(in_features=32, out_features=5)
-        fc2 = self.fc2(h)  # [N, 5]
+        fc2 = F.linear(h, self.fc2.weight, self.fc2.bias)  # [N, 5]
         # sn2: IF(v_threshold=0.25, v_reset=0.0, surrogate=Triangle(width=1.0), detach_reset=false)
         _v = _state(self._sn2_v, fc2, 0.0)
         _h = _v + fc2
-        _spike = _Triangle.apply(_h - 0.25, 1.0)
+        _spike = _Triangle.spike(_h - 0.25, 1.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn2_v = _v
         y = _spike  # [N, 5]
         # fc3: Linear(in_features=20, out_features=6)
-        fc3 = self.fc3(x)  # [N, 6]
+        fc3 = F.linear(x, self.fc3.weight, self.fc3.bias)  # [N, 6]
         # psn: CausalPSN(T=8, surrogate=Triangle(width=1.0))
         _p = self.psn
         _t = self._psn_time_step
@@ -147,7 +155,7 @@ class Custom(nn.Module):
         _w = _p.weight * _p.causal
         _row = _w[_t, _t + 1 - len(_queue) : _t + 1]
         _h = torch.sum(_row.unsqueeze(-1) * torch.stack(_queue), 0) + _p.bias[_t]
-        _spike = _Triangle.apply(_h, 1.0)
+        _spike = _Triangle.spike(_h, 1.0)
         z = _spike.view(fc3.shape)  # [N, 6]
         self._psn_queue = _queue
         self._psn_time_step = _t + 1

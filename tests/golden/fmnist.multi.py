@@ -53,6 +53,13 @@ class _ATan(torch.autograd.Function):
         return grad_output * _ATan.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
@@ -108,7 +115,7 @@ class FashionMNIST(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn1_v = _v
@@ -125,7 +132,7 @@ class FashionMNIST(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn2_v = _v
@@ -142,7 +149,7 @@ class FashionMNIST(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn3_v = _v
@@ -155,7 +162,7 @@ class FashionMNIST(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn4_v = _v

@@ -21,6 +21,7 @@ Spec:
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -37,6 +38,13 @@ class _ATan(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -59,6 +67,13 @@ class _Sigmoid(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Sigmoid.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -103,20 +118,20 @@ class PooledMLP(nn.Module):
         # flat: Flatten()
         pooled = self.flat(pool)  # [N, 49]
         # fc1: Linear(in_features=49, out_features=64)
-        fc1 = self.fc1(pooled)  # [N, 64]
+        fc1 = F.linear(pooled, self.fc1.weight, self.fc1.bias)  # [N, 64]
         # sn1: LIF(tau=4.0, decay_input=false, v_threshold=1.0, v_reset=none, surrogate=ATan(alpha=3.0), detach_reset=false)
         _v = _state(self._sn1_v, fc1, 0.0)
         _h = _v - (_v - 0.0) / 4.0 + fc1
-        _spike = _ATan.apply(_h - 1.0, 3.0)
+        _spike = _ATan.spike(_h - 1.0, 3.0)
         _v = _h - _spike * 1.0
         self._sn1_v = _v
         sn1 = _spike  # [N, 64]
         # fc2: Linear(in_features=64, out_features=10, bias=false)
-        fc2 = self.fc2(sn1)  # [N, 10]
+        fc2 = F.linear(sn1, self.fc2.weight, self.fc2.bias)  # [N, 10]
         # sn2: IF(v_threshold=0.25, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)
         _v = _state(self._sn2_v, fc2, 0.0)
         _h = _v + fc2
-        _spike = _Sigmoid.apply(_h - 0.25, 4.0)
+        _spike = _Sigmoid.spike(_h - 0.25, 4.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn2_v = _v
         rates = _spike  # [N, 10]

@@ -38,6 +38,13 @@ class _ATan(torch.autograd.Function):
         return grad_output * _ATan.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
@@ -58,6 +65,13 @@ class _Sigmoid(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Sigmoid.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -124,7 +138,7 @@ class Parallel(nn.Module):
         _p = self.psn
         _w = _p.weight
         _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
-        _spike = _ATan.apply(_h, 2.0)
+        _spike = _ATan.spike(_h, 2.0)
         h = _spike.view(_xs.shape)  # [T, N, 12]
         # fc2: Linear(in_features=16, out_features=12)
         fc2 = self.fc2(x.flatten(0, 1))  # [T * N, 12]
@@ -136,7 +150,7 @@ class Parallel(nn.Module):
         _masked = (_p.lambda_ * _p.mask0 + (1.0 - _p.lambda_) * _p.mask1) * _p.weight
         _w = torch.where(_p.lambda_ >= 1.0, _p.weight * _p.mask0, _masked)
         _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
-        _spike = _ATan.apply(_h, 2.0)
+        _spike = _ATan.spike(_h, 2.0)
         a = _spike.view(_xs.shape)  # [T, N, 12]
         # fc3: Linear(in_features=16, out_features=12)
         fc3 = self.fc3(x.flatten(0, 1))  # [T * N, 12]
@@ -145,6 +159,6 @@ class Parallel(nn.Module):
         _p = self.sliding
         _w = _sliding_weight(_p.weight, _xs.shape[0])
         _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
-        _spike = _Sigmoid.apply(_h, 4.0)
+        _spike = _Sigmoid.spike(_h, 4.0)
         y = _spike.view(_xs.shape)  # [T, N, 12]
         return h, a, y

@@ -81,6 +81,13 @@ class _ATan(torch.autograd.Function):
         return grad_output * _ATan.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
@@ -184,7 +191,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -202,7 +209,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -222,7 +229,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -240,7 +247,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -261,7 +268,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in layer1_1_add_1:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -277,7 +284,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -305,7 +312,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -323,7 +330,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -344,7 +351,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in layer2_1_add_1:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -362,7 +369,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -390,7 +397,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -408,7 +415,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -429,7 +436,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in layer3_1_add_1:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -447,7 +454,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -475,7 +482,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -493,7 +500,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -514,7 +521,7 @@ class SpikingResNet18(nn.Module):
         _spikes = []
         for _x in layer4_1_add_1:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)

@@ -34,6 +34,13 @@ class _Sigmoid(torch.autograd.Function):
         return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Sigmoid.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         s = torch.sigmoid(alpha * x)
@@ -78,7 +85,7 @@ class Seed(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _Sigmoid.apply(_h - 1.0, 4.0)
+            _spike = _Sigmoid.spike(_h - 1.0, 4.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._if_1_v = _v
@@ -91,7 +98,7 @@ class Seed(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _Sigmoid.apply(_h - 1.0, 4.0)
+            _spike = _Sigmoid.spike(_h - 1.0, 4.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._if_2_v = _v

@@ -16,6 +16,7 @@ Spec:
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -32,6 +33,13 @@ class _Sigmoid(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Sigmoid.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -70,20 +78,20 @@ class Seed(nn.Module):
         Neuron state is kept between calls; reset() clears it.
         """
         # linear_1: Linear(in_features=8, out_features=4)
-        linear_1 = self.linear_1(x)  # [N, 4]
+        linear_1 = F.linear(x, self.linear_1.weight, self.linear_1.bias)  # [N, 4]
         # if_1: IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)
         _v = _state(self._if_1_v, linear_1, 0.0)
         _h = _v + linear_1
-        _spike = _Sigmoid.apply(_h - 1.0, 4.0)
+        _spike = _Sigmoid.spike(_h - 1.0, 4.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._if_1_v = _v
         if_1 = _spike  # [N, 4]
         # linear_2: Linear(in_features=4, out_features=2)
-        linear_2 = self.linear_2(if_1)  # [N, 2]
+        linear_2 = F.linear(if_1, self.linear_2.weight, self.linear_2.bias)  # [N, 2]
         # if_2: IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)
         _v = _state(self._if_2_v, linear_2, 0.0)
         _h = _v + linear_2
-        _spike = _Sigmoid.apply(_h - 1.0, 4.0)
+        _spike = _Sigmoid.spike(_h - 1.0, 4.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._if_2_v = _v
         y = _spike  # [N, 2]

@@ -81,6 +81,13 @@ class _ATan(torch.autograd.Function):
         return grad_output * _ATan.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
@@ -187,7 +194,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -205,7 +212,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -223,7 +230,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -243,7 +250,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -261,7 +268,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -279,7 +286,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -297,7 +304,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -317,7 +324,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -337,7 +344,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -355,7 +362,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -375,7 +382,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -393,7 +400,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -413,7 +420,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -433,7 +440,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -451,7 +458,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -471,7 +478,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -489,7 +496,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -509,7 +516,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -529,7 +536,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)
@@ -547,7 +554,7 @@ class SEWResNet18(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _spike_d = _spike.detach()
             _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
             _spikes.append(_spike)

@@ -63,6 +63,7 @@ Spec:
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -79,6 +80,13 @@ class _ATan(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -177,13 +185,21 @@ class SEWResNet18(nn.Module):
         Neuron state is kept between calls; reset() clears it.
         """
         # conv1: Conv2d(in_channels=3, out_channels=64, kernel_size=7, stride=2, padding=3, bias=false)
-        conv1 = self.conv1(img)  # [N, 64, 16, 16]
+        conv1 = F.conv2d(
+            img,
+            self.conv1.weight,
+            self.conv1.bias,
+            self.conv1.stride,
+            self.conv1.padding,
+            self.conv1.dilation,
+            self.conv1.groups,
+        )  # [N, 64, 16, 16]
         # bn1: BatchNorm2d(num_features=64)
         bn1 = self.bn1(conv1)  # [N, 64, 16, 16]
         # sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._sn1_v, bn1, 0.0)
         _h = _v + bn1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._sn1_v = _v
@@ -191,25 +207,41 @@ class SEWResNet18(nn.Module):
         # maxpool: MaxPool2d(kernel_size=3, stride=2, padding=1)
         stem = self.maxpool(sn1)  # [N, 64, 8, 8]
         # layer1_0_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_0_conv1 = self.layer1_0_conv1(stem)  # [N, 64, 8, 8]
+        layer1_0_conv1 = F.conv2d(
+            stem,
+            self.layer1_0_conv1.weight,
+            self.layer1_0_conv1.bias,
+            self.layer1_0_conv1.stride,
+            self.layer1_0_conv1.padding,
+            self.layer1_0_conv1.dilation,
+            self.layer1_0_conv1.groups,
+        )  # [N, 64, 8, 8]
         # layer1_0_bn1: BatchNorm2d(num_features=64)
         layer1_0_bn1 = self.layer1_0_bn1(layer1_0_conv1)  # [N, 64, 8, 8]
         # layer1_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_0_sn1_v, layer1_0_bn1, 0.0)
         _h = _v + layer1_0_bn1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer1_0_sn1_v = _v
         layer1_0_sn1 = _spike  # [N, 64, 8, 8]
         # layer1_0_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_0_conv2 = self.layer1_0_conv2(layer1_0_sn1)  # [N, 64, 8, 8]
+        layer1_0_conv2 = F.conv2d(
+            layer1_0_sn1,
+            self.layer1_0_conv2.weight,
+            self.layer1_0_conv2.bias,
+            self.layer1_0_conv2.stride,
+            self.layer1_0_conv2.padding,
+            self.layer1_0_conv2.dilation,
+            self.layer1_0_conv2.groups,
+        )  # [N, 64, 8, 8]
         # layer1_0_bn2: BatchNorm2d(num_features=64)
         layer1_0_bn2 = self.layer1_0_bn2(layer1_0_conv2)  # [N, 64, 8, 8]
         # layer1_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_0_sn2_v, layer1_0_bn2, 0.0)
         _h = _v + layer1_0_bn2
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer1_0_sn2_v = _v
@@ -217,25 +249,41 @@ class SEWResNet18(nn.Module):
         # layer1_0: SEW(stem, layer1_0_a, "ADD")
         layer1_0 = stem + layer1_0_a  # [N, 64, 8, 8]
         # layer1_1_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_1_conv1 = self.layer1_1_conv1(layer1_0)  # [N, 64, 8, 8]
+        layer1_1_conv1 = F.conv2d(
+            layer1_0,
+            self.layer1_1_conv1.weight,
+            self.layer1_1_conv1.bias,
+            self.layer1_1_conv1.stride,
+            self.layer1_1_conv1.padding,
+            self.layer1_1_conv1.dilation,
+            self.layer1_1_conv1.groups,
+        )  # [N, 64, 8, 8]
         # layer1_1_bn1: BatchNorm2d(num_features=64)
         layer1_1_bn1 = self.layer1_1_bn1(layer1_1_conv1)  # [N, 64, 8, 8]
         # layer1_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_1_sn1_v, layer1_1_bn1, 0.0)
         _h = _v + layer1_1_bn1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer1_1_sn1_v = _v
         layer1_1_sn1 = _spike  # [N, 64, 8, 8]
         # layer1_1_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_1_conv2 = self.layer1_1_conv2(layer1_1_sn1)  # [N, 64, 8, 8]
+        layer1_1_conv2 = F.conv2d(
+            layer1_1_sn1,
+            self.layer1_1_conv2.weight,
+            self.layer1_1_conv2.bias,
+            self.layer1_1_conv2.stride,
+            self.layer1_1_conv2.padding,
+            self.layer1_1_conv2.dilation,
+            self.layer1_1_conv2.groups,
+        )  # [N, 64, 8, 8]
         # layer1_1_bn2: BatchNorm2d(num_features=64)
         layer1_1_bn2 = self.layer1_1_bn2(layer1_1_conv2)  # [N, 64, 8, 8]
         # layer1_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_1_sn2_v, layer1_1_bn2, 0.0)
         _h = _v + layer1_1_bn2
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer1_1_sn2_v = _v
@@ -243,31 +291,55 @@ class SEWResNet18(nn.Module):
         # layer1: SEW(layer1_0, layer1_1_a, "ADD")
         layer1 = layer1_0 + layer1_1_a  # [N, 64, 8, 8]
         # layer2_0_conv1: Conv2d(in_channels=64, out_channels=128, kernel_size=3, stride=2, padding=1, bias=false)
-        layer2_0_conv1 = self.layer2_0_conv1(layer1)  # [N, 128, 4, 4]
+        layer2_0_conv1 = F.conv2d(
+            layer1,
+            self.layer2_0_conv1.weight,
+            self.layer2_0_conv1.bias,
+            self.layer2_0_conv1.stride,
+            self.layer2_0_conv1.padding,
+            self.layer2_0_conv1.dilation,
+            self.layer2_0_conv1.groups,
+        )  # [N, 128, 4, 4]
         # layer2_0_bn1: BatchNorm2d(num_features=128)
         layer2_0_bn1 = self.layer2_0_bn1(layer2_0_conv1)  # [N, 128, 4, 4]
         # layer2_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_0_sn1_v, layer2_0_bn1, 0.0)
         _h = _v + layer2_0_bn1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer2_0_sn1_v = _v
         layer2_0_sn1 = _spike  # [N, 128, 4, 4]
         # layer2_0_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_0_conv2 = self.layer2_0_conv2(layer2_0_sn1)  # [N, 128, 4, 4]
+        layer2_0_conv2 = F.conv2d(
+            layer2_0_sn1,
+            self.layer2_0_conv2.weight,
+            self.layer2_0_conv2.bias,
+            self.layer2_0_conv2.stride,
+            self.layer2_0_conv2.padding,
+            self.layer2_0_conv2.dilation,
+            self.layer2_0_conv2.groups,
+        )  # [N, 128, 4, 4]
         # layer2_0_bn2: BatchNorm2d(num_features=128)
         layer2_0_bn2 = self.layer2_0_bn2(layer2_0_conv2)  # [N, 128, 4, 4]
         # layer2_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_0_sn2_v, layer2_0_bn2, 0.0)
         _h = _v + layer2_0_bn2
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer2_0_sn2_v = _v
         layer2_0_a = _spike  # [N, 128, 4, 4]
         # layer2_0_downsample_0: Conv2d(in_channels=64, out_channels=128, kernel_size=1, stride=2, bias=false)
-        layer2_0_downsample_0 = self.layer2_0_downsample_0(layer1)  # [N, 128, 4, 4]
+        layer2_0_downsample_0 = F.conv2d(
+            layer1,
+            self.layer2_0_downsample_0.weight,
+            self.layer2_0_downsample_0.bias,
+            self.layer2_0_downsample_0.stride,
+            self.layer2_0_downsample_0.padding,
+            self.layer2_0_downsample_0.dilation,
+            self.layer2_0_downsample_0.groups,
+        )  # [N, 128, 4, 4]
         # layer2_0_downsample_1: BatchNorm2d(num_features=128)
         layer2_0_downsample_1 = self.layer2_0_downsample_1(
             layer2_0_downsample_0
@@ -275,7 +347,7 @@ class SEWResNet18(nn.Module):
         # layer2_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_0_downsample_sn_v, layer2_0_downsample_1, 0.0)
         _h = _v + layer2_0_downsample_1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer2_0_downsample_sn_v = _v
@@ -283,25 +355,41 @@ class SEWResNet18(nn.Module):
         # layer2_0: SEW(layer2_0_shortcut, layer2_0_a, "ADD")
         layer2_0 = layer2_0_shortcut + layer2_0_a  # [N, 128, 4, 4]
         # layer2_1_conv1: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_1_conv1 = self.layer2_1_conv1(layer2_0)  # [N, 128, 4, 4]
+        layer2_1_conv1 = F.conv2d(
+            layer2_0,
+            self.layer2_1_conv1.weight,
+            self.layer2_1_conv1.bias,
+            self.layer2_1_conv1.stride,
+            self.layer2_1_conv1.padding,
+            self.layer2_1_conv1.dilation,
+            self.layer2_1_conv1.groups,
+        )  # [N, 128, 4, 4]
         # layer2_1_bn1: BatchNorm2d(num_features=128)
         layer2_1_bn1 = self.layer2_1_bn1(layer2_1_conv1)  # [N, 128, 4, 4]
         # layer2_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_1_sn1_v, layer2_1_bn1, 0.0)
         _h = _v + layer2_1_bn1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer2_1_sn1_v = _v
         layer2_1_sn1 = _spike  # [N, 128, 4, 4]
         # layer2_1_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_1_conv2 = self.layer2_1_conv2(layer2_1_sn1)  # [N, 128, 4, 4]
+        layer2_1_conv2 = F.conv2d(
+            layer2_1_sn1,
+            self.layer2_1_conv2.weight,
+            self.layer2_1_conv2.bias,
+            self.layer2_1_conv2.stride,
+            self.layer2_1_conv2.padding,
+            self.layer2_1_conv2.dilation,
+            self.layer2_1_conv2.groups,
+        )  # [N, 128, 4, 4]
         # layer2_1_bn2: BatchNorm2d(num_features=128)
         layer2_1_bn2 = self.layer2_1_bn2(layer2_1_conv2)  # [N, 128, 4, 4]
         # layer2_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_1_sn2_v, layer2_1_bn2, 0.0)
         _h = _v + layer2_1_bn2
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer2_1_sn2_v = _v
@@ -309,31 +397,55 @@ class SEWResNet18(nn.Module):
         # layer2_1: SEW(layer2_0, layer2_1_a, "ADD")
         layer2_1 = layer2_0 + layer2_1_a  # [N, 128, 4, 4]
         # layer3_0_conv1: Conv2d(in_channels=128, out_channels=256, kernel_size=3, stride=2, padding=1, bias=false)
-        layer3_0_conv1 = self.layer3_0_conv1(layer2_1)  # [N, 256, 2, 2]
+        layer3_0_conv1 = F.conv2d(
+            layer2_1,
+            self.layer3_0_conv1.weight,
+            self.layer3_0_conv1.bias,
+            self.layer3_0_conv1.stride,
+            self.layer3_0_conv1.padding,
+            self.layer3_0_conv1.dilation,
+            self.layer3_0_conv1.groups,
+        )  # [N, 256, 2, 2]
         # layer3_0_bn1: BatchNorm2d(num_features=256)
         layer3_0_bn1 = self.layer3_0_bn1(layer3_0_conv1)  # [N, 256, 2, 2]
         # layer3_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_0_sn1_v, layer3_0_bn1, 0.0)
         _h = _v + layer3_0_bn1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer3_0_sn1_v = _v
         layer3_0_sn1 = _spike  # [N, 256, 2, 2]
         # layer3_0_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_0_conv2 = self.layer3_0_conv2(layer3_0_sn1)  # [N, 256, 2, 2]
+        layer3_0_conv2 = F.conv2d(
+            layer3_0_sn1,
+            self.layer3_0_conv2.weight,
+            self.layer3_0_conv2.bias,
+            self.layer3_0_conv2.stride,
+            self.layer3_0_conv2.padding,
+            self.layer3_0_conv2.dilation,
+            self.layer3_0_conv2.groups,
+        )  # [N, 256, 2, 2]
         # layer3_0_bn2: BatchNorm2d(num_features=256)
         layer3_0_bn2 = self.layer3_0_bn2(layer3_0_conv2)  # [N, 256, 2, 2]
         # layer3_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_0_sn2_v, layer3_0_bn2, 0.0)
         _h = _v + layer3_0_bn2
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer3_0_sn2_v = _v
         layer3_0_a = _spike  # [N, 256, 2, 2]
         # layer3_0_downsample_0: Conv2d(in_channels=128, out_channels=256, kernel_size=1, stride=2, bias=false)
-        layer3_0_downsample_0 = self.layer3_0_downsample_0(layer2_1)  # [N, 256, 2, 2]
+        layer3_0_downsample_0 = F.conv2d(
+            layer2_1,
+            self.layer3_0_downsample_0.weight,
+            self.layer3_0_downsample_0.bias,
+            self.layer3_0_downsample_0.stride,
+            self.layer3_0_downsample_0.padding,
+            self.layer3_0_downsample_0.dilation,
+            self.layer3_0_downsample_0.groups,
+        )  # [N, 256, 2, 2]
         # layer3_0_downsample_1: BatchNorm2d(num_features=256)
         layer3_0_downsample_1 = self.layer3_0_downsample_1(
             layer3_0_downsample_0
@@ -341,7 +453,7 @@ class SEWResNet18(nn.Module):
         # layer3_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_0_downsample_sn_v, layer3_0_downsample_1, 0.0)
         _h = _v + layer3_0_downsample_1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer3_0_downsample_sn_v = _v
@@ -349,25 +461,41 @@ class SEWResNet18(nn.Module):
         # layer3_0: SEW(layer3_0_shortcut, layer3_0_a, "ADD")
         layer3_0 = layer3_0_shortcut + layer3_0_a  # [N, 256, 2, 2]
         # layer3_1_conv1: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_1_conv1 = self.layer3_1_conv1(layer3_0)  # [N, 256, 2, 2]
+        layer3_1_conv1 = F.conv2d(
+            layer3_0,
+            self.layer3_1_conv1.weight,
+            self.layer3_1_conv1.bias,
+            self.layer3_1_conv1.stride,
+            self.layer3_1_conv1.padding,
+            self.layer3_1_conv1.dilation,
+            self.layer3_1_conv1.groups,
+        )  # [N, 256, 2, 2]
         # layer3_1_bn1: BatchNorm2d(num_features=256)
         layer3_1_bn1 = self.layer3_1_bn1(layer3_1_conv1)  # [N, 256, 2, 2]
         # layer3_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_1_sn1_v, layer3_1_bn1, 0.0)
         _h = _v + layer3_1_bn1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer3_1_sn1_v = _v
         layer3_1_sn1 = _spike  # [N, 256, 2, 2]
         # layer3_1_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_1_conv2 = self.layer3_1_conv2(layer3_1_sn1)  # [N, 256, 2, 2]
+        layer3_1_conv2 = F.conv2d(
+            layer3_1_sn1,
+            self.layer3_1_conv2.weight,
+            self.layer3_1_conv2.bias,
+            self.layer3_1_conv2.stride,
+            self.layer3_1_conv2.padding,
+            self.layer3_1_conv2.dilation,
+            self.layer3_1_conv2.groups,
+        )  # [N, 256, 2, 2]
         # layer3_1_bn2: BatchNorm2d(num_features=256)
         layer3_1_bn2 = self.layer3_1_bn2(layer3_1_conv2)  # [N, 256, 2, 2]
         # layer3_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_1_sn2_v, layer3_1_bn2, 0.0)
         _h = _v + layer3_1_bn2
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer3_1_sn2_v = _v
@@ -375,31 +503,55 @@ class SEWResNet18(nn.Module):
         # layer3_1: SEW(layer3_0, layer3_1_a, "ADD")
         layer3_1 = layer3_0 + layer3_1_a  # [N, 256, 2, 2]
         # layer4_0_conv1: Conv2d(in_channels=256, out_channels=512, kernel_size=3, stride=2, padding=1, bias=false)
-        layer4_0_conv1 = self.layer4_0_conv1(layer3_1)  # [N, 512, 1, 1]
+        layer4_0_conv1 = F.conv2d(
+            layer3_1,
+            self.layer4_0_conv1.weight,
+            self.layer4_0_conv1.bias,
+            self.layer4_0_conv1.stride,
+            self.layer4_0_conv1.padding,
+            self.layer4_0_conv1.dilation,
+            self.layer4_0_conv1.groups,
+        )  # [N, 512, 1, 1]
         # layer4_0_bn1: BatchNorm2d(num_features=512)
         layer4_0_bn1 = self.layer4_0_bn1(layer4_0_conv1)  # [N, 512, 1, 1]
         # layer4_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_0_sn1_v, layer4_0_bn1, 0.0)
         _h = _v + layer4_0_bn1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer4_0_sn1_v = _v
         layer4_0_sn1 = _spike  # [N, 512, 1, 1]
         # layer4_0_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_0_conv2 = self.layer4_0_conv2(layer4_0_sn1)  # [N, 512, 1, 1]
+        layer4_0_conv2 = F.conv2d(
+            layer4_0_sn1,
+            self.layer4_0_conv2.weight,
+            self.layer4_0_conv2.bias,
+            self.layer4_0_conv2.stride,
+            self.layer4_0_conv2.padding,
+            self.layer4_0_conv2.dilation,
+            self.layer4_0_conv2.groups,
+        )  # [N, 512, 1, 1]
         # layer4_0_bn2: BatchNorm2d(num_features=512)
         layer4_0_bn2 = self.layer4_0_bn2(layer4_0_conv2)  # [N, 512, 1, 1]
         # layer4_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_0_sn2_v, layer4_0_bn2, 0.0)
         _h = _v + layer4_0_bn2
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer4_0_sn2_v = _v
         layer4_0_a = _spike  # [N, 512, 1, 1]
         # layer4_0_downsample_0: Conv2d(in_channels=256, out_channels=512, kernel_size=1, stride=2, bias=false)
-        layer4_0_downsample_0 = self.layer4_0_downsample_0(layer3_1)  # [N, 512, 1, 1]
+        layer4_0_downsample_0 = F.conv2d(
+            layer3_1,
+            self.layer4_0_downsample_0.weight,
+            self.layer4_0_downsample_0.bias,
+            self.layer4_0_downsample_0.stride,
+            self.layer4_0_downsample_0.padding,
+            self.layer4_0_downsample_0.dilation,
+            self.layer4_0_downsample_0.groups,
+        )  # [N, 512, 1, 1]
         # layer4_0_downsample_1: BatchNorm2d(num_features=512)
         layer4_0_downsample_1 = self.layer4_0_downsample_1(
             layer4_0_downsample_0
@@ -407,7 +559,7 @@ class SEWResNet18(nn.Module):
         # layer4_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_0_downsample_sn_v, layer4_0_downsample_1, 0.0)
         _h = _v + layer4_0_downsample_1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer4_0_downsample_sn_v = _v
@@ -415,25 +567,41 @@ class SEWResNet18(nn.Module):
         # layer4_0: SEW(layer4_0_shortcut, layer4_0_a, "ADD")
         layer4_0 = layer4_0_shortcut + layer4_0_a  # [N, 512, 1, 1]
         # layer4_1_conv1: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_1_conv1 = self.layer4_1_conv1(layer4_0)  # [N, 512, 1, 1]
+        layer4_1_conv1 = F.conv2d(
+            layer4_0,
+            self.layer4_1_conv1.weight,
+            self.layer4_1_conv1.bias,
+            self.layer4_1_conv1.stride,
+            self.layer4_1_conv1.padding,
+            self.layer4_1_conv1.dilation,
+            self.layer4_1_conv1.groups,
+        )  # [N, 512, 1, 1]
         # layer4_1_bn1: BatchNorm2d(num_features=512)
         layer4_1_bn1 = self.layer4_1_bn1(layer4_1_conv1)  # [N, 512, 1, 1]
         # layer4_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_1_sn1_v, layer4_1_bn1, 0.0)
         _h = _v + layer4_1_bn1
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer4_1_sn1_v = _v
         layer4_1_sn1 = _spike  # [N, 512, 1, 1]
         # layer4_1_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_1_conv2 = self.layer4_1_conv2(layer4_1_sn1)  # [N, 512, 1, 1]
+        layer4_1_conv2 = F.conv2d(
+            layer4_1_sn1,
+            self.layer4_1_conv2.weight,
+            self.layer4_1_conv2.bias,
+            self.layer4_1_conv2.stride,
+            self.layer4_1_conv2.padding,
+            self.layer4_1_conv2.dilation,
+            self.layer4_1_conv2.groups,
+        )  # [N, 512, 1, 1]
         # layer4_1_bn2: BatchNorm2d(num_features=512)
         layer4_1_bn2 = self.layer4_1_bn2(layer4_1_conv2)  # [N, 512, 1, 1]
         # layer4_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_1_sn2_v, layer4_1_bn2, 0.0)
         _h = _v + layer4_1_bn2
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _spike_d = _spike.detach()
         _v = _spike_d * 0.0 + (1.0 - _spike_d) * _h
         self._layer4_1_sn2_v = _v
@@ -445,5 +613,5 @@ class SEWResNet18(nn.Module):
         # flat: Flatten()
         flat = self.flat(avgpool)  # [N, 512]
         # fc: Linear(in_features=512, out_features=10)
-        logits = self.fc(flat)  # [N, 10]
+        logits = F.linear(flat, self.fc.weight, self.fc.bias)  # [N, 10]
         return logits

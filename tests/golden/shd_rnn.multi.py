@@ -28,6 +28,7 @@ Spec:
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -44,6 +45,13 @@ class _ATan(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -109,11 +117,11 @@ class SHD(nn.Module):
             # cat_1: Cat(a, delay_1, dim=0)
             cat_1 = torch.cat((_a_t, delay_1), 1)  # [N, 256]
             # rc: Linear(in_features=256, out_features=128)
-            rc = self.rc(cat_1)  # [N, 128]
+            rc = F.linear(cat_1, self.rc.weight, self.rc.bias)  # [N, 128]
             # sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
             _v = _state(self._sn1_v, rc, 0.0)
             _h = _v + (rc - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             self._sn1_v = _v
             h = _spike  # [N, 128]

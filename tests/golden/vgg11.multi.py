@@ -75,6 +75,13 @@ class _ATan(torch.autograd.Function):
         return grad_output * _ATan.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
@@ -148,7 +155,7 @@ class VGG11(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn1_v = _v
@@ -165,7 +172,7 @@ class VGG11(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn2_v = _v
@@ -182,7 +189,7 @@ class VGG11(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn3_v = _v
@@ -197,7 +204,7 @@ class VGG11(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn4_v = _v
@@ -214,7 +221,7 @@ class VGG11(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn5_v = _v
@@ -229,7 +236,7 @@ class VGG11(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn6_v = _v
@@ -246,7 +253,7 @@ class VGG11(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn7_v = _v
@@ -261,7 +268,7 @@ class VGG11(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn8_v = _v

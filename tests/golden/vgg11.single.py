@@ -57,6 +57,7 @@ Spec:
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -73,6 +74,13 @@ class _ATan(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -138,98 +146,162 @@ class VGG11(nn.Module):
         Neuron state is kept between calls; reset() clears it.
         """
         # conv1: Conv2d(in_channels=3, out_channels=64, kernel_size=3, padding=1)
-        conv1 = self.conv1(img)  # [N, 64, 32, 32]
+        conv1 = F.conv2d(
+            img,
+            self.conv1.weight,
+            self.conv1.bias,
+            self.conv1.stride,
+            self.conv1.padding,
+            self.conv1.dilation,
+            self.conv1.groups,
+        )  # [N, 64, 32, 32]
         # bn1: BatchNorm2d(num_features=64)
         bn1 = self.bn1(conv1)  # [N, 64, 32, 32]
         # sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn1_v, bn1, 0.0)
         _h = _v + (bn1 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn1_v = _v
         sn1 = _spike  # [N, 64, 32, 32]
         # pool1: MaxPool2d(kernel_size=2, stride=2)
         s1 = self.pool1(sn1)  # [N, 64, 16, 16]
         # conv2: Conv2d(in_channels=64, out_channels=128, kernel_size=3, padding=1)
-        conv2 = self.conv2(s1)  # [N, 128, 16, 16]
+        conv2 = F.conv2d(
+            s1,
+            self.conv2.weight,
+            self.conv2.bias,
+            self.conv2.stride,
+            self.conv2.padding,
+            self.conv2.dilation,
+            self.conv2.groups,
+        )  # [N, 128, 16, 16]
         # bn2: BatchNorm2d(num_features=128)
         bn2 = self.bn2(conv2)  # [N, 128, 16, 16]
         # sn2: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn2_v, bn2, 0.0)
         _h = _v + (bn2 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn2_v = _v
         sn2 = _spike  # [N, 128, 16, 16]
         # pool2: MaxPool2d(kernel_size=2, stride=2)
         s2 = self.pool2(sn2)  # [N, 128, 8, 8]
         # conv3: Conv2d(in_channels=128, out_channels=256, kernel_size=3, padding=1)
-        conv3 = self.conv3(s2)  # [N, 256, 8, 8]
+        conv3 = F.conv2d(
+            s2,
+            self.conv3.weight,
+            self.conv3.bias,
+            self.conv3.stride,
+            self.conv3.padding,
+            self.conv3.dilation,
+            self.conv3.groups,
+        )  # [N, 256, 8, 8]
         # bn3: BatchNorm2d(num_features=256)
         bn3 = self.bn3(conv3)  # [N, 256, 8, 8]
         # sn3: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn3_v, bn3, 0.0)
         _h = _v + (bn3 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn3_v = _v
         sn3 = _spike  # [N, 256, 8, 8]
         # conv4: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1)
-        conv4 = self.conv4(sn3)  # [N, 256, 8, 8]
+        conv4 = F.conv2d(
+            sn3,
+            self.conv4.weight,
+            self.conv4.bias,
+            self.conv4.stride,
+            self.conv4.padding,
+            self.conv4.dilation,
+            self.conv4.groups,
+        )  # [N, 256, 8, 8]
         # bn4: BatchNorm2d(num_features=256)
         bn4 = self.bn4(conv4)  # [N, 256, 8, 8]
         # sn4: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn4_v, bn4, 0.0)
         _h = _v + (bn4 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn4_v = _v
         sn4 = _spike  # [N, 256, 8, 8]
         # pool3: MaxPool2d(kernel_size=2, stride=2)
         s3 = self.pool3(sn4)  # [N, 256, 4, 4]
         # conv5: Conv2d(in_channels=256, out_channels=512, kernel_size=3, padding=1)
-        conv5 = self.conv5(s3)  # [N, 512, 4, 4]
+        conv5 = F.conv2d(
+            s3,
+            self.conv5.weight,
+            self.conv5.bias,
+            self.conv5.stride,
+            self.conv5.padding,
+            self.conv5.dilation,
+            self.conv5.groups,
+        )  # [N, 512, 4, 4]
         # bn5: BatchNorm2d(num_features=512)
         bn5 = self.bn5(conv5)  # [N, 512, 4, 4]
         # sn5: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn5_v, bn5, 0.0)
         _h = _v + (bn5 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn5_v = _v
         sn5 = _spike  # [N, 512, 4, 4]
         # conv6: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1)
-        conv6 = self.conv6(sn5)  # [N, 512, 4, 4]
+        conv6 = F.conv2d(
+            sn5,
+            self.conv6.weight,
+            self.conv6.bias,
+            self.conv6.stride,
+            self.conv6.padding,
+            self.conv6.dilation,
+            self.conv6.groups,
+        )  # [N, 512, 4, 4]
         # bn6: BatchNorm2d(num_features=512)
         bn6 = self.bn6(conv6)  # [N, 512, 4, 4]
         # sn6: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn6_v, bn6, 0.0)
         _h = _v + (bn6 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn6_v = _v
         sn6 = _spike  # [N, 512, 4, 4]
         # pool4: MaxPool2d(kernel_size=2, stride=2)
         s4 = self.pool4(sn6)  # [N, 512, 2, 2]
         # conv7: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1)
-        conv7 = self.conv7(s4)  # [N, 512, 2, 2]
+        conv7 = F.conv2d(
+            s4,
+            self.conv7.weight,
+            self.conv7.bias,
+            self.conv7.stride,
+            self.conv7.padding,
+            self.conv7.dilation,
+            self.conv7.groups,
+        )  # [N, 512, 2, 2]
         # bn7: BatchNorm2d(num_features=512)
         bn7 = self.bn7(conv7)  # [N, 512, 2, 2]
         # sn7: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn7_v, bn7, 0.0)
         _h = _v + (bn7 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn7_v = _v
         sn7 = _spike  # [N, 512, 2, 2]
         # conv8: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1)
-        conv8 = self.conv8(sn7)  # [N, 512, 2, 2]
+        conv8 = F.conv2d(
+            sn7,
+            self.conv8.weight,
+            self.conv8.bias,
+            self.conv8.stride,
+            self.conv8.padding,
+            self.conv8.dilation,
+            self.conv8.groups,
+        )  # [N, 512, 2, 2]
         # bn8: BatchNorm2d(num_features=512)
         bn8 = self.bn8(conv8)  # [N, 512, 2, 2]
         # sn8: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn8_v, bn8, 0.0)
         _h = _v + (bn8 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn8_v = _v
         sn8 = _spike  # [N, 512, 2, 2]
@@ -238,5 +310,5 @@ class VGG11(nn.Module):
         # flat: Flatten()
         flat = self.flat(s5)  # [N, 512]
         # fc: Linear(in_features=512, out_features=10)
-        logits = self.fc(flat)  # [N, 10]
+        logits = F.linear(flat, self.fc.weight, self.fc.bias)  # [N, 10]
         return logits

@@ -56,6 +56,13 @@ class _ATan(torch.autograd.Function):
         return grad_output * _ATan.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = x * (1.5707963267948966 * alpha)
@@ -78,6 +85,13 @@ class _Erf(torch.autograd.Function):
         return grad_output * _Erf.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Erf.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         _grad = torch.exp(-((x * alpha) ** 2)) * (alpha / 1.7724538509055159)
@@ -97,6 +111,13 @@ class _FakeNumericalGradient(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _FakeNumericalGradient.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _FakeNumericalGradient.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -121,6 +142,13 @@ class _LeakyKReLU(torch.autograd.Function):
         return grad_output * _LeakyKReLU.gradient(x, ctx.leak, ctx.k), None, None
 
     @staticmethod
+    def spike(x: torch.Tensor, leak: float, k: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _LeakyKReLU.apply(x, leak, k)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, leak: float, k: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         m = (x >= 0.0).to(x)
@@ -141,6 +169,13 @@ class _LogTailedReLU(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _LogTailedReLU.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _LogTailedReLU.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -164,6 +199,13 @@ class _NonzeroSignLogAbs(torch.autograd.Function):
         return grad_output * _NonzeroSignLogAbs.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _NonzeroSignLogAbs.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         _grad = 1.0 / (1.0 / alpha + torch.abs(x))
@@ -183,6 +225,13 @@ class _PiecewiseExp(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _PiecewiseExp.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _PiecewiseExp.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -207,6 +256,13 @@ class _PiecewiseLeakyReLU(torch.autograd.Function):
         return grad_output * _PiecewiseLeakyReLU.gradient(x, ctx.w, ctx.c), None, None
 
     @staticmethod
+    def spike(x: torch.Tensor, w: float, c: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _PiecewiseLeakyReLU.apply(x, w, c)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, w: float, c: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         _grad = torch.where(torch.abs(x) < w, 1.0 / (2.0 * w), c)
@@ -226,6 +282,13 @@ class _PiecewiseQuadratic(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _PiecewiseQuadratic.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _PiecewiseQuadratic.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -249,6 +312,13 @@ class _QPseudoSpike(torch.autograd.Function):
         return grad_output * _QPseudoSpike.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _QPseudoSpike.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         _grad = (1.0 + 2.0 / (alpha - 1.0) * torch.abs(x)) ** -alpha
@@ -268,6 +338,13 @@ class _Rect(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Rect.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Rect.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -292,6 +369,13 @@ class _S2NN(torch.autograd.Function):
         return grad_output * _S2NN.gradient(x, ctx.alpha, ctx.beta), None, None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _S2NN.apply(x, alpha, beta)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         s = torch.sigmoid(alpha * x)
@@ -312,6 +396,13 @@ class _Sigmoid(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Sigmoid.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -336,6 +427,13 @@ class _SoftSign(torch.autograd.Function):
         return grad_output * _SoftSign.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _SoftSign.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = 1.0 / alpha + torch.abs(x)
@@ -358,6 +456,13 @@ class _SquarewaveFourierSeries_n3(torch.autograd.Function):
         return grad_output * _SquarewaveFourierSeries_n3.gradient(x, ctx.T_period), None
 
     @staticmethod
+    def spike(x: torch.Tensor, T_period: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _SquarewaveFourierSeries_n3.apply(x, T_period)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, T_period: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         w = 6.283185307179586 / T_period
@@ -378,6 +483,13 @@ class _SuperSpike(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _SuperSpike.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _SuperSpike.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -494,7 +606,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _Sigmoid.apply(_h - 1.0, 4.0)
+            _spike = _Sigmoid.spike(_h - 1.0, 4.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn0_v = _v
@@ -507,7 +619,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _ATan.apply(_h - 1.0, 2.0)
+            _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn1_v = _v
@@ -521,7 +633,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) * torch.sigmoid(_w)
-            _spike = _PiecewiseQuadratic.apply(_h - 1.0, 1.5)
+            _spike = _PiecewiseQuadratic.spike(_h - 1.0, 1.5)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn2_v = _v
@@ -534,7 +646,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x + 1.0 * (_v - 0.0) * (_v - 0.8)) / 2.0
-            _spike = _PiecewiseExp.apply(_h - 1.0, 1.0)
+            _spike = _PiecewiseExp.spike(_h - 1.0, 1.0)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn3_v = _v
@@ -547,7 +659,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 2.0
-            _spike = _SoftSign.apply(_h - 1.0, 2.0)
+            _spike = _SoftSign.spike(_h - 1.0, 2.0)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn4_v = _v
@@ -561,7 +673,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x + 1.0 * (_v - -0.1) * (_v - 0.8) - _w) / 2.0
-            _spike = _Erf.apply(_h - 1.0, 2.0)
+            _spike = _Erf.spike(_h - 1.0, 2.0)
             _w_2 = _w + (0.5 * (_h - -0.1) - _w) / 2.0 + 0.2 * _spike
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _w = _w_2
@@ -578,7 +690,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = torch.relu(_k * (_v + (_x - (_v - 0.0)) / 2.0))
-            _spike = _NonzeroSignLogAbs.apply(_h - 1.0, 1.0)
+            _spike = _NonzeroSignLogAbs.spike(_h - 1.0, 1.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn6_v = _v
@@ -592,7 +704,7 @@ class Zoo(nn.Module):
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
             _out = torch.relu(_h - 1.0)
-            _spike = _PiecewiseLeakyReLU.apply(_h - 1.0, 0.5, 0.1)
+            _spike = _PiecewiseLeakyReLU.spike(_h - 1.0, 0.5, 0.1)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_out)
         self._sn7_v = _v
@@ -607,7 +719,7 @@ class Zoo(nn.Module):
         for _x in _xs:
             _c_h = _c * 0.5 + _x
             _v_h = _v * 0.75 + _c_h
-            _spike = _SquarewaveFourierSeries_n3.apply(_v_h - 0.5, 8.0)
+            _spike = _SquarewaveFourierSeries_n3.spike(_v_h - 0.5, 8.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _v_h
             _c = _c_h
             _spikes.append(_spike)
@@ -622,7 +734,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + _x
-            _spike = _S2NN.apply(_h - 1.0, 4.0, 1.0)
+            _spike = _S2NN.spike(_h - 1.0, 4.0, 1.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn9_v = _v
@@ -635,7 +747,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) / 2.0
-            _spike = _QPseudoSpike.apply(_h - 1.0, 2.0)
+            _spike = _QPseudoSpike.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn10_v = _v
@@ -649,7 +761,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x - (_v - 0.0)) * torch.sigmoid(_w)
-            _spike = _LeakyKReLU.apply(_h - 1.0, 0.1, 1.0)
+            _spike = _LeakyKReLU.spike(_h - 1.0, 0.1, 1.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn11_v = _v
@@ -662,7 +774,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x + 1.0 * (_v - 0.0) * (_v - 0.8)) / 2.0
-            _spike = _FakeNumericalGradient.apply(_h - 1.0, 0.3)
+            _spike = _FakeNumericalGradient.spike(_h - 1.0, 0.3)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn12_v = _v
@@ -675,7 +787,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 2.0
-            _spike = _LogTailedReLU.apply(_h - 1.0, 0.0)
+            _spike = _LogTailedReLU.spike(_h - 1.0, 0.0)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn13_v = _v
@@ -689,7 +801,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = _v + (_x + 1.0 * (_v - -0.1) * (_v - 0.8) - _w) / 2.0
-            _spike = _SuperSpike.apply(_h - 1.0, 1.0)
+            _spike = _SuperSpike.spike(_h - 1.0, 1.0)
             _w_2 = _w + (0.5 * (_h - -0.1) - _w) / 2.0 + 0.2 * _spike
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _w = _w_2
@@ -706,7 +818,7 @@ class Zoo(nn.Module):
         _spikes = []
         for _x in _xs:
             _h = torch.relu(_k * (_v + (_x - (_v - 0.0)) / 2.0))
-            _spike = _Rect.apply(_h - 1.0, 1.0)
+            _spike = _Rect.spike(_h - 1.0, 1.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
         self._sn15_v = _v
@@ -739,7 +851,7 @@ class Zoo(nn.Module):
         _p = self.sn17
         _w = _sliding_weight(_p.weight, _xs.shape[0])
         _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
-        _spike = _ATan.apply(_h, 2.0)
+        _spike = _ATan.spike(_h, 2.0)
         y17 = _spike.view(_xs.shape)  # [T, N, 8]
         # fc18: Linear(in_features=16, out_features=8)
         fc18 = self.fc18(x.flatten(0, 1))  # [T * N, 8]
@@ -751,7 +863,7 @@ class Zoo(nn.Module):
         _masked = (_p.lambda_ * _p.mask0 + (1.0 - _p.lambda_) * _p.mask1) * _p.weight
         _w = torch.where(_p.lambda_ >= 1.0, _p.weight * _p.mask0, _masked)
         _h = torch.addmm(_p.bias, _w, _xs.flatten(1))
-        _spike = _ATan.apply(_h, 2.0)
+        _spike = _ATan.spike(_h, 2.0)
         y18 = _spike.view(_xs.shape)  # [T, N, 8]
         return (
             y0,

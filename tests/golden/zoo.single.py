@@ -38,6 +38,7 @@ Spec:
 """
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -54,6 +55,13 @@ class _ATan(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _ATan.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _ATan.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -78,6 +86,13 @@ class _Erf(torch.autograd.Function):
         return grad_output * _Erf.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Erf.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         _grad = torch.exp(-((x * alpha) ** 2)) * (alpha / 1.7724538509055159)
@@ -97,6 +112,13 @@ class _FakeNumericalGradient(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _FakeNumericalGradient.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _FakeNumericalGradient.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -121,6 +143,13 @@ class _LeakyKReLU(torch.autograd.Function):
         return grad_output * _LeakyKReLU.gradient(x, ctx.leak, ctx.k), None, None
 
     @staticmethod
+    def spike(x: torch.Tensor, leak: float, k: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _LeakyKReLU.apply(x, leak, k)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, leak: float, k: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         m = (x >= 0.0).to(x)
@@ -141,6 +170,13 @@ class _LogTailedReLU(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _LogTailedReLU.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _LogTailedReLU.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -164,6 +200,13 @@ class _NonzeroSignLogAbs(torch.autograd.Function):
         return grad_output * _NonzeroSignLogAbs.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _NonzeroSignLogAbs.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         _grad = 1.0 / (1.0 / alpha + torch.abs(x))
@@ -183,6 +226,13 @@ class _PiecewiseExp(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _PiecewiseExp.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _PiecewiseExp.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -207,6 +257,13 @@ class _PiecewiseLeakyReLU(torch.autograd.Function):
         return grad_output * _PiecewiseLeakyReLU.gradient(x, ctx.w, ctx.c), None, None
 
     @staticmethod
+    def spike(x: torch.Tensor, w: float, c: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _PiecewiseLeakyReLU.apply(x, w, c)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, w: float, c: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         _grad = torch.where(torch.abs(x) < w, 1.0 / (2.0 * w), c)
@@ -226,6 +283,13 @@ class _PiecewiseQuadratic(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _PiecewiseQuadratic.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _PiecewiseQuadratic.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -249,6 +313,13 @@ class _QPseudoSpike(torch.autograd.Function):
         return grad_output * _QPseudoSpike.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _QPseudoSpike.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         _grad = (1.0 + 2.0 / (alpha - 1.0) * torch.abs(x)) ** -alpha
@@ -268,6 +339,13 @@ class _Rect(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Rect.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Rect.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -292,6 +370,13 @@ class _S2NN(torch.autograd.Function):
         return grad_output * _S2NN.gradient(x, ctx.alpha, ctx.beta), None, None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _S2NN.apply(x, alpha, beta)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         s = torch.sigmoid(alpha * x)
@@ -312,6 +397,13 @@ class _Sigmoid(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _Sigmoid.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _Sigmoid.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -336,6 +428,13 @@ class _SoftSign(torch.autograd.Function):
         return grad_output * _SoftSign.gradient(x, ctx.alpha), None
 
     @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _SoftSign.apply(x, alpha)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         z = 1.0 / alpha + torch.abs(x)
@@ -358,6 +457,13 @@ class _SquarewaveFourierSeries_n3(torch.autograd.Function):
         return grad_output * _SquarewaveFourierSeries_n3.gradient(x, ctx.T_period), None
 
     @staticmethod
+    def spike(x: torch.Tensor, T_period: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _SquarewaveFourierSeries_n3.apply(x, T_period)
+        return (x >= 0).to(x)
+
+    @staticmethod
     def gradient(x: torch.Tensor, T_period: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         w = 6.283185307179586 / T_period
@@ -378,6 +484,13 @@ class _SuperSpike(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
         return grad_output * _SuperSpike.gradient(x, ctx.alpha), None
+
+    @staticmethod
+    def spike(x: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The spike of ``x``; through autograd only when a gradient is wanted."""
+        if x.requires_grad:
+            return _SuperSpike.apply(x, alpha)
+        return (x >= 0).to(x)
 
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -484,58 +597,58 @@ class Zoo(nn.Module):
         Neuron state is kept between calls; reset() clears it.
         """
         # fc0: Linear(in_features=16, out_features=8)
-        fc0 = self.fc0(x)  # [N, 8]
+        fc0 = F.linear(x, self.fc0.weight, self.fc0.bias)  # [N, 8]
         # sn0: IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)
         _v = _state(self._sn0_v, fc0, 0.0)
         _h = _v + fc0
-        _spike = _Sigmoid.apply(_h - 1.0, 4.0)
+        _spike = _Sigmoid.spike(_h - 1.0, 4.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn0_v = _v
         y0 = _spike  # [N, 8]
         # fc1: Linear(in_features=16, out_features=8)
-        fc1 = self.fc1(x)  # [N, 8]
+        fc1 = F.linear(x, self.fc1.weight, self.fc1.bias)  # [N, 8]
         # sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn1_v, fc1, 0.0)
         _h = _v + (fc1 - (_v - 0.0)) / 2.0
-        _spike = _ATan.apply(_h - 1.0, 2.0)
+        _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn1_v = _v
         y1 = _spike  # [N, 8]
         # fc2: Linear(in_features=16, out_features=8)
-        fc2 = self.fc2(x)  # [N, 8]
+        fc2 = F.linear(x, self.fc2.weight, self.fc2.bias)  # [N, 8]
         # sn2: ParametricLIF(init_tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=PiecewiseQuadratic(alpha=1.5), detach_reset=false)
         _w = self.sn2.w
         _v = _state(self._sn2_v, fc2, 0.0)
         _h = _v + (fc2 - (_v - 0.0)) * torch.sigmoid(_w)
-        _spike = _PiecewiseQuadratic.apply(_h - 1.0, 1.5)
+        _spike = _PiecewiseQuadratic.spike(_h - 1.0, 1.5)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn2_v = _v
         y2 = _spike  # [N, 8]
         # fc3: Linear(in_features=16, out_features=8)
-        fc3 = self.fc3(x)  # [N, 8]
+        fc3 = F.linear(x, self.fc3.weight, self.fc3.bias)  # [N, 8]
         # sn3: QIF(tau=2.0, v_c=0.8, a0=1.0, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=PiecewiseExp(alpha=1.0), detach_reset=false)
         _v = _state(self._sn3_v, fc3, -0.1)
         _h = _v + (fc3 + 1.0 * (_v - 0.0) * (_v - 0.8)) / 2.0
-        _spike = _PiecewiseExp.apply(_h - 1.0, 1.0)
+        _spike = _PiecewiseExp.spike(_h - 1.0, 1.0)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn3_v = _v
         y3 = _spike  # [N, 8]
         # fc4: Linear(in_features=16, out_features=8)
-        fc4 = self.fc4(x)  # [N, 8]
+        fc4 = F.linear(x, self.fc4.weight, self.fc4.bias)  # [N, 8]
         # sn4: EIF(tau=2.0, delta_T=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=SoftSign(alpha=2.0), detach_reset=false)
         _v = _state(self._sn4_v, fc4, -0.1)
         _h = _v + (fc4 + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 2.0
-        _spike = _SoftSign.apply(_h - 1.0, 2.0)
+        _spike = _SoftSign.spike(_h - 1.0, 2.0)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn4_v = _v
         y4 = _spike  # [N, 8]
         # fc5: Linear(in_features=16, out_features=8)
-        fc5 = self.fc5(x)  # [N, 8]
+        fc5 = F.linear(x, self.fc5.weight, self.fc5.bias)  # [N, 8]
         # sn5: Izhikevich(tau=2.0, v_c=0.8, a0=1.0, v_threshold=1.0, v_reset=0.0, v_rest=-0.1, w_rest=0.0, tau_w=2.0, a=0.5, b=0.2, surrogate=Erf(alpha=2.0), detach_reset=false)
         _v = _state(self._sn5_v, fc5, 0.0)
         _w = _state(self._sn5_w, fc5, 0.0)
         _h = _v + (fc5 + 1.0 * (_v - -0.1) * (_v - 0.8) - _w) / 2.0
-        _spike = _Erf.apply(_h - 1.0, 2.0)
+        _spike = _Erf.spike(_h - 1.0, 2.0)
         _w_2 = _w + (0.5 * (_h - -0.1) - _w) / 2.0 + 0.2 * _spike
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         _w = _w_2
@@ -543,91 +656,91 @@ class Zoo(nn.Module):
         self._sn5_w = _w
         y5 = _spike  # [N, 8]
         # fc6: Linear(in_features=16, out_features=8)
-        fc6 = self.fc6(x)  # [N, 8]
+        fc6 = F.linear(x, self.fc6.weight, self.fc6.bias)  # [N, 8]
         # sn6: KLIF(scale_reset=false, tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=NonzeroSignLogAbs(alpha=1.0), detach_reset=false)
         _k = self.sn6.k
         _v = _state(self._sn6_v, fc6, 0.0)
         _h = torch.relu(_k * (_v + (fc6 - (_v - 0.0)) / 2.0))
-        _spike = _NonzeroSignLogAbs.apply(_h - 1.0, 1.0)
+        _spike = _NonzeroSignLogAbs.spike(_h - 1.0, 1.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn6_v = _v
         y6 = _spike  # [N, 8]
         # fc7: Linear(in_features=16, out_features=8)
-        fc7 = self.fc7(x)  # [N, 8]
+        fc7 = F.linear(x, self.fc7.weight, self.fc7.bias)  # [N, 8]
         # sn7: LIAF(act="relu", threshold_related=true, tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=PiecewiseLeakyReLU(w=0.5, c=0.1), detach_reset=false)
         _v = _state(self._sn7_v, fc7, 0.0)
         _h = _v + (fc7 - (_v - 0.0)) / 2.0
         _out = torch.relu(_h - 1.0)
-        _spike = _PiecewiseLeakyReLU.apply(_h - 1.0, 0.5, 0.1)
+        _spike = _PiecewiseLeakyReLU.spike(_h - 1.0, 0.5, 0.1)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn7_v = _v
         y7 = _out  # [N, 8]
         # fc8: Linear(in_features=16, out_features=8)
-        fc8 = self.fc8(x)  # [N, 8]
+        fc8 = F.linear(x, self.fc8.weight, self.fc8.bias)  # [N, 8]
         # sn8: CUBALIF(c_decay=0.5, v_decay=0.75, v_threshold=0.5, v_reset=0.0, surrogate=SquarewaveFourierSeries(n=3, T_period=8.0), detach_reset=false)
         _v = _state(self._sn8_v, fc8, 0.0)
         _c = _state(self._sn8_c, fc8, 0.0)
         _c_h = _c * 0.5 + fc8
         _v_h = _v * 0.75 + _c_h
-        _spike = _SquarewaveFourierSeries_n3.apply(_v_h - 0.5, 8.0)
+        _spike = _SquarewaveFourierSeries_n3.spike(_v_h - 0.5, 8.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _v_h
         _c = _c_h
         self._sn8_v = _v
         self._sn8_c = _c
         y8 = _spike  # [N, 8]
         # fc9: Linear(in_features=16, out_features=8)
-        fc9 = self.fc9(x)  # [N, 8]
+        fc9 = F.linear(x, self.fc9.weight, self.fc9.bias)  # [N, 8]
         # sn9: IF(v_threshold=1.0, v_reset=0.0, surrogate=S2NN(alpha=4.0, beta=1.0), detach_reset=false)
         _v = _state(self._sn9_v, fc9, 0.0)
         _h = _v + fc9
-        _spike = _S2NN.apply(_h - 1.0, 4.0, 1.0)
+        _spike = _S2NN.spike(_h - 1.0, 4.0, 1.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn9_v = _v
         y9 = _spike  # [N, 8]
         # fc10: Linear(in_features=16, out_features=8)
-        fc10 = self.fc10(x)  # [N, 8]
+        fc10 = F.linear(x, self.fc10.weight, self.fc10.bias)  # [N, 8]
         # sn10: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=QPseudoSpike(alpha=2.0), detach_reset=false)
         _v = _state(self._sn10_v, fc10, 0.0)
         _h = _v + (fc10 - (_v - 0.0)) / 2.0
-        _spike = _QPseudoSpike.apply(_h - 1.0, 2.0)
+        _spike = _QPseudoSpike.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn10_v = _v
         y10 = _spike  # [N, 8]
         # fc11: Linear(in_features=16, out_features=8)
-        fc11 = self.fc11(x)  # [N, 8]
+        fc11 = F.linear(x, self.fc11.weight, self.fc11.bias)  # [N, 8]
         # sn11: ParametricLIF(init_tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=LeakyKReLU(leak=0.1, k=1.0), detach_reset=false)
         _w = self.sn11.w
         _v = _state(self._sn11_v, fc11, 0.0)
         _h = _v + (fc11 - (_v - 0.0)) * torch.sigmoid(_w)
-        _spike = _LeakyKReLU.apply(_h - 1.0, 0.1, 1.0)
+        _spike = _LeakyKReLU.spike(_h - 1.0, 0.1, 1.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn11_v = _v
         y11 = _spike  # [N, 8]
         # fc12: Linear(in_features=16, out_features=8)
-        fc12 = self.fc12(x)  # [N, 8]
+        fc12 = F.linear(x, self.fc12.weight, self.fc12.bias)  # [N, 8]
         # sn12: QIF(tau=2.0, v_c=0.8, a0=1.0, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=FakeNumericalGradient(alpha=0.3), detach_reset=false)
         _v = _state(self._sn12_v, fc12, -0.1)
         _h = _v + (fc12 + 1.0 * (_v - 0.0) * (_v - 0.8)) / 2.0
-        _spike = _FakeNumericalGradient.apply(_h - 1.0, 0.3)
+        _spike = _FakeNumericalGradient.spike(_h - 1.0, 0.3)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn12_v = _v
         y12 = _spike  # [N, 8]
         # fc13: Linear(in_features=16, out_features=8)
-        fc13 = self.fc13(x)  # [N, 8]
+        fc13 = F.linear(x, self.fc13.weight, self.fc13.bias)  # [N, 8]
         # sn13: EIF(tau=2.0, delta_T=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=LogTailedReLU(alpha=0.0), detach_reset=false)
         _v = _state(self._sn13_v, fc13, -0.1)
         _h = _v + (fc13 + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 2.0
-        _spike = _LogTailedReLU.apply(_h - 1.0, 0.0)
+        _spike = _LogTailedReLU.spike(_h - 1.0, 0.0)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn13_v = _v
         y13 = _spike  # [N, 8]
         # fc14: Linear(in_features=16, out_features=8)
-        fc14 = self.fc14(x)  # [N, 8]
+        fc14 = F.linear(x, self.fc14.weight, self.fc14.bias)  # [N, 8]
         # sn14: Izhikevich(tau=2.0, v_c=0.8, a0=1.0, v_threshold=1.0, v_reset=0.0, v_rest=-0.1, w_rest=0.0, tau_w=2.0, a=0.5, b=0.2, surrogate=SuperSpike(alpha=1.0), detach_reset=false)
         _v = _state(self._sn14_v, fc14, 0.0)
         _w = _state(self._sn14_w, fc14, 0.0)
         _h = _v + (fc14 + 1.0 * (_v - -0.1) * (_v - 0.8) - _w) / 2.0
-        _spike = _SuperSpike.apply(_h - 1.0, 1.0)
+        _spike = _SuperSpike.spike(_h - 1.0, 1.0)
         _w_2 = _w + (0.5 * (_h - -0.1) - _w) / 2.0 + 0.2 * _spike
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         _w = _w_2
@@ -635,17 +748,17 @@ class Zoo(nn.Module):
         self._sn14_w = _w
         y14 = _spike  # [N, 8]
         # fc15: Linear(in_features=16, out_features=8)
-        fc15 = self.fc15(x)  # [N, 8]
+        fc15 = F.linear(x, self.fc15.weight, self.fc15.bias)  # [N, 8]
         # sn15: KLIF(scale_reset=false, tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Rect(alpha=1.0), detach_reset=false)
         _k = self.sn15.k
         _v = _state(self._sn15_v, fc15, 0.0)
         _h = torch.relu(_k * (_v + (fc15 - (_v - 0.0)) / 2.0))
-        _spike = _Rect.apply(_h - 1.0, 1.0)
+        _spike = _Rect.spike(_h - 1.0, 1.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn15_v = _v
         y15 = _spike  # [N, 8]
         # fc16: Linear(in_features=16, out_features=8)
-        fc16 = self.fc16(x)  # [N, 8]
+        fc16 = F.linear(x, self.fc16.weight, self.fc16.bias)  # [N, 8]
         # sn16: CUBALIF(c_decay=0.5, v_decay=0.75, v_threshold=0.5, v_reset=0.0, surrogate=ATan(alpha=2.0, spiking=false), detach_reset=false, store_v_seq=true)
         _v = _state(self._sn16_v, fc16, 0.0)
         _c = _state(self._sn16_c, fc16, 0.0)
@@ -660,17 +773,17 @@ class Zoo(nn.Module):
         self.sn16_v_seq = _append_step(self.sn16_v_seq, _v)
         y16 = _spike  # [N, 8]
         # fc17: Linear(in_features=16, out_features=8)
-        fc17 = self.fc17(x)  # [N, 8]
+        fc17 = F.linear(x, self.fc17.weight, self.fc17.bias)  # [N, 8]
         # sn17: SlidingPSN(k=3, exp_init=true, surrogate=ATan(alpha=2.0))
         _p = self.sn17
         _queue = [*self._sn17_queue, fc17.flatten()][-3:]
         _row = _p.weight[3 - len(_queue) : 3]
         _h = torch.sum(_row.unsqueeze(-1) * torch.stack(_queue), 0) + _p.bias
-        _spike = _ATan.apply(_h, 2.0)
+        _spike = _ATan.spike(_h, 2.0)
         y17 = _spike.view(fc17.shape)  # [N, 8]
         self._sn17_queue = _queue
         # fc18: Linear(in_features=16, out_features=8)
-        fc18 = self.fc18(x)  # [N, 8]
+        fc18 = F.linear(x, self.fc18.weight, self.fc18.bias)  # [N, 8]
         # sn18: MaskedPSN(k=4, T=8, lambda_init=1.0, surrogate=ATan(alpha=2.0))
         _p = self.sn18
         if not torch.compiler.is_compiling() and not (_p.lambda_ >= 1.0):
@@ -683,7 +796,7 @@ class Zoo(nn.Module):
         _w = torch.where(_p.lambda_ >= 1.0, _p.weight * _p.mask0, _masked)
         _row = _w[_t, _t + 1 - len(_queue) : _t + 1]
         _h = torch.sum(_row.unsqueeze(-1) * torch.stack(_queue), 0) + _p.bias[_t]
-        _spike = _ATan.apply(_h, 2.0)
+        _spike = _ATan.spike(_h, 2.0)
         y18 = _spike.view(fc18.shape)  # [N, 8]
         self._sn18_queue = _queue
         self._sn18_time_step = _t + 1
