@@ -647,6 +647,26 @@ def _reset_lines(net: ir.NetworkIR) -> list[str]:
     return lines
 
 
+def _tuple_lines(name: str, items: list[str]) -> list[str]:
+    """``name = (a, b)`` in a class body, one item per line when too long (as ruff)."""
+    inner = items[0] + "," if len(items) == 1 else ", ".join(items)
+    one = f"{name} = ({inner})"
+    if 4 + len(one) <= LINE_LENGTH:
+        return [one]
+    return [f"{name} = (", *(f"    {i}," for i in items), ")"]
+
+
+def _state_attrs(net: ir.NetworkIR) -> list[str]:
+    """Quoted names of the attributes the multi-step forward carries between calls."""
+    attrs = []
+    for n in net.nodes:
+        if isinstance(n, ir.NeuronIR):
+            attrs += [s.attr for s in n.states]
+        elif isinstance(n, (ir.DropoutIR, ir.DelayIR)):
+            attrs.append(n.attr)
+    return [f'"{a}"' for a in attrs]
+
+
 def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
     """Python source of the ``mode`` form ('single' or 'multi') of ``net``.
 
@@ -712,6 +732,10 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
         "surrogates": [_surrogate_view(s) for s in net.surrogates],
         "fused": lay.fused,
         "compiled": backend == "compile",
+        "chunked": multi,
+        "state_lines": _tuple_lines("_STATE", _state_attrs(net))
+        + _tuple_lines("_RECORDS", [f'"{n.v_seq}"' for n in net.neurons if n.v_seq]),
+        "n_outputs": len(net.outputs),
         "has_state": bool(net.neurons),
         "records": any(n.v_seq and (not multi or n.value in loop_of) for n in net.neurons),
         "delayed": bool(net.delays),

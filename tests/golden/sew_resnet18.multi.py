@@ -569,3 +569,72 @@ class SEWResNet18(nn.Module):
         # fc: Linear(in_features=512, out_features=10)
         logits = self.fc(flat)  # [T * N, 10]
         return logits.unflatten(0, (_T, _N))
+
+    # Attributes forward() carries from one call to the next, and the recordings it
+    # replaces on every call; forward_chunked() threads them through the chunks.
+    _STATE = (
+        "_sn1_v",
+        "_layer1_0_sn1_v",
+        "_layer1_0_sn2_v",
+        "_layer1_1_sn1_v",
+        "_layer1_1_sn2_v",
+        "_layer2_0_sn1_v",
+        "_layer2_0_sn2_v",
+        "_layer2_0_downsample_sn_v",
+        "_layer2_1_sn1_v",
+        "_layer2_1_sn2_v",
+        "_layer3_0_sn1_v",
+        "_layer3_0_sn2_v",
+        "_layer3_0_downsample_sn_v",
+        "_layer3_1_sn1_v",
+        "_layer3_1_sn2_v",
+        "_layer4_0_sn1_v",
+        "_layer4_0_sn2_v",
+        "_layer4_0_downsample_sn_v",
+        "_layer4_1_sn1_v",
+        "_layer4_1_sn2_v",
+    )
+    _RECORDS = ()
+
+    def forward_chunked(
+        self, *inputs: torch.Tensor, chunk: int, checkpoint: bool = False
+    ) -> torch.Tensor:
+        """Run a long sequence ``chunk`` time steps at a time, carrying state between chunks.
+
+        Activation memory grows with ``chunk`` instead of T: without autograd (inference)
+        each chunk's intermediates are freed before the next; with ``checkpoint=True``
+        (training) only each chunk's input and starting state are kept, and the chunk is
+        recomputed during backward (torch.utils.checkpoint).  Values equal forward()'s up
+        to float rounding: the stateless layers see a batch of chunk * N, not T * N.
+        """
+        outs = []
+        records: dict[str, list[torch.Tensor]] = {r: [] for r in self._RECORDS}
+        for start in range(0, inputs[0].shape[0], chunk):
+            piece = tuple(x[start : start + chunk] for x in inputs)
+            if checkpoint and torch.is_grad_enabled():
+                state = tuple(getattr(self, a) for a in self._STATE)
+                result = torch.utils.checkpoint.checkpoint(
+                    self._run_chunk, piece, *state, use_reentrant=False
+                )
+                y = result[:1]
+                for a, v in zip(self._STATE, result[1:]):
+                    setattr(self, a, v)
+            else:
+                y = self.forward(*piece)
+            outs.append(y if isinstance(y, tuple) else (y,))
+            for r in self._RECORDS:
+                records[r].append(getattr(self, r))
+        for r, parts in records.items():
+            setattr(self, r, torch.cat(parts))
+        joined = tuple(torch.cat(parts) for parts in zip(*outs))
+        return joined if len(joined) > 1 else joined[0]
+
+    def _run_chunk(self, piece: tuple, *state) -> tuple:
+        """forward() on one chunk from the given state: what checkpoint recomputes."""
+        for a, v in zip(self._STATE, state):
+            setattr(self, a, v)
+        y = self.forward(*piece)
+        return (
+            *(y if isinstance(y, tuple) else (y,)),
+            *(getattr(self, a) for a in self._STATE),
+        )

@@ -1,0 +1,87 @@
+"""forward_chunked: long sequences a few steps at a time, for inference and training.
+
+Values must match forward() (up to the float rounding of folded layers on a smaller
+batch), state and recordings must carry over exactly as one call would leave them, and
+with checkpoint=True the tensors autograd keeps must not grow with T.
+"""
+
+from __future__ import annotations
+
+import torch
+from conftest import ROOT
+
+import snndsl
+
+SPEC = """
+network Long {
+    input x: [6]
+    h = x -> fc1: Linear(12) -> sn1: LIF(tau=2.0, store_v_seq=true)
+    r = delay(h) -> rec: Linear(12, bias=false)
+    k = Add(h, r) -> sn2: IF
+    output y = k -> fc2: Linear(3)
+}
+"""
+
+
+def _pair(spec=SPEC):
+    torch.manual_seed(0)
+    cls = snndsl.load(spec, mode="multi")
+    a, b = cls(), cls()
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def test_inference_in_chunks_matches_one_call():
+    whole, chunked = _pair()
+    x = torch.rand(24, 3, 6) * 6
+    with torch.no_grad():
+        y = whole(x)
+        yc = chunked.forward_chunked(x, chunk=5)
+    # sn1 fires: a hard reset leaves v at exactly 0.0
+    assert yc.shape == y.shape and (whole.sn1_v_seq == 0).sum() > 10
+    assert torch.allclose(yc, y, atol=1e-6)
+    assert torch.allclose(chunked.sn1_v_seq, whole.sn1_v_seq, atol=1e-6)
+    assert chunked.sn1_v_seq.shape[0] == 24
+    for attr in type(whole)._STATE:
+        a, b = getattr(whole, attr), getattr(chunked, attr)
+        assert torch.allclose(a, b, atol=1e-6), attr
+
+
+def test_training_with_checkpoints_keeps_less_and_gives_the_same_gradients():
+    whole, chunked = _pair()
+    x = torch.rand(32, 4, 6) * 3
+    saved = {"whole": 0, "chunked": 0}
+
+    def counter(key):
+        def pack(t):
+            saved[key] += t.numel() * t.element_size()
+            return t
+
+        return pack
+
+    xw, xc = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(counter("whole"), lambda t: t):
+        yw = whole(xw)
+    with torch.autograd.graph.saved_tensors_hooks(counter("chunked"), lambda t: t):
+        yc = chunked.forward_chunked(xc, chunk=4, checkpoint=True)
+    assert torch.allclose(yc, yw, atol=1e-6) and yw.abs().sum() > 0
+    w = torch.linspace(-1, 1, yw.numel()).reshape(yw.shape)
+    (yw * w).sum().backward()
+    (yc * w).sum().backward()
+    rel = ((xc.grad - xw.grad).abs().max() / xw.grad.abs().max()).item()
+    assert rel <= 1e-5
+    grads = dict(whole.named_parameters())
+    for name, p in chunked.named_parameters():
+        q = grads[name].grad
+        assert ((p.grad - q).abs().max() / q.abs().max()).item() <= 1e-5, name
+    # outside the checkpoints autograd keeps only each chunk's input and starting state
+    assert saved["chunked"] * 4 < saved["whole"], saved
+
+
+def test_a_shipped_spec_in_chunks():
+    whole, chunked = _pair(str(ROOT / "specs" / "conv.snn"))
+    whole.eval()
+    chunked.eval()
+    x = torch.rand(6, 2, 1, 28, 28) * 4
+    with torch.no_grad():
+        assert torch.allclose(chunked.forward_chunked(x, chunk=4), whole(x), atol=1e-6)
