@@ -13,8 +13,9 @@ backward pass of one time step, as IR assignments the code generator prints:
    (torch's subgradient conventions), comparisons and ``detach`` (zero), and the spike,
    whose derivative is its surrogate gradient (``<Surrogate>.gradient(arg, *params)``).
 
-Only what the backward needs is kept between the passes: the state at the start of each
-step.  Parameters are scalars broadcast over the layer, so their adjoint is summed.
+:mod:`snndsl.fused` keeps only what the backward needs between the passes (for LIF, the
+charged potential of each step).  Parameters are scalars broadcast over the layer, so
+their adjoint is summed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class Backward:
     """
 
     recompute: tuple[ir.Assignment, ...]
+    origin: tuple[int | None, ...]  # per recompute line: the step line it repeats, or None
+    step_targets: tuple[str, ...]  # the forward step's targets, by line
     adjoint: tuple[ir.Assignment, ...]
     grad_x: str | None
     grad_state_inputs: dict[str, str | None]
@@ -226,13 +229,15 @@ def derive(
     current: dict[str, str] = {}
     seen = {x, *states, *params}
     renamed: list[ir.Assignment] = []  # keeps the spikes, for the derivatives
-    for a in step:
+    origin: list[int | None] = []
+    for index, a in enumerate(step):
         value = _rename(a.value, current)
         if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
             # name the spike's argument: the Heaviside and the surrogate gradient share it
             arg = ns.fresh("_u")
             seen.add(arg)
             renamed.append(ir.Assignment(arg, value.arg))
+            origin.append(None)
             value = replace(value, arg=ir.Local(arg))
         target = a.target
         if target in seen:
@@ -240,6 +245,7 @@ def derive(
             current[a.target] = target
         seen.add(target)
         renamed.append(ir.Assignment(target, value))
+        origin.append(index)
     recompute = tuple(ir.Assignment(r.target, _replace_spikes(r.value)) for r in renamed)
     final = {s: current.get(s, s) for s in states}
     out_local = current.get(output, output)
@@ -255,7 +261,15 @@ def derive(
     grad_x = adj.total(x)
     grad_states = {s: adj.total(s) for s in states}
     grad_params = {p: adj.total(p) for p in params}
-    return Backward(recompute, tuple(adj.out), grad_x, grad_states, grad_params)
+    return Backward(
+        recompute,
+        tuple(origin),
+        tuple(a.target for a in step),
+        tuple(adj.out),
+        grad_x,
+        grad_states,
+        grad_params,
+    )
 
 
 def without_spikes(e: ir.PyExpr) -> ir.PyExpr:

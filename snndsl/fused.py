@@ -54,9 +54,24 @@ def fuse(n: ir.NeuronIR, class_name: str, seq: str) -> FusedNeuron | None:
         back = autodiff.derive(step, "_x", states, params, n.output, ns)
     except autodiff.NotDifferentiable:
         return None
-    saved = {s: ns.fresh(f"{s}_seq") for s in states}
     results = {back.grad_x, *back.grad_state_inputs.values(), *back.grad_params.values()}
-    recompute, needed = _prune(back.recompute, back.adjoint, {r for r in results if r})
+    keep, recompute, needed = _plan(back, set(states), {r for r in results if r})
+    saved_states = [s for s in states if s in needed]
+    lists = {name: ns.fresh(f"{name}_seq") for name in [*saved_states, *keep]}
+    xs_saved = ["_xs"] if "_x" in needed else []  # the input, only when the backward reads it
+    after_line: dict[int, list[str]] = {}
+    for name, (index, local) in keep.items():
+        after_line.setdefault(index, []).append(f"{lists[name]}.append({local})")
+    forward_step = []
+    for index, a in enumerate(step):
+        # autograd records nothing inside forward, so the spike is its Heaviside value
+        value = a.value
+        if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
+            arg = ns.fresh("_u")  # computed once for the comparison and the dtype
+            forward_step.append(_line(arg, value.arg))
+            value = ir.Spike(value.surrogate, ir.Local(arg), value.params)
+        forward_step.append(_line(a.target, autodiff.without_spikes(value)))
+        forward_step.extend(after_line.get(index, []))
     totals = {p: ns.fresh(f"_g{p}_total") for p in params if back.grad_params[p]}
     grad_in = "_gxs"
     ns.reserve(grad_in)
@@ -65,23 +80,23 @@ def fuse(n: ir.NeuronIR, class_name: str, seq: str) -> FusedNeuron | None:
         "doc": f"{n.attr}: {n.spec}, over a whole sequence; backward through time derived "
         "from its equations.",
         "args": ", ".join(["_xs", *states, *params]),
-        "saved_lists": [f"{saved[s]} = []" for s in states],
-        "save_step": [f"{saved[s]}.append({s})" for s in states],
-        # autograd records nothing inside forward, so the spike is its Heaviside value
-        "step": [_line(a.target, autodiff.without_spikes(a.value)) for a in step],
+        "saved_lists": [f"{lst} = []" for lst in lists.values()],
+        "save_step": [f"{lists[s]}.append({s})" for s in saved_states],
+        "step": forward_step,
         "output": n.output,
-        "saved": ", ".join(["_xs", *(f"torch.stack({saved[s]})" for s in states), *params]),
+        "saved": ", ".join(
+            [*xs_saved, *(f"torch.stack({lst})" for lst in lists.values()), *params]
+        ),
         "returns": ", ".join(["torch.stack(_outs)", *states]),
         "grad_args": ", ".join(["grad_outputs", *(f"grad{s}" for s in states)]),
-        "unpack": ", ".join(["_xs", *saved.values(), *params])
-        + ("," if not states and not params else ""),
-        "grad_x_init": f"{grad_in} = torch.zeros_like(_xs)"
+        "unpack": _unpack([*xs_saved, *lists.values(), *params]),
+        "grad_x_init": f"{grad_in} = torch.zeros_like(grad_outputs)"
         if back.grad_x is None
-        else f"{grad_in} = torch.empty_like(_xs)",
+        else f"{grad_in} = torch.empty_like(grad_outputs)",
         "totals_init": [f"{totals[p]} = torch.zeros_like({p})" for p in totals],
         "load_x": "_x = _xs[_t]" if "_x" in needed else "",
         "load_output": "grad_output = grad_outputs[_t]" if "grad_output" in needed else "",
-        "load_step": [f"{s} = {saved[s]}[_t]" for s in states if s in needed],
+        "load_step": [f"{name} = {lst}[_t]" for name, lst in lists.items()],
         "recompute": [_line(a.target, a.value) for a in recompute],
         "adjoint": [_line(a.target, a.value) for a in back.adjoint],
         "store_grad_x": [f"{grad_in}[_t] = {back.grad_x}"] if back.grad_x else [],
@@ -100,14 +115,38 @@ def fuse(n: ir.NeuronIR, class_name: str, seq: str) -> FusedNeuron | None:
     return FusedNeuron(class_name, view, call)
 
 
-def _prune(recompute, adjoint, grads: set[str]) -> tuple[list, set[str]]:
-    """The recompute assignments the adjoints need, and the locals they all read."""
+def _unpack(names: list[str]) -> str:
+    """The target of ``... = ctx.saved_tensors`` as ruff formats it ('' for none)."""
+    if len(names) == 1:
+        return f"({names[0]},)"
+    return ", ".join(names)
+
+
+def _plan(back: autodiff.Backward, states: set[str], grads: set[str]):
+    """What the backward loads and what it recomputes.
+
+    Walking back from what the adjoints read: a value computed from a state (LIF's charged
+    potential) is kept from the forward, one tensor per step; values computed from kept
+    ones or from the input (the spike, its argument) are recomputed.  Returns the kept
+    values ({recompute name: (step line, forward local)}), the recompute lines in order,
+    and every name the backward reads (a state in it is kept at each step's start)."""
     needed = set(grads)
-    for a in adjoint:
+    for a in back.adjoint:
         needed |= ir.locals_used(a.value)
-    kept = []
-    for a in reversed(recompute):
-        if a.target in needed:
-            kept.append(a)
-            needed |= ir.locals_used(a.value)
-    return kept[::-1], needed
+    keep: dict[str, tuple[int, str]] = {}
+    redo = []
+    for a, index in zip(reversed(back.recompute), reversed(back.origin)):
+        if a.target not in needed:
+            continue
+        reads = ir.locals_used(a.value)
+        if reads & states and index is not None:
+            keep[a.target] = (index, _forward_name(back, a.target, index))
+        else:
+            redo.append(a)
+            needed |= reads
+    return dict(reversed(list(keep.items()))), redo[::-1], needed
+
+
+def _forward_name(back: autodiff.Backward, target: str, index: int) -> str:
+    """The forward's local for a recompute line: its name before single-assignment renaming."""
+    return back.step_targets[index]

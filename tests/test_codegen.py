@@ -60,9 +60,11 @@ def test_only_torch_and_stdlib_imports(spec):
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
 def test_ruff_clean(spec, tmp_path):
-    for mode in ("multi",) if multi_step_only(spec) else MODES:
-        path = tmp_path / f"{spec.stem}_{mode}.py"
-        path.write_text(snndsl.generate(str(spec), mode=mode))
+    forms = [(m, "eager") for m in (("multi",) if multi_step_only(spec) else MODES)]
+    forms += [("multi", "fused"), ("multi", "compile")]
+    for mode, backend in forms:
+        path = tmp_path / f"{spec.stem}_{mode}_{backend}.py"
+        path.write_text(snndsl.generate(str(spec), mode=mode, backend=backend))
         check = subprocess.run(
             [sys.executable, "-m", "ruff", "check", "--isolated", str(path)],
             capture_output=True,
