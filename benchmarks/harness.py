@@ -27,6 +27,7 @@ ROOT = BENCH_DIR.parent
 SPECS = BENCH_DIR / "specs"
 
 THREADS_ENV = "SNNDSL_BENCH_THREADS"
+BACKENDS_ENV = "SNNDSL_BENCH_BACKENDS"
 
 # Variants left out (not loadable here, or identical to another); run.py lists these.
 VARIANT_NOTES: list[str] = []
@@ -44,17 +45,17 @@ def snndsl_variants(spec, mode: str) -> list[tuple[str, type]]:
     default backend labelled ``snndsl``, the others ``snndsl[<backend>]``.  A backend whose
     generated source is identical to an earlier one's (in this mode) is not repeated, and
     one that fails to load here is left out; both are listed in the report's notes.
+    ``--backends`` (:func:`select_backends`) narrows the list.
     """
     import snndsl
 
     param = inspect.signature(snndsl.load).parameters.get("backend")
     if param is None:
         return [("snndsl", snndsl.load(spec, mode=mode))]
-    default = param.default
     variants: list[tuple[str, type]] = []
     sources: dict[str, str] = {}
-    for backend in getattr(snndsl, "BACKENDS", ("default",)):
-        label = "snndsl" if backend == default or backend == "default" else f"snndsl[{backend}]"
+    for backend in selected_backends():
+        label = variant_label(backend)
         try:
             cls = snndsl.load(spec, mode=mode, backend=backend)
         except Exception as exc:  # a backend this machine cannot run
@@ -73,19 +74,61 @@ def snndsl_variants(spec, mode: str) -> list[tuple[str, type]]:
     return variants
 
 
-def describe_variants() -> str:
-    """What the snndsl labels mean, for the report header."""
+def available_backends() -> tuple[str, ...]:
+    """snndsl's backends, or ("default",) when ``snndsl.load`` takes no ``backend``."""
+    import snndsl
+
+    if "backend" not in inspect.signature(snndsl.load).parameters:
+        return ("default",)
+    return tuple(getattr(snndsl, "BACKENDS", ("default",)))
+
+
+def default_backend() -> str:
     import snndsl
 
     param = inspect.signature(snndsl.load).parameters.get("backend")
-    if param is None:
+    return "default" if param is None else param.default
+
+
+def selected_backends() -> tuple[str, ...]:
+    """The backends to run: all, or those named by --backends (kept in the environment so
+    the memory subprocesses see the same choice)."""
+    chosen = os.environ.get(BACKENDS_ENV)
+    available = available_backends()
+    if not chosen:
+        return available
+    names = chosen.split(",")
+    return tuple(b for b in available if b in names)
+
+
+def select_backends(names: Sequence[str]) -> list[str]:
+    """Restrict the snndsl variants to ``names`` (``default`` names the default backend);
+    returns the names that snndsl does not have."""
+    default = default_backend()
+    names = [default if n == "default" else n for n in names]
+    unknown = [n for n in names if n not in available_backends()]
+    os.environ[BACKENDS_ENV] = ",".join(names)
+    return unknown
+
+
+def variant_label(backend: str) -> str:
+    default = default_backend()
+    return "snndsl" if backend in (default, "default") else f"snndsl[{backend}]"
+
+
+def describe_variants() -> str:
+    """What the snndsl labels mean, for the report header."""
+    available, selected = available_backends(), selected_backends()
+    if available == ("default",):
         return "snndsl: the generated module"
+    default = default_backend()
     names = [
-        f"snndsl = backend {param.default!r} (default)"
-        if b == param.default
-        else f"snndsl[{b}] = backend {b!r}"
-        for b in getattr(snndsl, "BACKENDS", ("default",))
+        f"{variant_label(b)} = backend {b!r}" + (" (default)" if b == default else "")
+        for b in selected
     ]
+    skipped = [b for b in available if b not in selected]
+    if skipped:
+        names.append(f"not run (--backends): {', '.join(skipped)}")
     return "; ".join(names)
 
 
@@ -233,14 +276,29 @@ def md_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 # --------------------------------------------------------------------------- memory
 
 
-def current_rss_kib() -> int:
-    """Resident set size now (KiB), from /proc/self/statm; 0 where there is none."""
+def reset_peak_rss() -> bool:
+    """Reset this process's peak-RSS counter to its current RSS (Linux's
+    ``/proc/self/clear_refs``, value 5); ``ru_maxrss`` then reports the peak from here on.
+    False where the kernel does not allow it."""
     try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
     except OSError:
-        return 0
-    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+        return False
+    return True
+
+
+def release_free_memory() -> None:
+    """Return free heap memory to the OS (glibc's ``malloc_trim``), where there is one."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+_LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
 
 
 def run_child(code: str, timeout: float = 900) -> dict:
@@ -250,12 +308,20 @@ def run_child(code: str, timeout: float = 900) -> dict:
         f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); "
         "import harness; harness.apply_threads(); "
     )
+    # Started through a small launcher: Linux carries the peak RSS of the process that
+    # execs into the new program's ru_maxrss, so a child started straight from this (large)
+    # process would begin with our high-water mark and show no growth at all.
+    # A fixed mmap threshold: glibc then maps every large block (tensors) on its own and
+    # unmaps it when freed, instead of raising the threshold and keeping freed tensors in
+    # the heap, so the resident set follows the live tensors.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
     proc = subprocess.run(
-        [sys.executable, "-c", prelude + code],
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-c", prelude + code],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
+        env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stderr[-4000:]}")

@@ -27,6 +27,7 @@ TAU = 2.0
 BETA = 1.0 - 1.0 / TAU  # snnTorch's decay for the same leak
 WEIGHT_GAIN = 8.0  # default init is too weak to make the output layers spike
 GRAD_RTOL = 1e-5  # max |Δgrad| / max |grad| allowed between checked variants
+LINEAR_EXPONENT = 1.15  # a growth exponent up to this reads as "about linear"
 
 # Sizes and repetitions: (full, quick).
 CONFIG = {
@@ -59,6 +60,7 @@ class Bench:
 
     step: Callable[[], torch.Tensor]
     grads: Callable[[], dict[str, torch.Tensor]]
+    clear: Callable[[], None] = lambda: None  # drop what the last step left (grads, state)
 
 
 @dataclass
@@ -149,7 +151,13 @@ def train_bench(
             out["input"] = x.grad
         return out
 
-    return Bench(step, grads)
+    def clear() -> None:
+        reset()
+        x.grad = None
+        for p in params.values():
+            p.grad = None
+
+    return Bench(step, grads, clear)
 
 
 def stream_bench(module: nn.Module, xs: torch.Tensor, reset: Callable[[], None]) -> Bench:
@@ -624,16 +632,26 @@ MEMORY_PROBLEMS = {"P1": p1_variants, "P2": p2_variants}
 
 
 def memory_child(problem: str, label: str, quick: bool) -> None:
-    """In a fresh interpreter: build one variant, then one forward + backward; print the
-    growth of the peak resident set size (ru_maxrss, KiB on Linux) as JSON."""
+    """In a fresh interpreter: build one variant and measure the growth of the peak
+    resident set size (ru_maxrss, KiB on Linux) over its first forward + backward and over
+    a second one; print both as JSON (the second is None where the peak counter cannot be
+    reset)."""
     variants = {v.label: v for v in MEMORY_PROBLEMS[problem](quick)}
     bench = variants[label].make()
-    gc.collect()
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    current = harness.current_rss_kib()
-    bench.step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"base": base, "current": current, "peak": peak}))
+
+    def measure(need_reset: bool) -> int | None:
+        gc.collect()
+        harness.release_free_memory()
+        if not harness.reset_peak_rss() and need_reset:
+            return None
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        bench.step()
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+
+    first = measure(need_reset=False)
+    bench.clear()
+    steady = measure(need_reset=True)
+    print(json.dumps({"first": first, "steady": steady}))
 
 
 def section_mem(quick: bool) -> str:
@@ -641,38 +659,61 @@ def section_mem(quick: bool) -> str:
     parts = []
     for problem, variants_fn in MEMORY_PROBLEMS.items():
         variants = [v for v in variants_fn(quick) if v.memory]
-        samples: dict[str, list[float]] = {v.label: [] for v in variants if v.make}
-        hidden: dict[str, float] = {label: 0.0 for label in samples}
+        first: dict[str, list[float]] = {v.label: [] for v in variants if v.make}
+        steady: dict[str, list[float]] = {label: [] for label in first}
         for rep in range(cfg["reps"]):
-            labels = list(samples)
+            labels = list(first)
             k = rep % len(labels) if labels else 0
             for label in labels[k:] + labels[:k]:
                 code = f"import problems; problems.memory_child({problem!r}, {label!r}, {quick!r})"
                 r = harness.run_child(code)
-                samples[label].append((r["peak"] - r["base"]) / 1024)
-                hidden[label] = max(hidden[label], (r["base"] - r["current"]) / 1024)
-        rows = []
+                first[label].append(r["first"] / 1024)
+                if r["steady"] is not None:
+                    steady[label].append(r["steady"] / 1024)
+        med = {
+            label: (statistics.median(steady[label]) if steady[label] else None) for label in first
+        }
+        ref = reference_label([Row(lb, steady[lb] or None) for lb in first], "multi")
+        floor = next((lb for lb in first if lb.startswith("floor")), None)
+        body = []
         for v in variants:
-            note = v.note if v.make is None else ""
-            if v.make and hidden[v.label] > 0.05 * max(1.0, min(samples[v.label])):
-                note = (
-                    f"the high-water mark before the step was {hidden[v.label]:.0f} MiB "
-                    "above the resident set, so the growth may be understated"
-                )
-            rows.append(Row(v.label, samples.get(v.label), note))
+            if v.make is None:
+                body.append([v.label, "—", "—", "—", "—", v.note])
+                continue
+            body.append(
+                [
+                    v.label,
+                    harness.fmt_num(med[v.label]),
+                    harness.fmt_num(statistics.median(first[v.label])),
+                    harness.ratio(med[v.label], med.get(ref)),
+                    harness.ratio(med[v.label], med.get(floor)),
+                    "",
+                ]
+            )
         size = config(problem, quick)
         parts.append(f"{problem} (T={size['T']}, N={size['N']}):\n")
-        parts.append(
-            harness.timing_table(
-                rows, "MiB", 1.0, reference_label(rows, "multi"), floor_label(rows)
-            )
-            + "\n"
-        )
+        headers = [
+            "variant",
+            "steady step (MiB)",
+            "first step (MiB)",
+            f"÷ {ref}",
+            f"÷ {floor}",
+            "note",
+        ]
+        parts.append(harness.md_table(headers, body) + "\n")
     intro = [
-        "Growth of the peak resident set size (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) "
-        "over one forward + backward, each variant in its own fresh `python -c` "
-        "subprocess; the model, its weights and the input are allocated before the "
-        f"baseline is read. Median of {cfg['reps']} subprocess(es) per variant.",
+        "Growth of the peak resident set size (`resource.getrusage(RUSAGE_SELF).ru_maxrss` "
+        "after the step minus before it) over one forward + backward, each variant in its "
+        "own fresh `python -c` subprocess, started through a small launcher (Linux hands "
+        "the peak of the process that execs to the new program). The model, its weights "
+        "and the input exist before the baseline is read. *first step* is the first call, "
+        "with one-off costs (library caches, compilation); *steady step* is the second, "
+        "after the first one's gradients and state are dropped and the kernel's peak "
+        "counter is reset (`/proc/self/clear_refs`). glibc's mmap threshold is fixed in "
+        "the subprocess (`MALLOC_MMAP_THRESHOLD_`) and free heap memory is trimmed before "
+        "each baseline, so the resident set follows the live tensors and the numbers repeat "
+        f"from run to run. Median of {cfg['reps']} subprocess(es) per variant; ratios use "
+        "the steady step.",
     ]
     return section("Peak memory of forward + backward", intro, [], "\n".join(parts))
 
@@ -707,6 +748,7 @@ def section_gen(quick: bool) -> str:
     snndsl.generate(chain_spec(10), mode="multi")  # one-time costs: grammar, prelude
     body = []
     previous = None
+    verdict = ""
     for nodes, reps in zip(cfg["sizes"], cfg["reps"]):
         text = chain_spec(nodes)
         source = snndsl.generate(text, mode="multi")
@@ -717,10 +759,22 @@ def section_gen(quick: bool) -> str:
         times = interleaved(fns, reps, warmup=0)
         parse = statistics.median(times["parse"])
         gen = statistics.median(times["generate"])
-        growth = "—"
+        growth = ["—", "—"]
         if previous is not None:
-            growth = f"{math.log(gen / previous[1]) / math.log(nodes / previous[0]):.2f}"
-        previous = (nodes, gen)
+            span = math.log(nodes / previous[0])
+            exponents = [math.log(parse / previous[1]) / span, math.log(gen / previous[2]) / span]
+            growth = [f"{e:.2f}" for e in exponents]
+            verdict = (
+                f"From {previous[0]:,} to {nodes:,} nodes, generate took "
+                f"{gen / previous[2]:.1f}× as long for {nodes / previous[0]:.0f}× the nodes "
+                f"(exponent {exponents[1]:.2f}): "
+                + (
+                    "about linear."
+                    if exponents[1] <= LINEAR_EXPONENT
+                    else "faster than linear growth."
+                )
+            )
+        previous = (nodes, parse, gen)
         body.append(
             [
                 f"{nodes:,}",
@@ -729,7 +783,7 @@ def section_gen(quick: bool) -> str:
                 harness.fmt_num(parse * 1e3),
                 harness.fmt_num(gen * 1e3),
                 harness.fmt_num(gen * 1e6 / nodes),
-                growth,
+                *growth,
                 str(reps),
             ]
         )
@@ -741,7 +795,8 @@ def section_gen(quick: bool) -> str:
             "parse (ms)",
             "generate (ms)",
             "generate (µs/node)",
-            "growth exponent",
+            "parse growth exponent",
+            "generate growth exponent",
             "reps",
         ],
         body,
@@ -762,8 +817,8 @@ def section_gen(quick: bool) -> str:
         "Synthetic specs: a chain of `Linear(16)` / `LIF(tau=2.0, surrogate=ATan())` pairs, "
         "one statement per pair. *parse* is `snndsl.parse(text)`; *generate* is "
         '`snndsl.generate(text, mode="multi")`, the whole pipeline (parse, checks, shape '
-        "inference, code generation). *growth exponent* is the slope of log(generate time) "
-        "over log(nodes) from the previous row: 1.0 is linear growth, 2.0 quadratic. "
+        "inference, code generation). A *growth exponent* is the slope of log(time) over "
+        "log(nodes) from the previous row: 1.0 is linear growth, 2.0 quadratic. "
         "Medians of interleaved repetitions (parse and generate alternate).",
     ]
     cold_intro = (
@@ -771,7 +826,8 @@ def section_gen(quick: bool) -> str:
         f"discarded), interleaved with a bare interpreter; median of {cfg['cold_reps']} "
         "runs after one warm-up.\n"
     )
-    return section("Code generation", intro, [], table + "\n" + cold_intro + "\n" + cold)
+    body_md = table + "\n\n" + verdict + "\n" + cold_intro + "\n" + cold
+    return section("Code generation", intro, [], body_md)
 
 
 SECTIONS = {

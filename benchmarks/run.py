@@ -1,6 +1,7 @@
 """Benchmark snndsl's generated modules against SpikingJelly, snnTorch and ANN floors.
 
-    python benchmarks/run.py [--quick] [--only P1,P2,...] [--out docs/benchmarks.md]
+    python benchmarks/run.py [--quick] [--only P1,P2,...] [--threads N]
+                             [--backends eager,...] [--out docs/benchmarks.md]
 
 Prints each section's Markdown table as it finishes and writes the whole report (machine,
 versions, the command, the date) to --out.  Sections: P1 (one LIF layer), P2 (a
@@ -47,6 +48,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "machine shared with other work, fewer threads than cores keeps timings stable",
     )
     parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated snndsl backends to run (default: all of snndsl.BACKENDS; "
+        "'default' names the default one)",
+    )
+    parser.add_argument(
         "--out",
         default=str(DEFAULT_OUT),
         help="Markdown report to write (default: docs/benchmarks.md)",
@@ -57,6 +64,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown or not only:
         parser.error(f"--only: unknown section(s) {unknown}; choose from {list(problems.SECTIONS)}")
     args.only = [s for s in problems.SECTIONS if s in only]
+    if args.backends is not None:
+        names = [b.strip() for b in args.backends.split(",") if b.strip()]
+        unknown = harness.select_backends(names)
+        if unknown or not names:
+            parser.error(
+                f"--backends: unknown backend(s) {unknown}; snndsl has "
+                f"{list(harness.available_backends())}"
+            )
     return args
 
 
