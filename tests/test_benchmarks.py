@@ -70,10 +70,23 @@ def check_rows(table: list[list[str]], expected: dict[str, bool]) -> None:
             assert numbers == ["—"] * 3 and "skipped" in cells["note"], cells
 
 
+def quick_backends() -> list[str]:
+    """``--backends`` for the quick run: every snndsl backend but ``compile``, whose first
+    torch.compile of each module takes about a minute on a small CPU with a cold cache
+    (the compile backend has its own tests)."""
+    import snndsl
+
+    backends = list(getattr(snndsl, "BACKENDS", ()))
+    if "compile" not in backends:
+        return []
+    return ["--backends", ",".join(b for b in backends if b != "compile")]
+
+
 def test_quick_run_of_p1_and_p4(tmp_path):
     out = tmp_path / "bench.md"
+    args = ["--quick", "--only", "P1,P4", "--out", str(out), *quick_backends()]
     proc = subprocess.run(
-        [sys.executable, str(RUN), "--quick", "--only", "P1,P4", "--out", str(out)],
+        [sys.executable, str(RUN), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -89,6 +102,7 @@ def test_quick_run_of_p1_and_p4(tmp_path):
         assert machine.get(key), f"machine table lacks {key}: {machine}"
     assert re.match(r"\d+ logical", machine["cores"])
     assert "run.py --quick --only P1,P4 --out" in machine["command"]
+    assert machine["snndsl variants"].startswith("snndsl")
 
     found = sections(text)
     assert {"P1", "P4"} <= set(found)
@@ -122,15 +136,19 @@ def test_quick_run_of_p1_and_p4(tmp_path):
                     assert f"- {label}: outputs identical" in found[section], label
 
 
-def test_unknown_section_is_a_usage_error():
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--only", "P9"], "unknown section"), (["--backends", "nope"], "unknown backend")],
+)
+def test_usage_errors(args, message):
     proc = subprocess.run(
-        [sys.executable, str(RUN), "--only", "P9"],
+        [sys.executable, str(RUN), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=60,
     )
-    assert proc.returncode == 2 and "unknown section" in proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr
 
 
 def test_synthetic_codegen_spec_has_the_requested_node_count():
