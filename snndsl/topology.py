@@ -73,6 +73,7 @@ def components(names: list[str], edges: dict[str, list[str]]) -> list[list[str]]
     stack: list[str] = []
     out: list[list[str]] = []
     counter = 0
+    position = {n: i for i, n in enumerate(names)}
 
     for root in names:
         if root in index:
@@ -106,7 +107,6 @@ def components(names: list[str], edges: dict[str, list[str]]) -> list[list[str]]
                     comp.append(w)
                     if w == node:
                         break
-                position = {n: i for i, n in enumerate(names)}
                 out.append(sorted(comp, key=position.__getitem__))
     return out
 
