@@ -190,6 +190,23 @@ def _describe_require(stmt: ast.Require) -> str:
     return format_expr(stmt.condition)
 
 
+def require_failure(reporter: Reporter, owner: str, stmt: ast.Require, bound, call) -> SpecError:
+    """The located E0403 of a failed ``require`` in a definition called by ``call``."""
+    return reporter.fail(
+        "E0403",
+        f"{owner}: {stmt.message}",
+        require_span(stmt.condition, bound, call),
+        f"the requirement is: {_describe_require(stmt)}",
+    )
+
+
+def static_branch(cond, stmt: ast.If, error) -> tuple:
+    """The statements of the branch a constant ``if`` takes; ``error`` builds the failure."""
+    if not isinstance(cond, bool):
+        raise error("an 'if' condition must be a constant bool (parameters only)", stmt.span)
+    return stmt.then if cond else stmt.orelse
+
+
 def require_span(condition: ast.Expr, bound, call: ast.Call):
     """Where a failed ``require`` points: the first argument it reads that the call gave,
     else the whole call."""
@@ -348,19 +365,11 @@ class NeuronCompiler:
             if not isinstance(ok, bool):
                 raise self._def_error("a 'require' condition must be a bool", stmt.span)
             if not ok:
-                raise self.reporter.fail(
-                    "E0403",
-                    f"{self.definition.name}: {stmt.message}",
-                    require_span(stmt.condition, self.bound, self.call),
-                    f"the requirement is: {_describe_require(stmt)}",
+                raise require_failure(
+                    self.reporter, self.definition.name, stmt, self.bound, self.call
                 )
         elif isinstance(stmt, ast.If):
-            cond = self._ev().eval(stmt.condition)
-            if not isinstance(cond, bool):
-                raise self._def_error(
-                    "an 'if' condition must be a constant bool (parameters only)", stmt.span
-                )
-            self._block(stmt.then if cond else stmt.orelse)
+            self._block(static_branch(self._ev().eval(stmt.condition), stmt, self._def_error))
         elif isinstance(stmt, ast.Let):
             self._check_new_name(stmt.name, stmt.span)
             value = self._ev().eval(stmt.value)

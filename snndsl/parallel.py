@@ -30,7 +30,7 @@ from .diagnostics import Reporter, SpecError, did_you_mean
 from .evaluate import Dyn, Evaluator, SurrogateValue, as_ir, coerce, describe, is_number
 from .formatter import format_expr
 from .names import Namespace, identifier_problem
-from .neurons import require_span
+from .neurons import require_failure, static_branch
 from .signature import bind
 from .surrogates import spike_expression
 
@@ -187,12 +187,7 @@ class ParallelCompiler:
         if isinstance(stmt, ast.Require):
             self._require(stmt)
         elif isinstance(stmt, ast.If):
-            cond = self._ev().eval(stmt.condition)
-            if not isinstance(cond, bool):
-                raise self._error(
-                    "an 'if' condition must be a constant bool (parameters only)", stmt.span
-                )
-            self._block(stmt.then if cond else stmt.orelse)
+            self._block(static_branch(self._ev().eval(stmt.condition), stmt, self._error))
         elif isinstance(stmt, ast.Let):
             self._check_new_name(stmt.name, stmt.span)
             value = self._ev().eval(stmt.value)
@@ -231,12 +226,7 @@ class ParallelCompiler:
         if not isinstance(ok, bool):
             raise self._error("a 'require' condition must be a bool", stmt.span)
         if not ok:
-            raise self.reporter.fail(
-                "E0403",
-                f"{self.definition.name}: {stmt.message}",
-                require_span(stmt.condition, self.bound, self.call),
-                f"the requirement is: {format_expr(stmt.condition)}",
-            )
+            raise require_failure(self.reporter, self.definition.name, stmt, self.bound, self.call)
 
     # ------------------------------------------------------------------ tensors
     def _tensor(self, stmt: ast.Learn | ast.Buffer) -> None:
@@ -380,8 +370,6 @@ class ParallelCompiler:
             except SpecError:  # it reads a tensor: decided at run time only
                 result = None
             self.when_static = result if isinstance(result, bool) else None
-        if self.window is not None and self.charge[2] is None and self.steps is None:
-            raise self._error("a window over a [T, T] matrix needs 'steps T'", stmt.span)
 
     def _fire(self, stmt: ast.Fire) -> None:
         if self.fired is not None:
