@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -196,7 +196,7 @@ class Row:
     label: str
     samples: list[float] | None = None
     note: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
+    first: float | None = None  # seconds to build the variant and run it the first time
 
     @property
     def median(self) -> float | None:
@@ -237,6 +237,9 @@ def timing_table(
         headers.append(f"÷ {reference}")
     if floor:
         headers.append(f"÷ {floor}")
+    with_first = any(r.first is not None for r in rows)
+    if with_first:
+        headers.append("build + first call (s)")
     headers.append("note")
     body = []
     for r in rows:
@@ -251,6 +254,8 @@ def timing_table(
             cells.append(ratio(m, ref))
         if floor:
             cells.append(ratio(m, flo))
+        if with_first:
+            cells.append(fmt_num(r.first, 2))
         cells.append(r.note)
         body.append(cells)
     return md_table(headers, body)

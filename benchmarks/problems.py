@@ -13,6 +13,7 @@ import math
 import resource
 import statistics
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -461,22 +462,31 @@ def max_rel(a: torch.Tensor | None, b: torch.Tensor | None) -> float:
 
 
 def build_and_check(variants: list[Variant]) -> tuple[dict[str, Bench], list[Row], list[str]]:
-    """Build every variant; compare each checked one with the reference (SpikingJelly when
-    installed, else the first snndsl variant): outputs must be identical and gradients
-    within GRAD_RTOL.  A variant that fails is left out of the timing with a note, and
-    :data:`FAILURES` records it."""
+    """Build every variant and run it once, timing both (``Row.first``: compilation and
+    other one-off costs show there); compare each checked one with the reference
+    (SpikingJelly when installed, else the first snndsl variant): outputs must be identical
+    and gradients within GRAD_RTOL.  A variant that fails is left out of the timing with a
+    note, and :data:`FAILURES` records it."""
     benches: dict[str, Bench] = {}
+    results: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
+    first: dict[str, float] = {}
     notes: dict[str, str] = {}
     lines: list[str] = []
     for v in variants:
-        if v.make is not None:
-            benches[v.label] = v.make()
-    checked = [v for v in variants if v.check and v.label in benches]
+        if v.make is None:
+            continue
+        t0 = time.perf_counter()
+        bench = benches[v.label] = v.make()
+        y = bench.step()
+        first[v.label] = time.perf_counter() - t0
+        if v.check:
+            grads = {k: g.clone() if g is not None else None for k, g in bench.grads().items()}
+            results[v.label] = (y, grads)
+    checked = [v for v in variants if v.label in results]
     sj = [v for v in checked if v.label.startswith("spikingjelly")]
     ref = (sj or checked)[0] if checked else None
     if ref is not None:
-        y_ref = benches[ref.label].step()
-        g_ref = {k: g.clone() for k, g in benches[ref.label].grads().items()}
+        y_ref, g_ref = results[ref.label]
         rate = y_ref.float().mean().item()
         if len(checked) == 1:
             lines.append(
@@ -492,8 +502,7 @@ def build_and_check(variants: list[Variant]) -> tuple[dict[str, Bench], list[Row
         for v in checked:
             if v is ref:
                 continue
-            y = benches[v.label].step()
-            g = benches[v.label].grads()
+            y, g = results[v.label]
             if y.shape != y_ref.shape or not torch.equal(y, y_ref):
                 diff = (y - y_ref).abs().max().item() if y.shape == y_ref.shape else "shape"
                 msg = f"outputs differ from {ref.label} (max |Δ| = {diff})"
@@ -510,10 +519,7 @@ def build_and_check(variants: list[Variant]) -> tuple[dict[str, Bench], list[Row
                 lines.append(f"- {v.label}: **FAILED**, {msg}")
                 FAILURES.append(f"{v.label}: {msg}")
                 del benches[v.label]
-    rows = []
-    for v in variants:
-        note = notes.get(v.label, v.note)
-        rows.append(Row(v.label, None, note))
+    rows = [Row(v.label, None, notes.get(v.label, v.note), first.get(v.label)) for v in variants]
     return benches, rows, lines
 
 

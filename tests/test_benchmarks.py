@@ -66,6 +66,7 @@ def check_rows(table: list[list[str]], expected: dict[str, bool]) -> None:
         if measured:
             assert all(NUMBER.match(v) and float(v.replace(",", "")) > 0 for v in numbers), cells
             assert all(RATIO.match(v) for v in ratios), cells
+            assert NUMBER.match(cells["build + first call (s)"]), cells
         else:
             assert numbers == ["—"] * 3 and "skipped" in cells["note"], cells
 
