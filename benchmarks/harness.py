@@ -306,7 +306,7 @@ def release_free_memory() -> None:
 _LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
 
 
-def run_child(code: str, timeout: float = 900) -> dict:
+def run_child(code: str, timeout: float = 1800) -> dict:
     """Run ``code`` in a fresh interpreter with benchmarks/ importable; its last stdout line
     is a JSON object, returned."""
     prelude = (

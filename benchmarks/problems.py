@@ -12,6 +12,7 @@ import json
 import math
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections import OrderedDict
@@ -667,12 +668,20 @@ def section_mem(quick: bool) -> str:
         variants = [v for v in variants_fn(quick) if v.memory]
         first: dict[str, list[float]] = {v.label: [] for v in variants if v.make}
         steady: dict[str, list[float]] = {label: [] for label in first}
+        errors: dict[str, str] = {}
         for rep in range(cfg["reps"]):
             labels = list(first)
             k = rep % len(labels) if labels else 0
             for label in labels[k:] + labels[:k]:
+                if label in errors:
+                    continue
                 code = f"import problems; problems.memory_child({problem!r}, {label!r}, {quick!r})"
-                r = harness.run_child(code)
+                try:
+                    r = harness.run_child(code)
+                except (RuntimeError, subprocess.SubprocessError, ValueError) as exc:
+                    errors[label] = f"not measured: {str(exc).strip().splitlines()[-1][:200]}"
+                    print(f"{problem} {label}: {exc}", file=sys.stderr)
+                    continue
                 first[label].append(r["first"] / 1024)
                 if r["steady"] is not None:
                     steady[label].append(r["steady"] / 1024)
@@ -683,8 +692,9 @@ def section_mem(quick: bool) -> str:
         floor = next((lb for lb in first if lb.startswith("floor")), None)
         body = []
         for v in variants:
-            if v.make is None:
-                body.append([v.label, "—", "—", "—", "—", v.note])
+            if v.make is None or not first[v.label]:
+                note = v.note if v.make is None else errors.get(v.label, "")
+                body.append([v.label, "—", "—", "—", "—", note])
                 continue
             body.append(
                 [
@@ -746,8 +756,6 @@ def cold_start_command() -> list[str]:
 
 
 def section_gen(quick: bool) -> str:
-    import subprocess
-
     import snndsl
 
     cfg = config("GEN", quick)
