@@ -262,14 +262,14 @@ def timing_table(
 
 
 def md_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    """A Markdown table: the first and a trailing "note" column left-aligned, the rest
-    (numbers) right-aligned."""
+    """A Markdown table: the first column and text columns (headed "note" or nothing)
+    left-aligned, the rest (numbers) right-aligned."""
 
     def esc(cell: str) -> str:
         return str(cell).replace("|", "\\|")
 
     def rule(i: int, h: str) -> str:
-        return "---" if i == 0 or h == "note" else "---:"
+        return "---" if i == 0 or h in ("note", "") else "---:"
 
     lines = ["| " + " | ".join(esc(h) for h in headers) + " |"]
     lines.append("|" + "|".join(rule(i, h) for i, h in enumerate(headers)) + "|")
@@ -387,6 +387,21 @@ def git_revision() -> str:
     return f"git {rev}" + (", with local changes to snndsl sources" if dirty else "")
 
 
+def compile_cache_state() -> str:
+    """How full torch.compile's on-disk cache is now: a first compile with an empty cache
+    takes far longer than one that finds its kernels there."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+        path = Path(cache_dir())
+    except Exception:
+        return "unknown"
+    files = sum(len(names) for _, _, names in os.walk(path)) if path.is_dir() else 0
+    if not files:
+        return f"empty ({path})"
+    return f"{files:,} files in {path}"
+
+
 def machine_rows(argv: Sequence[str], started: str) -> list[tuple[str, str]]:
     import torch
 
@@ -412,6 +427,7 @@ def machine_rows(argv: Sequence[str], started: str) -> list[tuple[str, str]]:
         ("snntorch", version_of("snntorch")),
         ("snndsl", snndsl_version),
         ("snndsl variants", describe_variants()),
+        ("torch.compile cache at start", compile_cache_state()),
         ("command", f"`python {shlex.join(argv)}`"),
         ("date", started),
         ("load average at start (1, 5, 15 min)", load),

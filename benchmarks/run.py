@@ -91,7 +91,11 @@ def header(argv: list[str], started: str, args: argparse.Namespace) -> str:
         "so every variant sees the same machine load; the ratio columns divide a row's "
         f"median by the named row's. {checked} on the same weights and input first (outputs "
         f"identical, gradients within {problems.GRAD_RTOL:g} relative), so each table "
-        "compares one computation; snnTorch's neuron differs and is timed for its cost only.",
+        "compares one computation; snnTorch's neuron differs and is timed for its cost only. "
+        "*build + first call* holds one-off costs such as compilation; torch.compile keeps "
+        "its kernels in an on-disk cache (its state at the start is in the table below), "
+        "so its first call on a fresh machine, or after the generated code changes, can "
+        "take far longer than shown here.",
         "",
     ]
     if args.quick:
