@@ -53,24 +53,6 @@ class Backward:
     grad_params: dict[str, str | None]
 
 
-def _rename(e: ir.PyExpr, names: dict[str, str]) -> ir.PyExpr:
-    if isinstance(e, ir.Local):
-        return ir.Local(names.get(e.name, e.name))
-    if isinstance(e, (ir.BinOp, ir.Compare)):
-        return replace(e, left=_rename(e.left, names), right=_rename(e.right, names))
-    if isinstance(e, (ir.Neg, ir.Detach)):
-        return replace(e, operand=_rename(e.operand, names))
-    if isinstance(e, ir.AsFloat):
-        return replace(e, operand=_rename(e.operand, names), like=_rename(e.like, names))
-    if isinstance(e, ir.Func):
-        return replace(e, args=tuple(_rename(a, names) for a in e.args))
-    if isinstance(e, ir.Spike):
-        return replace(e, arg=_rename(e.arg, names))
-    if isinstance(e, (ir.Const, ir.ParamRef, ir.Member)):
-        return e
-    raise NotDifferentiable(f"no derivative for {type(e).__name__}")
-
-
 def heaviside(arg: ir.PyExpr) -> ir.PyExpr:
     """The spike's forward value, printed as the surrogate classes compute it."""
     return ir.AsFloat(ir.Compare(">=", arg, ir.Const(0)), arg)
@@ -231,7 +213,7 @@ def derive(
     renamed: list[ir.Assignment] = []  # keeps the spikes, for the derivatives
     origin: list[int | None] = []
     for index, a in enumerate(step):
-        value = _rename(a.value, current)
+        value = ir.substitute(a.value, {k: ir.Local(v) for k, v in current.items()})
         if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
             # name the spike's argument: the Heaviside and the surrogate gradient share it
             arg = ns.fresh("_u")
@@ -246,7 +228,7 @@ def derive(
         seen.add(target)
         renamed.append(ir.Assignment(target, value))
         origin.append(index)
-    recompute = tuple(ir.Assignment(r.target, _replace_spikes(r.value)) for r in renamed)
+    recompute = tuple(ir.Assignment(r.target, without_spikes(r.value)) for r in renamed)
     final = {s: current.get(s, s) for s in states}
     out_local = current.get(output, output)
 
@@ -274,17 +256,12 @@ def derive(
 
 def without_spikes(e: ir.PyExpr) -> ir.PyExpr:
     """``e`` with every spike as its Heaviside value (for code autograd does not record)."""
-    return _replace_spikes(e)
-
-
-def _replace_spikes(e: ir.PyExpr) -> ir.PyExpr:
-    """Spikes inside a larger expression, as their Heaviside value."""
     if isinstance(e, ir.Spike):
         return heaviside(e.arg)
     if isinstance(e, ir.BinOp):
-        return replace(e, left=_replace_spikes(e.left), right=_replace_spikes(e.right))
+        return replace(e, left=without_spikes(e.left), right=without_spikes(e.right))
     if isinstance(e, ir.Neg):
-        return replace(e, operand=_replace_spikes(e.operand))
+        return replace(e, operand=without_spikes(e.operand))
     if isinstance(e, ir.Func):
-        return replace(e, args=tuple(_replace_spikes(a) for a in e.args))
+        return replace(e, args=tuple(without_spikes(a) for a in e.args))
     return e

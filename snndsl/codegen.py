@@ -193,20 +193,6 @@ def _docstring_text(text: str) -> str:
     return "\n".join(out)
 
 
-def _substitute(e: ir.PyExpr, name: str, to: ir.PyExpr) -> ir.PyExpr:
-    if isinstance(e, ir.Local):
-        return to if e.name == name else e
-    if isinstance(e, ir.BinOp):
-        return replace(e, left=_substitute(e.left, name, to), right=_substitute(e.right, name, to))
-    if isinstance(e, (ir.Neg, ir.Detach)):
-        return replace(e, operand=_substitute(e.operand, name, to))
-    if isinstance(e, ir.Func):
-        return replace(e, args=tuple(_substitute(a, name, to) for a in e.args))
-    if isinstance(e, ir.Spike):
-        return replace(e, arg=_substitute(e.arg, name, to))
-    return e
-
-
 def _assign(target: str, value: ir.PyExpr, indent: int) -> str:
     line = f"{target} = {to_python(value)}"
     if indent + len(line) > LINE_LENGTH:
@@ -301,7 +287,9 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     final = [{"attr": a, "local": loc} for a, loc in n.final]
     comment = _comment(f"{n.attr}: {n.spec}")
     if not lay.multi:
-        step = [_assign(a.target, _substitute(a.value, "x", ir.Local(n.source)), 8) for a in n.step]
+        step = [
+            _assign(a.target, ir.substitute(a.value, {"x": ir.Local(n.source)}), 8) for a in n.step
+        ]
         return {
             "kind": "neuron_single",
             "comment": comment,
@@ -334,7 +322,7 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
                 "call": f"{fusedn.call}  # {_shape(prefix, n.shape)}",
                 "final": final,
             }
-    step = [_assign(a.target, _substitute(a.value, "x", ir.Local("_x")), 12) for a in n.step]
+    step = [_assign(a.target, ir.substitute(a.value, {"x": ir.Local("_x")}), 12) for a in n.step]
     return {
         "kind": "neuron_multi",
         "comment": comment,

@@ -25,12 +25,6 @@ class FusedNeuron:
     call: str  # the right-hand side of the call in forward(): ``_F.apply(...)``
 
 
-def _subst_x(e: ir.PyExpr) -> ir.PyExpr:
-    from .codegen import _substitute
-
-    return _substitute(e, "x", ir.Local("_x"))
-
-
 def _line(target: str, value: ir.PyExpr) -> str:
     from .codegen import _assign
 
@@ -42,7 +36,9 @@ def fuse(n: ir.NeuronIR, class_name: str, seq: str) -> FusedNeuron | None:
     use something :mod:`snndsl.autodiff` cannot differentiate (or it records v_seq)."""
     if n.v_seq:
         return None
-    step = tuple(ir.Assignment(a.target, _subst_x(a.value)) for a in n.step)
+    step = tuple(
+        ir.Assignment(a.target, ir.substitute(a.value, {"x": ir.Local("_x")})) for a in n.step
+    )
     states = tuple(s.local for s in n.states)
     params = tuple(a.target for a in n.setup)
     used = {"_x", "_xs", "_t", "_outs", "grad_output", "grad_outputs", *states, *params}
@@ -140,13 +136,8 @@ def _plan(back: autodiff.Backward, states: set[str], grads: set[str]):
             continue
         reads = ir.locals_used(a.value)
         if reads & states and index is not None:
-            keep[a.target] = (index, _forward_name(back, a.target, index))
+            keep[a.target] = (index, back.step_targets[index])  # its forward local
         else:
             redo.append(a)
             needed |= reads
     return dict(reversed(list(keep.items()))), redo[::-1], needed
-
-
-def _forward_name(back: autodiff.Backward, target: str, index: int) -> str:
-    """The forward's local for a recompute line: its name before single-assignment renaming."""
-    return back.step_targets[index]

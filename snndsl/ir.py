@@ -8,7 +8,7 @@ they never see the spec AST.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # --------------------------------------------------------------------------- expressions
 # The closed set of expression nodes generated code is printed from (see pyexpr.py).
@@ -127,6 +127,23 @@ PyExpr = (
     | Spike
     | SurrogateGrad
 )
+
+
+def substitute(e: PyExpr, mapping: dict[str, PyExpr]) -> PyExpr:
+    """``e`` with each local named in ``mapping`` replaced by its expression."""
+    if isinstance(e, Local):
+        return mapping.get(e.name, e)
+    if isinstance(e, (BinOp, Compare)):
+        return replace(e, left=substitute(e.left, mapping), right=substitute(e.right, mapping))
+    if isinstance(e, (Neg, Detach, Index)):
+        return replace(e, operand=substitute(e.operand, mapping))
+    if isinstance(e, AsFloat):
+        return replace(e, operand=substitute(e.operand, mapping), like=substitute(e.like, mapping))
+    if isinstance(e, Func):
+        return replace(e, args=tuple(substitute(a, mapping) for a in e.args))
+    if isinstance(e, (Spike, SurrogateGrad)):
+        return replace(e, arg=substitute(e.arg, mapping))
+    return e  # Const, ParamRef, Member
 
 
 def locals_used(e: PyExpr) -> set[str]:

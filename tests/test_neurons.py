@@ -297,3 +297,27 @@ def test_store_v_seq_is_off_by_default_and_its_name_is_checked():
             " output y = sn_v_seq -> sn: LIF(store_v_seq=true) }"
         )
     assert info.value.codes == ("E0102",)
+
+
+def test_the_input_inside_a_comparison_is_the_layer_input():
+    """x inside where()/comparisons is substituted like everywhere else (both forms)."""
+    spec = """
+neuron Gate(v_threshold: float = 1.0) {
+    state v = 0.0
+    charge v = v + where(x > 0.5, x, 0.0)
+    fire v >= v_threshold
+    reset v = 0.0
+}
+network N {
+    input inp: [3]
+    output y = inp -> fc: Linear(3) -> sn: Gate
+}
+"""
+    for mode in ("single", "multi"):
+        source = snndsl.generate(spec, mode=mode)
+        assert "where(fc > 0.5, fc, 0.0)" in source or "where(_x > 0.5, _x, 0.0)" in source
+    multi = snndsl.load(spec, mode="multi")()
+    single = snndsl.load(spec, mode="single")()
+    single.load_state_dict(multi.state_dict())
+    x = torch.rand(4, 2, 3) * 4
+    assert torch.equal(multi(x), torch.stack([single(x[t]) for t in range(4)]))
