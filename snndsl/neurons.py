@@ -207,24 +207,25 @@ def static_branch(cond, stmt: ast.If, error) -> tuple:
     return stmt.then if cond else stmt.orelse
 
 
+def names_in(expr: ast.Expr) -> list[str]:
+    """The plain names ``expr`` reads, in order (call names and keywords excluded)."""
+    if isinstance(expr, ast.Name):
+        return [expr.id]
+    if isinstance(expr, ast.Binary):
+        return names_in(expr.left) + names_in(expr.right)
+    if isinstance(expr, ast.Unary):
+        return names_in(expr.operand)
+    if isinstance(expr, ast.Call):
+        return [n for a in expr.args for n in names_in(a.value)]
+    if isinstance(expr, ast.ListExpr):
+        return [n for i in expr.items for n in names_in(i)]
+    return []
+
+
 def require_span(condition: ast.Expr, bound, call: ast.Call):
     """Where a failed ``require`` points: the first argument it reads that the call gave,
     else the whole call."""
-    names: list[str] = []
-
-    def walk(e) -> None:
-        if isinstance(e, ast.Name):
-            names.append(e.id)
-        for child in (
-            getattr(e, "left", None),
-            getattr(e, "right", None),
-            getattr(e, "operand", None),
-            *(a.value for a in getattr(e, "args", ())),
-        ):
-            if child is not None:
-                walk(child)
-
-    walk(condition)
+    names = names_in(condition)
     for name in names:
         if name in bound.given and name in bound.nodes:
             return bound.nodes[name].span

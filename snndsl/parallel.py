@@ -30,7 +30,7 @@ from .diagnostics import Reporter, SpecError, did_you_mean
 from .evaluate import Dyn, Evaluator, SurrogateValue, as_ir, coerce, describe, is_number
 from .formatter import format_expr
 from .names import Namespace, identifier_problem
-from .neurons import require_failure, static_branch
+from .neurons import names_in, require_failure, static_branch
 from .signature import bind
 from .surrogates import spike_expression
 
@@ -40,21 +40,6 @@ OWNER = "_p"  # generated code binds the neuron's submodule to this local
 
 MAX_ELEMENTS = 1 << 24  # a param or buffer bigger than this is surely a mistake
 INIT_FUNCTIONS = ("kaiming_uniform", "band")
-
-
-def _mentions(expr: ast.Expr, name: str) -> bool:
-    """Whether ``name`` occurs in ``expr`` as a plain name."""
-    if isinstance(expr, ast.Name):
-        return expr.id == name
-    if isinstance(expr, ast.Binary):
-        return _mentions(expr.left, name) or _mentions(expr.right, name)
-    if isinstance(expr, ast.Unary):
-        return _mentions(expr.operand, name)
-    if isinstance(expr, ast.Call):
-        return any(_mentions(a.value, name) for a in expr.args)
-    if isinstance(expr, ast.ListExpr):
-        return any(_mentions(i, name) for i in expr.items)
-    return False
 
 
 class ParallelCompiler:
@@ -142,7 +127,7 @@ class ParallelCompiler:
             assert self.when is not None
             cond = self.when[1]
             shown = ", ".join(
-                f"{k} = {describe(v)}" for k, v in self.inits.items() if _mentions(cond, k)
+                f"{k} = {describe(v)}" for k, v in self.inits.items() if k in names_in(cond)
             )
             return f"{name} has a single-step form only when {format_expr(cond)}" + (
                 f" ({shown} here)" if shown else ""
@@ -257,7 +242,7 @@ class ParallelCompiler:
         value = stmt.value
         if isinstance(value, ast.Call) and value.func in INIT_FUNCTIONS:
             return self._init_call(value, kind, shape)
-        if _mentions(value, "index"):
+        if "index" in names_in(value):
             if len(shape) != 1:
                 raise self._error(
                     "'index' numbers the elements of a vector; this is not a vector",
@@ -321,7 +306,7 @@ class ParallelCompiler:
         self.env[stmt.name] = Dyn(ir.Local("_h"))
 
     def _matrix(self, expr: ast.Expr) -> tuple[ir.PyExpr | None, str | None]:
-        if _mentions(expr, "x"):
+        if "x" in names_in(expr):
             raise self._error("the matrix 'M' in 'M @ x' cannot depend on the input", expr.span)
         if isinstance(expr, ast.Call) and expr.func == "sliding":
             if len(expr.args) != 1 or not isinstance(expr.args[0].value, ast.Name):
