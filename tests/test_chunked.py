@@ -76,6 +76,32 @@ def test_training_with_checkpoints_keeps_less_and_gives_the_same_gradients():
         assert ((p.grad - q).abs().max() / q.abs().max()).item() <= 1e-5, name
     # outside the checkpoints autograd keeps only each chunk's input and starting state
     assert saved["chunked"] * 4 < saved["whole"], saved
+    # backward recomputed every chunk; the module must still hold what one call left
+    for attr in (*type(whole)._STATE, *type(whole)._RECORDS):
+        a, b = getattr(whole, attr), getattr(chunked, attr)
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-6), attr
+
+
+def test_recomputing_a_chunk_does_not_update_batchnorm_twice():
+    """BatchNorm's running statistics move once per chunk, with or without checkpoints."""
+    spec = """
+    network Norm {
+        input x: [2, 6, 6]
+        output y = x -> conv: Conv2d(4, 3, padding=1) -> bn: BatchNorm2d -> sn: LIF
+    }
+    """
+    plain, checkpointed = _pair(spec)
+    x = torch.rand(6, 3, 2, 6, 6)
+    yp = plain.forward_chunked(x.clone().requires_grad_(True), chunk=2)
+    yc = checkpointed.forward_chunked(x.clone().requires_grad_(True), chunk=2, checkpoint=True)
+    assert torch.equal(yp, yc)
+    before = {k: v.clone() for k, v in checkpointed.state_dict().items()}
+    yp.sum().backward()
+    yc.sum().backward()
+    after = checkpointed.state_dict()
+    assert int(after["bn.num_batches_tracked"]) == 3
+    for key, value in plain.state_dict().items():
+        assert torch.equal(after[key], before[key]) and torch.equal(after[key], value), key
 
 
 def test_a_shipped_spec_in_chunks():

@@ -55,6 +55,8 @@ Spec:
     }
 """
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -178,8 +180,11 @@ class Custom(nn.Module):
         Activation memory grows with ``chunk`` instead of T: without autograd (inference)
         each chunk's intermediates are freed before the next; with ``checkpoint=True``
         (training) only each chunk's input and starting state are kept, and the chunk is
-        recomputed during backward (torch.utils.checkpoint).  Values equal forward()'s up
-        to float rounding: the stateless layers see a batch of chunk * N, not T * N.
+        recomputed during backward (torch.utils.checkpoint); the recomputation leaves the
+        module's state, recordings and buffers as they were.  Values equal forward()'s up
+        to float rounding: the stateless layers see a batch of chunk * N, not T * N.  In
+        training mode that batch is also what BatchNorm normalises over, and its running
+        statistics are updated once per chunk.
         """
         outs = []
         records: dict[str, list[torch.Tensor]] = {r: [] for r in self._RECORDS}
@@ -188,7 +193,11 @@ class Custom(nn.Module):
             if checkpoint and torch.is_grad_enabled():
                 state = tuple(getattr(self, a) for a in self._STATE)
                 result = torch.utils.checkpoint.checkpoint(
-                    self._run_chunk, piece, *state, use_reentrant=False
+                    self._run_chunk,
+                    piece,
+                    *state,
+                    use_reentrant=False,
+                    context_fn=self._checkpoint_contexts,
                 )
                 y = result[:2]
                 for a, v in zip(self._STATE, result[2:]):
@@ -212,3 +221,22 @@ class Custom(nn.Module):
             *(y if isinstance(y, tuple) else (y,)),
             *(getattr(self, a) for a in self._STATE),
         )
+
+    def _checkpoint_contexts(self) -> tuple:
+        """checkpoint's contexts: none for the first run, _unchanged() for the recompute."""
+        return contextlib.nullcontext(), self._unchanged()
+
+    @contextlib.contextmanager
+    def _unchanged(self):
+        """Put state, recordings and buffers (BatchNorm's running statistics) back as
+        they were: recomputing a chunk during backward must not change the module."""
+        attrs = {a: getattr(self, a) for a in (*self._STATE, *self._RECORDS)}
+        buffers = [(b, b.clone()) for b in self.buffers()]
+        try:
+            yield
+        finally:
+            for a, v in attrs.items():
+                setattr(self, a, v)
+            with torch.no_grad():
+                for b, v in buffers:
+                    b.copy_(v)
