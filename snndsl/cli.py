@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="eager",
         help="multi-step neuron layers as loops autograd records (eager), one "
         "autograd.Function per layer with a backward derived from its equations (fused), "
-        "or the eager code under torch.compile(fullgraph=True) (compile)",
+        "or fused with each time step compiled by torch.compile (compile; single-step: "
+        "forward under torch.compile)",
     )
     g.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
     g.set_defaults(func=_cmd_generate)
@@ -191,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("eager", "fused", "compile"),
         default="eager",
         help="check the multi-step form generated with this backend (default eager); "
-        "compile takes minutes on a small CPU",
+        "compile builds its kernels on first use, seconds each on a small CPU",
     )
     c.set_defaults(func=_cmd_check)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import jinja2
 
 from . import __version__, ir
-from .fused import fuse
+from .fused import Kernels, fuse
 from .names import GENERATED_HELPERS, Namespace
 from .pyexpr import format_const, to_python
 from .resources import resource_dir
@@ -215,6 +215,7 @@ class _Layout:
     needs_functional: bool = False  # a block calls torch.nn.functional as F
     module_names: Namespace | None = None  # module-level generated names
     fused: list = field(default_factory=list)  # views of fused neuron classes
+    kernels: Kernels | None = None  # compiled step functions (compile backend, multi-step)
 
     def as_folded(self, name: str) -> str:
         if not self.multi or name in self.folded:
@@ -307,8 +308,11 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     unfold = ""
     if seq != n.source:
         unfold, seq = seq, "_xs"
-    if lay.backend == "fused":
-        fusedn = fuse(n, lay.module_names.fresh(f"_{n.neuron}Loop_{n.attr}"), seq)
+    if lay.backend in ("fused", "compile"):
+        if lay.backend == "compile" and lay.kernels is None:
+            lay.kernels = Kernels(lay.module_names, {})
+        name = lay.module_names.fresh(f"_{n.neuron}Loop_{n.attr}")
+        fusedn = fuse(n, name, seq, lay.kernels)
         if fusedn is not None:
             lay.fused.append(fusedn.view)
             return {
@@ -661,7 +665,8 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
     ``backend`` chooses how the module runs: 'eager' (multi-step neuron layers as time
     loops autograd records), 'fused' (one autograd.Function per multi-step neuron layer
     with a derived backward pass; the single-step form is the eager one) or 'compile'
-    (the eager code, with forward wrapped in ``torch.compile(fullgraph=True)``)."""
+    (multi-step: the fused layers with their forward and backward time steps compiled by
+    ``torch.compile``; single-step: forward wrapped in ``torch.compile(fullgraph=True)``)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if backend not in BACKENDS:
@@ -719,7 +724,8 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
         "uses_functional": bool(net.dropouts) or lay.needs_functional,
         "surrogates": [_surrogate_view(s) for s in net.surrogates],
         "fused": lay.fused,
-        "compiled": backend == "compile",
+        "kernels": list(lay.kernels.views.values()) if lay.kernels else [],
+        "compiled": backend == "compile" and not multi,
         "chunked": multi,
         "state_lines": _tuple_lines("_STATE", _state_attrs(net))
         + _tuple_lines("_RECORDS", [f'"{n.v_seq}"' for n in net.neurons if n.v_seq]),

@@ -25,15 +25,47 @@ class FusedNeuron:
     call: str  # the right-hand side of the call in forward(): ``_F.apply(...)``
 
 
-def _line(target: str, value: ir.PyExpr) -> str:
+def _line(target: str, value: ir.PyExpr, indent: int = _INDENT_LOOP) -> str:
     from .codegen import _assign
 
-    return _assign(target, value, _INDENT_LOOP)
+    return _assign(target, value, indent)
 
 
-def fuse(n: ir.NeuronIR, class_name: str, seq: str) -> FusedNeuron | None:
+@dataclass
+class Kernels:
+    """The compiled per-step functions of a module (``--backend compile``), shared by
+    layers whose steps are the same text: a kernel is compiled once, not once per layer."""
+
+    names: Namespace  # module-level names
+    views: dict[tuple, dict]  # (doc, args, body, returns) -> template view, in order
+
+    def add(self, stem: str, doc: str, args: list[str], body: list[str], rets: list[str]) -> str:
+        key = (doc, tuple(args), tuple(body), tuple(rets))
+        if key not in self.views:
+            self.views[key] = {
+                "name": self.names.fresh(stem),
+                "doc": doc,
+                "args": ", ".join(args),
+                "body": body,
+                "returns": ", ".join(rets),
+            }
+        return self.views[key]["name"]
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def fuse(
+    n: ir.NeuronIR, class_name: str, seq: str, kernels: Kernels | None = None
+) -> FusedNeuron | None:
     """The fused form of ``n`` reading the sequence ``seq``, or None when its equations
-    use something :mod:`snndsl.autodiff` cannot differentiate (or it records v_seq)."""
+    use something :mod:`snndsl.autodiff` cannot differentiate (or it records v_seq).
+
+    With ``kernels`` (the compile backend) one time step of the forward and one of the
+    backward become module-level functions compiled by ``torch.compile``; the time loops
+    around them stay in Python, so each kernel is compiled for one step, not unrolled
+    over T."""
     if n.v_seq:
         return None
     step = tuple(
@@ -107,8 +139,75 @@ def fuse(n: ir.NeuronIR, class_name: str, seq: str) -> FusedNeuron | None:
             [grad_in, *(f"grad{s}" for s in states), *(totals.get(p, "None") for p in params)]
         ),
     }
+    if kernels is not None:
+        _compiled_steps(view, n, step, back, keep, lists, recompute, kernels, ns, grad_in, totals)
     call = f"{class_name}.apply({', '.join([seq, *states, *params])})"
     return FusedNeuron(class_name, view, call)
+
+
+def _compiled_steps(view, n, step, back, keep, lists, recompute, kernels, ns, grad_in, totals):
+    """Move the bodies of ``view``'s two time loops into compiled step kernels and call
+    them from the loops instead (the loads, stores and saved lists stay in Python)."""
+    states = [s.local for s in n.states]
+    params = [a.target for a in n.setup]
+    # forward: the step's lines; a kept value is copied out where the step computes it
+    aliases = {name: ns.fresh(f"{name}_kept") for name in keep}
+    after: dict[int, list[str]] = {}
+    for name, (index, local) in keep.items():
+        after.setdefault(index, []).append(f"{aliases[name]} = {local}")
+    body = []
+    for index, a in enumerate(step):
+        value = a.value
+        if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
+            arg = ns.fresh("_u")
+            body.append(_line(arg, value.arg, 4))
+            value = ir.Spike(value.surrogate, ir.Local(arg), value.params)
+        body.append(_line(a.target, autodiff.without_spikes(value), 4))
+        body.extend(after.get(index, []))
+    rets = _unique([n.output, *states, *aliases.values()])
+    fwd = kernels.add(
+        f"_{n.neuron}_step",
+        f"One forward time step of {n.spec}.",
+        ["_x", *states, *params],
+        body,
+        rets,
+    )
+    view["step"] = [f"{', '.join(rets)} = {fwd}({', '.join(['_x', *states, *params])})"]
+    view["step"] += [f"{lists[name]}.append({aliases[name]})" for name in keep]
+    # backward: recompute and adjoint lines, then the gradients the loop carries on
+    args = _unique(
+        [
+            *(["_x"] if view["load_x"] else []),
+            *lists,
+            *(["grad_output"] if view["load_output"] else []),
+            *(f"grad{s}" for s in states),
+            *params,
+        ]
+    )
+    body = [_line(a.target, a.value, 4) for a in recompute]
+    body += [_line(a.target, a.value, 4) for a in back.adjoint]
+    outs = []
+    if back.grad_x:
+        outs.append(back.grad_x)
+    for s in states:
+        g = back.grad_state_inputs[s]
+        outs.append(g if g else f"torch.zeros_like(grad{s})")
+    outs += [f"{back.grad_params[p]}.sum()" for p in totals]
+    bwd = kernels.add(
+        f"_{n.neuron}_back",
+        f"One backward time step of {n.spec}.",
+        args,
+        body,
+        outs,
+    )
+    gx = ns.fresh("_g_x_t") if back.grad_x else None
+    gp = {p: ns.fresh(f"_g{p}_t") for p in totals}
+    targets = [*([gx] if gx else []), *(f"grad{s}" for s in states), *gp.values()]
+    view["recompute"] = []
+    view["adjoint"] = [f"{', '.join(targets)} = {bwd}({', '.join(args)})"]
+    view["store_grad_x"] = [f"{grad_in}[_t] = {gx}"] if gx else []
+    view["next_grads"] = []
+    view["accumulate"] = [f"{totals[p]} += {gp[p]}" for p in totals]
 
 
 def _unpack(names: list[str]) -> str:

@@ -116,6 +116,7 @@ def test_quick_run_of_p1_and_p4(tmp_path):
         p1,
         {
             "snndsl multi": True,
+            "snndsl multi, forward_chunked(chunk=1, checkpoint=True)": True,
             "snndsl single, loop over T": True,
             "spikingjelly multi": sj,
             "spikingjelly single, loop over T": sj,

@@ -52,6 +52,60 @@ def test_no_graph_breaks_and_same_values(spec):
                 assert torch.equal(u, v), (mode, call)
 
 
+@pytest.fixture
+def dynamo_only(monkeypatch):
+    """torch.compile with TorchDynamo alone (the "eager" compiler): the generated kernels
+    must trace with fullgraph=True, without Inductor's minutes of C++ builds per spec."""
+    compile_ = torch.compile
+
+    def patched(*args, **kwargs):
+        kwargs.setdefault("backend", "eager")
+        return compile_(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", patched)
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_compiled_step_kernels_trace_and_match_the_fused_form(spec, dynamo_only):
+    """--backend compile, multi-step: every neuron layer's forward and backward time step
+    is a compiled kernel; values equal the eager form, gradients the fused form's."""
+    net = snndsl.resolve(str(spec))
+    steps = next((p.steps for p in net.parallels if p.steps), 3)
+    compiled_cls = snndsl.load(str(spec), mode="multi", backend="compile")
+    source = compiled_cls.__snndsl_source__
+    assert "forward = torch.compile" not in source
+    torch.manual_seed(0)
+    eager = snndsl.load(str(spec), mode="multi")()
+    fused = snndsl.load(str(spec), mode="multi", backend="fused")()
+    compiled = compiled_cls()
+    for m in (fused, compiled):
+        m.load_state_dict(eager.state_dict())
+    outs = {}
+    for name, m in (("eager", eager), ("fused", fused), ("compile", compiled)):
+        m.eval()
+        xs = [x.requires_grad_(True) for x in _inputs(net, "multi", steps, 0)]
+        y = m(*xs)
+        ys = y if isinstance(y, tuple) else (y,)
+        sum(v.sum() for v in ys).backward()
+        outs[name] = (ys, [x.grad for x in xs])
+    for u, v in zip(outs["eager"][0], outs["compile"][0]):
+        assert torch.equal(u, v)
+    for g, h in zip(outs["fused"][1], outs["compile"][1]):
+        assert g is None and h is None or torch.allclose(g, h, rtol=1e-6, atol=1e-9)
+
+
+def test_identical_layers_share_one_kernel():
+    spec = (
+        "network Two {\n    input x: [6]\n"
+        "    output y = x -> a: LIF(surrogate=ATan()) -> fc: Linear(6) -> b: LIF(surrogate=ATan())"
+        " -> c: LIF(tau=3.0, surrogate=ATan())\n}\n"
+    )
+    source = snndsl.generate(spec, mode="multi", backend="compile")
+    assert source.count("@torch.compile(fullgraph=True)") == 4  # LIF(tau=2), LIF(tau=3)
+    assert source.count("_LIF_step(") == 3 and source.count("_LIF_step_2(") == 2
+
+
 def test_inductor_keeps_values_bit_identical():
     spec = (
         "network Tiny {\n    input x: [6]\n"
@@ -62,7 +116,7 @@ def test_inductor_keeps_values_bit_identical():
     eager = snndsl.load(spec, mode="multi")()
     compiled = snndsl.load(spec, mode="multi", backend="compile")()
     compiled.load_state_dict(eager.state_dict())
-    assert "forward = torch.compile(forward, fullgraph=True)" in type(compiled).__snndsl_source__
+    assert "@torch.compile(fullgraph=True)\ndef _LIF_step(" in type(compiled).__snndsl_source__
     x = torch.rand(3, 2, 6) * 4
     with torch.no_grad():
         eager.fc.weight.copy_(torch.linspace(-0.5, 1.5, 30).reshape(5, 6))
