@@ -111,3 +111,30 @@ def test_a_shipped_spec_in_chunks():
     x = torch.rand(6, 2, 1, 28, 28) * 4
     with torch.no_grad():
         assert torch.allclose(chunked.forward_chunked(x, chunk=4), whole(x), atol=1e-6)
+
+
+def test_checkpoints_replay_dropout_and_serve_autograd_grad():
+    """A dropout mask drawn inside the first chunk is drawn again, identically, when that
+    chunk is recomputed; parameter gradients come back through torch.autograd.grad too
+    (not only as a side effect on .grad), with an input that needs no gradient."""
+    spec = """
+    network Drop {
+        input x: [8]
+        output y = x -> fc: Linear(8) -> sn1: LIF -> drop: Dropout(0.5) -> out: Linear(3) -> sn2: IF
+    }
+    """
+    plain, checkpointed = _pair(spec)
+    x = torch.rand(6, 2, 8) * 4
+    results = []
+    for net, checkpoint in ((plain, False), (checkpointed, True)):
+        net.train()
+        torch.manual_seed(7)
+        y = net.forward_chunked(x, chunk=4, checkpoint=checkpoint)
+        params = list(net.parameters())
+        w = torch.linspace(-1, 1, y.numel()).reshape(y.shape)
+        results.append((y, torch.autograd.grad((y * w).sum(), params)))
+    (yp, gp), (yc, gc) = results
+    assert torch.equal(yp, yc) and 0 < yp.mean() < 1
+    assert torch.equal(plain._drop_mask, checkpointed._drop_mask)
+    for a, b in zip(gp, gc):
+        assert a.abs().sum() > 0 and torch.allclose(a, b, rtol=1e-6, atol=1e-7)
