@@ -44,8 +44,25 @@ PRELUDE = "builtin.snn"
 
 @functools.cache
 def prelude() -> ast.Module:
-    """The built-in definitions, parsed once from the shipped prelude."""
-    return parse_text(read_text("snndsl.prelude", PRELUDE), f"<prelude>/{PRELUDE}")
+    """The built-in definitions, parsed once from the shipped prelude (and kept in the
+    user's cache, keyed by the prelude, the grammar and the parser and AST code)."""
+    from . import __version__, cache, parser
+
+    text = read_text("snndsl.prelude", PRELUDE)
+    name = "prelude-{}.pickle".format(
+        cache.key(
+            __version__,
+            text,
+            parser.grammar_text(),
+            cache.module_source(parser),
+            cache.module_source(ast),
+        )
+    )
+    module = cache.load(name)
+    if not isinstance(module, ast.Module):
+        module = parse_text(text, f"<prelude>/{PRELUDE}")
+        cache.store(name, module)
+    return module
 
 
 def _definitions(module: ast.Module, reporter: Reporter) -> Definitions:

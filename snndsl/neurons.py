@@ -59,6 +59,9 @@ class Definitions:
         self.blocks: dict[str, ast.BlockDef] = {}
         self.origin: dict[str, str] = {}
         self.sources: dict[str, object] = {}  # imported definitions: their SourceFile
+        # memos for one check run: many layers call the same definition the same way
+        self._signatures: dict[int, tuple[ParamSpec, ...]] = {}
+        self.compiled: dict[tuple, NeuronStep] = {}
 
     def add(self, item: ast.NeuronDef | ast.SurrogateDef, origin: str, reporter: Reporter):
         problem = identifier_problem(item.name)
@@ -95,6 +98,14 @@ class Definitions:
 
     # ------------------------------------------------------------------ signatures
     def signature(self, definition, reporter: Reporter) -> tuple[ParamSpec, ...]:
+        """The parameters of ``definition`` with their evaluated defaults (computed once
+        per definition; a failure is raised again on every call, never remembered)."""
+        known = self._signatures.get(id(definition))
+        if known is None:
+            known = self._signatures[id(definition)] = self._signature(definition, reporter)
+        return known
+
+    def _signature(self, definition, reporter: Reporter) -> tuple[ParamSpec, ...]:
         specs = []
         ev = Evaluator({}, reporter, self.call_hook, f"the defaults of '{definition.name}'")
         for p in definition.params:
@@ -267,6 +278,22 @@ def check_params(
             )
 
 
+def _memo_key(definition, values: dict) -> tuple | None:
+    """What a neuron's step depends on: its definition and its bound values, each by
+    type and repr (so 1, 1.0 and True, or 0.0 and -0.0, stay apart); None when a value
+    is of a kind this does not know, and the step is compiled afresh."""
+    parts: list[object] = [id(definition)]
+    for name in sorted(values):
+        v = values[name]
+        if isinstance(v, SurrogateValue):
+            parts.append((name, "surrogate", id(v.definition), repr(v.args), v.spiking))
+        elif v is None or isinstance(v, (bool, int, float, str)):
+            parts.append((name, type(v).__name__, repr(v)))
+        else:
+            return None
+    return tuple(parts)
+
+
 class NeuronCompiler:
     """Runs one neuron definition with bound parameters and produces its step."""
 
@@ -288,6 +315,9 @@ class NeuronCompiler:
         self.definition = definition
         self.env: dict[str, object] = {"x": Dyn(ir.Local("x"))}
         self.env.update({k: v for k, v in bound.values.items() if k != "store_v_seq"})
+        key = _memo_key(definition, bound.values)
+        if key in self.defs.compiled:
+            return self.defs.compiled[key]
         self.states: list[tuple[str, str, float]] = []
         self.step: list[ir.Assignment] = []
         self.current: dict[str, str] = {}  # state name -> local holding its latest value
@@ -309,7 +339,7 @@ class NeuronCompiler:
                 self.step.append(ir.Assignment(local, ir.Local(self.current[name])))
                 self.current[name] = local
         final = tuple((name, self.current[name]) for name, _, _ in self.states)
-        return NeuronStep(
+        result = NeuronStep(
             tuple(self.states),
             tuple(self.step),
             self.emitted or self.spike,
@@ -317,6 +347,9 @@ class NeuronCompiler:
             tuple(self.surrogates),
             tuple(self.learn),
         )
+        if key is not None:
+            self.defs.compiled[key] = result
+        return result
 
     # ------------------------------------------------------------------ helpers
     def _def_error(self, message: str, span, hint: str | None = None) -> SpecError:

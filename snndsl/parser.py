@@ -76,7 +76,7 @@ _CONTAINERS = ("network", "neuron", "surrogate", "block_def", "if_stmt")
 
 
 @functools.cache
-def _grammar_text() -> str:
+def grammar_text() -> str:
     return read_text("snndsl.grammar", "snn.lark")
 
 
@@ -98,7 +98,7 @@ def build_parser(strict: bool = False, cache: str | None = None) -> Lark:
     keeps its analysed tables between runs.
     """
     return Lark(
-        _grammar_text(),
+        grammar_text(),
         parser="lalr",
         lexer="contextual",
         start=["start", "expr"],
@@ -111,24 +111,16 @@ def build_parser(strict: bool = False, cache: str | None = None) -> Lark:
 
 
 def _cache_file() -> Path | None:
-    """A per-user cache file for the parser tables, named by grammar and Lark version.
-
-    It lives in the user's own cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``), not a
-    shared temporary folder: Lark stores the tables with pickle.
-    """
-    import hashlib
-    import os
-
+    """The cache file for the parser tables (:mod:`snndsl.cache`), named by grammar and
+    Lark version: Lark stores the tables there with pickle."""
     import lark
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    key = hashlib.sha256(f"{lark.__version__}\0{_grammar_text()}".encode()).hexdigest()[:16]
-    folder = Path(base) / "snndsl"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
+    from . import cache
+
+    where = cache.folder()
+    if where is None:
         return None
-    return folder / f"parser-{key}.lark"
+    return where / f"parser-{cache.key(lark.__version__, grammar_text())}.lark"
 
 
 @functools.cache
