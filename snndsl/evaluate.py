@@ -111,6 +111,30 @@ def as_ir(v: Value) -> ir.PyExpr:
     return ir.Const(v)
 
 
+def _is_exactly(v, target: float) -> bool:
+    """``v`` is the number ``target`` (not a bool), with the same sign if it is zero."""
+    if isinstance(v, bool) or not is_number(v) or v != target:
+        return False
+    return math.copysign(1.0, v) == math.copysign(1.0, target)
+
+
+def _identity(op: str, left, right) -> Dyn | None:
+    """The tensor operand of ``x - 0``, ``x * 1``, ``1 * x`` or ``x / 1``: IEEE 754 gives
+    exactly ``x`` for every float ``x`` (-0.0, infinities and NaN included), so the
+    operation is dropped: a LIF with v_reset = 0 charges ``v + (x - v) / tau``, where
+    SpikingJelly computes ``v + (x - (v - 0.0)) / tau``, one pass over memory more for the
+    same bits.  None for anything else, and for bool tensors, whose arithmetic makes
+    floats."""
+    if isinstance(left, Dyn) and left.kind == "float":
+        if (op == "-" and _is_exactly(right, 0.0)) or (
+            op in ("*", "/") and _is_exactly(right, 1.0)
+        ):
+            return left
+    if isinstance(right, Dyn) and right.kind == "float" and op == "*" and _is_exactly(left, 1.0):
+        return right
+    return None
+
+
 class Evaluator:
     """Evaluates expressions against an environment of constants and tensor names.
 
@@ -206,7 +230,8 @@ class Evaluator:
                     "E0402", f"'{op}' needs numbers or tensors, got {type_name(v)}", node
                 )
         if isinstance(left, Dyn) or isinstance(right, Dyn):
-            return Dyn(ir.BinOp(op, as_ir(left), as_ir(right)))
+            same = _identity(op, left, right)
+            return same if same is not None else Dyn(ir.BinOp(op, as_ir(left), as_ir(right)))
         if op == "**" and isinstance(right, int) and abs(right) > 1024 and abs(left) > 1:
             raise self.fail("E0402", "cannot evaluate '**': the power is too large", e)
         try:

@@ -77,7 +77,7 @@ def test_lif_equations_print_in_spikingjelly_order():
 
     lines = [f"{a.target} = {to_python(a.value)}" for a in lif.step]
     assert lines == [
-        "_h = _v + (x - (_v - 0.0)) / 2.0",
+        "_h = _v + (x - _v) / 2.0",  # SpikingJelly's (_v - 0.0) is _v exactly
         "_spike = _Sigmoid.spike(_h - 1.0, 4.0)",
         "_v = _spike * 0.0 + (1.0 - _spike) * _h",
     ]
@@ -92,7 +92,7 @@ def test_soft_reset_and_detach():
 
     lines = [f"{a.target} = {to_python(a.value)}" for a in net.neurons[0].step]
     assert lines == [
-        "_h = _v - (_v - 0.0) / 2.0 + x",
+        "_h = _v - _v / 2.0 + x",
         "_spike = _Sigmoid.spike(_h - 1.0, 4.0)",
         "_spike_d = _spike.detach()",
         "_v = _h - _spike_d * 1.0",

@@ -134,7 +134,7 @@ class ConvNet(nn.Module):
         _v = _state(self._sn1_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -161,7 +161,7 @@ class ConvNet(nn.Module):
         _v = _state(self._sn2_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 3.0
+            _h = _v + (_x - _v) / 3.0
             _spike = _Sigmoid.spike(_h - 1.0, 4.0)
             _spike_d = _spike.detach()
             _v = _h - _spike_d * 1.0

@@ -136,7 +136,7 @@ class ConvNet(nn.Module):
         bn1 = self.bn1(conv1)  # [N, 8, 28, 28]
         # sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn1_v, bn1, 0.0)
-        _h = _v + (bn1 - (_v - 0.0)) / 2.0
+        _h = _v + (bn1 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn1_v = _v
@@ -158,7 +158,7 @@ class ConvNet(nn.Module):
         fc1 = F.linear(drop, self.fc1.weight, self.fc1.bias)  # [N, 64]
         # sn2: LIF(tau=3.0, decay_input=true, v_threshold=1.0, v_reset=none, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
         _v = _state(self._sn2_v, fc1, 0.0)
-        _h = _v + (fc1 - (_v - 0.0)) / 3.0
+        _h = _v + (fc1 - _v) / 3.0
         _spike = _Sigmoid.spike(_h - 1.0, 4.0)
         _spike_d = _spike.detach()
         _v = _h - _spike_d * 1.0

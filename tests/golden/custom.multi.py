@@ -135,7 +135,7 @@ class Custom(nn.Module):
         _v = _state(self._sn1_v, _xs[0], -0.1)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 4.0
+            _h = _v + (_x + 0.0 - _v + torch.exp(_v - 0.8)) / 4.0
             _spike = _Triangle.spike(_h - 1.0, 0.5)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)

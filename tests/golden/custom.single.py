@@ -130,7 +130,7 @@ class Custom(nn.Module):
         fc1 = F.linear(x, self.fc1.weight, self.fc1.bias)  # [N, 32]
         # sn1: ExpIF(tau=4.0, delta_t=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=Triangle(width=0.5))
         _v = _state(self._sn1_v, fc1, -0.1)
-        _h = _v + (fc1 + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 4.0
+        _h = _v + (fc1 + 0.0 - _v + torch.exp(_v - 0.8)) / 4.0
         _spike = _Triangle.spike(_h - 1.0, 0.5)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn1_v = _v

@@ -126,7 +126,7 @@ class PooledMLP(nn.Module):
         _v = _state(self._sn1_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v - (_v - 0.0) / 4.0 + _x
+            _h = _v - _v / 4.0 + _x
             _spike = _ATan.spike(_h - 1.0, 3.0)
             _v = _h - _spike * 1.0
             _spikes.append(_spike)

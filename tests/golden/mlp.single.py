@@ -121,7 +121,7 @@ class PooledMLP(nn.Module):
         fc1 = F.linear(pooled, self.fc1.weight, self.fc1.bias)  # [N, 64]
         # sn1: LIF(tau=4.0, decay_input=false, v_threshold=1.0, v_reset=none, surrogate=ATan(alpha=3.0), detach_reset=false)
         _v = _state(self._sn1_v, fc1, 0.0)
-        _h = _v - (_v - 0.0) / 4.0 + fc1
+        _h = _v - _v / 4.0 + fc1
         _spike = _ATan.spike(_h - 1.0, 3.0)
         _v = _h - _spike * 1.0
         self._sn1_v = _v

@@ -114,7 +114,7 @@ class SHD(nn.Module):
         rc = F.linear(cat_1, self.rc.weight, self.rc.bias)  # [N, 128]
         # sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn1_v, rc, 0.0)
-        _h = _v + (rc - (_v - 0.0)) / 2.0
+        _h = _v + (rc - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn1_v = _v

@@ -156,7 +156,7 @@ class VGG11(nn.Module):
         _v = _state(self._sn1_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -173,7 +173,7 @@ class VGG11(nn.Module):
         _v = _state(self._sn2_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -190,7 +190,7 @@ class VGG11(nn.Module):
         _v = _state(self._sn3_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -205,7 +205,7 @@ class VGG11(nn.Module):
         _v = _state(self._sn4_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -222,7 +222,7 @@ class VGG11(nn.Module):
         _v = _state(self._sn5_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -237,7 +237,7 @@ class VGG11(nn.Module):
         _v = _state(self._sn6_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -254,7 +254,7 @@ class VGG11(nn.Module):
         _v = _state(self._sn7_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -269,7 +269,7 @@ class VGG11(nn.Module):
         _v = _state(self._sn8_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)

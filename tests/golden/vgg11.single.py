@@ -159,7 +159,7 @@ class VGG11(nn.Module):
         bn1 = self.bn1(conv1)  # [N, 64, 32, 32]
         # sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn1_v, bn1, 0.0)
-        _h = _v + (bn1 - (_v - 0.0)) / 2.0
+        _h = _v + (bn1 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn1_v = _v
@@ -180,7 +180,7 @@ class VGG11(nn.Module):
         bn2 = self.bn2(conv2)  # [N, 128, 16, 16]
         # sn2: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn2_v, bn2, 0.0)
-        _h = _v + (bn2 - (_v - 0.0)) / 2.0
+        _h = _v + (bn2 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn2_v = _v
@@ -201,7 +201,7 @@ class VGG11(nn.Module):
         bn3 = self.bn3(conv3)  # [N, 256, 8, 8]
         # sn3: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn3_v, bn3, 0.0)
-        _h = _v + (bn3 - (_v - 0.0)) / 2.0
+        _h = _v + (bn3 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn3_v = _v
@@ -220,7 +220,7 @@ class VGG11(nn.Module):
         bn4 = self.bn4(conv4)  # [N, 256, 8, 8]
         # sn4: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn4_v, bn4, 0.0)
-        _h = _v + (bn4 - (_v - 0.0)) / 2.0
+        _h = _v + (bn4 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn4_v = _v
@@ -241,7 +241,7 @@ class VGG11(nn.Module):
         bn5 = self.bn5(conv5)  # [N, 512, 4, 4]
         # sn5: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn5_v, bn5, 0.0)
-        _h = _v + (bn5 - (_v - 0.0)) / 2.0
+        _h = _v + (bn5 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn5_v = _v
@@ -260,7 +260,7 @@ class VGG11(nn.Module):
         bn6 = self.bn6(conv6)  # [N, 512, 4, 4]
         # sn6: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn6_v, bn6, 0.0)
-        _h = _v + (bn6 - (_v - 0.0)) / 2.0
+        _h = _v + (bn6 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn6_v = _v
@@ -281,7 +281,7 @@ class VGG11(nn.Module):
         bn7 = self.bn7(conv7)  # [N, 512, 2, 2]
         # sn7: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn7_v, bn7, 0.0)
-        _h = _v + (bn7 - (_v - 0.0)) / 2.0
+        _h = _v + (bn7 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn7_v = _v
@@ -300,7 +300,7 @@ class VGG11(nn.Module):
         bn8 = self.bn8(conv8)  # [N, 512, 2, 2]
         # sn8: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn8_v, bn8, 0.0)
-        _h = _v + (bn8 - (_v - 0.0)) / 2.0
+        _h = _v + (bn8 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn8_v = _v

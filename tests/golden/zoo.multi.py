@@ -468,7 +468,7 @@ class _SquarewaveFourierSeries_n3(torch.autograd.Function):
     def gradient(x: torch.Tensor, T_period: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         w = 6.283185307179586 / T_period
-        _grad = (torch.cos(1.0 * w * x) + torch.cos(3.0 * w * x)) * (4.0 / T_period)
+        _grad = (torch.cos(w * x) + torch.cos(3.0 * w * x)) * (4.0 / T_period)
         return _grad
 
 
@@ -620,7 +620,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn1_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _ATan.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -634,7 +634,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn2_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) * torch.sigmoid(_w)
+            _h = _v + (_x - _v) * torch.sigmoid(_w)
             _spike = _PiecewiseQuadratic.spike(_h - 1.0, 1.5)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -647,7 +647,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn3_v, _xs[0], -0.1)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x + 1.0 * (_v - 0.0) * (_v - 0.8)) / 2.0
+            _h = _v + (_x + _v * (_v - 0.8)) / 2.0
             _spike = _PiecewiseExp.spike(_h - 1.0, 1.0)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -660,7 +660,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn4_v, _xs[0], -0.1)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 2.0
+            _h = _v + (_x + 0.0 - _v + torch.exp(_v - 0.8)) / 2.0
             _spike = _SoftSign.spike(_h - 1.0, 2.0)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -674,7 +674,7 @@ class Zoo(nn.Module):
         _w = _state(self._sn5_w, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x + 1.0 * (_v - -0.1) * (_v - 0.8) - _w) / 2.0
+            _h = _v + (_x + (_v - -0.1) * (_v - 0.8) - _w) / 2.0
             _spike = _Erf.spike(_h - 1.0, 2.0)
             _w_2 = _w + (0.5 * (_h - -0.1) - _w) / 2.0 + 0.2 * _spike
             _v = _spike * 0.0 + (1.0 - _spike) * _h
@@ -691,7 +691,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn6_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = torch.relu(_k * (_v + (_x - (_v - 0.0)) / 2.0))
+            _h = torch.relu(_k * (_v + (_x - _v) / 2.0))
             _spike = _NonzeroSignLogAbs.spike(_h - 1.0, 1.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -704,7 +704,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn7_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _out = torch.relu(_h - 1.0)
             _spike = _PiecewiseLeakyReLU.spike(_h - 1.0, 0.5, 0.1)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
@@ -748,7 +748,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn10_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) / 2.0
+            _h = _v + (_x - _v) / 2.0
             _spike = _QPseudoSpike.spike(_h - 1.0, 2.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -762,7 +762,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn11_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x - (_v - 0.0)) * torch.sigmoid(_w)
+            _h = _v + (_x - _v) * torch.sigmoid(_w)
             _spike = _LeakyKReLU.spike(_h - 1.0, 0.1, 1.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -775,7 +775,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn12_v, _xs[0], -0.1)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x + 1.0 * (_v - 0.0) * (_v - 0.8)) / 2.0
+            _h = _v + (_x + _v * (_v - 0.8)) / 2.0
             _spike = _FakeNumericalGradient.spike(_h - 1.0, 0.3)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -788,7 +788,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn13_v, _xs[0], -0.1)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 2.0
+            _h = _v + (_x + 0.0 - _v + torch.exp(_v - 0.8)) / 2.0
             _spike = _LogTailedReLU.spike(_h - 1.0, 0.0)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _spikes.append(_spike)
@@ -802,7 +802,7 @@ class Zoo(nn.Module):
         _w = _state(self._sn14_w, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = _v + (_x + 1.0 * (_v - -0.1) * (_v - 0.8) - _w) / 2.0
+            _h = _v + (_x + (_v - -0.1) * (_v - 0.8) - _w) / 2.0
             _spike = _SuperSpike.spike(_h - 1.0, 1.0)
             _w_2 = _w + (0.5 * (_h - -0.1) - _w) / 2.0 + 0.2 * _spike
             _v = _spike * 0.0 + (1.0 - _spike) * _h
@@ -819,7 +819,7 @@ class Zoo(nn.Module):
         _v = _state(self._sn15_v, _xs[0], 0.0)
         _spikes = []
         for _x in _xs:
-            _h = torch.relu(_k * (_v + (_x - (_v - 0.0)) / 2.0))
+            _h = torch.relu(_k * (_v + (_x - _v) / 2.0))
             _spike = _Rect.spike(_h - 1.0, 1.0)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _spikes.append(_spike)

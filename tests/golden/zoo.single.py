@@ -467,7 +467,7 @@ class _SquarewaveFourierSeries_n3(torch.autograd.Function):
     def gradient(x: torch.Tensor, T_period: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
         w = 6.283185307179586 / T_period
-        _grad = (torch.cos(1.0 * w * x) + torch.cos(3.0 * w * x)) * (4.0 / T_period)
+        _grad = (torch.cos(w * x) + torch.cos(3.0 * w * x)) * (4.0 / T_period)
         return _grad
 
 
@@ -609,7 +609,7 @@ class Zoo(nn.Module):
         fc1 = F.linear(x, self.fc1.weight, self.fc1.bias)  # [N, 8]
         # sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _v = _state(self._sn1_v, fc1, 0.0)
-        _h = _v + (fc1 - (_v - 0.0)) / 2.0
+        _h = _v + (fc1 - _v) / 2.0
         _spike = _ATan.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn1_v = _v
@@ -619,7 +619,7 @@ class Zoo(nn.Module):
         # sn2: ParametricLIF(init_tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=PiecewiseQuadratic(alpha=1.5), detach_reset=false)
         _w = self.sn2.w
         _v = _state(self._sn2_v, fc2, 0.0)
-        _h = _v + (fc2 - (_v - 0.0)) * torch.sigmoid(_w)
+        _h = _v + (fc2 - _v) * torch.sigmoid(_w)
         _spike = _PiecewiseQuadratic.spike(_h - 1.0, 1.5)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn2_v = _v
@@ -628,7 +628,7 @@ class Zoo(nn.Module):
         fc3 = F.linear(x, self.fc3.weight, self.fc3.bias)  # [N, 8]
         # sn3: QIF(tau=2.0, v_c=0.8, a0=1.0, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=PiecewiseExp(alpha=1.0), detach_reset=false)
         _v = _state(self._sn3_v, fc3, -0.1)
-        _h = _v + (fc3 + 1.0 * (_v - 0.0) * (_v - 0.8)) / 2.0
+        _h = _v + (fc3 + _v * (_v - 0.8)) / 2.0
         _spike = _PiecewiseExp.spike(_h - 1.0, 1.0)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn3_v = _v
@@ -637,7 +637,7 @@ class Zoo(nn.Module):
         fc4 = F.linear(x, self.fc4.weight, self.fc4.bias)  # [N, 8]
         # sn4: EIF(tau=2.0, delta_T=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=SoftSign(alpha=2.0), detach_reset=false)
         _v = _state(self._sn4_v, fc4, -0.1)
-        _h = _v + (fc4 + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 2.0
+        _h = _v + (fc4 + 0.0 - _v + torch.exp(_v - 0.8)) / 2.0
         _spike = _SoftSign.spike(_h - 1.0, 2.0)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn4_v = _v
@@ -647,7 +647,7 @@ class Zoo(nn.Module):
         # sn5: Izhikevich(tau=2.0, v_c=0.8, a0=1.0, v_threshold=1.0, v_reset=0.0, v_rest=-0.1, w_rest=0.0, tau_w=2.0, a=0.5, b=0.2, surrogate=Erf(alpha=2.0), detach_reset=false)
         _v = _state(self._sn5_v, fc5, 0.0)
         _w = _state(self._sn5_w, fc5, 0.0)
-        _h = _v + (fc5 + 1.0 * (_v - -0.1) * (_v - 0.8) - _w) / 2.0
+        _h = _v + (fc5 + (_v - -0.1) * (_v - 0.8) - _w) / 2.0
         _spike = _Erf.spike(_h - 1.0, 2.0)
         _w_2 = _w + (0.5 * (_h - -0.1) - _w) / 2.0 + 0.2 * _spike
         _v = _spike * 0.0 + (1.0 - _spike) * _h
@@ -660,7 +660,7 @@ class Zoo(nn.Module):
         # sn6: KLIF(scale_reset=false, tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=NonzeroSignLogAbs(alpha=1.0), detach_reset=false)
         _k = self.sn6.k
         _v = _state(self._sn6_v, fc6, 0.0)
-        _h = torch.relu(_k * (_v + (fc6 - (_v - 0.0)) / 2.0))
+        _h = torch.relu(_k * (_v + (fc6 - _v) / 2.0))
         _spike = _NonzeroSignLogAbs.spike(_h - 1.0, 1.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn6_v = _v
@@ -669,7 +669,7 @@ class Zoo(nn.Module):
         fc7 = F.linear(x, self.fc7.weight, self.fc7.bias)  # [N, 8]
         # sn7: LIAF(act="relu", threshold_related=true, tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=PiecewiseLeakyReLU(w=0.5, c=0.1), detach_reset=false)
         _v = _state(self._sn7_v, fc7, 0.0)
-        _h = _v + (fc7 - (_v - 0.0)) / 2.0
+        _h = _v + (fc7 - _v) / 2.0
         _out = torch.relu(_h - 1.0)
         _spike = _PiecewiseLeakyReLU.spike(_h - 1.0, 0.5, 0.1)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
@@ -701,7 +701,7 @@ class Zoo(nn.Module):
         fc10 = F.linear(x, self.fc10.weight, self.fc10.bias)  # [N, 8]
         # sn10: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=QPseudoSpike(alpha=2.0), detach_reset=false)
         _v = _state(self._sn10_v, fc10, 0.0)
-        _h = _v + (fc10 - (_v - 0.0)) / 2.0
+        _h = _v + (fc10 - _v) / 2.0
         _spike = _QPseudoSpike.spike(_h - 1.0, 2.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn10_v = _v
@@ -711,7 +711,7 @@ class Zoo(nn.Module):
         # sn11: ParametricLIF(init_tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=LeakyKReLU(leak=0.1, k=1.0), detach_reset=false)
         _w = self.sn11.w
         _v = _state(self._sn11_v, fc11, 0.0)
-        _h = _v + (fc11 - (_v - 0.0)) * torch.sigmoid(_w)
+        _h = _v + (fc11 - _v) * torch.sigmoid(_w)
         _spike = _LeakyKReLU.spike(_h - 1.0, 0.1, 1.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn11_v = _v
@@ -720,7 +720,7 @@ class Zoo(nn.Module):
         fc12 = F.linear(x, self.fc12.weight, self.fc12.bias)  # [N, 8]
         # sn12: QIF(tau=2.0, v_c=0.8, a0=1.0, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=FakeNumericalGradient(alpha=0.3), detach_reset=false)
         _v = _state(self._sn12_v, fc12, -0.1)
-        _h = _v + (fc12 + 1.0 * (_v - 0.0) * (_v - 0.8)) / 2.0
+        _h = _v + (fc12 + _v * (_v - 0.8)) / 2.0
         _spike = _FakeNumericalGradient.spike(_h - 1.0, 0.3)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn12_v = _v
@@ -729,7 +729,7 @@ class Zoo(nn.Module):
         fc13 = F.linear(x, self.fc13.weight, self.fc13.bias)  # [N, 8]
         # sn13: EIF(tau=2.0, delta_T=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=LogTailedReLU(alpha=0.0), detach_reset=false)
         _v = _state(self._sn13_v, fc13, -0.1)
-        _h = _v + (fc13 + 0.0 - _v + 1.0 * torch.exp((_v - 0.8) / 1.0)) / 2.0
+        _h = _v + (fc13 + 0.0 - _v + torch.exp(_v - 0.8)) / 2.0
         _spike = _LogTailedReLU.spike(_h - 1.0, 0.0)
         _v = _spike * -0.1 + (1.0 - _spike) * _h
         self._sn13_v = _v
@@ -739,7 +739,7 @@ class Zoo(nn.Module):
         # sn14: Izhikevich(tau=2.0, v_c=0.8, a0=1.0, v_threshold=1.0, v_reset=0.0, v_rest=-0.1, w_rest=0.0, tau_w=2.0, a=0.5, b=0.2, surrogate=SuperSpike(alpha=1.0), detach_reset=false)
         _v = _state(self._sn14_v, fc14, 0.0)
         _w = _state(self._sn14_w, fc14, 0.0)
-        _h = _v + (fc14 + 1.0 * (_v - -0.1) * (_v - 0.8) - _w) / 2.0
+        _h = _v + (fc14 + (_v - -0.1) * (_v - 0.8) - _w) / 2.0
         _spike = _SuperSpike.spike(_h - 1.0, 1.0)
         _w_2 = _w + (0.5 * (_h - -0.1) - _w) / 2.0 + 0.2 * _spike
         _v = _spike * 0.0 + (1.0 - _spike) * _h
@@ -752,7 +752,7 @@ class Zoo(nn.Module):
         # sn15: KLIF(scale_reset=false, tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Rect(alpha=1.0), detach_reset=false)
         _k = self.sn15.k
         _v = _state(self._sn15_v, fc15, 0.0)
-        _h = torch.relu(_k * (_v + (fc15 - (_v - 0.0)) / 2.0))
+        _h = torch.relu(_k * (_v + (fc15 - _v) / 2.0))
         _spike = _Rect.spike(_h - 1.0, 1.0)
         _v = _spike * 0.0 + (1.0 - _spike) * _h
         self._sn15_v = _v
