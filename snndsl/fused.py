@@ -108,6 +108,7 @@ def fuse(
         "doc": f"{n.attr}: {n.spec}, over a whole sequence; backward through time derived "
         "from its equations.",
         "args": ", ".join(["_xs", *states, *params]),
+        "kernel_forward": [],  # the compile backend's forward body (_compiled_steps)
         "saved_lists": [f"{lst} = []" for lst in lists.values()],
         "save_step": [f"{lists[s]}.append({s})" for s in saved_states],
         "step": forward_step,
@@ -147,15 +148,19 @@ def fuse(
 
 def _compiled_steps(view, n, step, back, keep, lists, recompute, kernels, ns, grad_in, totals):
     """Move the bodies of ``view``'s two time loops into compiled step kernels and call
-    them from the loops instead (the loads, stores and saved lists stay in Python)."""
+    them from the loops instead.  Each kernel writes what the loop keeps (the output, the
+    values the backward reads, the input gradient) straight into that step's slice of a
+    tensor allocated once for all T, so nothing is stacked or copied afterwards."""
     states = [s.local for s in n.states]
     params = [a.target for a in n.setup]
-    # forward: the step's lines; a kept value is copied out where the step computes it
-    aliases = {name: ns.fresh(f"{name}_kept") for name in keep}
+    # forward: a saved state is written where the step starts, a kept value where the
+    # step computes it, the output at the end
+    slots = {name: ns.fresh(f"{name}_out") for name in lists}
+    out_slot = ns.fresh("_out")
+    body = [f"{slots[name]}.copy_({name})" for name in lists if name not in keep]
     after: dict[int, list[str]] = {}
     for name, (index, local) in keep.items():
-        after.setdefault(index, []).append(f"{aliases[name]} = {local}")
-    body = []
+        after.setdefault(index, []).append(f"{slots[name]}.copy_({local})")
     for index, a in enumerate(step):
         value = a.value
         if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
@@ -164,17 +169,31 @@ def _compiled_steps(view, n, step, back, keep, lists, recompute, kernels, ns, gr
             value = ir.Spike(value.surrogate, ir.Local(arg), value.params)
         body.append(_line(a.target, autodiff.without_spikes(value), 4))
         body.extend(after.get(index, []))
-    rets = _unique([n.output, *states, *aliases.values()])
+    body.append(f"{out_slot}.copy_({n.output})")
     fwd = kernels.add(
         f"_{n.neuron}_step",
         f"One forward time step of {n.spec}.",
-        ["_x", *states, *params],
+        ["_x", *states, *params, out_slot, *slots.values()],
         body,
-        rets,
+        states,
     )
-    view["step"] = [f"{', '.join(rets)} = {fwd}({', '.join(['_x', *states, *params])})"]
-    view["step"] += [f"{lists[name]}.append({aliases[name]})" for name in keep]
-    # backward: recompute and adjoint lines, then the gradients the loop carries on
+    call_args = [
+        "_xs[_t]",
+        *states,
+        *params,
+        "_outs[_t]",
+        *(f"{lst}[_t]" for lst in lists.values()),
+    ]
+    call = f"{fwd}({', '.join(call_args)})"
+    view["kernel_forward"] = [
+        "_outs = torch.empty_like(_xs)",
+        *(f"{lst} = torch.empty_like(_xs)" for lst in lists.values()),
+        "for _t in range(_xs.shape[0]):",
+        f"    {', '.join(states)} = {call}" if states else f"    {call}",
+    ]
+    view["saved"] = ", ".join([*(["_xs"] if view["load_x"] else []), *lists.values(), *params])
+    view["returns"] = ", ".join(["_outs", *states])
+    # backward: recompute and adjoint lines; the input gradient goes into its slice
     args = _unique(
         [
             *(["_x"] if view["load_x"] else []),
@@ -186,9 +205,10 @@ def _compiled_steps(view, n, step, back, keep, lists, recompute, kernels, ns, gr
     )
     body = [_line(a.target, a.value, 4) for a in recompute]
     body += [_line(a.target, a.value, 4) for a in back.adjoint]
+    gx_slot = ns.fresh("_g_x_out") if back.grad_x else None
+    if gx_slot:
+        body.append(f"{gx_slot}.copy_({back.grad_x})")
     outs = []
-    if back.grad_x:
-        outs.append(back.grad_x)
     for s in states:
         g = back.grad_state_inputs[s]
         outs.append(g if g else f"torch.zeros_like(grad{s})")
@@ -196,16 +216,16 @@ def _compiled_steps(view, n, step, back, keep, lists, recompute, kernels, ns, gr
     bwd = kernels.add(
         f"_{n.neuron}_back",
         f"One backward time step of {n.spec}.",
-        args,
+        [*args, *([gx_slot] if gx_slot else [])],
         body,
         outs,
     )
-    gx = ns.fresh("_g_x_t") if back.grad_x else None
     gp = {p: ns.fresh(f"_g{p}_t") for p in totals}
-    targets = [*([gx] if gx else []), *(f"grad{s}" for s in states), *gp.values()]
+    targets = [*(f"grad{s}" for s in states), *gp.values()]
+    call = f"{bwd}({', '.join([*args, *([f'{grad_in}[_t]'] if gx_slot else [])])})"
     view["recompute"] = []
-    view["adjoint"] = [f"{', '.join(targets)} = {bwd}({', '.join(args)})"]
-    view["store_grad_x"] = [f"{grad_in}[_t] = {gx}"] if gx else []
+    view["adjoint"] = [f"{', '.join(targets)} = {call}" if targets else call]
+    view["store_grad_x"] = []
     view["next_grads"] = []
     view["accumulate"] = [f"{totals[p]} += {gp[p]}" for p in totals]
 
