@@ -79,3 +79,28 @@ def module_source(module) -> bytes:
         return Path(module.__file__).read_bytes()
     except (OSError, TypeError):
         return repr(module).encode()
+
+
+def jinja_bytecode_cache():
+    """Jinja's bytecode cache in the cache folder (None when caching is off), made quiet:
+    an entry that cannot be read or written means the template is compiled again."""
+    import jinja2
+
+    where = folder()
+    if where is None:
+        return None
+
+    class Quiet(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # truncated or foreign entry
+                bucket.reset()
+
+        def dump_bytecode(self, bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:  # a read-only folder, a full disk
+                pass
+
+    return Quiet(str(where), "jinja-%s.cache")

@@ -45,17 +45,22 @@ PRELUDE = "builtin.snn"
 @functools.cache
 def prelude() -> ast.Module:
     """The built-in definitions, parsed once from the shipped prelude (and kept in the
-    user's cache, keyed by the prelude, the grammar and the parser and AST code)."""
-    from . import __version__, cache, parser
+    user's cache, keyed by the prelude, the grammar, Lark and the code of the parser, the
+    AST and the diagnostics)."""
+    import lark
+
+    from . import __version__, cache, diagnostics, parser
 
     text = read_text("snndsl.prelude", PRELUDE)
     name = "prelude-{}.pickle".format(
         cache.key(
             __version__,
+            lark.__version__,
             text,
             parser.grammar_text(),
             cache.module_source(parser),
             cache.module_source(ast),
+            cache.module_source(diagnostics),  # spans and source files are in the pickle
         )
     )
     module = cache.load(name)

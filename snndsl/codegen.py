@@ -44,14 +44,11 @@ def _environment() -> jinja2.Environment:
         path = root.joinpath(name)
         return path.read_text(encoding="utf-8") if path.is_file() else None
 
-    where = cache.folder()
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(load),
         # compiled templates kept between runs; Jinja checks each entry against the
         # template's source and its own version
-        bytecode_cache=jinja2.FileSystemBytecodeCache(str(where), "jinja-%s.cache")
-        if where is not None
-        else None,
+        bytecode_cache=cache.jinja_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

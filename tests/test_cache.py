@@ -102,3 +102,30 @@ def test_neuron_memo_keeps_values_of_different_types_or_signs_apart():
         definition, {"s": SurrogateValue(definition, (("alpha", 2.0),), spiking=False)}
     )
     assert key(definition, {"v": [1.0]}) is None  # unknown kinds are never shared
+
+
+def test_template_cache_that_cannot_be_written_or_read_is_skipped(cache_home, monkeypatch):
+    """Root ignores file modes, so a read-only folder is simulated where Jinja writes."""
+    import jinja2.bccache
+
+    from snndsl import codegen
+
+    bcc = cache.jinja_bytecode_cache()
+    env = jinja2.Environment(bytecode_cache=bcc, loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(jinja2.bccache.tempfile, "NamedTemporaryFile", refuse)
+    assert env.get_template("t").render() == "2"  # compiled, not stored
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home.parent))
+    again = jinja2.Environment(bytecode_cache=bcc, loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}))
+    assert again.get_template("t").render() == "2"  # compiled and stored this time
+    entries = list(cache_home.glob("jinja-*"))
+    assert entries
+    for entry in entries:  # Jinja's header, then bytes its checksum unpickling chokes on
+        entry.write_bytes(jinja2.bccache.bc_magic + b"garbage")
+    fresh = jinja2.Environment(bytecode_cache=bcc, loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}))
+    assert fresh.get_template("t").render() == "2"
+    assert codegen._environment().get_template("module.py.j2")  # the real templates load
