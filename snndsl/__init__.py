@@ -14,13 +14,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .codegen import BACKENDS  # noqa: E402  (how generated modules run)
 from .diagnostics import Diagnostic, SpecError  # noqa: E402
 from .frontend import generate, parse, resolve  # noqa: E402
 
 # Imported eagerly: a lazy import of the submodule would rebind ``snndsl.summary`` to it.
 from .summary import NetworkSummary, NodeSummary, summary  # noqa: E402
-
-BACKENDS = ("eager", "fused", "compile")  # how generated modules run (codegen.render)
 
 
 def load(spec, mode: str = "multi", network: str | None = None, params=None, backend="eager"):

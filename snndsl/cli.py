@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .codegen import BACKENDS
 from .diagnostics import SpecError
 from .frontend import YAML_SUFFIXES, build, parse, write_atomic
 
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--backend",
-        choices=("eager", "fused", "compile"),
+        choices=BACKENDS,
         default="eager",
         help="multi-step neuron layers as loops autograd records (eager), one "
         "autograd.Function per layer with a backward derived from its equations (fused), "
@@ -189,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--backend",
-        choices=("eager", "fused", "compile"),
+        choices=BACKENDS,
         default="eager",
         help="check the multi-step form generated with this backend (default eager); "
         "compile builds its kernels on first use, seconds each on a small CPU",
