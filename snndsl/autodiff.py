@@ -130,12 +130,10 @@ class _Adjoints:
             self.propagate(a, ir.BinOp("/", g, b))
             self.propagate(b, ir.Neg(ir.BinOp("/", ir.BinOp("*", g, a), ir.BinOp("*", b, b))))
         elif e.op == "**":
-            if isinstance(b, ir.Const):
-                lower = ir.BinOp("**", a, ir.Const(b.value - 1))
-                self.propagate(a, ir.BinOp("*", g, ir.BinOp("*", b, lower)))
-            else:
-                lower = ir.BinOp("**", a, ir.BinOp("-", b, ONE))
-                self.propagate(a, ir.BinOp("*", g, ir.BinOp("*", b, lower)))
+            constant = isinstance(b, ir.Const)
+            lower = ir.BinOp("**", a, ir.Const(b.value - 1) if constant else ir.BinOp("-", b, ONE))
+            self.propagate(a, ir.BinOp("*", g, ir.BinOp("*", b, lower)))
+            if not constant:
                 log_a = ir.Func("log", (a,))
                 self.propagate(b, ir.BinOp("*", g, ir.BinOp("*", e, log_a)))
         else:  # pragma: no cover - the IR is closed
@@ -214,13 +212,11 @@ def derive(
     origin: list[int | None] = []
     for index, a in enumerate(step):
         value = ir.substitute(a.value, {k: ir.Local(v) for k, v in current.items()})
-        if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
-            # name the spike's argument: the Heaviside and the surrogate gradient share it
-            arg = ns.fresh("_u")
-            seen.add(arg)
-            renamed.append(ir.Assignment(arg, value.arg))
+        named, value = name_spike_arg(value, ns)
+        if named is not None:
+            seen.add(named.target)
+            renamed.append(named)
             origin.append(None)
-            value = replace(value, arg=ir.Local(arg))
         target = a.target
         if target in seen:
             target = ns.fresh(f"{a.target}_1")
@@ -257,11 +253,15 @@ def derive(
 def without_spikes(e: ir.PyExpr) -> ir.PyExpr:
     """``e`` with every spike as its Heaviside value (for code autograd does not record)."""
     if isinstance(e, ir.Spike):
-        return heaviside(e.arg)
-    if isinstance(e, ir.BinOp):
-        return replace(e, left=without_spikes(e.left), right=without_spikes(e.right))
-    if isinstance(e, ir.Neg):
-        return replace(e, operand=without_spikes(e.operand))
-    if isinstance(e, ir.Func):
-        return replace(e, args=tuple(without_spikes(a) for a in e.args))
-    return e
+        return heaviside(without_spikes(e.arg))
+    return ir.map_children(e, without_spikes)
+
+
+def name_spike_arg(value: ir.PyExpr, ns) -> tuple[ir.Assignment | None, ir.PyExpr]:
+    """A spike of an expression, split in two: its argument as a fresh local ``_u`` (the
+    Heaviside, its dtype and the surrogate gradient all read it) and the spike of that
+    local.  Anything else comes back unchanged, with None."""
+    if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
+        arg = ns.fresh("_u")
+        return ir.Assignment(arg, value.arg), replace(value, arg=ir.Local(arg))
+    return None, value

@@ -56,6 +56,52 @@ def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """What both loop layouts of a fused layer are built from."""
+
+    n: ir.NeuronIR
+    step: tuple[ir.Assignment, ...]  # the step, reading the input as ``_x``
+    back: autodiff.Backward
+    keep: dict[str, tuple[int, str]]  # kept value -> (step line, forward local)
+    lists: dict[str, str]  # saved state or kept value -> the per-step tensor holding it
+    recompute: list[ir.Assignment]
+    needed: set[str]  # every name the backward reads
+    totals: dict[str, str]  # learnable parameter -> local summing its gradient
+    ns: Namespace
+
+    @property
+    def states(self) -> list[str]:
+        return [s.local for s in self.n.states]
+
+    @property
+    def params(self) -> list[str]:
+        return [a.target for a in self.n.setup]
+
+    def forward_lines(self, after: dict[int, list[str]], indent: int) -> list[str]:
+        """The step for code autograd does not record (each spike its Heaviside value),
+        with ``after[i]`` following line ``i``."""
+        lines = []
+        for index, a in enumerate(self.step):
+            named, value = autodiff.name_spike_arg(a.value, self.ns)
+            if named is not None:
+                lines.append(_line(named.target, named.value, indent))
+            lines.append(_line(a.target, autodiff.without_spikes(value), indent))
+            lines.extend(after.get(index, []))
+        return lines
+
+    def after_keep(self, line) -> dict[int, list[str]]:
+        """``line(name, local)`` after the step line that computes each kept value."""
+        after: dict[int, list[str]] = {}
+        for name, (index, local) in self.keep.items():
+            after.setdefault(index, []).append(line(name, local))
+        return after
+
+    def state_grad(self, s: str) -> str:
+        """The gradient of state ``s`` at the step's start (zeros when nothing reaches it)."""
+        return self.back.grad_state_inputs[s] or f"torch.zeros_like(grad{s})"
+
+
 def fuse(
     n: ir.NeuronIR, class_name: str, seq: str, kernels: Kernels | None = None
 ) -> FusedNeuron | None:
@@ -86,89 +132,73 @@ def fuse(
     keep, recompute, needed = _plan(back, set(states), {r for r in results if r})
     saved_states = [s for s in states if s in needed]
     lists = {name: ns.fresh(f"{name}_seq") for name in [*saved_states, *keep]}
-    xs_saved = ["_xs"] if "_x" in needed else []  # the input, only when the backward reads it
-    after_line: dict[int, list[str]] = {}
-    for name, (index, local) in keep.items():
-        after_line.setdefault(index, []).append(f"{lists[name]}.append({local})")
-    forward_step = []
-    for index, a in enumerate(step):
-        # autograd records nothing inside forward, so the spike is its Heaviside value
-        value = a.value
-        if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
-            arg = ns.fresh("_u")  # computed once for the comparison and the dtype
-            forward_step.append(_line(arg, value.arg))
-            value = ir.Spike(value.surrogate, ir.Local(arg), value.params)
-        forward_step.append(_line(a.target, autodiff.without_spikes(value)))
-        forward_step.extend(after_line.get(index, []))
     totals = {p: ns.fresh(f"_g{p}_total") for p in params if back.grad_params[p]}
-    grad_in = "_gxs"
-    ns.reserve(grad_in)
+    ns.reserve(_GRAD_IN)
+    parts = _Parts(n, step, back, keep, lists, recompute, needed, totals, ns)
+    xs_saved = ["_xs"] if "_x" in needed else []  # the input, only when the backward reads it
     view = {
         "class_name": class_name,
         "doc": f"{n.attr}: {n.spec}, over a whole sequence; backward through time derived "
         "from its equations.",
         "args": ", ".join(["_xs", *states, *params]),
-        "kernel_forward": [],  # the compile backend's forward body (_compiled_steps)
-        "saved_lists": [f"{lst} = []" for lst in lists.values()],
-        "save_step": [f"{lists[s]}.append({s})" for s in saved_states],
-        "step": forward_step,
-        "output": n.output,
-        "saved": ", ".join(
-            [*xs_saved, *(f"torch.stack({lst})" for lst in lists.values()), *params]
-        ),
-        "returns": ", ".join(["torch.stack(_outs)", *states]),
         "grad_args": ", ".join(["grad_outputs", *(f"grad{s}" for s in states)]),
         "unpack": _unpack([*xs_saved, *lists.values(), *params]),
-        "grad_x_init": f"{grad_in} = torch.zeros_like(grad_outputs)"
+        "grad_x_init": f"{_GRAD_IN} = torch.zeros_like(grad_outputs)"
         if back.grad_x is None
-        else f"{grad_in} = torch.empty_like(grad_outputs)",
+        else f"{_GRAD_IN} = torch.empty_like(grad_outputs)",
         "totals_init": [f"{totals[p]} = torch.zeros_like({p})" for p in totals],
-        "load_x": "_x = _xs[_t]" if "_x" in needed else "",
+        "load_x": "_x = _xs[_t]" if xs_saved else "",
         "load_output": "grad_output = grad_outputs[_t]" if "grad_output" in needed else "",
         "load_step": [f"{name} = {lst}[_t]" for name, lst in lists.items()],
-        "recompute": [_line(a.target, a.value) for a in recompute],
-        "adjoint": [_line(a.target, a.value) for a in back.adjoint],
-        "store_grad_x": [f"{grad_in}[_t] = {back.grad_x}"] if back.grad_x else [],
-        "next_grads": [
-            f"grad{s} = {back.grad_state_inputs[s]}"
-            if back.grad_state_inputs[s]
-            else f"grad{s} = torch.zeros_like(grad{s})"
-            for s in states
-        ],
-        "accumulate": [f"{totals[p]} += {back.grad_params[p]}.sum()" for p in totals],
         "results": ", ".join(
-            [grad_in, *(f"grad{s}" for s in states), *(totals.get(p, "None") for p in params)]
+            [_GRAD_IN, *(f"grad{s}" for s in states), *(totals.get(p, "None") for p in params)]
         ),
     }
-    if kernels is not None:
-        _compiled_steps(view, n, step, back, keep, lists, recompute, kernels, ns, grad_in, totals)
+    if kernels is None:
+        view |= _python_loops(parts, saved_states, xs_saved)
+    else:
+        view |= _compiled_loops(parts, kernels, xs_saved)
     call = f"{class_name}.apply({', '.join([seq, *states, *params])})"
     return FusedNeuron(class_name, view, call)
 
 
-def _compiled_steps(view, n, step, back, keep, lists, recompute, kernels, ns, grad_in, totals):
-    """Move the bodies of ``view``'s two time loops into compiled step kernels and call
-    them from the loops instead.  Each kernel writes what the loop keeps (the output, the
-    values the backward reads, the input gradient) straight into that step's slice of a
-    tensor allocated once for all T, so nothing is stacked or copied afterwards."""
-    states = [s.local for s in n.states]
-    params = [a.target for a in n.setup]
+_GRAD_IN = "_gxs"  # the input gradient, all steps
+
+
+def _python_loops(p: _Parts, saved_states: list[str], xs_saved: list[str]) -> dict:
+    """The fused backend: both time loops written out, the kept values in lists."""
+    back = p.back
+    after = p.after_keep(lambda name, local: f"{p.lists[name]}.append({local})")
+    return {
+        "kernel_forward": [],
+        "saved_lists": [f"{lst} = []" for lst in p.lists.values()],
+        "save_step": [f"{p.lists[s]}.append({s})" for s in saved_states],
+        "step": p.forward_lines(after, _INDENT_LOOP),
+        "output": p.n.output,
+        "saved": ", ".join(
+            [*xs_saved, *(f"torch.stack({lst})" for lst in p.lists.values()), *p.params]
+        ),
+        "returns": ", ".join(["torch.stack(_outs)", *p.states]),
+        "recompute": [_line(a.target, a.value) for a in p.recompute],
+        "adjoint": [_line(a.target, a.value) for a in back.adjoint],
+        "store_grad_x": [f"{_GRAD_IN}[_t] = {back.grad_x}"] if back.grad_x else [],
+        "next_grads": [f"grad{s} = {p.state_grad(s)}" for s in p.states],
+        "accumulate": [f"{p.totals[q]} += {back.grad_params[q]}.sum()" for q in p.totals],
+    }
+
+
+def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
+    """The compile backend: the bodies of both time loops are compiled step kernels.
+    Each kernel writes what the loop keeps (the output, the values the backward reads,
+    the input gradient) straight into that step's slice of a tensor allocated once for
+    all T, so nothing is stacked or copied afterwards."""
+    n, back, lists, states, params = p.n, p.back, p.lists, p.states, p.params
     # forward: a saved state is written where the step starts, a kept value where the
     # step computes it, the output at the end
-    slots = {name: ns.fresh(f"{name}_out") for name in lists}
-    out_slot = ns.fresh("_out")
-    body = [f"{slots[name]}.copy_({name})" for name in lists if name not in keep]
-    after: dict[int, list[str]] = {}
-    for name, (index, local) in keep.items():
-        after.setdefault(index, []).append(f"{slots[name]}.copy_({local})")
-    for index, a in enumerate(step):
-        value = a.value
-        if isinstance(value, ir.Spike) and not isinstance(value.arg, ir.Local):
-            arg = ns.fresh("_u")
-            body.append(_line(arg, value.arg, 4))
-            value = ir.Spike(value.surrogate, ir.Local(arg), value.params)
-        body.append(_line(a.target, autodiff.without_spikes(value), 4))
-        body.extend(after.get(index, []))
+    slots = {name: p.ns.fresh(f"{name}_out") for name in lists}
+    out_slot = p.ns.fresh("_out")
+    body = [f"{slots[name]}.copy_({name})" for name in lists if name not in p.keep]
+    body += p.forward_lines(p.after_keep(lambda name, local: f"{slots[name]}.copy_({local})"), 4)
     body.append(f"{out_slot}.copy_({n.output})")
     fwd = kernels.add(
         f"_{n.neuron}_step",
@@ -177,57 +207,47 @@ def _compiled_steps(view, n, step, back, keep, lists, recompute, kernels, ns, gr
         body,
         states,
     )
-    call_args = [
-        "_xs[_t]",
-        *states,
-        *params,
-        "_outs[_t]",
-        *(f"{lst}[_t]" for lst in lists.values()),
-    ]
-    call = f"{fwd}({', '.join(call_args)})"
-    view["kernel_forward"] = [
-        "_outs = torch.empty_like(_xs)",
-        *(f"{lst} = torch.empty_like(_xs)" for lst in lists.values()),
-        "for _t in range(_xs.shape[0]):",
-        f"    {', '.join(states)} = {call}" if states else f"    {call}",
-    ]
-    view["saved"] = ", ".join([*(["_xs"] if view["load_x"] else []), *lists.values(), *params])
-    view["returns"] = ", ".join(["_outs", *states])
+    slices = [f"{lst}[_t]" for lst in lists.values()]
+    call = f"{fwd}({', '.join(['_xs[_t]', *states, *params, '_outs[_t]', *slices])})"
     # backward: recompute and adjoint lines; the input gradient goes into its slice
     args = _unique(
         [
-            *(["_x"] if view["load_x"] else []),
+            *(["_x"] if xs_saved else []),
             *lists,
-            *(["grad_output"] if view["load_output"] else []),
+            *(["grad_output"] if "grad_output" in p.needed else []),
             *(f"grad{s}" for s in states),
             *params,
         ]
     )
-    body = [_line(a.target, a.value, 4) for a in recompute]
-    body += [_line(a.target, a.value, 4) for a in back.adjoint]
-    gx_slot = ns.fresh("_g_x_out") if back.grad_x else None
+    body = [_line(a.target, a.value, 4) for a in [*p.recompute, *back.adjoint]]
+    gx_slot = p.ns.fresh("_g_x_out") if back.grad_x else None
     if gx_slot:
         body.append(f"{gx_slot}.copy_({back.grad_x})")
-    outs = []
-    for s in states:
-        g = back.grad_state_inputs[s]
-        outs.append(g if g else f"torch.zeros_like(grad{s})")
-    outs += [f"{back.grad_params[p]}.sum()" for p in totals]
     bwd = kernels.add(
         f"_{n.neuron}_back",
         f"One backward time step of {n.spec}.",
         [*args, *([gx_slot] if gx_slot else [])],
         body,
-        outs,
+        [*(p.state_grad(s) for s in states), *(f"{back.grad_params[q]}.sum()" for q in p.totals)],
     )
-    gp = {p: ns.fresh(f"_g{p}_t") for p in totals}
+    gp = {q: p.ns.fresh(f"_g{q}_t") for q in p.totals}
     targets = [*(f"grad{s}" for s in states), *gp.values()]
-    call = f"{bwd}({', '.join([*args, *([f'{grad_in}[_t]'] if gx_slot else [])])})"
-    view["recompute"] = []
-    view["adjoint"] = [f"{', '.join(targets)} = {call}" if targets else call]
-    view["store_grad_x"] = []
-    view["next_grads"] = []
-    view["accumulate"] = [f"{totals[p]} += {gp[p]}" for p in totals]
+    back_call = f"{bwd}({', '.join([*args, *([f'{_GRAD_IN}[_t]'] if gx_slot else [])])})"
+    return {
+        "kernel_forward": [
+            "_outs = torch.empty_like(_xs)",
+            *(f"{lst} = torch.empty_like(_xs)" for lst in lists.values()),
+            "for _t in range(_xs.shape[0]):",
+            f"    {', '.join(states)} = {call}" if states else f"    {call}",
+        ],
+        "saved": ", ".join([*xs_saved, *lists.values(), *params]),
+        "returns": ", ".join(["_outs", *states]),
+        "recompute": [],
+        "adjoint": [f"{', '.join(targets)} = {back_call}" if targets else back_call],
+        "store_grad_x": [],
+        "next_grads": [],
+        "accumulate": [f"{p.totals[q]} += {gp[q]}" for q in p.totals],
+    }
 
 
 def _unpack(names: list[str]) -> str:

@@ -129,21 +129,26 @@ PyExpr = (
 )
 
 
+def map_children(e: PyExpr, f) -> PyExpr:
+    """``e`` with each of its direct sub-expressions replaced by ``f(sub-expression)``."""
+    if isinstance(e, (BinOp, Compare)):
+        return replace(e, left=f(e.left), right=f(e.right))
+    if isinstance(e, (Neg, Detach, Index)):
+        return replace(e, operand=f(e.operand))
+    if isinstance(e, AsFloat):
+        return replace(e, operand=f(e.operand), like=f(e.like))
+    if isinstance(e, Func):
+        return replace(e, args=tuple(f(a) for a in e.args))
+    if isinstance(e, (Spike, SurrogateGrad)):
+        return replace(e, arg=f(e.arg))
+    return e  # Const, Local, ParamRef, Member
+
+
 def substitute(e: PyExpr, mapping: dict[str, PyExpr]) -> PyExpr:
     """``e`` with each local named in ``mapping`` replaced by its expression."""
     if isinstance(e, Local):
         return mapping.get(e.name, e)
-    if isinstance(e, (BinOp, Compare)):
-        return replace(e, left=substitute(e.left, mapping), right=substitute(e.right, mapping))
-    if isinstance(e, (Neg, Detach, Index)):
-        return replace(e, operand=substitute(e.operand, mapping))
-    if isinstance(e, AsFloat):
-        return replace(e, operand=substitute(e.operand, mapping), like=substitute(e.like, mapping))
-    if isinstance(e, Func):
-        return replace(e, args=tuple(substitute(a, mapping) for a in e.args))
-    if isinstance(e, (Spike, SurrogateGrad)):
-        return replace(e, arg=substitute(e.arg, mapping))
-    return e  # Const, ParamRef, Member
+    return map_children(e, lambda child: substitute(child, mapping))
 
 
 def locals_used(e: PyExpr) -> set[str]:
