@@ -312,8 +312,6 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     if seq != n.source:
         unfold, seq = seq, "_xs"
     if lay.backend in ("fused", "compile"):
-        if lay.backend == "compile" and lay.kernels is None:
-            lay.kernels = Kernels(lay.module_names, {})
         name = lay.module_names.fresh(f"_{n.neuron}Loop_{n.attr}")
         fusedn = fuse(n, name, seq, lay.kernels)
         if fusedn is not None:
@@ -680,6 +678,8 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
         GENERATED_HELPERS | {s.class_name for s in net.surrogates} | {net.name}
     )
     lay = _Layout(multi, set(), like=net.inputs[0].name, backend=backend, module_names=module_names)
+    if backend == "compile":
+        lay.kernels = Kernels(module_names, {})
     blocks = []
     ns = Namespace(_forward_locals(net))
     loop_of = {v: i for i, loop in enumerate(net.loops) for v in loop}
