@@ -230,7 +230,7 @@ def snndsl_train_variants(
             return train_bench(net, x, run, net.reset, input_grad)
 
         out.append(Variant(f"{label} multi", make, memory=memory, snndsl=True))
-        if memory and "compile" not in label:
+        if memory and label != harness.variant_label("compile"):
             chunked.append(
                 Variant(
                     f"{label} multi, forward_chunked(chunk={chunk}, checkpoint=True)",
