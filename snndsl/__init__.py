@@ -14,24 +14,24 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .codegen import BACKENDS  # noqa: E402  (how generated modules run)
-from .diagnostics import Diagnostic, SpecError  # noqa: E402
-from .frontend import generate, parse, resolve  # noqa: E402
+from snndsl.api import generate, parse, resolve  # noqa: E402
+from snndsl.backends.torch.codegen import BACKENDS  # noqa: E402  (how generated modules run)
+from snndsl.diagnostics import Diagnostic, SpecError  # noqa: E402
 
 # Imported eagerly: a lazy import of the submodule would rebind ``snndsl.summary`` to it.
-from .summary import NetworkSummary, NodeSummary, summary  # noqa: E402
+from snndsl.exports.summary import NetworkSummary, NodeSummary, summary  # noqa: E402
 
 
 def load(spec, mode: str = "multi", network: str | None = None, params=None, backend="eager"):
     """Generate, import under a unique module name, and return the network class."""
-    from .loader import load_class
+    from snndsl.loader import load_class
 
     return load_class(spec, mode, network, params, backend)
 
 
 def check(spec, **options):
     """Cross-check both generated forms (and SpikingJelly when installed); a report."""
-    from .crosscheck import run_check
+    from snndsl.oracle.crosscheck import run_check
 
     return run_check(spec, **options)
 

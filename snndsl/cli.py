@@ -12,17 +12,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .codegen import BACKENDS
-from .diagnostics import SpecError
-from .frontend import YAML_SUFFIXES, build, parse, write_atomic
+from snndsl import __version__
+from snndsl.api import YAML_SUFFIXES, build, parse, write_atomic
+from snndsl.backends.torch.codegen import BACKENDS
+from snndsl.diagnostics import SpecError
 
 
 def _params(pairs: Sequence[str] | None) -> dict[str, object]:
     """``--set name=value`` pairs, values parsed as spec constants."""
-    from .diagnostics import Reporter, SourceFile
-    from .evaluate import Evaluator
-    from .parser import parse_expression
+    from snndsl.diagnostics import Reporter, SourceFile
+    from snndsl.semantics.evaluate import Evaluator
+    from snndsl.syntax.parser import parse_expression
 
     out: dict[str, object] = {}
     for pair in pairs or ():
@@ -51,7 +51,7 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .crosscheck import run_check
+    from snndsl.oracle.crosscheck import run_check
 
     try:
         report = run_check(
@@ -73,8 +73,8 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_convert(args) -> int:
-    from .formatter import format_module
-    from .yaml_io import dump_yaml
+    from snndsl.syntax.formatter import format_module
+    from snndsl.syntax.yaml_io import dump_yaml
 
     module = parse(args.spec)
     to_yaml = str(args.output).endswith(YAML_SUFFIXES)
@@ -84,13 +84,13 @@ def _cmd_convert(args) -> int:
 
 
 def _cmd_fmt(args) -> int:
-    from .formatter import format_module
-    from .parser import read_source
+    from snndsl.syntax.formatter import format_module
+    from snndsl.syntax.parser import read_source
 
     original = read_source(args.spec).text
     text = format_module(parse(args.spec))
     if str(args.spec).endswith(YAML_SUFFIXES):
-        from .yaml_io import dump_yaml
+        from snndsl.syntax.yaml_io import dump_yaml
 
         text = dump_yaml(parse(args.spec))
     if args.check:
@@ -107,7 +107,7 @@ def _cmd_fmt(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    from .summary import summary
+    from snndsl.exports.summary import summary
 
     sys.stdout.write(summary(args.spec, args.network, _params(args.set)).render())
     return 0
@@ -117,7 +117,7 @@ GRAPH_SUFFIXES = (".dot", ".gv", ".svg")
 
 
 def _cmd_graph(args) -> int:
-    from .graph import graph, to_dot, to_svg
+    from snndsl.exports.graph import graph, to_dot, to_svg
 
     if args.output and not str(args.output).endswith(GRAPH_SUFFIXES):
         raise _Usage(f"-o must end in {', '.join(GRAPH_SUFFIXES)}, got {args.output!r}")
@@ -131,7 +131,7 @@ def _cmd_graph(args) -> int:
 
 
 def _cmd_coverage(args) -> int:
-    from .coverage import coverage_table
+    from snndsl.exports.coverage import coverage_table
 
     sys.stdout.write(coverage_table())
     return 0

@@ -14,7 +14,7 @@ import linecache
 import sys
 import types
 
-from .frontend import build
+from snndsl.api import build
 
 _COUNTER = itertools.count(1)
 

@@ -6,9 +6,9 @@ import pytest
 from conftest import require_spikingjelly
 
 import snndsl
-from snndsl.formatter import format_module
-from snndsl.parser import parse_text
-from snndsl.yaml_io import dump_yaml, load_yaml
+from snndsl.syntax.formatter import format_module
+from snndsl.syntax.parser import parse_text
+from snndsl.syntax.yaml_io import dump_yaml, load_yaml
 
 SEW = """
 block Basic(planes: int, cnf: string = "ADD") {

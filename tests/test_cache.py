@@ -13,10 +13,12 @@ import sys
 import pytest
 from conftest import ROOT
 
-from snndsl import cache, checks, neurons
-from snndsl.evaluate import SurrogateValue
-from snndsl.parser import parse_text
+from snndsl import cache
 from snndsl.resources import read_text
+from snndsl.semantics import checker as checks
+from snndsl.semantics import neurons
+from snndsl.semantics.evaluate import SurrogateValue
+from snndsl.syntax.parser import parse_text
 
 
 @pytest.fixture
@@ -108,7 +110,7 @@ def test_template_cache_that_cannot_be_written_or_read_is_skipped(cache_home, mo
     """Root ignores file modes, so a read-only folder is simulated where Jinja writes."""
     import jinja2.bccache
 
-    from snndsl import codegen
+    from snndsl.backends.torch import codegen
 
     bcc = cache.jinja_bytecode_cache()
     env = jinja2.Environment(bytecode_cache=bcc, loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}))

@@ -17,7 +17,7 @@ from conftest import ROOT
 
 import snndsl
 from snndsl.cli import main
-from snndsl.formatter import format_module
+from snndsl.syntax.formatter import format_module
 
 SEED = ROOT / "specs" / "seed.snn"
 CONV = ROOT / "specs" / "conv.snn"

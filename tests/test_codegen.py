@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, SPECS, multi_step_only
 
 import snndsl
-from snndsl.codegen import fit_call
+from snndsl.backends.torch.codegen import fit_call
 
 MODES = ("single", "multi")
 
@@ -150,8 +150,8 @@ def test_multi_step_folds_consecutive_layers_once():
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
 def test_shipped_specs_are_canonical(spec):
-    from snndsl.formatter import format_module
-    from snndsl.yaml_io import dump_yaml
+    from snndsl.syntax.formatter import format_module
+    from snndsl.syntax.yaml_io import dump_yaml
 
     canonical = dump_yaml if spec.suffix == ".yaml" else format_module
     assert canonical(snndsl.parse(str(spec))) == spec.read_text()

@@ -8,10 +8,10 @@ import test_parallel
 import test_surrogates
 from conftest import ROOT
 
-from snndsl.catalogue import OPS
-from snndsl.checks import prelude
-from snndsl.coverage import coverage_table
-from snndsl.reference_map import NEURONS, PARALLEL, SURROGATES
+from snndsl.exports.coverage import coverage_table
+from snndsl.oracle.reference_map import NEURONS, PARALLEL, SURROGATES
+from snndsl.semantics.catalogue import OPS
+from snndsl.semantics.checker import prelude
 
 
 def test_docs_coverage_is_current():

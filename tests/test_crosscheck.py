@@ -9,7 +9,7 @@ import torch
 from conftest import ROOT, SPECS, require_spikingjelly
 
 import snndsl
-from snndsl.crosscheck import run_single, windowed_outputs
+from snndsl.oracle.crosscheck import run_single, windowed_outputs
 
 SEED = str(ROOT / "specs" / "seed.snn")
 CONV = str(ROOT / "specs" / "conv.snn")
@@ -87,7 +87,7 @@ def test_seed_matches_the_spikingjelly_tutorial_exactly():
 
 def test_conv_net_oracle_forward_and_gradients():
     require_spikingjelly()
-    from snndsl.oracle import OracleNetwork
+    from snndsl.oracle.spikingjelly import OracleNetwork
 
     net = snndsl.resolve(CONV)
     torch.manual_seed(3)
@@ -169,7 +169,7 @@ def test_dropout_one_mask_per_sequence_in_training():
 
 def test_dropout_matches_spikingjelly_in_training():
     require_spikingjelly()
-    from snndsl.oracle import OracleNetwork
+    from snndsl.oracle.spikingjelly import OracleNetwork
 
     spec = """
     network Drop {

@@ -9,10 +9,10 @@ from conftest import SEED_SPEC  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snndsl import ast
 from snndsl.diagnostics import SourceFile
-from snndsl.formatter import MAX_WIDTH, format_expr, format_module
-from snndsl.parser import parse_expression, parse_text
+from snndsl.syntax import ast
+from snndsl.syntax.formatter import MAX_WIDTH, format_expr, format_module
+from snndsl.syntax.parser import parse_expression, parse_text
 
 SEED_CANONICAL = """\
 # The SpikingJelly step-mode tutorial network.

@@ -16,9 +16,10 @@ from conftest import ROOT, require_spikingjelly
 from test_oracle_matrix import NEURONS, SURROGATES, _branches, _inputs, _spec
 
 import snndsl
-from snndsl import autodiff, ir
+from snndsl import ir
+from snndsl.backends.torch.printer import FUNCTIONS, to_python
+from snndsl.ir import autodiff
 from snndsl.names import Namespace
-from snndsl.pyexpr import FUNCTIONS, to_python
 
 TOLERANCE = 1e-6
 # A learnable neuron scalar (ParametricLIF's w, KLIF's k) gets the sum of its adjoint over

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import snndsl
 from snndsl.diagnostics import CODES
-from snndsl.yaml_io import load_yaml
+from snndsl.syntax.yaml_io import load_yaml
 
 SEED_TEXT = (ROOT / "specs" / "seed.snn").read_text(encoding="utf-8")
 CONV_TEXT = (ROOT / "specs" / "conv.snn").read_text(encoding="utf-8")

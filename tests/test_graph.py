@@ -15,7 +15,7 @@ from conftest import ROOT, SPECS
 import snndsl
 from snndsl import ir
 from snndsl.cli import main
-from snndsl.graph import (
+from snndsl.exports.graph import (
     Graph,
     GraphNode,
     graph,
@@ -24,7 +24,7 @@ from snndsl.graph import (
     to_dot,
     to_svg,
 )
-from snndsl.summary import node_name
+from snndsl.exports.summary import node_name
 
 SEED = ROOT / "specs" / "seed.snn"
 SVG = "{http://www.w3.org/2000/svg}"

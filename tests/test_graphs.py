@@ -12,10 +12,10 @@ import torch
 from conftest import require_spikingjelly
 
 import snndsl
-from snndsl.crosscheck import run_check
-from snndsl.formatter import format_module
-from snndsl.parser import parse_text
-from snndsl.yaml_io import dump_yaml, load_yaml
+from snndsl.oracle.crosscheck import run_check
+from snndsl.syntax.formatter import format_module
+from snndsl.syntax.parser import parse_text
+from snndsl.syntax.yaml_io import dump_yaml, load_yaml
 
 ELEMENTWISE = """
 network ElementWise {

@@ -8,9 +8,9 @@ import torch
 from conftest import require_spikingjelly
 
 import snndsl
-from snndsl.catalogue import OPS
-from snndsl.crosscheck import run_single
-from snndsl.oracle import OracleNetwork
+from snndsl.oracle.crosscheck import run_single
+from snndsl.oracle.spikingjelly import OracleNetwork
+from snndsl.semantics.catalogue import OPS
 
 CASES = [
     ([7], "Linear(5)"),

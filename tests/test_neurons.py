@@ -16,7 +16,7 @@ from conftest import ROOT, require_spikingjelly
 
 import snndsl
 from snndsl import ir
-from snndsl.oracle import OracleNetwork
+from snndsl.oracle.spikingjelly import OracleNetwork
 
 LIF_OPTIONS = [
     f"LIF(tau={tau}, decay_input={di}, v_reset={vr}, detach_reset={dr}, surrogate={sg})"
@@ -73,7 +73,7 @@ def test_neuron_bit_identical_to_spikingjelly(call, steps):
 def test_lif_equations_print_in_spikingjelly_order():
     net = snndsl.resolve("network N { input x: [2]\n output y = x -> LIF }")
     (lif,) = net.neurons
-    from snndsl.pyexpr import to_python
+    from snndsl.backends.torch.printer import to_python
 
     lines = [f"{a.target} = {to_python(a.value)}" for a in lif.step]
     assert lines == [
@@ -88,7 +88,7 @@ def test_soft_reset_and_detach():
         "network N { input x: [2]\n output y = x -> LIF(v_reset=none, detach_reset=true, "
         "decay_input=false) }"
     )
-    from snndsl.pyexpr import to_python
+    from snndsl.backends.torch.printer import to_python
 
     lines = [f"{a.target} = {to_python(a.value)}" for a in net.neurons[0].step]
     assert lines == [

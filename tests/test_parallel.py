@@ -7,8 +7,8 @@ import torch
 from conftest import require_spikingjelly
 
 import snndsl
-from snndsl.oracle import OracleNetwork
-from snndsl.reference_map import PARALLEL_KEYS
+from snndsl.oracle.reference_map import PARALLEL_KEYS
+from snndsl.oracle.spikingjelly import OracleNetwork
 
 MULTI = [
     "PSN(4)",

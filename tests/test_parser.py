@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import snndsl
-from snndsl import ast
-from snndsl.parser import parse_text
+from snndsl.syntax import ast
+from snndsl.syntax.parser import parse_text
 
 
 def _net(text: str) -> ast.Network:
@@ -140,13 +140,13 @@ def test_python_capitalised_constants_get_a_hint():
 
 
 def test_grammar_is_conflict_free_under_strict_lark():
-    from snndsl.parser import build_parser
+    from snndsl.syntax.parser import build_parser
 
     build_parser(strict=True)  # raises on any LALR conflict or terminal collision
 
 
 def test_cached_parser_tables_give_the_same_trees(tmp_path):
-    from snndsl.parser import build_parser
+    from snndsl.syntax.parser import build_parser
 
     text = "network N {\n    input x: [2]  # c\n    output y = x -> IF\n}\n"
     cache = str(tmp_path / "tables.lark")

@@ -17,7 +17,7 @@ from conftest import ROOT, SPECS, multi_step_only
 import snndsl
 from snndsl import ir
 from snndsl.cli import main
-from snndsl.summary import NetworkSummary, node_name, summarize
+from snndsl.exports.summary import NetworkSummary, node_name, summarize
 
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402

@@ -13,7 +13,7 @@ import torch
 from conftest import require_spikingjelly
 
 import snndsl
-from snndsl.oracle import OracleNetwork
+from snndsl.oracle.spikingjelly import OracleNetwork
 
 NON_DEFAULT = {
     "Sigmoid": "alpha=2.5",

@@ -10,11 +10,11 @@ from conftest import SEED_SPEC  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snndsl import ast
 from snndsl.diagnostics import Span, SpecError
-from snndsl.formatter import format_module
-from snndsl.parser import parse_text
-from snndsl.yaml_io import dump_yaml, load_yaml
+from snndsl.syntax import ast
+from snndsl.syntax.formatter import format_module
+from snndsl.syntax.parser import parse_text
+from snndsl.syntax.yaml_io import dump_yaml, load_yaml
 
 ALL_KINDS_SPEC = r"""# leading comment
 network Net(hidden: int = 4, scale = 0.5, neg = -2, zero = -0, fzero = -0.0) {
@@ -548,9 +548,9 @@ def test_floats_survive_yaml():
 
 
 def test_the_whole_prelude_round_trips_through_yaml_and_text():
-    from snndsl.checks import prelude
-    from snndsl.formatter import format_module
-    from snndsl.parser import parse_text
+    from snndsl.semantics.checker import prelude
+    from snndsl.syntax.formatter import format_module
+    from snndsl.syntax.parser import parse_text
 
     module = prelude()
     assert load_yaml(dump_yaml(module)) == module

@@ -29,8 +29,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from . import ir
-from .catalogue import OPS
+from snndsl import ir
+from snndsl.semantics.catalogue import OPS
 
 FLOAT32_BYTES = 4
 
@@ -278,7 +278,7 @@ def summarize(net: ir.NetworkIR) -> NetworkSummary:
 
 def summary(spec, network: str | None = None, params=None) -> NetworkSummary:
     """Parse and check a spec (a path, text or parsed module) and summarise its network."""
-    from .frontend import resolve
+    from snndsl.api import resolve
 
     return summarize(resolve(spec, network, params))
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
-from . import ast
-from .diagnostics import Diagnostic, SourceFile, Span, SpecError
-from .names import DSL_KEYWORDS
-from .resources import read_text
+from snndsl.diagnostics import Diagnostic, SourceFile, Span, SpecError
+from snndsl.names import DSL_KEYWORDS
+from snndsl.resources import read_text
+from snndsl.syntax import ast
 
 # Terminal names as a user would say them.
 _TERMINAL_WORDS = {
@@ -115,7 +115,7 @@ def _cache_file() -> Path | None:
     Lark version: Lark stores the tables there with pickle."""
     import lark
 
-    from . import cache
+    from snndsl import cache
 
     where = cache.folder()
     if where is None:

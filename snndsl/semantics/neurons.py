@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import ast, ir
-from .diagnostics import Reporter, SpecError, did_you_mean
-from .evaluate import (
+from snndsl import ir
+from snndsl.diagnostics import Reporter, SpecError, did_you_mean
+from snndsl.names import GENERATED_HELPERS, Namespace, identifier_problem
+from snndsl.semantics.evaluate import (
     PARAM_TYPES,
     Dyn,
     Evaluator,
@@ -29,14 +30,14 @@ from .evaluate import (
     coerce,
     infer_type,
 )
-from .names import GENERATED_HELPERS, Namespace, identifier_problem
-from .signature import ParamSpec, bind
-from .surrogates import (
+from snndsl.semantics.signature import ParamSpec, bind
+from snndsl.semantics.surrogates import (
     body_has,
     check_one_result,
     spike_expression,
     surrogate_class,
 )
+from snndsl.syntax import ast
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ class Definitions:
 
 
 def _describe_require(stmt: ast.Require) -> str:
-    from .formatter import format_expr
+    from snndsl.syntax.formatter import format_expr
 
     return format_expr(stmt.condition)
 

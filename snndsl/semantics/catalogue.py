@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .signature import REQUIRED, ParamSpec
+from snndsl.semantics.signature import REQUIRED, ParamSpec
 
 Shape = tuple[int, ...]
 

@@ -12,14 +12,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from . import ast, ir, topology
-from .block_checks import REPEAT, BlockChecks, defined_names
-from .catalogue import OPS, ShapeError
-from .diagnostics import Reporter, SpecError, did_you_mean
-from .evaluate import Evaluator, SurrogateValue, coerce, describe
-from .graph_checks import GraphChecks
-from .imports import resolve_imports
-from .names import (
+from snndsl import ir
+from snndsl.diagnostics import Reporter, SpecError, did_you_mean
+from snndsl.names import (
     GENERATED_HELPERS,
     NN_MODULE_PRIVATE,
     RESERVED,
@@ -27,17 +22,24 @@ from .names import (
     identifier_problem,
     snake_case,
 )
-from .neurons import Definitions, NeuronCompiler, check_params
-from .parallel import LOCALS as PSN_LOCALS
-from .parallel import ParallelCompiler
-from .parser import parse_text
-from .resources import read_text
-from .signature import bind
-from .surrogates import (
+from snndsl.resources import read_text
+from snndsl.semantics import topology
+from snndsl.semantics.blocks import REPEAT, BlockChecks, defined_names
+from snndsl.semantics.catalogue import OPS, ShapeError
+from snndsl.semantics.evaluate import Evaluator, SurrogateValue, coerce, describe
+from snndsl.semantics.graphs import GraphChecks
+from snndsl.semantics.neurons import Definitions, NeuronCompiler, check_params
+from snndsl.semantics.parallel import LOCALS as PSN_LOCALS
+from snndsl.semantics.parallel import ParallelCompiler
+from snndsl.semantics.signature import bind
+from snndsl.semantics.surrogates import (
     compile_surrogate,
     split_surrogate_args,
     surrogate_class,
 )
+from snndsl.syntax import ast
+from snndsl.syntax.imports import resolve_imports
+from snndsl.syntax.parser import parse_text
 
 PRELUDE = "builtin.snn"
 
@@ -49,7 +51,8 @@ def prelude() -> ast.Module:
     AST and the diagnostics)."""
     import lark
 
-    from . import __version__, cache, diagnostics, parser
+    from snndsl import __version__, cache, diagnostics
+    from snndsl.syntax import parser
 
     text = read_text("snndsl.prelude", PRELUDE)
     name = "prelude-{}.pickle".format(
@@ -261,7 +264,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                 self.net.name_span,
                 "add: output y = x -> ...",
             )
-        from .formatter import format_module
+        from snndsl.syntax.formatter import format_module
 
         user_items = tuple(
             i for i in self.module.items if i is self.net or not isinstance(i, ast.Network)

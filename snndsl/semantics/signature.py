@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import ast
-from .diagnostics import Reporter, did_you_mean
-from .evaluate import Evaluator, Value, coerce, describe
+from snndsl.diagnostics import Reporter, did_you_mean
+from snndsl.semantics.evaluate import Evaluator, Value, coerce, describe
+from snndsl.syntax import ast
 
 REQUIRED = object()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .diagnostics import UNKNOWN_SPAN, SourceFile, Span
+from snndsl.diagnostics import UNKNOWN_SPAN, SourceFile, Span
 
 
 def _span() -> Span:

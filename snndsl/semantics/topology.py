@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import ast
-from .diagnostics import Reporter, did_you_mean
+from snndsl.diagnostics import Reporter, did_you_mean
+from snndsl.syntax import ast
 
 DELAY = "delay"
 

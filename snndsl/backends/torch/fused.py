@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import autodiff, ir
-from .names import Namespace
+from snndsl import ir
+from snndsl.ir import autodiff
+from snndsl.names import Namespace
 
 _INDENT_LOOP = 12  # statements inside the time loops of forward and backward
 
@@ -26,7 +27,7 @@ class FusedNeuron:
 
 
 def _line(target: str, value: ir.PyExpr, indent: int = _INDENT_LOOP) -> str:
-    from .codegen import _assign
+    from snndsl.backends.torch.codegen import _assign
 
     return _assign(target, value, indent)
 

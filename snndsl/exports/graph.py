@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from . import ir
-from .summary import summarize
+from snndsl import ir
+from snndsl.exports.summary import summarize
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def network_graph(net: ir.NetworkIR) -> Graph:
 
 def graph(spec, network: str | None = None, params=None) -> Graph:
     """Parse and check a spec and return the graph of its network."""
-    from .frontend import resolve
+    from snndsl.api import resolve
 
     return network_graph(resolve(spec, network, params))
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import ast, ir, topology
-from .catalogue import OPS
-from .diagnostics import did_you_mean
-from .evaluate import Evaluator, describe
+from snndsl import ir
+from snndsl.diagnostics import did_you_mean
+from snndsl.semantics import topology
+from snndsl.semantics.catalogue import OPS
+from snndsl.semantics.evaluate import Evaluator, describe
+from snndsl.syntax import ast
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ast
-from .diagnostics import Reporter, SourceFile, SpecError
+from snndsl.diagnostics import Reporter, SourceFile, SpecError
+from snndsl.syntax import ast
 
 DEFINITION_TYPES = (ast.NeuronDef, ast.SurrogateDef, ast.BlockDef)
 
@@ -27,8 +27,8 @@ class Imported:
 
 
 def _read(path: Path) -> ast.Module:
-    from .parser import parse_text
-    from .yaml_io import load_yaml
+    from snndsl.syntax.parser import parse_text
+    from snndsl.syntax.yaml_io import load_yaml
 
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() in (".yaml", ".yml"):

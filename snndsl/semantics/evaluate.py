@@ -14,9 +14,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from . import ast, ir
-from .diagnostics import Reporter, SpecError, did_you_mean
-from .pyexpr import CONDITION_ARGS, CONSTANTS, FUNCTIONS
+from snndsl import ir
+from snndsl.backends.torch.printer import CONDITION_ARGS, CONSTANTS, FUNCTIONS
+from snndsl.diagnostics import Reporter, SpecError, did_you_mean
+from snndsl.syntax import ast
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def describe(value: Value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        from .formatter import quote_string
+        from snndsl.syntax.formatter import quote_string
 
         return quote_string(value)
     if isinstance(value, tuple):

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .ir import (
+from snndsl.ir import (
     AsFloat,
     BinOp,
     Compare,

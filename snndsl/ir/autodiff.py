@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from . import ir
+from snndsl import ir
 
 ZERO = ir.Const(0.0)
 ONE = ir.Const(1.0)

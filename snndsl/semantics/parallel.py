@@ -25,14 +25,23 @@ single-step form is error E0208, located at the call.
 
 from __future__ import annotations
 
-from . import ast, ir
-from .diagnostics import Reporter, SpecError, did_you_mean
-from .evaluate import Dyn, Evaluator, SurrogateValue, as_ir, coerce, describe, is_number
-from .formatter import format_expr
-from .names import Namespace, identifier_problem
-from .neurons import names_in, require_failure, static_branch
-from .signature import bind
-from .surrogates import spike_expression
+from snndsl import ir
+from snndsl.diagnostics import Reporter, SpecError, did_you_mean
+from snndsl.names import Namespace, identifier_problem
+from snndsl.semantics.evaluate import (
+    Dyn,
+    Evaluator,
+    SurrogateValue,
+    as_ir,
+    coerce,
+    describe,
+    is_number,
+)
+from snndsl.semantics.neurons import names_in, require_failure, static_branch
+from snndsl.semantics.signature import bind
+from snndsl.semantics.surrogates import spike_expression
+from snndsl.syntax import ast
+from snndsl.syntax.formatter import format_expr
 
 # Locals the generated blocks of these neurons use around the spike expression.
 LOCALS = frozenset({"_p", "_h", "_w", "_row", "_queue", "_t", "_xs", "_spike"})

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import ir
-from .frontend import parse
-from .loader import import_source
+from snndsl import ir
+from snndsl.api import parse
+from snndsl.loader import import_source
 
 GRAD_TOLERANCE = 1e-6
 DEFAULT_STEPS = 8
@@ -128,8 +128,8 @@ def run_check(
     ``steps`` defaults to 8, or to the ``steps`` of the spec's parallel neurons (PSN,
     MaskedPSN), which need exactly that many.
     """
-    from .checks import check_module
-    from .codegen import render
+    from snndsl.backends.torch.codegen import render
+    from snndsl.semantics.checker import check_module
 
     net = check_module(parse(spec), network, params)
     fixed = sorted({p.steps for p in net.parallels if p.steps is not None})
@@ -238,7 +238,7 @@ def _compare_forms(report, net, single, multi, xs, ys_m, g_m, grad_tolerance) ->
 
 
 def _oracle(report, net, multi, xs, ys_m, g_m, against, grad_tolerance) -> None:
-    from . import oracle
+    from snndsl.oracle import spikingjelly as oracle
 
     if against == "none":
         report.oracle = "skipped (--against none)"

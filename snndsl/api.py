@@ -11,10 +11,11 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import ast, ir
-from .checks import check_mode, check_module
-from .codegen import MODES, render
-from .parser import parse_text, read_source
+from snndsl import ir
+from snndsl.backends.torch.codegen import MODES, render
+from snndsl.semantics.checker import check_mode, check_module
+from snndsl.syntax import ast
+from snndsl.syntax.parser import parse_text, read_source
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -31,7 +32,7 @@ def _looks_like_path(spec: str) -> bool:
 def parse_file(path: str | os.PathLike[str]) -> ast.Module:
     source = read_source(path)
     if str(path).endswith(YAML_SUFFIXES):
-        from .yaml_io import load_yaml
+        from snndsl.syntax.yaml_io import load_yaml
 
         return load_yaml(source.text, source.path)
     return parse_text(source.text, source.path)
@@ -49,7 +50,7 @@ def parse(spec, path: str | None = None) -> ast.Module:
         return parse_file(spec)
     name = path or "<spec>"
     if name.endswith(YAML_SUFFIXES):
-        from .yaml_io import load_yaml
+        from snndsl.syntax.yaml_io import load_yaml
 
         return load_yaml(spec, name)
     return parse_text(spec, name)

@@ -7,7 +7,7 @@ exactly as it is; header and chain lines longer than :data:`MAX_WIDTH` are broke
 
 from __future__ import annotations
 
-from . import ast
+from snndsl.syntax import ast
 
 INDENT = "    "
 MAX_WIDTH = 100

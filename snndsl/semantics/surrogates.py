@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import ast, ir
-from .diagnostics import Reporter
-from .evaluate import Dyn, Evaluator, SurrogateValue, as_ir, describe, is_number
-from .names import identifier_problem
+from snndsl import ir
+from snndsl.diagnostics import Reporter
+from snndsl.names import identifier_problem
+from snndsl.semantics.evaluate import Dyn, Evaluator, SurrogateValue, as_ir, describe, is_number
+from snndsl.syntax import ast
 
 if TYPE_CHECKING:
-    from .neurons import Definitions
+    from snndsl.semantics.neurons import Definitions
 
 
 def check_one_result(body, reporter: Reporter, seen: frozenset = frozenset()) -> None:

@@ -7,14 +7,14 @@ checks that it is current (``snndsl coverage > docs/coverage.md`` refreshes it).
 
 from __future__ import annotations
 
-from . import ast
-from .catalogue import OPS
-from .checks import prelude
-from .diagnostics import Reporter
-from .formatter import format_expr
-from .neurons import Definitions
-from .reference_map import ALWAYS_SPIKING, NEURONS, PARALLEL, STEPWISE, SURROGATES
-from .surrogates import body_has
+from snndsl.diagnostics import Reporter
+from snndsl.oracle.reference_map import ALWAYS_SPIKING, NEURONS, PARALLEL, STEPWISE, SURROGATES
+from snndsl.semantics.catalogue import OPS
+from snndsl.semantics.checker import prelude
+from snndsl.semantics.neurons import Definitions
+from snndsl.semantics.surrogates import body_has
+from snndsl.syntax import ast
+from snndsl.syntax.formatter import format_expr
 
 HEADER = """# snndsl coverage
 
@@ -30,13 +30,13 @@ tests/test_oracle_matrix.py, tests/test_surrogates.py).
 
 def _signature(defs: Definitions, definition) -> str:
     params = defs.signature(definition, Reporter(None))
-    from .evaluate import describe
+    from snndsl.semantics.evaluate import describe
 
     return ", ".join(f"{p.name}={describe(p.default)}" for p in params)
 
 
 def _default(p) -> str:
-    from .evaluate import describe
+    from snndsl.semantics.evaluate import describe
 
     return "ATan()" if p.name == "surrogate" else describe(p.default)
 

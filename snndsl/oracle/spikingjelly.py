@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import ir
-from .reference_map import (
+from snndsl import ir
+from snndsl.oracle.reference_map import (
     ACTIVATIONS,
     ALWAYS_SPIKING,
     NEURONS,
@@ -87,7 +87,7 @@ class _Folded(nn.Module):
 def _layer(node: ir.LayerIR) -> nn.Module:
     from spikingjelly.activation_based import layer
 
-    from .catalogue import OPS
+    from snndsl.semantics.catalogue import OPS
 
     args = [v for k, v in node.ctor_args if k is None]
     kwargs = {k: v for k, v in node.ctor_args if k is not None}

@@ -20,10 +20,10 @@ from typing import NoReturn
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from . import ast
-from .diagnostics import Diagnostic, SourceFile, Span, SpecError, did_you_mean
-from .formatter import format_expr
-from .parser import parse_expression
+from snndsl.diagnostics import Diagnostic, SourceFile, Span, SpecError, did_you_mean
+from snndsl.syntax import ast
+from snndsl.syntax.formatter import format_expr
+from snndsl.syntax.parser import parse_expression
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field, replace
 
 import jinja2
 
-from . import __version__, cache, ir
-from .fused import Kernels, fuse
-from .names import GENERATED_HELPERS, Namespace
-from .pyexpr import format_const, to_python
-from .resources import resource_dir
+from snndsl import __version__, cache, ir
+from snndsl.backends.torch.fused import Kernels, fuse
+from snndsl.backends.torch.printer import format_const, to_python
+from snndsl.names import GENERATED_HELPERS, Namespace
+from snndsl.resources import resource_dir
 
 MODES = ("single", "multi")
 BACKENDS = ("eager", "fused", "compile")

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from . import ast, topology
-from .catalogue import OPS
-from .diagnostics import did_you_mean
-from .evaluate import Evaluator, describe
-from .signature import bind
+from snndsl.diagnostics import did_you_mean
+from snndsl.semantics import topology
+from snndsl.semantics.catalogue import OPS
+from snndsl.semantics.evaluate import Evaluator, describe
+from snndsl.semantics.signature import bind
+from snndsl.syntax import ast
 
 REPEAT = "repeat"
 MAX_INSTANCES = 10_000  # a spec that expands to more nodes than this is surely a mistake
@@ -211,7 +212,7 @@ class BlockChecks:
             if out.chain is None:  # `output y` names a value of the block
                 if out.name not in local and out.name != inp.name:
                     raise self.fail("E0103", f"undefined name '{out.name}'", out.name_span)
-                from . import ir
+                from snndsl import ir
 
                 self.add(ir.AliasIR(value, rn(out.name), self.values[rn(out.name)]))
                 self.values[value] = self.values[rn(out.name)]
