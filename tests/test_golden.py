@@ -17,18 +17,36 @@ import snndsl
 GOLDEN = ROOT / "tests" / "golden"
 
 
+# The fused and compile backends are pinned on specs that between them have every kind
+# of neuron block: plain neurons, a parallel neuron, a recurrent loop, BatchNorm and Dropout.
+BACKEND_SPECS = ("seed.snn", "conv.snn", "custom.snn", "shd_rnn.snn")
+CASES = [(spec, "eager") for spec in SPECS] + [
+    (spec, backend)
+    for backend in ("fused", "compile")
+    for spec in SPECS
+    if spec.name in BACKEND_SPECS
+]
+
+
+def _golden_name(spec, mode: str, backend: str, suffix: str = "py") -> str:
+    middle = mode if backend == "eager" else f"{mode}.{backend}"
+    return f"{spec.stem}.{middle}.{suffix}"
+
+
 @pytest.mark.parametrize("mode", ["single", "multi"])
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
-def test_golden(spec, mode, update_golden):
+@pytest.mark.parametrize(
+    ("spec", "backend"), CASES, ids=lambda v: v.name if hasattr(v, "name") else v
+)
+def test_golden(spec, backend, mode, update_golden):
     path = str(spec.relative_to(ROOT))
-    golden = GOLDEN / f"{spec.stem}.{mode}.py"
+    golden = GOLDEN / _golden_name(spec, mode, backend)
     try:
-        source = snndsl.generate(path, mode=mode)
+        source = snndsl.generate(path, mode=mode, backend=backend)
     except snndsl.SpecError as err:
         # A network with no single-step form pins its diagnostic instead (E0208).
         assert mode == "single" and err.codes and set(err.codes) == {"E0208"}, err.render()
         source = err.render() + "\n"
-        golden = GOLDEN / f"{spec.stem}.{mode}.txt"
+        golden = GOLDEN / _golden_name(spec, mode, backend, "txt")
     if update_golden:
         GOLDEN.mkdir(exist_ok=True)
         golden.write_text(source, encoding="utf-8")
@@ -48,13 +66,17 @@ def test_golden(spec, mode, update_golden):
             )
         )
         pytest.fail(
-            f"generated source of {spec.name} ({mode}) differs from its golden file:\n{diff}\n"
+            f"generated source of {spec.name} ({mode}, {backend}) differs from its golden file:\n{diff}\n"
             "If the change is intended, update with: pytest tests/test_golden.py --update-golden"
         )
 
 
 def test_every_spec_has_golden_files():
-    for spec in SPECS:
+    for spec, backend in CASES:
         for mode in ("single", "multi"):
-            names = (f"{spec.stem}.{mode}.py", f"{spec.stem}.{mode}.txt")
-            assert any((GOLDEN / name).exists() for name in names), spec.name
+            names = (_golden_name(spec, mode, backend), _golden_name(spec, mode, backend, "txt"))
+            assert any((GOLDEN / name).exists() for name in names), (spec.name, backend)
+
+
+def test_backend_goldens_cover_every_backend():
+    assert {backend for _, backend in CASES} == set(snndsl.BACKENDS)
