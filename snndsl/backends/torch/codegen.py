@@ -22,14 +22,16 @@ from dataclasses import dataclass, field, replace
 import jinja2
 
 from snndsl import __version__, cache, ir
+from snndsl.backends.torch import layout
 from snndsl.backends.torch.fused import Kernels, fuse
-from snndsl.backends.torch.printer import format_const, to_python
+from snndsl.backends.torch.layout import Atom, Code, Kw, Lst, Sub, Tup, atom, call, chain
+from snndsl.backends.torch.printer import assign_expr, format_const, to_python
 from snndsl.names import GENERATED_HELPERS, Namespace
 from snndsl.resources import resource_dir
 
 MODES = ("single", "multi")
 BACKENDS = ("eager", "fused", "compile")
-LINE_LENGTH = 88
+Stmt = tuple[str, Code]  # (targets, value) of a statement laid out later
 
 
 class GenerationError(Exception):
@@ -84,102 +86,9 @@ def _value(v: object) -> str:
     return format_const(v)  # type: ignore[arg-type]
 
 
-def fit_call(head: str, args: list[str], indent: int) -> list[str]:
-    """A call laid out as ``ruff format`` would: one line, one inner line, or one per line."""
-    one = f"{head}({', '.join(args)})"
-    if indent + len(one) <= LINE_LENGTH:
-        return [one]
-    inner = ", ".join(args)
-    if indent + 4 + len(inner) <= LINE_LENGTH:
-        return [f"{head}(", f"    {inner}", ")"]
-    return [f"{head}(", *(f"    {a}," for a in args), ")"]
-
-
-_ASSIGNMENT = re.compile(
-    r"(?P<indent> *)(?P<lhs>[A-Za-z_][A-Za-z0-9_.]*(?:, [A-Za-z_][A-Za-z0-9_.]*)*) = "
-    r"(?P<rhs>.+?)(?P<tail>  # .*)?"
-)
-_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-
-
-def _split_call(text: str) -> tuple[str, list[str]] | None:
-    """``head(a, b, ...)`` as (head, [a, b, ...]) when the call spans all of ``text``."""
-    if not text.endswith(")") or "(" not in text:
-        return None
-    depth, start, args, open_at = 0, None, [], None
-    for i, c in enumerate(text):
-        if c in "([{":
-            if depth == 0:
-                if open_at is not None:
-                    return None  # two top-level groups: not one call
-                open_at = i
-                start = i + 1
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                if i != len(text) - 1:
-                    return None
-                args.append(text[start:i].strip())
-        elif c == "," and depth == 1:
-            args.append(text[start:i].strip())
-            start = i + 1
-    head = text[:open_at]
-    if not _SIMPLE.fullmatch(head):
-        return None
-    return head, [a for a in args if a]
-
-
-def _fit_statement(line: str) -> list[str]:
-    """A too-long ``lhs = rhs  # comment`` line laid out as ``ruff format`` lays it out:
-    a call's arguments on one inner line (or one per line), any other expression in
-    parentheses.  Lines it cannot improve stay as they are."""
-    m = _ASSIGNMENT.fullmatch(line)
-    if m is None or "fmt: skip" in line:
-        return [line]
-    pad, lhs, rhs, tail = m["indent"], m["lhs"], m["rhs"], m["tail"] or ""
-    if _SIMPLE.fullmatch(rhs):
-        return [line]
-    inner_pad = pad + "    "
-    call = _split_call(rhs)
-    if call is not None:
-        head, args = call
-        inner = ", ".join(args)
-        if len(inner_pad) + len(inner) <= LINE_LENGTH:
-            return [f"{pad}{lhs} = {head}(", f"{inner_pad}{inner}", f"{pad}){tail}"]
-        return [f"{pad}{lhs} = {head}(", *(f"{inner_pad}{a}," for a in args), f"{pad}){tail}"]
-    if len(inner_pad) + len(rhs) <= LINE_LENGTH:
-        return [f"{pad}{lhs} = (", f"{inner_pad}{rhs}", f"{pad}){tail}"]
-    return [line]
-
-
-def fit_lines(source: str) -> str:
-    """Lay out the code lines longer than LINE_LENGTH (outside docstrings) as ruff would."""
-    out: list[str] = []
-    in_docstring = False
-    for line in source.split("\n"):
-        if line.count('"""') % 2 == 1:
-            in_docstring = not in_docstring
-            out.append(line)
-            continue
-        if in_docstring or len(line) <= LINE_LENGTH or line.lstrip().startswith("#"):
-            out.append(line)
-            continue
-        out.extend(_fit_statement(line))
-    return "\n".join(out)
-
-
 def _comment(text: str) -> str:
     """Text for a ``#`` comment: a single line, control characters escaped."""
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
-
-
-def _return_lines(values: list[str]) -> list[str]:
-    """``return a, b`` on one line, or one value per line as ruff format splits a tuple."""
-    one = f"return {', '.join(values)}"
-    if 8 + len(one) <= LINE_LENGTH:
-        return [one]
-    return ["return (", *(f"    {v}," for v in values), ")"]
 
 
 def _shape(prefix: str, shape: tuple[int, ...]) -> str:
@@ -196,62 +105,75 @@ def _docstring_text(text: str) -> str:
     return "\n".join(out)
 
 
-def _assign(target: str, value: ir.PyExpr, indent: int) -> str:
-    line = f"{target} = {to_python(value)}"
-    if indent + len(line) > LINE_LENGTH:
-        line += "  # fmt: skip"
-    return line
-
-
 # --------------------------------------------------------------------------- blocks
 
 
 @dataclass
 class _Layout:
-    """Tracks which values are folded to [T*N, *] in the multi-step form."""
+    """Tracks which values are folded to [T*N, *] in the multi-step form, and where the
+    statements of the blocks being built will stand."""
 
     multi: bool
     folded: set[str]
     needs_tn: bool = False
-    like: str = ""  # single-step: a tensor with the batch size, dtype and device
+    like: Code = Atom("")  # single-step: a tensor with the batch size, dtype and device
     backend: str = "eager"
     needs_functional: bool = False  # a block calls torch.nn.functional as F
     module_names: Namespace | None = None  # module-level generated names
     fused: list = field(default_factory=list)  # views of fused neuron classes
     kernels: Kernels | None = None  # compiled step functions (compile backend, multi-step)
+    indent: int = 8  # the column of a statement in forward()
+    shift: int = 0  # columns the template adds to the block afterwards (loop bodies)
 
-    def as_folded(self, name: str) -> str:
+    def as_folded(self, name: str) -> Code:
         if not self.multi or name in self.folded:
-            return name
-        return f"{name}.flatten(0, 1)"
+            return Atom(name)
+        return call(f"{name}.flatten", "0", "1")
 
-    def as_seq(self, name: str) -> str:
+    def as_seq(self, name: str) -> Code:
         if self.multi and name in self.folded:
             self.needs_tn = True
-            return f"{name}.unflatten(0, (_T, _N))"
-        return name
+            return call(f"{name}.unflatten", "0", Tup((Atom("_T"), Atom("_N"))))
+        return Atom(name)
+
+    def stmt(self, targets: str, value: Code | str, comment: str = "", depth: int = 0) -> str:
+        """One statement of a block, ``depth`` levels inside the block's own nesting."""
+        code = Atom(value) if isinstance(value, str) else value
+        return layout.lines(targets, code, self.indent + 4 * depth, comment, self.shift)
+
+    def expr(self, target: str, value: ir.PyExpr, depth: int = 0) -> str:
+        """An equation line (see :func:`assign_expr`)."""
+        return assign_expr(target, value, self.indent + 4 * depth)
+
+    def sequence(self, name: str) -> tuple[Code, str]:
+        """The input of a sequence block as ``[T, N, *]``: (code, unfold statement) where
+        an unfolded input is bound to ``_xs`` by the statement first."""
+        seq = self.as_seq(name)
+        if isinstance(seq, Atom):
+            return seq, ""
+        return Atom("_xs"), self.stmt("_xs", seq)
 
 
 _CONV = {"Conv1d": "F.conv1d", "Conv2d": "F.conv2d", "Conv3d": "F.conv3d"}
 
 
-def _direct_call(n: ir.LayerIR, src: str) -> str | None:
+def _direct_call(n: ir.LayerIR, src: str) -> Code | None:
     """The functional call a layer's forward makes, for the single-step form: it skips
     nn.Module's call machinery once per layer and step (the same computation)."""
     m = f"self.{n.attr}"
     if n.op == "Linear":
-        return f"F.linear({src}, {m}.weight, {m}.bias)"
+        return call("F.linear", src, f"{m}.weight", f"{m}.bias")
     if n.op in _CONV and dict(n.ctor_args).get("padding_mode", "zeros") == "zeros":
         args = ("weight", "bias", "stride", "padding", "dilation", "groups")
-        return f"{_CONV[n.op]}({src}, " + ", ".join(f"{m}.{a}" for a in args) + ")"
+        return call(_CONV[n.op], src, *(f"{m}.{a}" for a in args))
     return None
 
 
 def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
-    call = f"self.{n.attr}({lay.as_folded(n.source)})"
+    value = call(f"self.{n.attr}", lay.as_folded(n.source))
     direct = None if lay.multi else _direct_call(n, n.source)
     if direct is not None:
-        call = direct
+        value = direct
         lay.needs_functional = True
     if lay.multi:
         lay.folded.add(n.value)  # stateless layers keep the time-folded [T * N, *] layout
@@ -259,144 +181,134 @@ def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
     return {
         "kind": "layer",
         "comment": _comment(f"{n.attr}: {n.spec}"),
-        "value": n.value,
-        "call": call,
-        "shape": shape,
+        "line": lay.stmt(n.value, value, shape),
     }
 
 
 def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
-    src = lay.as_seq(n.source)
-    unfold = ""
-    if src != n.source:
-        unfold, src = src, "_xs"
+    src, unfold = lay.sequence(n.source) if lay.multi else (Atom(n.source), "")
+    like = Sub(src, Atom("0")) if lay.multi else src
+    maker = "F.dropout2d" if n.channelwise else "F.dropout"
+    mask = call(
+        maker, call("torch.ones_like", like), format_const(n.p), Kw("training", atom("True"))
+    )
     return {
         "kind": "dropout",
         "comment": _comment(f"{n.value}: {n.spec}, one mask per sequence"),
-        "attr": n.attr,
-        "value": n.value,
-        "src": src,
         "unfold": unfold,
-        "like": f"{src}[0]" if lay.multi else src,
-        "maker": "F.dropout2d" if n.channelwise else "F.dropout",
-        "p": format_const(n.p),
-        "shape": _shape(prefix, n.shape),
+        "load": lay.stmt("_mask", f"self.{n.attr}", depth=1),
+        "like": layout.flat(like),
+        "make": lay.stmt("_mask", mask, depth=2),
+        "keep": lay.stmt(f"self.{n.attr}", "_mask", depth=2),
+        "apply": lay.stmt(n.value, chain("*", [src, "_mask"]), _shape(prefix, n.shape), depth=1),
+        "skip": lay.stmt(n.value, src, depth=1),
     }
 
 
+def _state_lines(n: ir.NeuronIR, lay: _Layout, like: Code) -> list[str]:
+    return [
+        lay.stmt(s.local, call("_state", f"self.{s.attr}", like, format_const(s.init)))
+        for s in n.states
+    ]
+
+
+def _final_lines(n: ir.NeuronIR, lay: _Layout) -> list[str]:
+    return [lay.stmt(f"self.{attr}", local) for attr, local in n.final]
+
+
 def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
-    states = [{"local": s.local, "attr": s.attr, "init": format_const(s.init)} for s in n.states]
-    setup = [_assign(a.target, a.value, 8) for a in n.setup]
-    record = {"attr": n.v_seq, "local": n.states[0].local} if n.v_seq else None
-    final = [{"attr": a, "local": loc} for a, loc in n.final]
+    setup = [lay.expr(a.target, a.value) for a in n.setup]
     comment = _comment(f"{n.attr}: {n.spec}")
+    shape = _shape(prefix, n.shape)
+    record = None
     if not lay.multi:
         step = [
-            _assign(a.target, ir.substitute(a.value, {"x": ir.Local(n.source)}), 8) for a in n.step
+            lay.expr(a.target, ir.substitute(a.value, {"x": ir.Local(n.source)})) for a in n.step
         ]
+        if n.v_seq:
+            appended = call("_append_step", f"self.{n.v_seq}", n.states[0].local)
+            record = lay.stmt(f"self.{n.v_seq}", appended)
         return {
             "kind": "neuron_single",
             "comment": comment,
             "setup": setup,
-            "record": record,
-            "src": n.source,
-            "states": states,
+            "states": _state_lines(n, lay, Atom(n.source)),
             "step": step,
-            "final": final,
-            "output": n.output,
-            "value": n.value,
-            "shape": _shape(prefix, n.shape),
+            "final": _final_lines(n, lay),
+            "record": record,
+            "result": lay.stmt(n.value, n.output, shape),
         }
-    seq = lay.as_seq(n.source)
-    unfold = ""
-    if seq != n.source:
-        unfold, seq = seq, "_xs"
+    seq, unfold = lay.sequence(n.source)
+    states = _state_lines(n, lay, Sub(seq, Atom("0")))
     if lay.backend in ("fused", "compile"):
         name = lay.module_names.fresh(f"_{n.neuron}Loop_{n.attr}")
-        fusedn = fuse(n, name, seq, lay.kernels)
+        fusedn = fuse(n, name, seq.text, lay.kernels)
         if fusedn is not None:
             lay.fused.append(fusedn.view)
+            targets = ", ".join([n.value, *(s.local for s in n.states)])
             return {
                 "kind": "neuron_fused",
                 "comment": comment,
                 "setup": setup,
-                "seq": seq,
                 "unfold": unfold,
                 "states": states,
-                "targets": ", ".join([n.value, *(s.local for s in n.states)]),
-                "call": f"{fusedn.call}  # {_shape(prefix, n.shape)}",
-                "final": final,
+                "call": lay.stmt(targets, fusedn.call, shape),
+                "final": _final_lines(n, lay),
             }
-    step = [_assign(a.target, ir.substitute(a.value, {"x": ir.Local("_x")}), 12) for a in n.step]
+    step = [lay.expr(a.target, ir.substitute(a.value, {"x": ir.Local("_x")}), 1) for a in n.step]
+    if n.v_seq:
+        record = lay.stmt(f"self.{n.v_seq}", call("torch.stack", "_v_seq"))
     return {
         "kind": "neuron_multi",
         "comment": comment,
         "setup": setup,
-        "record": record,
-        "seq": seq,
         "unfold": unfold,
         "states": states,
-        "step_input": "_x",
+        "loop": f"for _x in {seq.text}:",
         "step": step,
-        "final": final,
         "output": n.output,
-        "value": n.value,
-        "shape": _shape(prefix, n.shape),
+        "record_local": n.states[0].local if n.v_seq else None,
+        "final": _final_lines(n, lay),
+        "record": record,
+        "result": lay.stmt(n.value, call("torch.stack", "_spikes"), shape),
     }
 
 
-def _shape_tuple(shape: tuple[int, ...]) -> str:
-    return f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(map(str, shape))})"
+def _dims(shape: tuple[int, ...]) -> Code:
+    return Tup(tuple(Atom(str(d)) for d in shape))
 
 
-def _tensor_value(init: ir.TensorInit, shape: tuple[int, ...]) -> str:
+def _tensor_value(init: ir.TensorInit, shape: tuple[int, ...]) -> Code:
     """The expression that builds a parallel neuron's tensor (Kaiming: its empty shape)."""
     if isinstance(init, ir.Fill):
         value = format_const(init.value)
-        return f"torch.full({_shape_tuple(shape)}, {value})" if shape else f"torch.tensor({value})"
+        return call("torch.full", _dims(shape), value) if shape else call("torch.tensor", value)
     if isinstance(init, ir.Values):
-        return "torch.tensor([" + ", ".join(format_const(v) for v in init.values) + "])"
+        return call("torch.tensor", Lst(tuple(Atom(format_const(v)) for v in init.values)))
     if isinstance(init, ir.Band):
-        n = shape[0]
-        return (
-            f"torch.tril(torch.ones({n}, {n})) * torch.triu(torch.ones({n}, {n}), {1 - init.width})"
-        )
+        n = str(shape[0])
+        lower = call("torch.tril", call("torch.ones", n, n))
+        upper = call("torch.triu", call("torch.ones", n, n), str(1 - init.width))
+        return chain("*", [lower, upper])
     # Kaiming: a vector is drawn as one [1, n] row, as SpikingJelly's SlidingPSN does
-    return f"torch.empty({', '.join(map(str, shape if len(shape) == 2 else (1, *shape)))})"
+    return call("torch.empty", *map(str, shape if len(shape) == 2 else (1, *shape)))
 
 
-def _assign_call(head: str, arg: str, indent: int) -> list[str]:
-    """``head(arg)``; a list literal too long for one line is exploded as ruff formats it."""
-    lines = fit_call(head, [arg], indent)
-    if all(indent + len(line) <= LINE_LENGTH for line in lines) or "([" not in arg:
-        return lines
-    call, items = arg.split("([", 1)
-    items = items.removesuffix("])").split(", ")
-    return [
-        f"{head}(",
-        f"    {call}(",
-        "        [",
-        *(f"            {i}," for i in items),
-        "        ]",
-        "    )",
-        ")",
-    ]
-
-
-def _parallel_init(n: ir.ParallelIR) -> list[str]:
+def _parallel_init(n: ir.ParallelIR) -> list[Stmt]:
     a = n.attr
-    lines = [f"self.{a} = nn.Module()"]
+    lines = [(f"self.{a}", Atom("nn.Module()"))]
     for t in n.tensors:
         target = f"self.{a}.{t.name}"
         value = _tensor_value(t.init, t.shape)
         if not t.learnable:
-            lines.extend(fit_call(f"self.{a}.register_buffer", [f'"{t.name}"', value], 8))
+            lines.append(("", call(f"self.{a}.register_buffer", f'"{t.name}"', value)))
             continue
-        lines.extend(_assign_call(f"{target} = nn.Parameter", value, 8))
+        lines.append((target, call("nn.Parameter", value)))
         if isinstance(t.init, ir.Kaiming):
-            lines.append(f"nn.init.kaiming_uniform_({target}, a={format_const(t.init.a)})")
+            init = call("nn.init.kaiming_uniform_", target, Kw("a", atom(format_const(t.init.a))))
+            lines.append(("", init))
             if len(t.shape) == 1:
-                lines.append(f"{target} = nn.Parameter({target}.data[0])")
+                lines.append((target, call("nn.Parameter", f"{target}.data[0]")))
     return lines
 
 
@@ -406,30 +318,39 @@ def _string_literal(text: str) -> str:
 
 
 def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
+    shape = _shape(prefix, n.shape)
     view = {
         "comment": _comment(f"{n.attr}: {n.spec}"),
         "kind": "parallel_multi" if lay.multi else "parallel_single",
-        "name": n.neuron,
-        "attr": n.attr,
-        "value": n.value,
-        "steps": n.steps,
-        "window": n.window,
-        "queue": n.queue_attr,
-        "step": n.step_attr,
-        "shape": _shape(prefix, n.shape),
-        "spike_lines": [_assign(x.target, x.value, 8) for x in n.spike_steps],
-        "spike": to_python(n.spike),
-        "setup_lines": [_assign(x.target, x.value, 8) for x in n.setup],
-        "matrix": _assign("_w", n.matrix, 8) if n.matrix is not None else None,
+        "load": lay.stmt("_p", f"self.{n.attr}"),
+        "spike_lines": [lay.expr(x.target, x.value) for x in n.spike_steps],
+        "spike": lay.expr("_spike", n.spike),
+        "setup_lines": [lay.expr(x.target, x.value) for x in n.setup],
+        "matrix": lay.expr("_w", n.matrix) if n.matrix is not None else None,
         "sliding": f"_p.{n.sliding}" if n.sliding else None,
-        "bias": to_python(n.bias) if n.bias is not None else None,
     }
+    bias = Atom(to_python(n.bias)) if n.bias is not None else None
     if lay.multi:
-        seq = lay.as_seq(n.source)
-        unfold = ""
-        if seq != n.source:
-            unfold, seq = seq, "_xs"
-        view.update(seq=seq, unfold=unfold)
+        seq, unfold = lay.sequence(n.source)
+        rows = call(f"{seq.text}.flatten", "1")
+        h = call("torch.addmm", bias, "_w", rows) if bias else call("torch.mm", "_w", rows)
+        check = None
+        if n.steps:
+            got = f"{seq.text}.shape[0]"
+            message = Atom(f'f"{n.neuron} needs {n.steps} steps, got {{{got}}}"')
+            check = (
+                f"if {got} != {n.steps}:",
+                "\n".join(layout.header("raise ", call("ValueError", message), lay.indent + 4)),
+            )
+        view.update(
+            unfold=unfold,
+            check=check,
+            sliding_line=lay.stmt("_w", call("_sliding_weight", view["sliding"], got_steps(seq)))
+            if n.sliding
+            else None,
+            h=lay.stmt("_h", h),
+            result=lay.stmt(n.value, call("_spike.view", f"{seq.text}.shape"), shape),
+        )
         return view
     k = None
     if n.sliding:
@@ -437,18 +358,47 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
     bias_t = n.bias
     if bias_t is not None and n.bias_per_step:
         bias_t = ir.Index(bias_t, "_t")
+    weighted = call("torch.sum", chain("*", ["_row.unsqueeze(-1)", "torch.stack(_queue)"]), "0")
+    h = chain("+", [weighted, to_python(bias_t)]) if bias_t is not None else weighted
+    when_error = f"{n.neuron} runs step by step only when {n.window_when_text}"
+    overflow_error = f"{n.neuron} has run its {n.steps} steps; call reset()"
+    queue = Sub(
+        Lst((Atom(f"*self.{n.queue_attr}"), Atom(f"{n.source}.flatten()"))), Atom(f"-{n.window}:")
+    )
     view.update(
-        src=n.source,
+        steps=n.steps,
         k=k,
-        bias_t=to_python(bias_t) if bias_t is not None else None,
         when=to_python(n.window_when) if n.window_when is not None else None,
-        when_error=_string_literal(f"{n.neuron} runs step by step only when {n.window_when_text}"),
-        overflow_error=_string_literal(f"{n.neuron} has run its {n.steps} steps; call reset()"),
+        when_error="\n".join(
+            layout.header("raise ", call("ValueError", _string_literal(when_error)), lay.indent + 4)
+        ),
+        step_load=lay.stmt("_t", f"self.{n.step_attr}"),
+        overflow_error="\n".join(
+            layout.header(
+                "raise ", call("OverflowError", _string_literal(overflow_error)), lay.indent + 4
+            )
+        ),
+        queue=lay.stmt("_queue", queue),
+        h=lay.stmt("_h", h),
+        result=lay.stmt(n.value, call("_spike.view", f"{n.source}.shape"), shape),
+        keep_queue=lay.stmt(f"self.{n.queue_attr}", "_queue"),
+        count=lay.stmt(f"self.{n.step_attr}", "_t + 1") if n.steps else None,
     )
     return view
 
 
-_SEW = {"ADD": "{0} + {1}", "AND": "{0} * {1}", "IAND": "{0} * (1.0 - {1})"}
+def got_steps(seq: Code) -> str:
+    """The number of steps of a sequence ``[T, N, *]``."""
+    return f"{layout.flat(seq)}.shape[0]"
+
+
+def _sew(cnf: str, a: Code, b: Code) -> Code:
+    """SEW-ResNet's connect function of ``a`` (the block) and ``b`` (the shortcut)."""
+    if cnf == "ADD":
+        return chain("+", [a, b])
+    if cnf == "AND":
+        return chain("*", [a, b])
+    return chain("*", [a, chain("-", ["1.0", b])])  # IAND
 
 
 def _merge_block(n: ir.MergeIR, lay: _Layout, prefix: str) -> dict:
@@ -458,31 +408,31 @@ def _merge_block(n: ir.MergeIR, lay: _Layout, prefix: str) -> dict:
         lay.folded.add(n.value)
     if n.op == "cat":
         lead = 1 if folded or not lay.multi else 2  # the batch (and time) dimensions
-        expr = f"torch.cat(({', '.join(srcs)}), {n.dim + lead})"
+        value = call("torch.cat", Tup(tuple(srcs)), str(n.dim + lead))
     elif n.op == "sew":
-        expr = _SEW[n.cnf].format(*srcs)
+        value = _sew(n.cnf, *srcs)
     else:
-        expr = f" {'+' if n.op == 'add' else '*'} ".join(srcs)
+        value = chain("+" if n.op == "add" else "*", srcs)
     return {
         "kind": "merge",
         "comment": _comment(f"{n.value}: {n.spec}"),
-        "value": n.value,
-        "expr": expr,
-        "shape": _shape("T * N" if folded else prefix, n.shape),
+        "line": lay.stmt(n.value, value, _shape("T * N" if folded else prefix, n.shape)),
     }
 
 
 def _delay_block(n: ir.DelayIR, lay: _Layout, prefix: str) -> dict:
-    view = {
-        "comment": _comment(f"{n.value}: {n.spec}, the value one time step earlier"),
-        "value": n.value,
-        "attr": n.attr,
-        "shape": _shape(prefix, n.shape),
-    }
+    shape = _shape(prefix, n.shape)
+    view = {"comment": _comment(f"{n.value}: {n.spec}, the value one time step earlier")}
     if lay.multi:  # the whole sequence shifted by one step (not on a feedback loop)
-        view.update(kind="delay_multi", src=lay.as_seq(n.source))
+        src = lay.as_seq(n.source)
+        view.update(
+            kind="delay_multi",
+            line=lay.stmt(n.value, call("_delayed_seq", f"self.{n.attr}", src), shape),
+            keep=lay.stmt(f"self.{n.attr}", Sub(src, Atom("-1"))),
+        )
     else:
-        view.update(kind="delay_single", like=lay.like, dims=_value(n.shape))
+        value = call("_delayed", f"self.{n.attr}", lay.like, _dims(n.shape))
+        view.update(kind="delay_single", line=lay.stmt(n.value, value, shape))
     return view
 
 
@@ -490,7 +440,7 @@ def _alias_block(n: ir.AliasIR, lay: _Layout, prefix: str) -> dict:
     if n.source in lay.folded:
         lay.folded.add(n.value)
     shape = _shape("T * N" if n.value in lay.folded else prefix, n.shape)
-    return {"kind": "alias", "value": n.value, "src": n.source, "shape": shape}
+    return {"kind": "alias", "line": lay.stmt(n.value, n.source, shape)}
 
 
 _BLOCKS = {
@@ -544,12 +494,13 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
     seqs = {}
     for s in outside:
         seq = lay.as_seq(s)
-        if seq != s:
+        if not isinstance(seq, Atom):
             seqs[s] = ns.fresh(f"_{s}_seq")
-            hoisted.append(f"{seqs[s]} = {seq}")
+            hoisted.append(lay.stmt(seqs[s], seq))
         else:
             seqs[s] = s
-    step_lay = _Layout(False, set(), like=f"{net.inputs[0].name}[_t]")
+    first = net.inputs[0].name
+    step_lay = _Layout(False, set(), like=Sub(Atom(first), Atom("_t")), indent=12, shift=4)
     blocks = []
     for m in members:
         if isinstance(m, ir.MergeIR):
@@ -559,21 +510,27 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
         blocks.append(_BLOCKS[type(m)](m, step_lay, "N"))
     lay.needs_functional |= step_lay.needs_functional
     lists = {v: ns.fresh(f"_{v}_steps") for v in kept}
+    loop_lay = replace(step_lay, shift=0)
+    after = [
+        lay.stmt(v, call("torch.stack", lst), _shape("T, N", _shape_of(net, v)))
+        for v, lst in lists.items()
+    ]
     return {
         "kind": "loop",
         "comment": _comment(
             "recurrent: " + ", ".join(m.value for m in members) + " run step by step"
         ),
-        "before": hoisted + [f"{lst} = []" for lst in lists.values()],
-        "steps": f"{net.inputs[0].name}.shape[0]",
-        "inputs": [f"{rename[s]} = {seqs[s]}[_t]" for s in outside],
+        "before": hoisted + [lay.stmt(lst, "[]") for lst in lists.values()],
+        "header": "\n".join(
+            layout.header("for _t in ", call("range", f"{first}.shape[0]"), 8, ":")
+        ),
+        "inputs": [loop_lay.stmt(rename[s], Sub(Atom(seqs[s]), Atom("_t"))) for s in outside],
         "members": blocks,
-        "after_step": [f"self.{m.attr} = {m.source}" for m in members if isinstance(m, ir.DelayIR)]
-        + [f"{lst}.append({v})" for v, lst in lists.items()],
-        "after": [
-            f"{v} = torch.stack({lst})  # {_shape('T, N', _shape_of(net, v))}"
-            for v, lst in lists.items()
-        ],
+        "after_step": [
+            loop_lay.stmt(f"self.{m.attr}", m.source) for m in members if isinstance(m, ir.DelayIR)
+        ]
+        + [loop_lay.stmt("", call(f"{lst}.append", v)) for v, lst in lists.items()],
+        "after": after,
     }
 
 
@@ -595,8 +552,8 @@ def _surrogate_view(s: ir.SurrogateIR) -> dict:
         "params": list(s.params),
         "param_decls": "".join(f", {p}: float" for p in s.params),
         "param_names": "".join(f", {p}" for p in s.params),
-        "lets": [_assign(a.target, a.value, 8) for a in s.backward],
-        "grad": _assign("_grad", s.gradient, 8),
+        "lets": [assign_expr(a.target, a.value, 8) for a in s.backward],
+        "grad": assign_expr("_grad", s.gradient, 8),
         "result": ", ".join(
             [
                 f"grad_output * {s.class_name}.gradient({', '.join(['x', *ctx])})",
@@ -606,47 +563,46 @@ def _surrogate_view(s: ir.SurrogateIR) -> dict:
     }
 
 
+def _ctor_arg(key: str | None, v: object) -> Code | Kw:
+    return Atom(_value(v)) if key is None else Kw(key, Atom(_value(v)))
+
+
 def _init_lines(net: ir.NetworkIR) -> list[str]:
-    lines: list[str] = []
+    stmts: list[Stmt] = []
     for node in net.nodes:
         if isinstance(node, ir.LayerIR):
-            args = [(_value(v) if k is None else f"{k}={_value(v)}") for k, v in node.ctor_args]
-            lines.extend(fit_call(f"self.{node.attr} = {node.ctor}", args, 8))
+            args = [_ctor_arg(k, v) for k, v in node.ctor_args]
+            stmts.append((f"self.{node.attr}", call(node.ctor, *args)))
         elif isinstance(node, ir.NeuronIR) and node.learn:
             # learnable scalars, under the layer's name as SpikingJelly keeps them
-            lines.append(f"self.{node.attr} = nn.Module()")
+            stmts.append((f"self.{node.attr}", Atom("nn.Module()")))
             for n, init in node.learn:
-                lines.append(
-                    f"self.{node.attr}.{n} = nn.Parameter(torch.tensor({format_const(init)}))"
-                )
+                value = call("nn.Parameter", call("torch.tensor", format_const(init)))
+                stmts.append((f"self.{node.attr}.{n}", value))
         elif isinstance(node, ir.ParallelIR):
-            lines.extend(_parallel_init(node))
-    return lines
+            stmts.extend(_parallel_init(node))
+    return [layout.lines(target, value, 8) for target, value in stmts]
 
 
 def _reset_lines(net: ir.NetworkIR) -> list[str]:
-    lines = []
+    stmts: list[tuple[str, str]] = []
     for n in net.nodes:
         if isinstance(n, ir.NeuronIR):
-            lines.extend(f"self.{s.attr} = {format_const(s.init)}" for s in n.states)
+            stmts.extend((f"self.{s.attr}", format_const(s.init)) for s in n.states)
             if n.v_seq:
-                lines.append(f"self.{n.v_seq} = None")
+                stmts.append((f"self.{n.v_seq}", "None"))
         elif isinstance(n, (ir.DropoutIR, ir.DelayIR)):
-            lines.append(f"self.{n.attr} = None")
+            stmts.append((f"self.{n.attr}", "None"))
         elif isinstance(n, ir.ParallelIR) and n.window is not None:
-            lines.append(f"self.{n.queue_attr} = []")
+            stmts.append((f"self.{n.queue_attr}", "[]"))
             if n.steps is not None:
-                lines.append(f"self.{n.step_attr} = 0")
-    return lines
+                stmts.append((f"self.{n.step_attr}", "0"))
+    return [layout.lines(target, Atom(value), 8) for target, value in stmts]
 
 
 def _tuple_lines(name: str, items: list[str]) -> list[str]:
-    """``name = (a, b)`` in a class body, one item per line when too long (as ruff)."""
-    inner = items[0] + "," if len(items) == 1 else ", ".join(items)
-    one = f"{name} = ({inner})"
-    if 4 + len(one) <= LINE_LENGTH:
-        return [one]
-    return [f"{name} = (", *(f"    {i}," for i in items), ")"]
+    """``name = (a, b)`` in a class body."""
+    return [layout.lines(name, Tup(tuple(Atom(i) for i in items)), 4)]
 
 
 def _state_attrs(net: ir.NetworkIR) -> list[str]:
@@ -677,7 +633,9 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
     module_names = Namespace(
         GENERATED_HELPERS | {s.class_name for s in net.surrogates} | {net.name}
     )
-    lay = _Layout(multi, set(), like=net.inputs[0].name, backend=backend, module_names=module_names)
+    lay = _Layout(
+        multi, set(), like=Atom(net.inputs[0].name), backend=backend, module_names=module_names
+    )
     if backend == "compile":
         lay.kernels = Kernels(module_names, {})
     blocks = []
@@ -693,11 +651,13 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
         blocks.append(_BLOCKS[type(n)](n, lay, prefix))
     epilogue = []
     if not multi:
-        epilogue = [f"self.{d.attr} = {d.source}" for d in net.delays]
-    returns = [lay.as_seq(o.source) for o in net.outputs]
+        epilogue = [lay.stmt(f"self.{d.attr}", d.source) for d in net.delays]
+    returns = [layout.flat(lay.as_seq(o.source)) for o in net.outputs]
+    return_type = "torch.Tensor" if len(returns) == 1 else "tuple[torch.Tensor, ...]"
     prologue = []
     if lay.needs_tn:
-        prologue.append(f"_T, _N = {net.inputs[0].name}.shape[:2]")
+        shape = Sub(Atom(f"{net.inputs[0].name}.shape"), Atom(":2"))
+        prologue.append(lay.stmt("_T, _N", shape))
     ins = ", ".join(f"{i.name} {_shape(prefix, i.shape)}" for i in net.inputs)
     outs = ", ".join(f"{o.name} {_shape(prefix, o.shape)}" for o in net.outputs)
     if multi:
@@ -741,16 +701,23 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
         "class_doc": f"The {net.name} network ({mode}-step form), generated by snndsl.",
         "init_lines": _init_lines(net),
         "reset_lines": _reset_lines(net),
-        "forward_params": ", ".join(f"{i.name}: torch.Tensor" for i in net.inputs),
-        "return_type": "torch.Tensor" if len(returns) == 1 else "tuple[torch.Tensor, ...]",
+        "forward_def": "\n".join(
+            layout.header(
+                "def forward",
+                call("", "self", *(f"{i.name}: torch.Tensor" for i in net.inputs)),
+                4,
+                f" -> {return_type}:",
+            )
+        ),
+        "return_type": return_type,
         "forward_doc": fwd_doc,
         "forward_doc2": fwd_doc2,
         "prologue": prologue,
         "blocks": blocks,
         "epilogue": epilogue,
-        "returns": _return_lines(returns),
+        "returns": "\n".join(layout.returns(returns, 8)),
     }
-    source = fit_lines(_environment().get_template("module.py.j2").render(m=view))
+    source = _environment().get_template("module.py.j2").render(m=view)
     try:
         # Python's own compiler: the parse ast.parse does, plus the compiler's checks
         # (a misplaced return, a bad nonlocal), and 2-3x faster than building the AST

@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snndsl import ir
+from snndsl.backends.torch import layout
+from snndsl.backends.torch.layout import Code, call
+from snndsl.backends.torch.printer import assign_expr
 from snndsl.ir import autodiff
 from snndsl.names import Namespace
 
@@ -23,13 +26,11 @@ _INDENT_LOOP = 12  # statements inside the time loops of forward and backward
 class FusedNeuron:
     class_name: str
     view: dict  # for the class template
-    call: str  # the right-hand side of the call in forward(): ``_F.apply(...)``
+    call: Code  # the right-hand side of the call in forward(): ``_F.apply(...)``
 
 
 def _line(target: str, value: ir.PyExpr, indent: int = _INDENT_LOOP) -> str:
-    from snndsl.backends.torch.codegen import _assign
-
-    return _assign(target, value, indent)
+    return assign_expr(target, value, indent)
 
 
 @dataclass
@@ -159,8 +160,7 @@ def fuse(
         view |= _python_loops(parts, saved_states, xs_saved)
     else:
         view |= _compiled_loops(parts, kernels, xs_saved)
-    call = f"{class_name}.apply({', '.join([seq, *states, *params])})"
-    return FusedNeuron(class_name, view, call)
+    return FusedNeuron(class_name, view, call(f"{class_name}.apply", seq, *states, *params))
 
 
 _GRAD_IN = "_gxs"  # the input gradient, all steps
@@ -209,7 +209,7 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
         states,
     )
     slices = [f"{lst}[_t]" for lst in lists.values()]
-    call = f"{fwd}({', '.join(['_xs[_t]', *states, *params, '_outs[_t]', *slices])})"
+    step_call = call(fwd, "_xs[_t]", *states, *params, "_outs[_t]", *slices)
     # backward: recompute and adjoint lines; the input gradient goes into its slice
     args = _unique(
         [
@@ -233,18 +233,18 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
     )
     gp = {q: p.ns.fresh(f"_g{q}_t") for q in p.totals}
     targets = [*(f"grad{s}" for s in states), *gp.values()]
-    back_call = f"{bwd}({', '.join([*args, *([f'{_GRAD_IN}[_t]'] if gx_slot else [])])})"
+    back_call = call(bwd, *args, *([f"{_GRAD_IN}[_t]"] if gx_slot else []))
     return {
         "kernel_forward": [
             "_outs = torch.empty_like(_xs)",
             *(f"{lst} = torch.empty_like(_xs)" for lst in lists.values()),
             "for _t in range(_xs.shape[0]):",
-            f"    {', '.join(states)} = {call}" if states else f"    {call}",
+            "    " + layout.lines(", ".join(states), step_call, _INDENT_LOOP),
         ],
         "saved": ", ".join([*xs_saved, *lists.values(), *params]),
         "returns": ", ".join(["_outs", *states]),
         "recompute": [],
-        "adjoint": [f"{', '.join(targets)} = {back_call}" if targets else back_call],
+        "adjoint": [layout.lines(", ".join(targets), back_call, _INDENT_LOOP)],
         "store_grad_x": [],
         "next_grads": [],
         "accumulate": [f"{p.totals[q]} += {gp[q]}" for q in p.totals],

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from snndsl import ir
+from snndsl.backends.torch.layout import LINE_LENGTH
 from snndsl.ir import (
     AsFloat,
     BinOp,
@@ -169,3 +171,13 @@ def to_python(e: PyExpr) -> str:
         args = ", ".join([to_python(e.arg), *(format_const(p) for p in e.params)])
         return f"{e.surrogate}.gradient({args})"
     raise TypeError(f"not an IR expression: {e!r}")
+
+
+def assign_expr(target: str, value: ir.PyExpr, indent: int) -> str:
+    """An equation line: ``target = <expression>``.  Equations keep their exact tree
+    (and its parentheses); one too long for a line is marked ``# fmt: skip`` rather
+    than split, so that ruff leaves it as printed."""
+    line = f"{target} = {to_python(value)}"
+    if indent + len(line) > LINE_LENGTH:
+        line += "  # fmt: skip"
+    return line
