@@ -58,7 +58,19 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["nest"] = _nest
+    env.filters["class_header"] = _class_header
+    env.filters["def_header"] = _def_header
     return env
+
+
+def _class_header(name: str, base: str) -> str:
+    """``class name(base):`` at module level, laid out as ruff does."""
+    return "\n".join(layout.header("class ", call(name, base), 0, ":"))
+
+
+def _def_header(name: str, args: list[str]) -> str:
+    """``def name(args):`` at module level, laid out as ruff does."""
+    return "\n".join(layout.header("def ", call(name, *args), 0, ":"))
 
 
 def _nest(text: str, width: int = 4) -> str:
@@ -382,7 +394,7 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
         h=lay.stmt("_h", h),
         result=lay.stmt(n.value, call("_spike.view", f"{n.source}.shape"), shape),
         keep_queue=lay.stmt(f"self.{n.queue_attr}", "_queue"),
-        count=lay.stmt(f"self.{n.step_attr}", "_t + 1") if n.steps else None,
+        count=lay.stmt(f"self.{n.step_attr}", chain("+", ["_t", "1"])) if n.steps else None,
     )
     return view
 

@@ -47,7 +47,7 @@ class Kernels:
             self.views[key] = {
                 "name": self.names.fresh(stem),
                 "doc": doc,
-                "args": ", ".join(args),
+                "args": args,
                 "body": body,
                 "returns": ", ".join(rets),
             }

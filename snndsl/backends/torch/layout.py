@@ -161,8 +161,8 @@ def _doc(c: Code):
         return [_doc(c.func), _brackets("(", _Group(_joined(args, len(args) > 1)), ")")]
     if isinstance(c, Attr):
         return [_doc(c.value), ".", c.name]
-    if isinstance(c, Sub):
-        return [_doc(c.value), _brackets("[", _doc(c.index), "]")]
+    if isinstance(c, Sub):  # a subscript stays on its line (ruff splits it only last)
+        return [_doc(c.value), "[", _doc(c.index), "]"]
     if isinstance(c, Tup):
         if len(c.items) == 1:
             return _brackets("(", [_doc(c.items[0]), ","], ")")
@@ -279,7 +279,7 @@ def _own_brackets(c: Code):
             return None
         prefix = flat(Chain(c.first, c.rest[:-1])) if len(c.rest) > 1 else flat(c.first)
         return [prefix, f" {c.rest[-1][0]} ", _Group(_operand(last).doc, broken=True)]
-    if isinstance(c, Call) and c.args or isinstance(c, Sub):
+    if isinstance(c, Call) and c.args:
         return [*d[:-1], _Group(d[-1].doc, broken=True)]
     if isinstance(c, (Tup, Lst)):
         return _Group(d.doc, broken=True)
@@ -319,11 +319,19 @@ def statement(targets: str, value: Code, indent: int, comment: str = "") -> list
             return own_lines
         return [one]
     pad = " " * (indent + 4)
+    if "," in targets and indent + len(head) + 1 > LINE_LENGTH:
+        # not even ``a, b = (`` fits: the targets split as a tuple
+        names = [pad + t.strip() + "," for t in targets.split(",")]
+        rest = _print([") = ", own], indent) if own is not None else [") = " + flat(value)]
+        rest[-1] += suffix
+        return ["(", *names, " " * indent + rest[0], *rest[1:]]
+    if own_lines is None and not isinstance(value, Chain):
+        # nothing to break: parentheses help only when the value and its comment then fit
+        inside = [head + "(", pad + flat(value) + suffix, " " * indent + ")"]
+        return inside if _fits_all(inside, indent) else [one]
     inside = [head + "(", pad + flat(value), " " * indent + ")" + suffix]
     if _fits_all(inside, indent):
         return inside
-    if own_lines is None and not isinstance(value, Chain):
-        return [one]  # nothing to break: parentheses would not help
     if own_lines is not None and indent + len(own_lines[0]) <= LINE_LENGTH:
         return own_lines
     broken = _print(_doc(value), indent + 4)
