@@ -24,7 +24,19 @@ import jinja2
 from snndsl import __version__, cache, ir
 from snndsl.backends.torch import layout
 from snndsl.backends.torch.fused import Kernels, fuse
-from snndsl.backends.torch.layout import Atom, Code, Kw, Lst, Sub, Tup, atom, call, chain
+from snndsl.backends.torch.layout import (
+    Atom,
+    Attr,
+    Code,
+    Kw,
+    Logic,
+    Lst,
+    Sub,
+    Tup,
+    atom,
+    call,
+    chain,
+)
 from snndsl.backends.torch.printer import assign_expr, format_const, to_python
 from snndsl.names import GENERATED_HELPERS, Namespace
 from snndsl.resources import resource_dir
@@ -153,6 +165,11 @@ class _Layout:
         code = Atom(value) if isinstance(value, str) else value
         return layout.lines(targets, code, self.indent + 4 * depth, comment, self.shift)
 
+    def shifted(self, text: str) -> str:
+        """Laid-out text with its continuation lines moved left by ``shift``."""
+        first, *rest = text.split("\n")
+        return "\n".join([first, *(line[self.shift :] for line in rest)])
+
     def expr(self, target: str, value: ir.PyExpr, depth: int = 0) -> str:
         """An equation line (see :func:`assign_expr`)."""
         return assign_expr(target, value, self.indent + 4 * depth)
@@ -209,7 +226,16 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
         "comment": _comment(f"{n.value}: {n.spec}, one mask per sequence"),
         "unfold": unfold,
         "load": lay.stmt("_mask", f"self.{n.attr}", depth=1),
-        "like": layout.flat(like),
+        "condition": lay.shifted(
+            layout.condition(
+                "if",
+                Logic(
+                    Logic(Atom("_mask"), (("is", Atom("None")),)),
+                    (("or", Logic(Atom("_mask.shape"), (("!=", Attr(like, "shape")),))),),
+                ),
+                lay.indent + 4,
+            )
+        ),
         "make": lay.stmt("_mask", mask, depth=2),
         "keep": lay.stmt(f"self.{n.attr}", "_mask", depth=2),
         "apply": lay.stmt(n.value, chain("*", [src, "_mask"]), _shape(prefix, n.shape), depth=1),

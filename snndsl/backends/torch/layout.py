@@ -82,7 +82,16 @@ class Chain:
     rest: tuple[tuple[str, Code], ...]
 
 
-Code = Atom | Call | Attr | Sub | Tup | Lst | Chain
+@dataclass(frozen=True)
+class Logic:
+    """Operands joined by ``or``/``and`` or a comparison: like :class:`Chain`, but a
+    nested one splits at the same indentation and without parentheses."""
+
+    first: Code
+    rest: tuple[tuple[str, Code], ...]
+
+
+Code = Atom | Call | Attr | Sub | Tup | Lst | Chain | Logic
 
 
 def atom(text: str) -> Atom:
@@ -169,18 +178,20 @@ def _doc(c: Code):
         return _brackets("(", _joined([_doc(i) for i in c.items], True), ")")
     if isinstance(c, Lst):
         return _brackets("[", _joined([_doc(i) for i in c.items], True), "]")
-    if isinstance(c, Chain):
+    if isinstance(c, (Chain, Logic)):
         return _Group(_chain_parts(c))
     raise TypeError(f"not a code node: {c!r}")
 
 
 def _operand(c: Code):
+    if isinstance(c, Logic):
+        return _Group(_chain_parts(c))
     if isinstance(c, Chain):  # a nested chain keeps its parentheses
         return _brackets("(", _Group(_chain_parts(c)), ")")
     return _doc(c)
 
 
-def _chain_parts(c: Chain) -> list:
+def _chain_parts(c: Chain | Logic) -> list:
     parts: list = [_operand(c.first)]
     for op, operand in c.rest:
         parts += [LINE, op, " ", _operand(operand)]
@@ -281,6 +292,9 @@ def _own_brackets(c: Code):
         return [prefix, f" {c.rest[-1][0]} ", _Group(_operand(last).doc, broken=True)]
     if isinstance(c, Call) and c.args:
         return [*d[:-1], _Group(d[-1].doc, broken=True)]
+    if isinstance(c, Sub):
+        inner = _own_brackets(c.value)
+        return None if inner is None else [inner, "[", _doc(c.index), "]"]
     if isinstance(c, (Tup, Lst)):
         return _Group(d.doc, broken=True)
     return None
@@ -325,6 +339,8 @@ def statement(targets: str, value: Code, indent: int, comment: str = "") -> list
         rest = _print([") = ", own], indent) if own is not None else [") = " + flat(value)]
         rest[-1] += suffix
         return ["(", *names, " " * indent + rest[0], *rest[1:]]
+    if isinstance(value, Atom) and value.text in ("[]", "()"):
+        return [one]  # an empty display has brackets of its own: never parenthesised
     if own_lines is None and not isinstance(value, Chain):
         # nothing to break: parentheses help only when the value and its comment then fit
         inside = [head + "(", pad + flat(value) + suffix, " " * indent + ")"]
@@ -332,14 +348,17 @@ def statement(targets: str, value: Code, indent: int, comment: str = "") -> list
     inside = [head + "(", pad + flat(value), " " * indent + ")" + suffix]
     if _fits_all(inside, indent):
         return inside
-    if own_lines is not None and indent + len(own_lines[0]) <= LINE_LENGTH:
+    chained = isinstance(value, Chain)
+    own_first_fits = own_lines is not None and indent + len(own_lines[0]) <= LINE_LENGTH
+    if own_first_fits and not chained:
         return own_lines
     broken = _print(_doc(value), indent + 4)
     inside = [head + "(", pad + broken[0], *broken[1:], " " * indent + ")" + suffix]
-    # a chain, or the value of a tuple unpacking, is always split inside parentheses
-    if own_lines is None or isinstance(value, Chain) or "," in targets:
-        return inside
-    return inside if _fits_all(inside, indent) else own_lines
+    if own_lines is None or "," in targets or _fits_all(inside, indent):
+        return inside  # a tuple unpacking's value is always split inside parentheses
+    if chained:  # a chain splits inside parentheses unless its last operand's own do
+        return own_lines if own_first_fits and len(own_lines[-1]) <= LINE_LENGTH else inside
+    return own_lines
 
 
 def lines(targets: str, value: Code, indent: int, comment: str = "", shift: int = 0) -> str:
@@ -361,6 +380,18 @@ def header(keyword: str, value: Code, indent: int, tail: str = "") -> list[str]:
         return [one]
     out = _print([keyword, own, tail], indent)
     return out
+
+
+def condition(keyword: str, cond: Code, indent: int) -> str:
+    """``keyword cond:`` (``if``, ``while``); a condition too long for its line goes
+    inside parentheses, split at its operators.  Continuation lines carry all of
+    their indentation."""
+    one = f"{keyword} {flat(cond)}:"
+    if indent + len(one) <= LINE_LENGTH:
+        return one
+    inner = _print(_doc(cond), indent + 4)
+    pad = " " * (indent + 4)
+    return "\n".join([f"{keyword} (", pad + inner[0], *inner[1:], " " * indent + "):"])
 
 
 def returns(values: list[str], indent: int) -> list[str]:

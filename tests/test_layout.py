@@ -1,0 +1,109 @@
+"""Statement layout (snndsl/backends/torch/layout.py) against ruff itself.
+
+Generated statements are laid out from structure, never re-parsed; these tests hold the
+layout to what ``ruff format`` would make of the same code: statement by statement for
+names of many lengths, and on whole generated modules whose labels are 1 to 120
+characters long (the language puts no limit on a label).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+import snndsl
+from snndsl.backends.torch import layout
+from snndsl.backends.torch.layout import Atom, Chain, Kw, Tup, call, chain
+
+
+def _ruff_format(source: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--isolated", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def _cases(seed: int) -> list[tuple[str, object, str, int]]:
+    """Statements of every shape the torch backend emits, with names of many lengths."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(150):
+        name = "a" * rng.choice([1, 5, 20, 40, 60, 70, 75, 80, 85, 90, 110])
+        other = "b" * rng.choice([1, 5, 20, 40, 60, 70, 80])
+        comment = rng.choice(["", "[T * N, 32]", "c" * len(other)])
+        shapes = [
+            ("self." + name, call("nn.Linear", "20", "32", Kw("bias", Atom("False")))),
+            (name, call("self." + name, call("x.flatten", "0", "1"))),
+            ("_v", call("_state", f"self._{name}_v", "_xs[0]", "-0.1")),
+            ("h", chain("+", [name, other, "c" * len(other)])),
+            ("h", Chain(Atom(name), (("*", chain("-", ["1.0", other])),))),
+            (name, call("torch.cat", Tup((Atom(name), Atom(other))), "1")),
+            (f"self._{name}_v", Atom("_v")),
+            ("h, _v", call(f"_LIFLoop_{name}.apply", "_xs", "_v", f"self.{other}.tau")),
+            ("", call(f"self.{name}.register_buffer", '"w"', call("torch.ones", "8", "8"))),
+        ]
+        targets, value = rng.choice(shapes)
+        out.append((targets, value, comment, rng.choice([8, 12, 16])))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_statements_are_laid_out_as_ruff_lays_them_out(seed):
+    flat, laid = ["class A:\n    def f(self):\n"], ["class A:\n    def f(self):\n"]
+    for targets, value, comment, indent in _cases(seed):
+        guards = "".join(" " * (8 + 4 * d) + "if x:\n" for d in range((indent - 8) // 4))
+        pad = " " * indent
+        head = f"{targets} = " if targets else ""
+        tail = f"  # {comment}" if comment else ""
+        flat.append(f"{guards}{pad}{head}{layout.flat(value)}{tail}\n")
+        laid.append(f"{guards}{pad}{layout.lines(targets, value, indent, comment)}\n")
+    assert "".join(laid) == _ruff_format("".join(flat))
+
+
+def test_a_wrong_rule_is_caught():
+    """The comparison above can fail: a statement split where ruff keeps one line."""
+    broken = "class A:\n    def f(self):\n        y = f(\n            x\n        )\n"
+    assert _ruff_format(broken) != broken
+
+
+SPECS = ("conv.snn", "custom.snn", "shd_rnn.snn", "psn.snn", "sew_resnet18.snn", "zoo.snn")
+
+
+def _long_labels(text: str, n: int) -> str:
+    """Every step label of a spec made ``n`` characters longer."""
+    for label in sorted(set(re.findall(r"\b([a-z][a-z0-9_]*): [A-Z]", text)), key=len)[::-1]:
+        text = re.sub(rf"\b{label}: ([A-Z])", rf"{label}_{'q' * n}: \1", text)
+    return text
+
+
+@pytest.mark.parametrize("n", [1, 40, 63, 64, 90, 120])
+def test_generated_modules_are_ruff_clean_for_any_label_length(n, tmp_path):
+    count = 0
+    for spec in SPECS:
+        text = _long_labels((ROOT / "specs" / spec).read_text(encoding="utf-8"), n)
+        for mode in snndsl.api.MODES:
+            for backend in snndsl.BACKENDS:
+                try:
+                    source = snndsl.generate(text, mode=mode, backend=backend)
+                except snndsl.SpecError as err:
+                    assert set(err.codes) == {"E0208"}, err.render()  # no single-step form
+                    continue
+                (tmp_path / f"{spec[:-4]}_{mode}_{backend}.py").write_text(source)
+                count += 1
+    assert count >= 30
+    for args in (["format", "--check", "--diff"], ["check"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, "--isolated", str(tmp_path)],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
