@@ -15,7 +15,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from snndsl.api import generate, parse, resolve  # noqa: E402
-from snndsl.backends.torch.codegen import BACKENDS  # noqa: E402  (how generated modules run)
+from snndsl.backends import BACKENDS  # noqa: E402  (the registered backends)
 from snndsl.diagnostics import Diagnostic, SpecError  # noqa: E402
 
 # Imported eagerly: a lazy import of the submodule would rebind ``snndsl.summary`` to it.

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from snndsl import ir
-from snndsl.backends.torch.codegen import MODES, render
+from snndsl.backends import MODES, render
 from snndsl.semantics.checker import check_mode, check_module
 from snndsl.syntax import ast
 from snndsl.syntax.parser import parse_text, read_source

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from snndsl import __version__
 from snndsl.api import YAML_SUFFIXES, build, parse, write_atomic
-from snndsl.backends.torch.codegen import BACKENDS
+from snndsl.backends import BACKENDS
 from snndsl.diagnostics import SpecError
 
 

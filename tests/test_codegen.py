@@ -10,7 +10,8 @@ import pytest
 from conftest import ROOT, SPECS, multi_step_only
 
 import snndsl
-from snndsl.backends.torch.codegen import fit_call
+from snndsl.backends.torch import layout
+from snndsl.backends.torch.layout import Atom, Kw, call
 
 MODES = ("single", "multi")
 
@@ -128,17 +129,19 @@ def test_state_attributes_never_collide():
     assert len(set(attrs)) == 2
 
 
-def test_fit_call_layouts():
-    assert fit_call("f", ["1", "2"], 8) == ["f(1, 2)"]
-    long = [f"argument_{i}=1" for i in range(5)]
-    assert fit_call("self.layer = nn.Conv2d", long, 8) == [
+def test_call_layouts():
+    assert layout.statement("", call("f", "1", "2"), 8) == ["f(1, 2)"]
+    long = [Kw(f"argument_{i}", Atom("1")) for i in range(5)]
+    inner = ", ".join(f"argument_{i}=1" for i in range(5))
+    assert layout.statement("self.layer", call("nn.Conv2d", *long), 8) == [
         "self.layer = nn.Conv2d(",
-        "    " + ", ".join(long),
-        ")",
+        "            " + inner,
+        "        )",
     ]
-    many = [f"argument_{i}=1" for i in range(8)]
-    out = fit_call("g", many, 8)
-    assert out[0] == "g(" and out[-1] == ")" and all(line.endswith(",") for line in out[1:-1])
+    many = [Kw(f"argument_{i}", Atom("1")) for i in range(8)]
+    out = layout.statement("", call("g", *many), 8)
+    assert out[0] == "g(" and out[-1] == "        )"
+    assert all(line.endswith(",") for line in out[1:-1])
 
 
 def test_multi_step_folds_consecutive_layers_once():

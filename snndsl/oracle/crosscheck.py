@@ -128,7 +128,7 @@ def run_check(
     ``steps`` defaults to 8, or to the ``steps`` of the spec's parallel neurons (PSN,
     MaskedPSN), which need exactly that many.
     """
-    from snndsl.backends.torch.codegen import render
+    from snndsl.backends import render
     from snndsl.semantics.checker import check_module
 
     net = check_module(parse(spec), network, params)

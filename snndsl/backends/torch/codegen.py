@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import jinja2
 
 from snndsl import __version__, cache, ir
+from snndsl.backends.registry import GenerationError
 from snndsl.backends.torch import layout
 from snndsl.backends.torch.fused import Kernels, fuse
 from snndsl.backends.torch.layout import (
@@ -41,13 +42,7 @@ from snndsl.backends.torch.printer import assign_expr, format_const, to_python
 from snndsl.names import GENERATED_HELPERS, Namespace
 from snndsl.resources import resource_dir
 
-MODES = ("single", "multi")
-BACKENDS = ("eager", "fused", "compile")
 Stmt = tuple[str, Code]  # (targets, value) of a statement laid out later
-
-
-class GenerationError(Exception):
-    """Generated source failed to parse: a bug in snndsl, never a spec problem."""
 
 
 @functools.cache
@@ -654,7 +649,7 @@ def _state_attrs(net: ir.NetworkIR) -> list[str]:
     return [f'"{a}"' for a in attrs]
 
 
-def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
+def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
     """Python source of the ``mode`` form ('single' or 'multi') of ``net``.
 
     ``backend`` chooses how the module runs: 'eager' (multi-step neuron layers as time
@@ -662,10 +657,6 @@ def render(net: ir.NetworkIR, mode: str, backend: str = "eager") -> str:
     with a derived backward pass; the single-step form is the eager one) or 'compile'
     (multi-step: the fused layers with their forward and backward time steps compiled by
     ``torch.compile``; single-step: forward wrapped in ``torch.compile(fullgraph=True)``)."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     multi = mode == "multi"
     prefix = "T, N" if multi else "N"
     module_names = Namespace(
