@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from snndsl.diagnostics import Reporter
 from snndsl.oracle.reference_map import ALWAYS_SPIKING, NEURONS, PARALLEL, STEPWISE, SURROGATES
+from snndsl.semantics.body import body_has
 from snndsl.semantics.catalogue import OPS
 from snndsl.semantics.checker import prelude
-from snndsl.semantics.neurons import Definitions
-from snndsl.semantics.surrogates import body_has
+from snndsl.semantics.definitions import Definitions
 from snndsl.syntax import ast
 from snndsl.syntax.formatter import format_expr
 

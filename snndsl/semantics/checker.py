@@ -26,17 +26,14 @@ from snndsl.resources import read_text
 from snndsl.semantics import topology
 from snndsl.semantics.blocks import REPEAT, BlockChecks, defined_names
 from snndsl.semantics.catalogue import OPS, ShapeError
+from snndsl.semantics.definitions import Definitions, check_params, surrogate_class
 from snndsl.semantics.evaluate import Evaluator, SurrogateValue, coerce, describe
 from snndsl.semantics.graphs import GraphChecks
-from snndsl.semantics.neurons import Definitions, NeuronCompiler, check_params
+from snndsl.semantics.neurons import NeuronCompiler
 from snndsl.semantics.parallel import LOCALS as PSN_LOCALS
 from snndsl.semantics.parallel import ParallelCompiler
 from snndsl.semantics.signature import bind
-from snndsl.semantics.surrogates import (
-    compile_surrogate,
-    split_surrogate_args,
-    surrogate_class,
-)
+from snndsl.semantics.surrogates import compile_surrogate, split_surrogate_args
 from snndsl.syntax import ast
 from snndsl.syntax.imports import resolve_imports
 from snndsl.syntax.parser import parse_text

@@ -27,17 +27,16 @@ from __future__ import annotations
 
 from snndsl import ir
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
-from snndsl.names import Namespace, identifier_problem
+from snndsl.names import Namespace
+from snndsl.semantics.body import BodyWalker, OptionRules, names_in
 from snndsl.semantics.evaluate import (
     Dyn,
     Evaluator,
     SurrogateValue,
-    as_ir,
     coerce,
     describe,
     is_number,
 )
-from snndsl.semantics.neurons import names_in, require_failure, static_branch
 from snndsl.semantics.signature import bind
 from snndsl.semantics.surrogates import spike_expression
 from snndsl.syntax import ast
@@ -49,10 +48,14 @@ OWNER = "_p"  # generated code binds the neuron's submodule to this local
 
 MAX_ELEMENTS = 1 << 24  # a param or buffer bigger than this is surely a mistake
 INIT_FUNCTIONS = ("kaiming_uniform", "band")
+FIRE_OPTIONS = OptionRules("fire", (("surrogate", "surrogate"),), "its option is: surrogate")
+WINDOW_OPTIONS = OptionRules("window", (("when", None),), "its option is: when")
 
 
-class ParallelCompiler:
+class ParallelCompiler(BodyWalker):
     """Runs one ``parallel neuron`` definition with bound arguments; builds its IR node."""
+
+    RESERVED = ("x", "index")
 
     def __init__(self, defs, reporter: Reporter, namespace: Namespace):
         self.defs = defs
@@ -78,14 +81,14 @@ class ParallelCompiler:
         self.when: tuple[ir.PyExpr, ast.Expr] | None = None
         self.when_static: bool | None = None
         self.fired: tuple[list[ir.Assignment], ir.PyExpr, SurrogateValue] | None = None
-        self._block(definition.body)
+        self.walk(definition.body)
         if self.charge is None:
-            raise self._error(
+            raise self.fail(
                 f"parallel neuron '{definition.name}' has no 'charge h = M @ x + b'",
                 definition.name_span,
             )
         if self.fired is None:
-            raise self._error(
+            raise self.fail(
                 f"parallel neuron '{definition.name}' has no 'fire' statement",
                 definition.name_span,
             )
@@ -144,9 +147,6 @@ class ParallelCompiler:
         return None
 
     # ------------------------------------------------------------------ helpers
-    def _error(self, message: str, span, hint: str | None = None) -> SpecError:
-        return self.reporter.fail("E0401", message, span, hint)
-
     def _ev(self, extra: dict | None = None) -> Evaluator:
         env = {**self.env, **(extra or {})}
         return Evaluator(
@@ -156,7 +156,7 @@ class ParallelCompiler:
     def _static_int(self, expr: ast.Expr, what: str) -> int:
         value = self._ev().eval(expr)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise self._error(f"{what} must be a constant int, got {describe(value)}", expr.span)
+            raise self.fail(f"{what} must be a constant int, got {describe(value)}", expr.span)
         if value < 1:
             raise self.reporter.fail(
                 "E0403",
@@ -165,69 +165,39 @@ class ParallelCompiler:
             )
         return value
 
-    def _check_new_name(self, name: str, span) -> None:
-        problem = identifier_problem(name)
-        if problem:
-            raise self.reporter.fail("E0101", problem, span)
-        if name in ("x", "index") or name in self.env:
-            raise self.reporter.fail("E0102", f"'{name}' is already defined here", span)
+    # ------------------------------------------------------------------ walker hooks
+    def evaluator(self) -> Evaluator:
+        return self._ev()
+
+    def misplaced(self, stmt) -> SpecError:
+        return self.fail(
+            f"'{type(stmt).__name__.lower()}' has no place in a parallel neuron",
+            stmt.span,
+            "a parallel neuron has no state: it uses steps, param, buffer, charge "
+            "h = M @ x + b, window and fire",
+        )
+
+    def bind_tensor(self, stmt: ast.Let, value: ir.PyExpr) -> ir.PyExpr:
+        if self.charge is not None:
+            raise self.fail("tensor 'let's come before 'charge'", stmt.span)
+        local = self.ns.fresh(f"_{stmt.name}")
+        self.setup.append(ir.Assignment(local, value))
+        return ir.Local(local)
 
     # ------------------------------------------------------------------ statements
-    def _block(self, body) -> None:
-        for stmt in body:
-            self._stmt(stmt)
-
-    def _stmt(self, stmt) -> None:
-        if isinstance(stmt, ast.Require):
-            self._require(stmt)
-        elif isinstance(stmt, ast.If):
-            self._block(static_branch(self._ev().eval(stmt.condition), stmt, self._error))
-        elif isinstance(stmt, ast.Let):
-            self._check_new_name(stmt.name, stmt.span)
-            value = self._ev().eval(stmt.value)
-            if isinstance(value, Dyn):
-                if self.charge is not None:
-                    raise self._error("tensor 'let's come before 'charge'", stmt.span)
-                local = self.ns.fresh(f"_{stmt.name}")
-                self.setup.append(ir.Assignment(local, as_ir(value)))
-                value = Dyn(ir.Local(local))
-            self.env[stmt.name] = value
-        elif isinstance(stmt, ast.Steps):
-            if self.steps is not None:
-                raise self._error("'steps' is given twice", stmt.span)
-            if self.tensors:
-                raise self._error("give 'steps' before the params and buffers", stmt.span)
-            self.steps = self._static_int(stmt.value, "steps")
-        elif isinstance(stmt, (ast.Learn, ast.Buffer)):
-            self._tensor(stmt)
-        elif isinstance(stmt, ast.Charge):
-            self._charge(stmt)
-        elif isinstance(stmt, ast.Window):
-            self._window(stmt)
-        elif isinstance(stmt, ast.Fire):
-            self._fire(stmt)
-        else:
-            keyword = type(stmt).__name__.lower()
-            raise self._error(
-                f"'{keyword}' has no place in a parallel neuron",
-                stmt.span,
-                "a parallel neuron has no state: it uses steps, param, buffer, charge "
-                "h = M @ x + b, window and fire",
-            )
-
-    def _require(self, stmt: ast.Require) -> None:
-        ok = self._ev().eval(stmt.condition)
-        if not isinstance(ok, bool):
-            raise self._error("a 'require' condition must be a bool", stmt.span)
-        if not ok:
-            raise require_failure(self.reporter, self.definition.name, stmt, self.bound, self.call)
+    def visit_Steps(self, stmt: ast.Steps) -> None:
+        if self.steps is not None:
+            raise self.fail("'steps' is given twice", stmt.span)
+        if self.tensors:
+            raise self.fail("give 'steps' before the params and buffers", stmt.span)
+        self.steps = self._static_int(stmt.value, "steps")
 
     # ------------------------------------------------------------------ tensors
-    def _tensor(self, stmt: ast.Learn | ast.Buffer) -> None:
+    def visit_Learn(self, stmt: ast.Learn | ast.Buffer) -> None:
         kind = "param" if isinstance(stmt, ast.Learn) else "buffer"
-        self._check_new_name(stmt.name, stmt.span)
+        self.check_new_name(stmt.name, stmt.span)
         if self.charge is not None:
-            raise self._error(f"declare '{kind}'s before 'charge'", stmt.span)
+            raise self.fail(f"declare '{kind}'s before 'charge'", stmt.span)
         shape: tuple[int, ...] = ()
         if stmt.shape is not None:
             shape = tuple(self._static_int(e, f"a dimension of '{stmt.name}'") for e in stmt.shape)
@@ -247,13 +217,15 @@ class ParallelCompiler:
         self.shapes[stmt.name] = shape
         self.env[stmt.name] = Dyn(ir.Member(OWNER, stmt.name))
 
+    visit_Buffer = visit_Learn
+
     def _init(self, stmt, kind: str, shape: tuple[int, ...]):
         value = stmt.value
         if isinstance(value, ast.Call) and value.func in INIT_FUNCTIONS:
             return self._init_call(value, kind, shape)
         if "index" in names_in(value):
             if len(shape) != 1:
-                raise self._error(
+                raise self.fail(
                     "'index' numbers the elements of a vector; this is not a vector",
                     value.span,
                 )
@@ -263,7 +235,7 @@ class ParallelCompiler:
     def _number(self, expr: ast.Expr, extra: dict) -> float:
         v = self._ev(extra).eval(expr)
         if not is_number(v):
-            raise self._error(
+            raise self.fail(
                 f"an initial value is a number, 'kaiming_uniform(a)' or 'band(k)'; "
                 f"got {describe(v) if not isinstance(v, Dyn) else 'a tensor expression'}",
                 expr.span,
@@ -276,17 +248,17 @@ class ParallelCompiler:
         arg = call.args[0].value
         if call.func == "kaiming_uniform":
             if kind != "param" or len(shape) not in (1, 2):
-                raise self._error("kaiming_uniform initialises a vector or matrix param", call.span)
+                raise self.fail("kaiming_uniform initialises a vector or matrix param", call.span)
             return ir.Kaiming(self._number(arg, {}))
         if len(shape) != 2 or shape[0] != shape[1]:
-            raise self._error("band(k) fills a square matrix", call.span)
+            raise self.fail("band(k) fills a square matrix", call.span)
         return ir.Band(self._static_int(arg, "the width of band()"))
 
     # ------------------------------------------------------------------ equations
-    def _charge(self, stmt: ast.Charge) -> None:
+    def visit_Charge(self, stmt: ast.Charge) -> None:
         if self.charge is not None:
-            raise self._error("a parallel neuron charges once", stmt.span)
-        self._check_new_name(stmt.name, stmt.span)
+            raise self.fail("a parallel neuron charges once", stmt.span)
+        self.check_new_name(stmt.name, stmt.span)
         expr = stmt.value
         bias_expr = None
         if isinstance(expr, ast.Binary) and expr.op == "+":
@@ -297,7 +269,7 @@ class ParallelCompiler:
             and isinstance(expr.right, ast.Name)
             and expr.right.id == "x"
         ):
-            raise self._error(
+            raise self.fail(
                 "a parallel neuron's charge is 'M @ x + b': a [T, T] matrix times the "
                 "input sequence, plus an optional bias",
                 stmt.value.span,
@@ -307,16 +279,14 @@ class ParallelCompiler:
         if bias_expr is not None:
             bias = self._ev().eval(bias_expr)
             if not (isinstance(bias, Dyn) and isinstance(bias.expr, ir.Member)):
-                raise self._error(
-                    "the bias 'b' in 'M @ x + b' is a param or buffer", bias_expr.span
-                )
+                raise self.fail("the bias 'b' in 'M @ x + b' is a param or buffer", bias_expr.span)
             bias = bias.expr
         self.charge = (stmt.name, matrix, sliding, bias)
         self.env[stmt.name] = Dyn(ir.Local("_h"))
 
     def _matrix(self, expr: ast.Expr) -> tuple[ir.PyExpr | None, str | None]:
         if "x" in names_in(expr):
-            raise self._error("the matrix 'M' in 'M @ x' cannot depend on the input", expr.span)
+            raise self.fail("the matrix 'M' in 'M @ x' cannot depend on the input", expr.span)
         if isinstance(expr, ast.Call) and expr.func == "sliding":
             if len(expr.args) != 1 or not isinstance(expr.args[0].value, ast.Name):
                 raise self.reporter.fail(
@@ -324,7 +294,7 @@ class ParallelCompiler:
                 )
             name = expr.args[0].value.id
             if len(self.shapes.get(name, ())) != 1:
-                raise self._error(
+                raise self.fail(
                     f"sliding(w) needs a vector param; '{name}' is not one",
                     expr.args[0].value.span,
                     did_you_mean(name, self.shapes),
@@ -332,28 +302,22 @@ class ParallelCompiler:
             return None, name
         value = self._ev().eval(expr)
         if not isinstance(value, Dyn) or value.kind != "float":
-            raise self._error("'M' in 'M @ x' is a matrix of params and buffers", expr.span)
+            raise self.fail("'M' in 'M @ x' is a matrix of params and buffers", expr.span)
         if self.steps is None:
-            raise self._error("a [T, T] matrix needs 'steps T' (or use sliding(w))", expr.span)
+            raise self.fail("a [T, T] matrix needs 'steps T' (or use sliding(w))", expr.span)
         return value.expr, None
 
-    def _window(self, stmt: ast.Window) -> None:
+    def visit_Window(self, stmt: ast.Window) -> None:
         if self.window is not None:
-            raise self._error("'window' is given twice", stmt.span)
+            raise self.fail("'window' is given twice", stmt.span)
         if self.charge is None:
-            raise self._error("'window' comes after 'charge'", stmt.span)
+            raise self.fail("'window' comes after 'charge'", stmt.span)
         self.window = self._static_int(stmt.value, "the window")
         for opt in stmt.options:
-            if opt.name != "when":
-                raise self.reporter.fail(
-                    "E0202",
-                    f"'window' has no option '{opt.name}'",
-                    opt.span,
-                    "its option is: when",
-                )
-            cond = self._ev().eval(opt.value)
+            WINDOW_OPTIONS.check_name(opt, self.reporter)
+            cond = WINDOW_OPTIONS.value(opt, self._ev())
             if not (isinstance(cond, bool) or (isinstance(cond, Dyn) and cond.kind == "bool")):
-                raise self._error("'when' is a condition", opt.value.span)
+                raise self.fail("'when' is a condition", opt.value.span)
             if isinstance(cond, bool):
                 self.when_static = cond
                 continue
@@ -365,36 +329,24 @@ class ParallelCompiler:
                 result = None
             self.when_static = result if isinstance(result, bool) else None
 
-    def _fire(self, stmt: ast.Fire) -> None:
+    def visit_Fire(self, stmt: ast.Fire) -> None:
         if self.fired is not None:
-            raise self._error("a neuron fires once", stmt.span)
+            raise self.fail("a neuron fires once", stmt.span)
         if self.charge is None:
-            raise self._error("'fire' comes after 'charge'", stmt.span)
+            raise self.fail("'fire' comes after 'charge'", stmt.span)
         cond = stmt.condition
         if not (isinstance(cond, ast.Binary) and cond.op == ">="):
-            raise self._error(
+            raise self.fail(
                 "a fire condition is written 'h >= threshold' (it spikes where h - threshold >= 0)",
                 cond.span,
             )
         left, right = self._ev().eval(cond.left), self._ev().eval(cond.right)
         if not isinstance(left, Dyn) or not (is_number(right) or isinstance(right, Dyn)):
-            raise self._error("a fire condition compares the charge with a threshold", cond.span)
+            raise self.fail("a fire condition compares the charge with a threshold", cond.span)
         surrogate = self.defs.default_surrogate("ATan")
-        for opt in stmt.options:
-            if opt.name != "surrogate":
-                raise self.reporter.fail(
-                    "E0202",
-                    f"'fire' has no option '{opt.name}'",
-                    opt.span,
-                    "its option is: surrogate",
-                )
-            value = self._ev().eval(opt.value)
-            try:
-                surrogate = coerce(value, "surrogate")
-            except TypeError as err:
-                raise self.reporter.fail(
-                    "E0204", f"option 'surrogate': {err}", opt.value.span
-                ) from None
+        for opt in stmt.options:  # the last one counts
+            FIRE_OPTIONS.check_name(opt, self.reporter)
+            surrogate = FIRE_OPTIONS.value(opt, self._ev())
         arg = left.expr
         if not (is_number(right) and right == 0):  # h >= 0 spikes on h itself
             arg = ir.BinOp("-", arg, right.expr if isinstance(right, Dyn) else ir.Const(right))

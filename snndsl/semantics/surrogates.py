@@ -9,39 +9,12 @@ backward class; int parameters are fixed, one class per value.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from snndsl import ir
-from snndsl.diagnostics import Reporter
-from snndsl.names import identifier_problem
+from snndsl.diagnostics import Reporter, SpecError
+from snndsl.semantics.body import BodyWalker
+from snndsl.semantics.definitions import Definitions, surrogate_class
 from snndsl.semantics.evaluate import Dyn, Evaluator, SurrogateValue, as_ir, describe, is_number
 from snndsl.syntax import ast
-
-if TYPE_CHECKING:
-    from snndsl.semantics.neurons import Definitions
-
-
-def check_one_result(body, reporter: Reporter, seen: frozenset = frozenset()) -> None:
-    """On every path through a surrogate body, at most one primitive and one gradient."""
-    seen = set(seen)
-    for stmt in body:
-        if isinstance(stmt, (ast.Primitive, ast.Gradient)):
-            kind = type(stmt).__name__.lower()
-            if kind in seen:
-                raise reporter.fail("E0405", f"a surrogate has one '{kind}'", stmt.span)
-            seen.add(kind)
-        elif isinstance(stmt, ast.If):
-            check_one_result(stmt.then, reporter, frozenset(seen))
-            check_one_result(stmt.orelse, reporter, frozenset(seen))
-
-
-def body_has(body, cls) -> bool:
-    for stmt in body:
-        if isinstance(stmt, cls):
-            return True
-        if isinstance(stmt, ast.If) and (body_has(stmt.then, cls) or body_has(stmt.orelse, cls)):
-            return True
-    return False
 
 
 def split_surrogate_args(value: SurrogateValue):
@@ -51,74 +24,71 @@ def split_surrogate_args(value: SurrogateValue):
     return runtime, static
 
 
-def surrogate_class(name: str, static: tuple[tuple[str, int], ...] = ()) -> str:
-    """``_ATan``; a surrogate with int parameters gets one class per their values."""
-    suffix = "".join(f"_{k}{v}".replace("-", "m") for k, v in static)
-    return f"_{name}{suffix}"
+class SurrogateBody(BodyWalker):
+    """Walks a surrogate body until the first ``want`` statement (Primitive or Gradient),
+    whose value becomes :attr:`result`; tensor ``let`` statements go through ``emit``."""
+
+    CODE = "E0405"
+
+    def __init__(self, definition, env: dict, reporter: Reporter, defs: Definitions, emit, want):
+        self.definition, self.env, self.reporter = definition, dict(env), reporter
+        self.defs, self.emit, self.want = defs, emit, want
+        self.result: ir.PyExpr | None = None
+
+    def evaluator(self) -> Evaluator:
+        return Evaluator(
+            self.env, self.reporter, self.defs.call_hook, f"surrogate '{self.definition.name}'"
+        )
+
+    def finished(self) -> bool:
+        return self.result is not None
+
+    def misplaced(self, stmt) -> SpecError:
+        return self.fail(
+            f"'{type(stmt).__name__.lower()}' belongs in a neuron, not a surrogate", stmt.span
+        )
+
+    def non_constant_if(self, stmt: ast.If) -> SpecError:
+        return self.fail(
+            "an 'if' in a surrogate may only test constants and int parameters "
+            "(float parameters are runtime values in the backward pass)",
+            stmt.condition.span,
+        )
+
+    def bind_tensor(self, stmt: ast.Let, value: ir.PyExpr) -> ir.PyExpr:
+        return self.emit(stmt.name, value)
+
+    def visit_Require(self, stmt: ast.Require) -> None:
+        """Checked at each call, with its arguments (:class:`SurrogateRequires`)."""
+
+    def visit_Primitive(self, stmt: ast.Primitive | ast.Gradient) -> None:
+        if not isinstance(stmt, self.want):
+            return
+        value = self.evaluator().eval(stmt.value)
+        if not (isinstance(value, Dyn) or is_number(value)):
+            raise self.fail(
+                f"a {self.want.__name__.lower()} must be a number or a tensor, "
+                f"got {describe(value)}",
+                stmt.value.span,
+            )
+        self.result = as_ir(value) if isinstance(value, Dyn) else ir.Const(value)
+
+    visit_Gradient = visit_Primitive
 
 
 def run_surrogate_body(definition, env, reporter, defs, emit, want):
     """Walk a surrogate body: lets bind (tensor lets through ``emit``), ``if`` must be
     static, and the value of the first ``want`` statement (Primitive or Gradient) is
     returned as IR."""
-    env = dict(env)
-
-    def walk(body):
-        for stmt in body:
-            ev = Evaluator(env, reporter, defs.call_hook, f"surrogate '{definition.name}'")
-            if isinstance(stmt, ast.Let):
-                problem = identifier_problem(stmt.name)
-                if problem:
-                    raise reporter.fail("E0101", problem, stmt.span)
-                if stmt.name in env:
-                    raise reporter.fail(
-                        "E0102", f"'{stmt.name}' is already defined here", stmt.span
-                    )
-                value = ev.eval(stmt.value)
-                if isinstance(value, Dyn):
-                    value = Dyn(emit(stmt.name, as_ir(value)))
-                env[stmt.name] = value
-            elif isinstance(stmt, ast.If):
-                cond = ev.eval(stmt.condition)
-                if not isinstance(cond, bool):
-                    raise reporter.fail(
-                        "E0405",
-                        "an 'if' in a surrogate may only test constants and int parameters "
-                        "(float parameters are runtime values in the backward pass)",
-                        stmt.condition.span,
-                    )
-                found = walk(stmt.then if cond else stmt.orelse)
-                if found is not None:
-                    return found
-            elif isinstance(stmt, (ast.Primitive, ast.Gradient)):
-                if isinstance(stmt, want):
-                    value = ev.eval(stmt.value)
-                    if not (isinstance(value, Dyn) or is_number(value)):
-                        raise reporter.fail(
-                            "E0405",
-                            f"a {want.__name__.lower()} must be a number or a tensor, "
-                            f"got {describe(value)}",
-                            stmt.value.span,
-                        )
-                    return as_ir(value) if isinstance(value, Dyn) else ir.Const(value)
-            elif isinstance(stmt, ast.Require):
-                continue
-            else:
-                raise reporter.fail(
-                    "E0405",
-                    f"'{type(stmt).__name__.lower()}' belongs in a neuron, not a surrogate",
-                    stmt.span,
-                )
-        return None
-
-    result = walk(definition.body)
-    if result is None:
+    walker = SurrogateBody(definition, env, reporter, defs, emit, want)
+    walker.walk(definition.body)
+    if walker.result is None:
         raise reporter.fail(
             "E0405",
             f"surrogate '{definition.name}' has no '{want.__name__.lower()}'",
             definition.name_span,
         )
-    return result
+    return walker.result
 
 
 def compile_surrogate(
