@@ -26,6 +26,7 @@ from snndsl.backends.torch.fused import Kernels, fuse
 from snndsl.backends.torch.printer import format_const, to_python
 from snndsl.names import GENERATED_HELPERS, Namespace
 from snndsl.resources import resource_dir
+from snndsl.semantics.catalogue import OPS
 
 MODES = ("single", "multi")
 BACKENDS = ("eager", "fused", "compile")
@@ -232,19 +233,16 @@ class _Layout:
         return name
 
 
-_CONV = {"Conv1d": "F.conv1d", "Conv2d": "F.conv2d", "Conv3d": "F.conv3d"}
-
-
 def _direct_call(n: ir.LayerIR, src: str) -> str | None:
     """The functional call a layer's forward makes, for the single-step form: it skips
-    nn.Module's call machinery once per layer and step (the same computation)."""
+    nn.Module's call machinery once per layer and step (the same computation).  Which
+    call, and when, is the catalogue's ``functional``; this prints it."""
+    op = OPS[n.op]
+    call = op.functional
+    if call is None or not call.applies(op.ctor_values(n.ctor_args)):
+        return None
     m = f"self.{n.attr}"
-    if n.op == "Linear":
-        return f"F.linear({src}, {m}.weight, {m}.bias)"
-    if n.op in _CONV and dict(n.ctor_args).get("padding_mode", "zeros") == "zeros":
-        args = ("weight", "bias", "stride", "padding", "dilation", "groups")
-        return f"{_CONV[n.op]}({src}, " + ", ".join(f"{m}.{a}" for a in args) + ")"
-    return None
+    return f"F.{call.function}({src}, " + ", ".join(f"{m}.{a}" for a in call.attrs) + ")"
 
 
 def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
