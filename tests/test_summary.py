@@ -336,3 +336,36 @@ def test_cli_summary_does_not_import_torch():
     )
     assert proc.returncode == 0, proc.stderr
     assert "parameters: 101,154" in proc.stdout
+
+
+def test_names_and_ops_come_from_the_ir_fields():
+    """A dropout's row is named by its step label, a merge's op is the spec's name."""
+    net = snndsl.resolve("""
+    network N {
+        input x: [4]
+        a = x -> drop: Dropout(0.1)
+        b = x -> drop2: Dropout(0.2)
+        s = Add(a, b)
+        e = SEW(s, x, "IAND")
+        c = Cat(e, x, dim=0)
+        output y = Mul(a, b, x)
+        output z = c
+    }
+    """)
+    drops = [n for n in net.nodes if isinstance(n, ir.DropoutIR)]
+    assert [(n.label, n.attr) for n in drops] == [("drop", "_drop_mask"), ("drop2", "_drop2_mask")]
+    merges = [n for n in net.nodes if isinstance(n, ir.MergeIR)]
+    assert [(n.op, n.op_name) for n in merges] == [
+        ("add", "Add"),
+        ("sew", "SEW"),
+        ("cat", "Cat"),
+        ("mul", "Mul"),
+    ]
+    rows = {r.name: r for r in summarize(net).nodes}
+    assert [rows[k].op for k in ("drop", "drop2", "s", "e", "c")] == [
+        "Dropout",
+        "Dropout",
+        "Add",
+        "SEW",
+        "Cat",
+    ]

@@ -21,16 +21,18 @@ generating code, and a test compares it with the generated modules.  Per node:
   padding included).  Bias additions are not counted, nor normalisation, pooling, neuron
   dynamics or the time mixing of parallel neurons.  With spiking inputs, a zero input
   skips its products, so the event-driven count is lower.
+
+A layer's parameters, buffers and SynOps are counted by its catalogue entry
+(:attr:`snndsl.semantics.catalogue.LayerOp.counts`).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 from snndsl import ir
-from snndsl.semantics.catalogue import OPS
+from snndsl.semantics.catalogue import OPS, Counts
 
 FLOAT32_BYTES = 4
 
@@ -95,9 +97,8 @@ class NetworkSummary:
 
 def node_name(node: ir.Node) -> str:
     """The spec name of a node: its step label or generated name."""
-    if isinstance(node, ir.DropoutIR):  # the IR keeps the mask attribute '_<name>_mask'
-        m = re.fullmatch(r"_(.+)_mask(?:_\d+)?", node.attr)
-        return m.group(1) if m else node.value
+    if isinstance(node, ir.DropoutIR):  # its attr is the mask's, '_<label>_mask'
+        return node.label
     if isinstance(node, (ir.AliasIR, ir.MergeIR, ir.DelayIR)):
         return node.value
     return node.attr
@@ -113,7 +114,7 @@ def node_op(node: ir.Node) -> str:
     if isinstance(node, ir.ParallelIR):
         return node.neuron
     if isinstance(node, ir.MergeIR):
-        return node.spec.split("(")[0]
+        return node.op_name
     if isinstance(node, ir.DelayIR):
         return node.spec
     return "alias"
@@ -134,46 +135,13 @@ def node_sources(node: ir.Node) -> tuple[str, ...]:
 
 def layer_args(node: ir.LayerIR) -> dict[str, object]:
     """Every constructor argument of a layer, defaults filled in from the catalogue."""
-    op = OPS[node.op]
-    by_name = {p.name: p for p in op.params}
-    positional = iter(v for k, v in node.ctor_args if k is None)
-    given = {k: v for k, v in node.ctor_args if k is not None}
-    return {
-        key: next(positional) if by_name[key].required else given.get(key, by_name[key].default)
-        for key in op.ctor_params
-    }
+    return OPS[node.op].ctor_values(node.ctor_args)
 
 
-def _size(value, n: int) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, tuple) else (value,) * n
-
-
-def _layer_counts(node: ir.LayerIR) -> tuple[int, int, int | None]:
-    """(parameters, buffer elements, dense MACs per sample per step) of a layer."""
-    a = layer_args(node)
-    op = node.op
-    if op == "Linear":
-        weights = a["in_features"] * a["out_features"]
-        bias = a["out_features"] if a["bias"] else 0
-        return weights + bias, 0, weights * math.prod(node.in_shape[:-1])
-    if op.startswith(("Conv", "ConvTranspose")):
-        nd = len(node.in_shape) - 1
-        kernel = math.prod(_size(a["kernel_size"], nd))
-        weights = a["in_channels"] * a["out_channels"] // a["groups"] * kernel
-        bias = a["out_channels"] if a["bias"] else 0
-        # Conv: every output position gathers; ConvTranspose: every input position scatters
-        positions = node.in_shape[1:] if op.startswith("ConvTranspose") else node.out_shape[1:]
-        return weights + bias, 0, weights * math.prod(positions)
-    if op.startswith("BatchNorm"):
-        c = a["num_features"]
-        return (2 * c if a["affine"] else 0), (2 * c + 1 if a["track_running_stats"] else 0), None
-    if op == "GroupNorm":
-        return (2 * a["num_channels"] if a["affine"] else 0), 0, None
-    if op == "LayerNorm":
-        n = math.prod(_size(a["normalized_shape"], 1))
-        affine = a["elementwise_affine"]
-        return (n if affine else 0) + (n if affine and a["bias"] else 0), 0, None
-    return 0, 0, None  # pooling, Flatten, Upsample, Identity
+def layer_counts(node: ir.LayerIR) -> Counts:
+    """(parameters, buffer elements, dense MACs per sample per step) of a layer, as its
+    catalogue entry counts them."""
+    return OPS[node.op].counts(layer_args(node), node.in_shape, node.out_shape)
 
 
 # --------------------------------------------------------------------------- parallel neurons
@@ -210,7 +178,7 @@ def _row(node: ir.Node) -> NodeSummary:
     kind = "alias"
     if isinstance(node, ir.LayerIR):
         kind = "layer"
-        params, buffers, synops = _layer_counts(node)
+        params, buffers, synops = layer_counts(node)
     elif isinstance(node, ir.DropoutIR):
         kind = "dropout"
         state, state_of = elements, "mask, training only"

@@ -226,6 +226,7 @@ class DropoutIR:
     channelwise: bool
     shape: tuple[int, ...]
     spec: str
+    label: str  # the spec name of the step, e.g. 'drop'
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,7 @@ class MergeIR:
     dim: int | None  # for 'cat': the dimension of one sample (0-based, non-negative)
     shape: tuple[int, ...]
     spec: str
+    op_name: str  # the merge as the spec writes it: 'Add', 'Mul', 'Cat' or 'SEW'
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,21 @@
-"""The layer catalogue: signatures, shape inference and torch constructors.
+"""The layer catalogue: what each layer is, in one place.
 
 Each :class:`LayerOp` says which arguments a layer takes (with torch's names and
 SpikingJelly 2.0.0 defaults), which of them can be inferred from the input shape, how
-the per-sample output shape follows from the per-sample input shape, and how to
-construct the torch module.  Shapes here never include the batch ``N`` or time ``T``
-dimensions.  Neurons are not listed here: they are defined in the prelude and compiled
-by :mod:`snndsl.neurons`.
+the per-sample output shape follows from the per-sample input shape, how to construct
+the torch module, which ``torch.nn.functional`` call computes it from the module's
+attributes (the fast path of the single-step form; :class:`FunctionalCall`), and what it
+holds and computes (:class:`Counts`: parameters, buffers, multiply-accumulates).  Shapes
+here never include the batch ``N`` or time ``T`` dimensions.  Neurons are not listed
+here: they are defined in the prelude and compiled by :mod:`snndsl.neurons`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from snndsl.semantics.signature import REQUIRED, ParamSpec
 
@@ -35,8 +38,45 @@ class ShapeError(Exception):
         self.code = code or ("E0301" if arg is None else "E0207")
 
 
+class Counts(NamedTuple):
+    """What one layer holds and computes, per sample and per time step."""
+
+    params: int  # elements of its learnable tensors (weights, biases, affine scales)
+    buffers: int  # elements of its buffers (BatchNorm running statistics)
+    synops: int | None  # dense multiply-accumulates; None: not a synaptic layer
+
+
+def _always(args: dict) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class FunctionalCall:
+    """The ``torch.nn.functional`` call that computes a layer from its module's attributes.
+
+    The layer ``m`` applied to ``x`` equals ``F.<function>(x, m.<attrs[0]>, m.<attrs[1]>,
+    ...)`` whenever ``applies`` holds for its constructor arguments (every one, defaults
+    filled in; see :meth:`LayerOp.ctor_values`).  How the call is printed is the backend's
+    business.
+    """
+
+    function: str  # the name in torch.nn.functional, e.g. 'linear'
+    attrs: tuple[str, ...]  # the module attributes it reads, in the call's order
+    applies: Callable[[dict], bool] = _always
+
+
+CountFn = Callable[[dict, Shape, Shape], Counts]  # (ctor values, in shape, out shape)
+
+
 @dataclass(frozen=True)
 class LayerOp:
+    """One layer: its signature, shape inference, constructor, fast path and counts.
+
+    ``functional`` and ``counts`` have no defaults: every entry states them, ``None`` for
+    a layer without a functional fast path and :func:`holds_nothing` for one with no
+    parameters, buffers or multiply-accumulates.
+    """
+
     name: str
     params: tuple[ParamSpec, ...]
     infer: Callable[[Shape, dict], tuple[dict, Shape]]  # -> (completed args, out shape)
@@ -45,6 +85,20 @@ class LayerOp:
     ndim: int | None = None  # spatial dims of 'size' arguments
     doc: str = ""
     spikingjelly: bool = True  # SpikingJelly's activation_based.layer has it
+    functional: FunctionalCall | None = field(kw_only=True)  # None: no fast path
+    counts: CountFn = field(kw_only=True)
+
+    def ctor_values(self, ctor_args: tuple[tuple[str | None, object], ...]) -> dict:
+        """Every constructor argument by name, from the ``(name or None, value)`` pairs
+        of a layer's IR (required ones positional, others only where not the default),
+        defaults filled in."""
+        by_name = {p.name: p for p in self.params}
+        positional = iter(v for k, v in ctor_args if k is None)
+        given = {k: v for k, v in ctor_args if k is not None}
+        return {
+            key: next(positional) if by_name[key].required else given.get(key, by_name[key].default)
+            for key in self.ctor_params
+        }
 
 
 def _tuple(v, n: int) -> tuple:
@@ -374,6 +428,67 @@ def _dropout2d(shape: Shape, args: dict) -> tuple[dict, Shape]:
     return _dropout(shape, args)
 
 
+# --------------------------------------------------------------------------- counts
+# Parameters, buffers and dense multiply-accumulates (every input counted as non-zero);
+# bias additions, normalisation, pooling and resizing are not counted as SynOps.
+
+
+def holds_nothing(args: dict, in_shape: Shape, out_shape: Shape) -> Counts:
+    """No parameters, no buffers, not synaptic (pooling, reshaping, Identity, Dropout)."""
+    return Counts(0, 0, None)
+
+
+def _linear_counts(args: dict, in_shape: Shape, out_shape: Shape) -> Counts:
+    """``in_features * out_features`` MACs at each position of the leading dimensions."""
+    weights = args["in_features"] * args["out_features"]
+    bias = args["out_features"] if args["bias"] else 0
+    return Counts(weights + bias, 0, weights * math.prod(in_shape[:-1]))
+
+
+def _conv_counts(transposed: bool) -> CountFn:
+    """Conv: every output position gathers ``out * in / groups * prod(kernel)`` products
+    (positions over padding included); ConvTranspose: every input position scatters as
+    many (products that land in the cropped padding included)."""
+
+    def counts(args: dict, in_shape: Shape, out_shape: Shape) -> Counts:
+        kernel = math.prod(_tuple(args["kernel_size"], len(in_shape) - 1))
+        weights = args["in_channels"] * args["out_channels"] // args["groups"] * kernel
+        bias = args["out_channels"] if args["bias"] else 0
+        positions = in_shape[1:] if transposed else out_shape[1:]
+        return Counts(weights + bias, 0, weights * math.prod(positions))
+
+    return counts
+
+
+def _batchnorm_counts(args: dict, in_shape: Shape, out_shape: Shape) -> Counts:
+    """Weight and bias per channel; running mean and variance and the batch counter."""
+    c = args["num_features"]
+    params = 2 * c if args["affine"] else 0
+    return Counts(params, 2 * c + 1 if args["track_running_stats"] else 0, None)
+
+
+def _groupnorm_counts(args: dict, in_shape: Shape, out_shape: Shape) -> Counts:
+    return Counts(2 * args["num_channels"] if args["affine"] else 0, 0, None)
+
+
+def _layernorm_counts(args: dict, in_shape: Shape, out_shape: Shape) -> Counts:
+    n = math.prod(_tuple(args["normalized_shape"], 1))
+    affine = args["elementwise_affine"]
+    return Counts((n if affine else 0) + (n if affine and args["bias"] else 0), 0, None)
+
+
+# --------------------------------------------------------------------------- fast paths
+
+
+def _zero_padded(args: dict) -> bool:
+    return args["padding_mode"] == "zeros"
+
+
+def _conv_call(nd: int) -> FunctionalCall:
+    attrs = ("weight", "bias", "stride", "padding", "dilation", "groups")
+    return FunctionalCall(f"conv{nd}d", attrs, _zero_padded)
+
+
 # --------------------------------------------------------------------------- the table
 
 P = ParamSpec
@@ -390,6 +505,7 @@ def _conv_op(nd: int) -> LayerOp:
         ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
          "groups", "bias", "padding_mode"),
         ndim=nd, doc=f"{nd}-D convolution over {_layout(nd)}",
+        functional=_conv_call(nd), counts=_conv_counts(transposed=False),
     )  # fmt: skip
 
 
@@ -404,6 +520,7 @@ def _conv_transpose_op(nd: int) -> LayerOp:
         ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
          "groups", "bias", "dilation", "padding_mode"),
         ndim=nd, doc=f"{nd}-D transposed convolution over {_layout(nd)}",
+        functional=None, counts=_conv_counts(transposed=True),
     )  # fmt: skip
 
 
@@ -416,6 +533,7 @@ def _batchnorm_op(nd: int) -> LayerOp:
         _batchnorm(nd), f"nn.BatchNorm{nd}d",
         ("num_features", "eps", "momentum", "affine", "track_running_stats"),
         doc="batch normalisation over the channels; multi-step normalises over T*N samples",
+        functional=None, counts=_batchnorm_counts,
     )  # fmt: skip
 
 
@@ -426,7 +544,7 @@ def _maxpool_op(nd: int) -> LayerOp:
          P("dilation", "size", 1), P("ceil_mode", "bool", False)),
         _pool(nd, dilation=True), f"nn.MaxPool{nd}d",
         ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-        ndim=nd, doc=f"{nd}-D max pooling",
+        ndim=nd, doc=f"{nd}-D max pooling", functional=None, counts=holds_nothing,
     )  # fmt: skip
 
 
@@ -439,7 +557,7 @@ def _avgpool_op(nd: int) -> LayerOp:
         _pool(nd, dilation=False), f"nn.AvgPool{nd}d",
         ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
          *(p.name for p in extra)),
-        ndim=nd, doc=f"{nd}-D average pooling",
+        ndim=nd, doc=f"{nd}-D average pooling", functional=None, counts=holds_nothing,
     )  # fmt: skip
 
 
@@ -449,7 +567,7 @@ def _adaptive_op(kind: str, nd: int) -> LayerOp:
         (P("output_size", "size"),),
         _adaptive(nd), f"nn.Adaptive{kind}Pool{nd}d", ("output_size",),
         ndim=nd, doc=f"{nd}-D adaptive {kind.lower()} pooling to output_size",
-        spikingjelly=kind == "Avg",
+        spikingjelly=kind == "Avg", functional=None, counts=holds_nothing,
     )  # fmt: skip
 
 
@@ -460,6 +578,7 @@ _OPS: list[LayerOp] = [
          P("bias", "bool", True)),
         _linear, "nn.Linear", ("in_features", "out_features", "bias"),
         doc="y = x W^T + b over the last dimension",
+        functional=FunctionalCall("linear", ("weight", "bias")), counts=_linear_counts,
     ),
     *(_conv_op(nd) for nd in (1, 2, 3)),
     *(_conv_transpose_op(nd) for nd in (1, 2, 3)),
@@ -470,6 +589,7 @@ _OPS: list[LayerOp] = [
          P("eps", "float", 1e-5), P("affine", "bool", True)),
         _groupnorm, "nn.GroupNorm", ("num_groups", "num_channels", "eps", "affine"),
         doc="group normalisation over the channels of [C, *]",
+        functional=None, counts=_groupnorm_counts,
     ),
     LayerOp(
         "LayerNorm",
@@ -477,7 +597,7 @@ _OPS: list[LayerOp] = [
          P("elementwise_affine", "bool", True), P("bias", "bool", True)),
         _layernorm, "nn.LayerNorm", ("normalized_shape", "eps", "elementwise_affine", "bias"),
         doc="layer normalisation over the trailing dimensions (the last one by default)",
-        spikingjelly=False,
+        spikingjelly=False, functional=None, counts=_layernorm_counts,
     ),
     *(_maxpool_op(nd) for nd in (1, 2, 3)),
     *(_avgpool_op(nd) for nd in (1, 2, 3)),
@@ -487,6 +607,7 @@ _OPS: list[LayerOp] = [
         (P("start_dim", "int", 1), P("end_dim", "int", -1)),
         _flatten, "nn.Flatten", ("start_dim", "end_dim"),
         doc="merge dimensions start_dim..end_dim of [N, *]",
+        functional=None, counts=holds_nothing,
     ),
     LayerOp(
         "Upsample",
@@ -495,17 +616,19 @@ _OPS: list[LayerOp] = [
          P("recompute_scale_factor", "bool?", None)),
         _upsample, "nn.Upsample",
         ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
-        doc="resize the spatial dimensions",
+        doc="resize the spatial dimensions", functional=None, counts=holds_nothing,
     ),
     LayerOp("Identity", (), _identity, "nn.Identity", (), doc="passes its input through",
-            spikingjelly=False),
+            spikingjelly=False, functional=None, counts=holds_nothing),
     LayerOp(
         "Dropout", (P("p", "float", 0.5),), _dropout, None, ("p",),
         doc="one dropout mask per sequence, shared by all time steps",
+        functional=None, counts=holds_nothing,
     ),
     LayerOp(
         "Dropout2d", (P("p", "float", 0.2),), _dropout2d, None, ("p",),
         doc="one channel-wise dropout mask per sequence, shared by all time steps",
+        functional=None, counts=holds_nothing,
     ),
 ]  # fmt: skip
 OPS: dict[str, LayerOp] = {op.name: op for op in _OPS}

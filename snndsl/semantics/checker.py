@@ -388,7 +388,8 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         spec = f"{op.name}({self._describe_args(op, args, bound.given)})"
         if op.ctor is None:  # Dropout / Dropout2d: inline with a per-sequence mask
             mask = self.attrs.fresh(f"_{name}_mask")
-            self.add(ir.DropoutIR(mask, value, src, args["p"], op.name == "Dropout2d", shape, spec))
+            channelwise = op.name == "Dropout2d"
+            self.add(ir.DropoutIR(mask, value, src, args["p"], channelwise, shape, spec, name))
             return out
         ctor_args = self._ctor_args(op, args)
         self.add(ir.LayerIR(name, value, src, op.name, op.ctor, ctor_args, shape, out, spec))

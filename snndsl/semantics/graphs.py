@@ -200,7 +200,9 @@ class GraphChecks:
         if op.kind == "sew":
             args += f', "{cnf}"'
         self.add(
-            ir.MergeIR(value, tuple(names), op.kind, cnf, dim, shape, f"{call.func}({args})"),
+            ir.MergeIR(
+                value, tuple(names), op.kind, cnf, dim, shape, f"{call.func}({args})", call.func
+            ),
         )
         return shape
 

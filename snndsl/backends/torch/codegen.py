@@ -41,6 +41,7 @@ from snndsl.backends.torch.layout import (
 from snndsl.backends.torch.printer import assign_expr, format_const, to_python
 from snndsl.names import GENERATED_HELPERS, Namespace
 from snndsl.resources import resource_dir
+from snndsl.semantics.catalogue import OPS
 
 Stmt = tuple[str, Code]  # (targets, value) of a statement laid out later
 
@@ -178,19 +179,16 @@ class _Layout:
         return Atom("_xs"), self.stmt("_xs", seq)
 
 
-_CONV = {"Conv1d": "F.conv1d", "Conv2d": "F.conv2d", "Conv3d": "F.conv3d"}
-
-
 def _direct_call(n: ir.LayerIR, src: str) -> Code | None:
     """The functional call a layer's forward makes, for the single-step form: it skips
-    nn.Module's call machinery once per layer and step (the same computation)."""
+    nn.Module's call machinery once per layer and step (the same computation).  Which
+    call, and when, is the catalogue's ``functional``; this prints it."""
+    op = OPS[n.op]
+    functional = op.functional
+    if functional is None or not functional.applies(op.ctor_values(n.ctor_args)):
+        return None
     m = f"self.{n.attr}"
-    if n.op == "Linear":
-        return call("F.linear", src, f"{m}.weight", f"{m}.bias")
-    if n.op in _CONV and dict(n.ctor_args).get("padding_mode", "zeros") == "zeros":
-        args = ("weight", "bias", "stride", "padding", "dilation", "groups")
-        return call(_CONV[n.op], src, *(f"{m}.{a}" for a in args))
-    return None
+    return call(f"F.{functional.function}", src, *(f"{m}.{a}" for a in functional.attrs))
 
 
 def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
