@@ -1,7 +1,7 @@
 """The ordered phases from spec to source: read -> parse -> check -> render.
 
 ``spec`` arguments everywhere in the API may be a path to a ``.snn``/``.yaml`` file,
-spec text, or an already parsed :class:`~snndsl.ast.Module`.  This module never imports
+spec text, or an already parsed :class:`~snndsl.syntax.ast.Module`.  This module never imports
 torch: ``snndsl generate`` runs without it.
 """
 
@@ -45,7 +45,7 @@ def parse(spec, path: str | None = None) -> ast.Module:
     if isinstance(spec, os.PathLike):
         return parse_file(spec)
     if not isinstance(spec, str):
-        raise TypeError(f"a spec is a path, text or snndsl.ast.Module, not {type(spec).__name__}")
+        raise TypeError(f"a spec is a path, text or snndsl.syntax.ast.Module, not {type(spec).__name__}")
     if path is None and _looks_like_path(spec):
         return parse_file(spec)
     name = path or "<spec>"

@@ -2,7 +2,7 @@
 
 Everything here is validated and resolved: names are safe Python identifiers, shapes are
 concrete, neuron equations are trees of a closed set of :data:`PyExpr` node types,
-constants are Python values.  Templates only read this IR (through :mod:`snndsl.codegen`);
+constants are Python values.  Templates only read this IR (through a backend, :mod:`snndsl.backends`);
 they never see the spec AST.
 """
 
@@ -40,7 +40,7 @@ class Neg:
 
 @dataclass(frozen=True)
 class Func:
-    """A tensor function from the closed table in :mod:`snndsl.functions`."""
+    """A tensor function from the closed table in :mod:`snndsl.backends.torch.printer`."""
 
     name: str
     args: tuple[PyExpr, ...]

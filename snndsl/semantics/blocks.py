@@ -1,6 +1,6 @@
 """Checks for the parts of the language that scale a network: blocks, repeat, defaults.
 
-A mixin of the network checker (:mod:`snndsl.checks`).  A ``block`` is instantiated as a
+A mixin of the network checker (:mod:`snndsl.semantics.checker`).  A ``block`` is instantiated as a
 chain step, ``x -> b1: Basic(64)``: its body is checked in place with its parameters
 bound, its input standing for the step's input and its output for the step's value.
 Every other name inside gets the instance name as a prefix (``b1_conv1``), so generated

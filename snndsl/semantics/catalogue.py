@@ -7,7 +7,7 @@ the torch module, which ``torch.nn.functional`` call computes it from the module
 attributes (the fast path of the single-step form; :class:`FunctionalCall`), and what it
 holds and computes (:class:`Counts`: parameters, buffers, multiply-accumulates).  Shapes
 here never include the batch ``N`` or time ``T`` dimensions.  Neurons are not listed
-here: they are defined in the prelude and compiled by :mod:`snndsl.neurons`.
+here: they are defined in the prelude and compiled by :mod:`snndsl.semantics.neurons`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Checks for the graph parts of a network: merges, delays and reachability.
 
-A mixin of the network checker (:mod:`snndsl.checks`): it turns chain sources that are
+A mixin of the network checker (:mod:`snndsl.semantics.checker`): it turns chain sources that are
 merges (``Add(a, b)``, ``Mul``, ``Cat(..., dim=d)``, ``SEW(a, b, "ADD")``) or delays
 (``delay(h)``, ``delay(h, shape=[...])``) into IR nodes with inferred shapes, checks that
 the shapes a delay was assumed to have hold once its source is computed, that every

@@ -1,11 +1,13 @@
-"""Render the network IR as standalone PyTorch source, single-step or multi-step.
+"""The torch backends' module renderer: the network IR as standalone PyTorch source.
 
-This module turns IR into the pre-printed strings the Jinja2 templates lay out: names
-come from the IR (already validated), expressions from :func:`snndsl.pyexpr.to_python`,
-constants from :func:`snndsl.pyexpr.format_const`.  Jinja2 runs with
-``StrictUndefined``, ``trim_blocks`` and ``lstrip_blocks``.  The result is checked by
-compiling it (``compile``: the parse ``ast.parse`` does and the compiler's own checks)
-before it is returned, and is byte-for-byte deterministic.
+Each IR node becomes a view (a dict of laid-out statements) for one macro of
+templates/blocks.py.j2; templates/module.py.j2 lays out the module around them.  Names
+come from the IR; expressions are printed by :mod:`snndsl.backends.torch.printer`,
+constants by its ``format_const``; statements whose length depends on spec names are
+built as code nodes and laid out by :mod:`snndsl.backends.torch.layout` (never by
+re-parsing text).  Jinja2 runs with ``StrictUndefined``, ``trim_blocks`` and
+``lstrip_blocks``.  The result is compiled before it is returned, and is byte-for-byte
+deterministic.
 
 Multi-step layout: every value is either a sequence ``[T, N, *]`` or folded ``[T*N, *]``.
 Stateless layers run folded (as SpikingJelly's ``seq_to_ann_forward`` does), neurons

@@ -3,7 +3,7 @@
 Its forward runs the layer's time loop with the same equations, in the same order, as
 the plain multi-step form (so values are bit-identical) and keeps only the state at the
 start of every step.  Its backward walks time in reverse with the step's derivative,
-derived symbolically from the neuron's own equations by :mod:`snndsl.autodiff`: no
+derived symbolically from the neuron's own equations by :mod:`snndsl.ir.autodiff`: no
 autograd graph is recorded inside the loop.  This module turns a ``NeuronIR`` into the
 pre-printed pieces templates/module.py.j2 (the class) and blocks.py.j2 (the call) lay out.
 """
@@ -108,7 +108,7 @@ def fuse(
     n: ir.NeuronIR, class_name: str, seq: str, kernels: Kernels | None = None
 ) -> FusedNeuron | None:
     """The fused form of ``n`` reading the sequence ``seq``, or None when its equations
-    use something :mod:`snndsl.autodiff` cannot differentiate (or it records v_seq).
+    use something :mod:`snndsl.ir.autodiff` cannot differentiate (or it records v_seq).
 
     With ``kernels`` (the compile backend) one time step of the forward and one of the
     backward become module-level functions compiled by ``torch.compile``; the time loops
