@@ -45,7 +45,9 @@ def parse(spec, path: str | None = None) -> ast.Module:
     if isinstance(spec, os.PathLike):
         return parse_file(spec)
     if not isinstance(spec, str):
-        raise TypeError(f"a spec is a path, text or snndsl.syntax.ast.Module, not {type(spec).__name__}")
+        raise TypeError(
+            f"a spec is a path, text or snndsl.syntax.ast.Module, not {type(spec).__name__}"
+        )
     if path is None and _looks_like_path(spec):
         return parse_file(spec)
     name = path or "<spec>"

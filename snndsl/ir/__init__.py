@@ -2,7 +2,8 @@
 
 Everything here is validated and resolved: names are safe Python identifiers, shapes are
 concrete, neuron equations are trees of a closed set of :data:`PyExpr` node types,
-constants are Python values.  Templates only read this IR (through a backend, :mod:`snndsl.backends`);
+constants are Python values.  Templates only read this IR (through a backend,
+:mod:`snndsl.backends`);
 they never see the spec AST.
 """
 

@@ -9,7 +9,8 @@ backward pass of one time step, as IR assignments the code generator prints:
 2. the forward is recomputed from the saved state with the spike as the plain Heaviside
    step (the surrogate's forward, bit for bit);
 3. adjoints flow back through every assignment with the derivative of each node kind:
-   arithmetic, the tensor functions of :mod:`snndsl.backends.torch.printer`, ``where`` and the clamps
+   arithmetic, the tensor functions of :mod:`snndsl.backends.torch.printer`, ``where``
+   and the clamps
    (torch's subgradient conventions), comparisons and ``detach`` (zero), and the spike,
    whose derivative is its surrogate gradient (``<Surrogate>.gradient(arg, *params)``).
 
