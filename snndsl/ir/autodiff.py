@@ -14,7 +14,8 @@ backward pass of one time step, as IR assignments the code generator prints:
    (torch's subgradient conventions), comparisons and ``detach`` (zero), and the spike,
    whose derivative is its surrogate gradient (``<Surrogate>.gradient(arg, *params)``).
 
-:mod:`snndsl.backends.torch.fused` keeps only what the backward needs between the passes (for LIF, the
+:mod:`snndsl.backends.torch.fused`
+keeps only what the backward needs between the passes (for LIF, the
 charged potential of each step).  Parameters are scalars broadcast over the layer, so
 their adjoint is summed.
 """

@@ -1,6 +1,7 @@
 """Which snndsl neurons, surrogates and layers have a SpikingJelly 2.0.0 counterpart.
 
-Plain tables (no torch import), read by :mod:`snndsl.oracle.spikingjelly` to build reference networks
+Plain tables (no torch import), read by :mod:`snndsl.oracle.spikingjelly` to
+build reference networks
 and by :mod:`snndsl.exports.coverage` to write the coverage table.
 """
 
