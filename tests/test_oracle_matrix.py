@@ -130,7 +130,7 @@ def test_scalar_gradient_gap_is_the_surrogate_order():
     """With SpikingJelly's multiplication order in the surrogate's backward, KLIF's k
     gradient equals SpikingJelly's exactly: the only source of the gap allowed above."""
     require_spikingjelly()
-    from snndsl.backends.torch.codegen import render
+    from snndsl.backends import render
     from snndsl.loader import import_source
 
     spec = "network N { input x: [5]\n output y = x -> sn: KLIF(scale_reset=true) }"
