@@ -36,7 +36,6 @@ from snndsl.backends.torch.layout import (
     Lst,
     Sub,
     Tup,
-    atom,
     call,
     chain,
 )
@@ -75,12 +74,12 @@ def _environment() -> jinja2.Environment:
 
 def _class_header(name: str, base: str) -> str:
     """``class name(base):`` at module level, laid out as ruff does."""
-    return "\n".join(layout.header("class ", call(name, base), 0, ":"))
+    return layout.joined(layout.header("class ", call(name, base), 0, ":"))
 
 
 def _def_header(name: str, args: list[str]) -> str:
     """``def name(args):`` at module level, laid out as ruff does."""
-    return "\n".join(layout.header("def ", call(name, *args), 0, ":"))
+    return layout.joined(layout.header("def ", call(name, *args), 0, ":"))
 
 
 def _nest(text: str, width: int = 4) -> str:
@@ -163,10 +162,9 @@ class _Layout:
         code = Atom(value) if isinstance(value, str) else value
         return layout.lines(targets, code, self.indent + 4 * depth, comment, self.shift)
 
-    def shifted(self, text: str) -> str:
-        """Laid-out text with its continuation lines moved left by ``shift``."""
-        first, *rest = text.split("\n")
-        return "\n".join([first, *(line[self.shift :] for line in rest)])
+    def text(self, laid: list[str]) -> str:
+        """Lines laid out for this block as one template line (see ``shift``)."""
+        return layout.joined(laid, self.shift)
 
     def expr(self, target: str, value: ir.PyExpr, depth: int = 0) -> str:
         """An equation line (see :func:`assign_expr`)."""
@@ -214,14 +212,14 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
     like = Sub(src, Atom("0")) if lay.multi else src
     maker = "F.dropout2d" if n.channelwise else "F.dropout"
     mask = call(
-        maker, call("torch.ones_like", like), format_const(n.p), Kw("training", atom("True"))
+        maker, call("torch.ones_like", like), format_const(n.p), Kw("training", Atom("True"))
     )
     return {
         "kind": "dropout",
         "comment": _comment(f"{n.value}: {n.spec}, one mask per sequence"),
         "unfold": unfold,
         "load": lay.stmt("_mask", f"self.{n.attr}", depth=1),
-        "condition": lay.shifted(
+        "condition": lay.text(
             layout.condition(
                 "if",
                 Logic(
@@ -338,7 +336,7 @@ def _parallel_init(n: ir.ParallelIR) -> list[Stmt]:
             continue
         lines.append((target, call("nn.Parameter", value)))
         if isinstance(t.init, ir.Kaiming):
-            init = call("nn.init.kaiming_uniform_", target, Kw("a", atom(format_const(t.init.a))))
+            init = call("nn.init.kaiming_uniform_", target, Kw("a", Atom(format_const(t.init.a))))
             lines.append(("", init))
             if len(t.shape) == 1:
                 lines.append((target, call("nn.Parameter", f"{target}.data[0]")))
@@ -367,18 +365,15 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
         seq, unfold = lay.sequence(n.source)
         rows = call(f"{seq.text}.flatten", "1")
         h = call("torch.addmm", bias, "_w", rows) if bias else call("torch.mm", "_w", rows)
+        got = f"{seq.text}.shape[0]"  # its number of steps
         check = None
         if n.steps:
-            got = f"{seq.text}.shape[0]"
-            message = Atom(f'f"{n.neuron} needs {n.steps} steps, got {{{got}}}"')
-            check = (
-                f"if {got} != {n.steps}:",
-                "\n".join(layout.header("raise ", call("ValueError", message), lay.indent + 4)),
-            )
+            message = f'f"{n.neuron} needs {n.steps} steps, got {{{got}}}"'
+            check = (f"if {got} != {n.steps}:", _raise(lay, "ValueError", message))
         view.update(
             unfold=unfold,
             check=check,
-            sliding_line=lay.stmt("_w", call("_sliding_weight", view["sliding"], got_steps(seq)))
+            sliding_line=lay.stmt("_w", call("_sliding_weight", view["sliding"], got))
             if n.sliding
             else None,
             h=lay.stmt("_h", h),
@@ -402,15 +397,9 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
         steps=n.steps,
         k=k,
         when=to_python(n.window_when) if n.window_when is not None else None,
-        when_error="\n".join(
-            layout.header("raise ", call("ValueError", _string_literal(when_error)), lay.indent + 4)
-        ),
+        when_error=_raise(lay, "ValueError", _string_literal(when_error)),
         step_load=lay.stmt("_t", f"self.{n.step_attr}"),
-        overflow_error="\n".join(
-            layout.header(
-                "raise ", call("OverflowError", _string_literal(overflow_error)), lay.indent + 4
-            )
-        ),
+        overflow_error=_raise(lay, "OverflowError", _string_literal(overflow_error)),
         queue=lay.stmt("_queue", queue),
         h=lay.stmt("_h", h),
         result=lay.stmt(n.value, call("_spike.view", f"{n.source}.shape"), shape),
@@ -420,9 +409,9 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
     return view
 
 
-def got_steps(seq: Code) -> str:
-    """The number of steps of a sequence ``[T, N, *]``."""
-    return f"{layout.flat(seq)}.shape[0]"
+def _raise(lay: _Layout, error: str, message: str) -> str:
+    """``raise error(message)`` one level inside the block."""
+    return lay.text(layout.header("raise ", call(error, message), lay.indent + 4))
 
 
 def _sew(cnf: str, a: Code, b: Code) -> Code:
@@ -554,8 +543,8 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
             "recurrent: " + ", ".join(m.value for m in members) + " run step by step"
         ),
         "before": hoisted + [lay.stmt(lst, "[]") for lst in lists.values()],
-        "header": "\n".join(
-            layout.header("for _t in ", call("range", f"{first}.shape[0]"), 8, ":")
+        "header": lay.text(
+            layout.header("for _t in ", call("range", f"{first}.shape[0]"), lay.indent, ":")
         ),
         "inputs": [loop_lay.stmt(rename[s], Sub(Atom(seqs[s]), Atom("_t"))) for s in outside],
         "members": blocks,
@@ -730,7 +719,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         "class_doc": f"The {net.name} network ({mode}-step form), generated by snndsl.",
         "init_lines": _init_lines(net),
         "reset_lines": _reset_lines(net),
-        "forward_def": "\n".join(
+        "forward_def": layout.joined(
             layout.header(
                 "def forward",
                 call("", "self", *(f"{i.name}: torch.Tensor" for i in net.inputs)),
@@ -744,7 +733,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         "prologue": prologue,
         "blocks": blocks,
         "epilogue": epilogue,
-        "returns": "\n".join(layout.returns(returns, 8)),
+        "returns": layout.joined(layout.returns(returns, 8)),
     }
     source = _environment().get_template("module.py.j2").render(m=view)
     try:

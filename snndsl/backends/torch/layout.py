@@ -94,10 +94,6 @@ class Logic:
 Code = Atom | Call | Attr | Sub | Tup | Lst | Chain | Logic
 
 
-def atom(text: str) -> Atom:
-    return Atom(text)
-
-
 def call(func: str | Code, *args: Code | Kw | str) -> Call:
     """A call; string arguments are atoms."""
     head = Atom(func) if isinstance(func, str) else func
@@ -365,7 +361,13 @@ def lines(targets: str, value: Code, indent: int, comment: str = "", shift: int 
     """:func:`statement` as one string for a template line: laid out for column
     ``indent``, continuation lines ``shift`` columns left of it (a template that
     indents the whole block further afterwards adds them back)."""
-    first, *rest = statement(targets, value, indent, comment)
+    return joined(statement(targets, value, indent, comment), shift)
+
+
+def joined(laid: list[str], shift: int = 0) -> str:
+    """Laid-out lines as one string for a template line, continuation lines ``shift``
+    columns left of where they were laid out."""
+    first, *rest = laid
     return "\n".join([first, *(line[shift:] for line in rest)])
 
 
@@ -378,20 +380,18 @@ def header(keyword: str, value: Code, indent: int, tail: str = "") -> list[str]:
     own = _own_brackets(value)
     if own is None:
         return [one]
-    out = _print([keyword, own, tail], indent)
-    return out
+    return _print([keyword, own, tail], indent)
 
 
-def condition(keyword: str, cond: Code, indent: int) -> str:
+def condition(keyword: str, cond: Code, indent: int) -> list[str]:
     """``keyword cond:`` (``if``, ``while``); a condition too long for its line goes
-    inside parentheses, split at its operators.  Continuation lines carry all of
-    their indentation."""
+    inside parentheses, split at its operators."""
     one = f"{keyword} {flat(cond)}:"
     if indent + len(one) <= LINE_LENGTH:
-        return one
+        return [one]
     inner = _print(_doc(cond), indent + 4)
     pad = " " * (indent + 4)
-    return "\n".join([f"{keyword} (", pad + inner[0], *inner[1:], " " * indent + "):"])
+    return [f"{keyword} (", pad + inner[0], *inner[1:], " " * indent + "):"]
 
 
 def returns(values: list[str], indent: int) -> list[str]:
