@@ -56,8 +56,8 @@ def _cases(seed: int) -> list[tuple[str, object, str, int]]:
     return out
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_statements_are_laid_out_as_ruff_lays_them_out(seed):
+def _laid_and_ruff(seed: int) -> tuple[str, str]:
+    """The statements of ``_cases(seed)`` laid out here, and ruff's formatting of them."""
     flat, laid = ["class A:\n    def f(self):\n"], ["class A:\n    def f(self):\n"]
     for targets, value, comment, indent in _cases(seed):
         guards = "".join(" " * (8 + 4 * d) + "if x:\n" for d in range((indent - 8) // 4))
@@ -66,13 +66,21 @@ def test_statements_are_laid_out_as_ruff_lays_them_out(seed):
         tail = f"  # {comment}" if comment else ""
         flat.append(f"{guards}{pad}{head}{layout.flat(value)}{tail}\n")
         laid.append(f"{guards}{pad}{layout.lines(targets, value, indent, comment)}\n")
-    assert "".join(laid) == _ruff_format("".join(flat))
+    return "".join(laid), _ruff_format("".join(flat))
 
 
-def test_a_wrong_rule_is_caught():
-    """The comparison above can fail: a statement split where ruff keeps one line."""
-    broken = "class A:\n    def f(self):\n        y = f(\n            x\n        )\n"
-    assert _ruff_format(broken) != broken
+@pytest.mark.parametrize("seed", range(4))
+def test_statements_are_laid_out_as_ruff_lays_them_out(seed):
+    laid, ruff = _laid_and_ruff(seed)
+    assert laid == ruff
+
+
+def test_a_wrong_rule_is_caught(monkeypatch):
+    """The comparison above can fail: with the line length off by a few columns the
+    layout no longer matches ruff's."""
+    monkeypatch.setattr(layout, "LINE_LENGTH", 84)
+    laid, ruff = _laid_and_ruff(0)
+    assert laid != ruff
 
 
 SPECS = ("conv.snn", "custom.snn", "shd_rnn.snn", "psn.snn", "sew_resnet18.snn", "zoo.snn")
@@ -85,8 +93,9 @@ def _long_labels(text: str, n: int) -> str:
     return text
 
 
-@pytest.mark.parametrize("n", [1, 40, 63, 64, 90, 120])
-def test_generated_modules_are_ruff_clean_for_any_label_length(n, tmp_path):
+def _ruff_problems(n: int, folder) -> str:
+    """What ruff says of every generated module of SPECS with labels ``n`` longer ('' when
+    it has nothing to say)."""
     count = 0
     for spec in SPECS:
         text = _long_labels((ROOT / "specs" / spec).read_text(encoding="utf-8"), n)
@@ -97,13 +106,31 @@ def test_generated_modules_are_ruff_clean_for_any_label_length(n, tmp_path):
                 except snndsl.SpecError as err:
                     assert set(err.codes) == {"E0208"}, err.render()  # no single-step form
                     continue
-                (tmp_path / f"{spec[:-4]}_{mode}_{backend}.py").write_text(source)
+                (folder / f"{spec[:-4]}_{mode}_{backend}.py").write_text(source)
                 count += 1
     assert count >= 30
+    problems = ""
     for args in (["format", "--check", "--diff"], ["check"]):
         result = subprocess.run(
-            [sys.executable, "-m", "ruff", *args, "--isolated", str(tmp_path)],
+            [sys.executable, "-m", "ruff", *args, "--isolated", str(folder)],
             capture_output=True,
             text=True,
         )
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        if result.returncode:
+            problems += result.stdout[-4000:] + result.stderr[-2000:]
+    return problems
+
+
+@pytest.mark.parametrize("n", [1, 40, 63, 64, 90, 120])
+def test_generated_modules_are_ruff_clean_for_any_label_length(n, tmp_path):
+    assert _ruff_problems(n, tmp_path) == ""
+
+
+def test_the_label_length_check_catches_a_statement_left_unsplit(monkeypatch, tmp_path):
+    """With every statement kept on one line, ruff has something to say."""
+
+    def one_line(targets, value, indent, comment=""):
+        return [(f"{targets} = " if targets else "") + layout.flat(value)]
+
+    monkeypatch.setattr(layout, "statement", one_line)
+    assert _ruff_problems(90, tmp_path) != ""
