@@ -18,8 +18,8 @@ from snndsl.syntax.formatter import format_expr
 
 HEADER = """# snndsl coverage
 
-Generated from the catalogue (`snndsl/catalogue.py`), the prelude
-(`snndsl/prelude/builtin.snn`) and the SpikingJelly map (`snndsl/reference_map.py`) by
+Generated from the catalogue (`snndsl/semantics/catalogue.py`), the prelude
+(`snndsl/prelude/builtin.snn`) and the SpikingJelly map (`snndsl/oracle/reference_map.py`) by
 `snndsl coverage`; `tests/test_coverage.py` fails when this file is out of date.
 "Oracle-verified" means the tests compare the generated single-step and multi-step
 modules with SpikingJelly 2.0.0 on the same weights: forward values bit-identical,
