@@ -260,20 +260,33 @@ def _fits(first, rest: list, room: int) -> bool:
 
 
 def flat(c: Code) -> str:
-    """The code on one line."""
-    return "".join(_print_flat(_doc(c)))
+    """The code on one line (what every group prints when flat, built directly: most
+    statements fit and never need a document)."""
+    if isinstance(c, Atom):
+        return c.text
+    if isinstance(c, Kw):
+        return f"{c.name}={flat(c.value)}"
+    if isinstance(c, Call):
+        return f"{flat(c.func)}({', '.join(flat(a) for a in c.args)})"
+    if isinstance(c, Attr):
+        return f"{flat(c.value)}.{c.name}"
+    if isinstance(c, Sub):
+        return f"{flat(c.value)}[{flat(c.index)}]"
+    if isinstance(c, Tup):
+        if len(c.items) == 1:
+            return f"({flat(c.items[0])},)"
+        return f"({', '.join(flat(i) for i in c.items)})"
+    if isinstance(c, Lst):
+        return f"[{', '.join(flat(i) for i in c.items)}]"
+    if isinstance(c, (Chain, Logic)):
+        parts = [_flat_operand(c.first)]
+        parts += [f"{op} {_flat_operand(operand)}" for op, operand in c.rest]
+        return " ".join(parts)
+    raise TypeError(f"not a code node: {c!r}")
 
 
-def _print_flat(d) -> list[str]:
-    if isinstance(d, str):
-        return [d]
-    if isinstance(d, list):
-        return [t for x in d for t in _print_flat(x)]
-    if isinstance(d, (_Indent, _Group)):
-        return _print_flat(d.doc)
-    if isinstance(d, _Line):
-        return ["" if d.soft else " "]
-    return []  # _IfBreak
+def _flat_operand(c: Code) -> str:
+    return f"({flat(c)})" if isinstance(c, Chain) else flat(c)
 
 
 def _own_brackets(c: Code):
