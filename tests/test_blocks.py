@@ -6,6 +6,7 @@ import pytest
 from conftest import require_spikingjelly
 
 import snndsl
+from snndsl import ir
 from snndsl.syntax.formatter import format_module
 from snndsl.syntax.parser import parse_text
 from snndsl.syntax.yaml_io import dump_yaml, load_yaml
@@ -91,8 +92,8 @@ network P {
 """
     net = snndsl.resolve(spec)
     c1, c2 = net.layers
-    assert c1.out_shape == (6, 8, 8) and ("bias", False) in c1.ctor_args
-    assert c2.out_shape == (2, 8, 8)  # kernel_size 1 given by position, padding by keyword
+    assert c1.shape == (6, 8, 8) and ir.Binding("bias", False) in c1.ctor_args
+    assert c2.shape == (2, 8, 8)  # kernel_size 1 given by position, padding by keyword
     s1, s2 = net.neurons
     assert s1.spec.startswith("IF(v_threshold=0.5,") and s2.spec.startswith("IF(v_threshold=0.25,")
 

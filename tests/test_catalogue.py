@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import snndsl
+from snndsl import ir
 
 
 def _infer(shape, call):
@@ -90,6 +91,6 @@ def test_channels_inferred_through_a_chain():
             -> Linear(10)
     }
     """)
-    shapes = [getattr(n, "out_shape", None) for n in net.nodes]
+    shapes = [n.shape if isinstance(n, ir.LayerIR) else None for n in net.nodes]
     assert shapes == [(6, 8, 8), (6, 8, 8), (6, 4, 4), (96,), (10,)]
-    assert net.layers[0].ctor_args[:3] == ((None, 2), (None, 6), (None, 3))
+    assert net.layers[0].ctor_args[:3] == tuple(ir.Binding(None, n) for n in (2, 6, 3))

@@ -74,14 +74,14 @@ def _node(shape, call) -> ir.Node:
 
 def _module(node: ir.LayerIR):
     """The torch module the generated code builds: ``eval(ctor)`` with the IR's args."""
-    positional = [v for k, v in node.ctor_args if k is None]
-    named = {k: v for k, v in node.ctor_args if k is not None}
-    return eval(node.ctor, {"nn": torch.nn})(*positional, **named)
+    positional = [a.value for a in node.ctor_args if a.name is None]
+    named = {a.name: a.value for a in node.ctor_args if a.name is not None}
+    return eval(OPS[node.op].ctor, {"nn": torch.nn})(*positional, **named)
 
 
 def _counts(node: ir.LayerIR) -> Counts:
     op = OPS[node.op]
-    return op.counts(op.ctor_values(node.ctor_args), node.in_shape, node.out_shape)
+    return op.counts(op.ctor_values(node.ctor_args), node.in_shape, node.shape)
 
 
 def test_every_entry_states_its_counts_and_fast_path():

@@ -12,6 +12,7 @@ from conftest import ROOT, SPECS, multi_step_only
 import snndsl
 from snndsl.backends.torch import layout
 from snndsl.backends.torch.layout import Atom, Kw, call
+from snndsl.backends.torch.naming import module_names
 
 MODES = ("single", "multi")
 
@@ -125,7 +126,8 @@ def test_state_attributes_never_collide():
     }
     """
     net = snndsl.resolve(spec)
-    attrs = [s.attr for n in net.neurons for s in n.states]
+    names = module_names(net)
+    attrs = [names.state(n, s.name) for n in net.neurons for s in n.states]
     assert len(set(attrs)) == 2
 
 
@@ -181,3 +183,32 @@ def test_spec_strings_cannot_escape_a_comment():
     tree = ast.parse(src)
     assert not any(isinstance(n, ast.Import) and n.names[0].name == "os" for n in ast.walk(tree))
     assert "import os" not in [line.strip() for line in src.splitlines()]
+
+
+@pytest.mark.parametrize("name", ["state", "mask", "x", "spikes", "T", "Sigmoid_2"])
+def test_a_surrogate_named_like_a_generated_name_gets_a_class_of_its_own(name):
+    """The backend names surrogate classes in its own namespace: a surrogate whose
+    class would be spelled like a helper or a local of forward() is renamed, and the
+    module (both forms, every backend) computes what the same surrogate computes under
+    a harmless name, gradient included."""
+    import torch
+
+    def spec(name):
+        return (
+            f"surrogate {name}(alpha = 2.0) {{\n    gradient alpha * x\n}}\n"
+            "network N {\n    input x: [3]\n"
+            f"    output y = x -> LIF(surrogate={name}(alpha=3.0))\n}}\n"
+        )
+
+    def run(text, mode, backend):
+        module = snndsl.load(text, mode=mode, backend=backend)()
+        xs = torch.linspace(-1.0, 3.0, 12).reshape(4, 1, 3).requires_grad_(True)
+        ys = module(xs) if mode == "multi" else torch.stack([module(x) for x in xs])
+        (ys * torch.arange(12.0).reshape(4, 1, 3)).sum().backward()
+        return ys, xs.grad
+
+    for mode, backend in [("single", "eager"), *(("multi", b) for b in snndsl.BACKENDS)]:
+        ys, grad = run(spec(name), mode, backend)
+        ys_ref, grad_ref = run(spec("harmless"), mode, backend)
+        assert torch.equal(ys, ys_ref) and torch.equal(grad, grad_ref), (mode, backend)
+        assert grad.abs().sum() > 0

@@ -535,16 +535,6 @@ def test_underscore_neuron_name():
     expect(resolve_error(text), "E0101", 1, 8, None, "starts with '_'")
 
 
-@pytest.mark.parametrize("name", ["state", "mask"])
-def test_surrogate_named_like_a_generated_helper(name):
-    # Also 'x', 'xs', 'spikes', 'T', 'N' (their '_' forms are locals of the multi-step
-    # forward); they all break the generated module at run time.
-    text = f"surrogate {name}(alpha = 1.0) {{\n    gradient alpha * x\n}}\n" + net(
-        f"x -> LIF(surrogate={name}())"
-    )
-    expect(resolve_error(text), "E0101", 1, 11)
-
-
 # ============================================================================ E0102
 
 

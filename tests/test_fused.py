@@ -17,9 +17,10 @@ from test_oracle_matrix import NEURONS, SURROGATES, _branches, _inputs, _spec
 
 import snndsl
 from snndsl import ir
-from snndsl.backends.torch.printer import FUNCTIONS, to_python
+from snndsl.backends.torch.printer import PythonPrinter
 from snndsl.ir import autodiff
 from snndsl.names import Namespace
+from snndsl.semantics.functions import FUNCTIONS
 
 TOLERANCE = 1e-6
 # A learnable neuron scalar (ParametricLIF's w, KLIF's k) gets the sum of its adjoint over
@@ -129,9 +130,9 @@ def test_every_function_derivative(name):
     env["_x"] = value
     env["grad_output"] = torch.linspace(0.5, 1.5, value.numel())
     for a in (*back.recompute, *back.adjoint):
-        env[a.target] = eval(to_python(a.value), env)  # noqa: S307 - our own printed IR
+        env[a.target] = eval(PythonPrinter().print(a.value), env)  # noqa: S307 - our own printed IR
     xr = value.clone().requires_grad_(True)
-    y = eval(to_python(expr), {**env, "_x": xr})  # noqa: S307
+    y = eval(PythonPrinter().print(expr), {**env, "_x": xr})  # noqa: S307
     y.backward(env["grad_output"])
     got = env[back.grad_x] if back.grad_x else torch.zeros_like(value)
     assert torch.allclose(got, xr.grad, rtol=1e-6, atol=1e-7), (name, got, xr.grad)

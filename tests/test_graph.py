@@ -13,7 +13,6 @@ import pytest
 from conftest import ROOT, SPECS
 
 import snndsl
-from snndsl import ir
 from snndsl.cli import main
 from snndsl.exports.graph import (
     Graph,
@@ -95,7 +94,7 @@ def expected(spec) -> tuple[dict[str, str], set[tuple[str, str]]]:
         producer[i.name] = i.name
     for n in net.nodes:
         name = node_name(n)
-        edges.update((producer[s], name) for s in ir.node_sources(n))
+        edges.update((producer[s], name) for s in net.reads(n))
         producer[n.value] = name
         labels[name] = name
     for o in net.outputs:

@@ -16,6 +16,8 @@ from conftest import ROOT, require_spikingjelly
 
 import snndsl
 from snndsl import ir
+from snndsl.backends.torch.naming import module_names
+from snndsl.backends.torch.printer import PythonPrinter
 from snndsl.oracle.spikingjelly import OracleNetwork
 
 LIF_OPTIONS = [
@@ -73,9 +75,8 @@ def test_neuron_bit_identical_to_spikingjelly(call, steps):
 def test_lif_equations_print_in_spikingjelly_order():
     net = snndsl.resolve("network N { input x: [2]\n output y = x -> LIF }")
     (lif,) = net.neurons
-    from snndsl.backends.torch.printer import to_python
-
-    lines = [f"{a.target} = {to_python(a.value)}" for a in lif.step]
+    printer = PythonPrinter({ir.SurrogateKey("Sigmoid"): "_Sigmoid"})
+    lines = [f"{a.target} = {printer.print(a.value)}" for a in lif.step]
     assert lines == [
         "_h = _v + (x - _v) / 2.0",  # SpikingJelly's (_v - 0.0) is _v exactly
         "_spike = _Sigmoid.spike(_h - 1.0, 4.0)",
@@ -88,9 +89,8 @@ def test_soft_reset_and_detach():
         "network N { input x: [2]\n output y = x -> LIF(v_reset=none, detach_reset=true, "
         "decay_input=false) }"
     )
-    from snndsl.backends.torch.printer import to_python
-
-    lines = [f"{a.target} = {to_python(a.value)}" for a in net.neurons[0].step]
+    printer = PythonPrinter({ir.SurrogateKey("Sigmoid"): "_Sigmoid"})
+    lines = [f"{a.target} = {printer.print(a.value)}" for a in net.neurons[0].step]
     assert lines == [
         "_h = _v - _v / 2.0 + x",
         "_spike = _Sigmoid.spike(_h - 1.0, 4.0)",
@@ -131,7 +131,7 @@ def test_user_surrogate_gradient():
         output y = x -> IF(surrogate=Triangle(width=0.5)) }
     """
     net = snndsl.resolve(spec)
-    assert net.neurons[0].params[2][1] == ir.SurrogateRef("Triangle", (("width", 0.5),))
+    assert net.neurons[0].params[2].value == ir.SurrogateRef("Triangle", (("width", 0.5),))
     model = snndsl.load(spec, mode="single")()
     x = torch.tensor([[0.9, 1.0, 1.2, 3.0]], requires_grad=True)
     model(x).sum().backward()
@@ -152,7 +152,7 @@ def test_surrogate_requirement_is_checked_at_the_call():
 
 def test_parameter_types_are_coerced():
     net = snndsl.resolve("network N { input x: [4]\n output y = x -> LIF(tau=3, v_threshold=2) }")
-    params = dict(net.neurons[0].params)
+    params = {b.name: b.value for b in net.neurons[0].params}
     assert params["tau"] == 3.0 and isinstance(params["tau"], float)
     assert isinstance(params["v_threshold"], float)
 
@@ -221,9 +221,12 @@ def test_catalogue_neuron_matches_spikingjelly(call):
     ys = torch.stack([single(step) for step in xs])
     assert torch.equal(ym, yr) and torch.equal(ys, yr)
     ref_states = ref.neuron_states()
-    for s in net.neurons[0].states:
-        assert torch.equal(getattr(multi, s.attr), ref_states[s.attr]), s.name
-        assert torch.equal(getattr(single, s.attr), ref_states[s.attr]), s.name
+    names = module_names(net)
+    (node,) = net.neurons
+    for s in node.states:
+        attr, ref_state = names.state(node, s.name), ref_states[(node.attr, s.name)]
+        assert torch.equal(getattr(multi, attr), ref_state), s.name
+        assert torch.equal(getattr(single, attr), ref_state), s.name
     weights = torch.linspace(-1, 1, ym.numel()).reshape(ym.shape)
     for y in (ym, yr, ys):
         (y * weights).sum().backward()

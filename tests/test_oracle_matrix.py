@@ -24,6 +24,7 @@ from conftest import require_spikingjelly
 from test_surrogates import NON_DEFAULT
 
 import snndsl
+from snndsl.backends.torch.naming import module_names
 from snndsl.oracle.spikingjelly import OracleNetwork
 
 # neuron -> (has decay_input, hard-reset value to test)
@@ -102,10 +103,12 @@ def test_matrix(neuron, surrogate):
         for i in range(n):
             assert torch.equal(y_m[i], y_r[i]), (i, _branches(neuron)[i])
             assert torch.equal(y_s[i], y_r[i]), (i, _branches(neuron)[i])
+        names = module_names(net)
         for node in net.neurons:
             for s in node.states:
-                assert torch.equal(getattr(multi, s.attr), ref_states[s.attr]), s.attr
-                assert torch.equal(getattr(single, s.attr), ref_states[s.attr]), s.attr
+                attr, ref_state = names.state(node, s.name), ref_states[(node.attr, s.name)]
+                assert torch.equal(getattr(multi, attr), ref_state), attr
+                assert torch.equal(getattr(single, attr), ref_state), attr
         for ys in (y_m, y_r, y_s):
             sum(
                 (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum() for y in ys

@@ -65,7 +65,7 @@ def test_single_step_matches_spikingjelly_single_step(call):
     torch.manual_seed(0)
     model = snndsl.load(spec, mode="single")()
     node = snndsl.resolve(spec).parallels[0]
-    args = dict(node.args)
+    args = {b.name: b.value for b in node.args}
     if node.neuron == "SlidingPSN":
         ref = neuron.SlidingPSN(args["k"], args["exp_init"], surrogate.ATan(), step_mode="s")
     else:

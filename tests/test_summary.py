@@ -16,6 +16,7 @@ from conftest import ROOT, SPECS, multi_step_only
 
 import snndsl
 from snndsl import ir
+from snndsl.backends.torch.naming import module_names
 from snndsl.cli import main
 from snndsl.exports.summary import NetworkSummary, node_name, summarize
 
@@ -155,14 +156,17 @@ def _held_state(module, net, steps: int, batch: int) -> dict[str, int]:
 def _state_attrs(net) -> dict[str, str]:
     """The module attributes holding state, by the summary row (node name) owning them."""
     out = {}
+    names = module_names(net)
     for n in net.nodes:
         attrs = []
         if isinstance(n, ir.NeuronIR):
-            attrs = [s.attr for s in n.states]
-        elif isinstance(n, (ir.DropoutIR, ir.DelayIR)):
-            attrs = [n.attr]
+            attrs = [names.state(n, s.name) for s in n.states]
+        elif isinstance(n, ir.DropoutIR):
+            attrs = [names.masks[n.value]]
+        elif isinstance(n, ir.DelayIR):
+            attrs = [names.delays[n.value]]
         elif isinstance(n, ir.ParallelIR):
-            attrs = [n.queue_attr, n.step_attr]
+            attrs = [names.queues[n.attr], names.steps[n.attr]]
         out.update((a, node_name(n)) for a in attrs)
     return out
 
@@ -353,7 +357,11 @@ def test_names_and_ops_come_from_the_ir_fields():
     }
     """)
     drops = [n for n in net.nodes if isinstance(n, ir.DropoutIR)]
-    assert [(n.label, n.attr) for n in drops] == [("drop", "_drop_mask"), ("drop2", "_drop2_mask")]
+    masks = module_names(net).masks
+    assert [(n.label, masks[n.value]) for n in drops] == [
+        ("drop", "_drop_mask"),
+        ("drop2", "_drop2_mask"),
+    ]
     merges = [n for n in net.nodes if isinstance(n, ir.MergeIR)]
     assert [(n.op, n.op_name) for n in merges] == [
         ("add", "Add"),

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from snndsl import ir
 from snndsl.semantics.catalogue import OPS, Counts
+from snndsl.semantics.parallel import single_step_problem
 
 FLOAT32_BYTES = 4
 
@@ -97,7 +98,7 @@ class NetworkSummary:
 
 def node_name(node: ir.Node) -> str:
     """The spec name of a node: its step label or generated name."""
-    if isinstance(node, ir.DropoutIR):  # its attr is the mask's, '_<label>_mask'
+    if isinstance(node, ir.DropoutIR):
         return node.label
     if isinstance(node, (ir.AliasIR, ir.MergeIR, ir.DelayIR)):
         return node.value
@@ -120,14 +121,10 @@ def node_op(node: ir.Node) -> str:
     return "alias"
 
 
-def node_shape(node: ir.Node) -> tuple[int, ...]:
-    return node.out_shape if isinstance(node, ir.LayerIR) else node.shape
-
-
 def node_sources(node: ir.Node) -> tuple[str, ...]:
     """The values a node reads in the same step, in order (the graph's edges come from
     here; a delay's read of the previous step is a feedback edge, see graph.py)."""
-    return ir.node_sources(node)
+    return ir.NetworkIR.reads(node)
 
 
 # --------------------------------------------------------------------------- layers
@@ -141,7 +138,7 @@ def layer_args(node: ir.LayerIR) -> dict[str, object]:
 def layer_counts(node: ir.LayerIR) -> Counts:
     """(parameters, buffer elements, dense MACs per sample per step) of a layer, as its
     catalogue entry counts them."""
-    return OPS[node.op].counts(layer_args(node), node.in_shape, node.out_shape)
+    return OPS[node.op].counts(layer_args(node), node.in_shape, node.shape)
 
 
 # --------------------------------------------------------------------------- parallel neurons
@@ -160,7 +157,7 @@ def _parallel_buffers(node: ir.ParallelIR) -> int:
 
 def _parallel_state(node: ir.ParallelIR) -> tuple[int, str]:
     """The single-step form keeps a window of past inputs; without one, nothing is kept."""
-    if node.single_step_error or not node.window:
+    if single_step_problem(node) or not node.window:
         return 0, ""
     return node.window * math.prod(node.shape), f"last {node.window} inputs"
 
@@ -169,7 +166,7 @@ def _parallel_state(node: ir.ParallelIR) -> tuple[int, str]:
 
 
 def _row(node: ir.Node) -> NodeSummary:
-    shape = node_shape(node)
+    shape = node.shape
     elements = math.prod(shape)
     params = buffers = state = 0
     state_of = ""
@@ -220,7 +217,7 @@ def _notes(net: ir.NetworkIR) -> tuple[str, ...]:
                 f"{node.attr}: store_v_seq records {node.states[0].name} into {node.v_seq}, "
                 f"{math.prod(node.shape)} more elements per sample every step (not counted)"
             )
-        if isinstance(node, ir.ParallelIR) and node.single_step_error:
+        if isinstance(node, ir.ParallelIR) and single_step_problem(node):
             notes.append(
                 f"{node.attr}: no single-step form; the multi-step form reads all T steps at "
                 "once and keeps no state between calls"

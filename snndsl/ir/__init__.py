@@ -1,10 +1,13 @@
 """The resolved IR: the contract between the semantic checks and the code generator.
 
-Everything here is validated and resolved: names are safe Python identifiers, shapes are
-concrete, neuron equations are trees of a closed set of :data:`PyExpr` node types,
-constants are Python values.  Templates only read this IR (through a backend,
-:mod:`snndsl.backends`);
-they never see the spec AST.
+Everything here is validated and resolved: shapes are concrete, neuron equations are
+trees of a closed set of :data:`PyExpr` node types, constants are Python values.  The IR
+says *what* a network computes, never *how* a target spells it: spec names (labels,
+values, outputs) are validated identifiers, locals are names scoped to one neuron's
+equations, surrogates are referred to by :class:`SurrogateKey`.  Module attributes,
+class names and the final spelling of locals belong to each backend's own namespace
+(for PyTorch, :mod:`snndsl.backends.torch.naming`).  Backends only read this IR; they
+never see the spec AST.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 # --------------------------------------------------------------------------- expressions
-# The closed set of expression nodes generated code is printed from (see pyexpr.py).
+# The closed set of expression nodes generated code is printed from (a backend's printer,
+# e.g. snndsl.backends.torch.printer.PythonPrinter, has one method per node type).
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,8 @@ class Const:
 
 @dataclass(frozen=True)
 class Local:
-    """A local variable of generated code (a validated or generated identifier)."""
+    """A value local to one neuron's (or surrogate's) equations.  Names are unique within
+    that scope; a backend may respell one that clashes with its own names."""
 
     name: str
 
@@ -41,7 +46,7 @@ class Neg:
 
 @dataclass(frozen=True)
 class Func:
-    """A tensor function from the closed table in :mod:`snndsl.backends.torch.printer`."""
+    """An element-wise function of :data:`snndsl.semantics.functions.FUNCTIONS`."""
 
     name: str
     args: tuple[PyExpr, ...]
@@ -66,23 +71,16 @@ class AsFloat:
 
 @dataclass(frozen=True)
 class ParamRef:
-    """A learnable parameter (or buffer) of a neuron layer: ``self.<container>.<name>``."""
+    """A parameter (or buffer) ``name`` held by the neuron layer labelled ``layer``."""
 
-    container: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Member:
-    """``owner.name``: a tensor of a submodule bound to the local ``owner``."""
-
-    owner: str
+    layer: str
     name: str
 
 
 @dataclass(frozen=True)
 class Index:
-    """``operand[index]`` with a generated integer local as the index."""
+    """``operand[index]``: the row of ``operand`` for the current time step (``index``
+    is the neuron-scoped name of the step counter)."""
 
     operand: PyExpr
     index: str
@@ -94,21 +92,30 @@ class Detach:
 
 
 @dataclass(frozen=True)
-class Spike:
-    """``<surrogate class>.spike(arg, *params)``: Heaviside forward, surrogate backward
-    (through the class's autograd.Function when ``arg`` requires a gradient)."""
+class SurrogateKey:
+    """Which surrogate function: its definition name and the values of its int
+    parameters (fixed at generation time: one backward pass per set of values)."""
 
-    surrogate: str  # the generated autograd.Function class name
+    name: str
+    static: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Spike:
+    """Heaviside step of ``arg`` (1 where ``arg >= 0``) in the forward pass, whose
+    gradient is the surrogate's derivative with the runtime float ``params``."""
+
+    surrogate: SurrogateKey
     arg: PyExpr
     params: tuple[float, ...]
 
 
 @dataclass(frozen=True)
 class SurrogateGrad:
-    """``<surrogate class>.gradient(arg, *params)``: the surrogate's derivative at ``arg``
-    (used by derived backward passes, see autodiff.py)."""
+    """The surrogate's derivative at ``arg`` (used by derived backward passes, see
+    autodiff.py)."""
 
-    surrogate: str
+    surrogate: SurrogateKey
     arg: PyExpr
     params: tuple[float, ...]
 
@@ -122,7 +129,6 @@ PyExpr = (
     | Compare
     | AsFloat
     | ParamRef
-    | Member
     | Index
     | Detach
     | Spike
@@ -142,7 +148,7 @@ def map_children(e: PyExpr, f) -> PyExpr:
         return replace(e, args=tuple(f(a) for a in e.args))
     if isinstance(e, (Spike, SurrogateGrad)):
         return replace(e, arg=f(e.arg))
-    return e  # Const, Local, ParamRef, Member
+    return e  # Const, Local, ParamRef
 
 
 def substitute(e: PyExpr, mapping: dict[str, PyExpr]) -> PyExpr:
@@ -152,15 +158,24 @@ def substitute(e: PyExpr, mapping: dict[str, PyExpr]) -> PyExpr:
     return map_children(e, lambda child: substitute(child, mapping))
 
 
+def rename_locals(e: PyExpr, names: dict[str, str]) -> PyExpr:
+    """``e`` with each local (and index) named in ``names`` respelled."""
+    if isinstance(e, Local):
+        return Local(names[e.name]) if e.name in names else e
+    if isinstance(e, Index) and e.index in names:
+        e = replace(e, index=names[e.index])
+    return map_children(e, lambda child: rename_locals(child, names))
+
+
 def locals_used(e: PyExpr) -> set[str]:
     """The names of the locals an expression reads."""
     if isinstance(e, Local):
         return {e.name}
-    if isinstance(e, Member):
-        return {e.owner}
     if isinstance(e, (BinOp, Compare)):
         return locals_used(e.left) | locals_used(e.right)
-    if isinstance(e, (Neg, Detach, Index)):
+    if isinstance(e, Index):
+        return locals_used(e.operand) | {e.index}
+    if isinstance(e, (Neg, Detach)):
         return locals_used(e.operand)
     if isinstance(e, AsFloat):
         return locals_used(e.operand) | locals_used(e.like)
@@ -177,19 +192,32 @@ class Assignment:
     value: PyExpr
 
 
+@dataclass(frozen=True)
+class Binding:
+    """A named value: a bound neuron argument, a constructor argument (``name`` None for
+    a positional one), a learnable's initial value."""
+
+    name: str | None
+    value: object
+
+
 # --------------------------------------------------------------------------- surrogates
 
 
 @dataclass(frozen=True)
 class SurrogateIR:
-    """One surrogate spike function, emitted once as a ``torch.autograd.Function``."""
+    """One surrogate spike function, by its key: the derivative its backward pass uses
+    (runtime float parameters stay arguments; int parameters are fixed in the key)."""
 
-    name: str  # spec name, e.g. 'Sigmoid'
-    class_name: str  # generated, e.g. '_Sigmoid'
-    params: tuple[str, ...]
+    key: SurrogateKey  # e.g. SurrogateKey('Sigmoid')
+    params: tuple[str, ...]  # runtime float parameters, in order
     backward: tuple[Assignment, ...]  # lets evaluated in backward, in order
     gradient: PyExpr
-    doc: str
+    doc: str  # one line describing it, with its parameters' defaults
+
+    @property
+    def name(self) -> str:
+        return self.key.name
 
 
 # --------------------------------------------------------------------------- network
@@ -203,24 +231,23 @@ class InputIR:
 
 @dataclass(frozen=True)
 class LayerIR:
-    """A stateless torch layer held as a submodule: ``self.<attr> = nn.<Op>(...)``."""
+    """A stateless layer of the catalogue (``op``) with its constructor arguments."""
 
-    attr: str
-    value: str  # local name of the value it produces
+    attr: str  # the spec label of the layer, e.g. 'fc1'
+    value: str  # the spec name of the value it produces
     source: str
-    op: str
-    ctor: str  # e.g. 'nn.Linear'
-    ctor_args: tuple[tuple[str | None, object], ...]
+    op: str  # catalogue name, e.g. 'Linear'
+    ctor_args: tuple[Binding, ...]  # positional (name None) then keyword arguments
     in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
+    shape: tuple[int, ...]  # of one sample of the output
     spec: str
 
 
 @dataclass(frozen=True)
 class DropoutIR:
-    """Dropout with one mask per sequence (SpikingJelly's ``layer.Dropout``/``Dropout2d``)."""
+    """Dropout with one mask per sequence (SpikingJelly's ``layer.Dropout``/``Dropout2d``);
+    the mask is state kept between calls until reset."""
 
-    attr: str  # state attribute holding the mask
     value: str
     source: str
     p: float
@@ -232,10 +259,19 @@ class DropoutIR:
 
 @dataclass(frozen=True)
 class StateIR:
+    """A state of a neuron layer, kept between time steps (and calls) until reset."""
+
     name: str  # name in the neuron definition, e.g. 'v'
-    attr: str  # module attribute holding it between calls, e.g. '_sn1_v'
-    local: str  # local variable inside forward, e.g. '_v'
+    local: str  # the local the step reads it from (and writes it back to), e.g. '_v'
     init: float
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """After a step, ``state`` takes the value of the local ``local``."""
+
+    state: str
+    local: str
 
 
 @dataclass(frozen=True)
@@ -259,12 +295,12 @@ class NeuronIR:
     states: tuple[StateIR, ...]
     step: tuple[Assignment, ...]
     output: str  # local holding the step's output spike
-    final: tuple[tuple[str, str], ...]  # (state attr, local) written back after the step
+    final: tuple[StateUpdate, ...]  # each state's value after the step
     spec: str
-    params: tuple[tuple[str, object], ...]  # bound parameters (SurrogateRef for surrogates)
-    learn: tuple[tuple[str, float], ...] = ()  # learnable scalars in self.<attr>, initial values
+    params: tuple[Binding, ...]  # bound parameters (SurrogateRef for surrogates)
+    learn: tuple[Binding, ...] = ()  # learnable scalars of the layer, initial values
     setup: tuple[Assignment, ...] = ()  # before the time loop (reading the learnables)
-    v_seq: str | None = None  # attribute recording the first state over time (store_v_seq)
+    v_seq: str | None = None  # name recording the first state over time (store_v_seq)
 
 
 @dataclass(frozen=True)
@@ -312,8 +348,10 @@ class TensorIR:
 class ParallelIR:
     """A parallel spiking neuron: ``h = M @ x_seq + b`` over time, then a spike.
 
-    ``matrix`` is M as an expression of the neuron's tensors, or None when M is
-    ``sliding(<vector param named by sliding>)``; see snndsl/parallel.py.
+    ``matrix`` is M as an expression of the neuron's tensors (:class:`ParamRef`), or None
+    when M is ``sliding(<vector param named by sliding>)``; see semantics/parallel.py.
+    Whether it has a single-step form follows from ``window`` and ``window_holds``
+    (:func:`snndsl.semantics.parallel.single_step_problem` says why not).
     """
 
     attr: str
@@ -335,11 +373,10 @@ class ParallelIR:
     window: int | None  # single-step: how many past inputs it keeps
     window_when: PyExpr | None  # ... while this holds (checked at run time)
     window_when_text: str | None
-    single_step_error: str | None
+    window_holds: bool | None  # the condition's value when known at generation time
+    window_values: tuple[Binding, ...]  # the known values the condition reads
     surrogate: SurrogateRef
-    queue_attr: str
-    step_attr: str
-    span: object  # diagnostics.Span of the call, for the single-step error
+    span: object  # diagnostics.Span of the call (where a single-step error points)
 
 
 @dataclass(frozen=True)
@@ -360,11 +397,10 @@ class MergeIR:
 @dataclass(frozen=True)
 class DelayIR:
     """``delay(source)``: the value ``source`` had one time step earlier (zeros at the
-    first step, and after reset()); kept between calls in ``attr``."""
+    first step, and after reset()); kept between calls."""
 
     value: str
     source: str
-    attr: str
     shape: tuple[int, ...]
     spec: str
 
@@ -377,15 +413,6 @@ class AliasIR:
 
 
 Node = LayerIR | DropoutIR | NeuronIR | ParallelIR | MergeIR | DelayIR | AliasIR
-
-
-def node_sources(node: Node) -> tuple[str, ...]:
-    """The values a node reads in the same time step (a delay reads none)."""
-    if isinstance(node, MergeIR):
-        return node.sources
-    if isinstance(node, DelayIR):
-        return ()
-    return (node.source,)
 
 
 @dataclass(frozen=True)
@@ -408,6 +435,32 @@ class NetworkIR:
     # the graph), each loop in evaluation order
     loops: tuple[tuple[str, ...], ...] = ()
     warnings: tuple = ()  # diagnostics.Diagnostic with severity 'warning'
+
+    # ------------------------------------------------------------------ graph queries
+    @staticmethod
+    def reads(node: Node, delayed: bool = False) -> tuple[str, ...]:
+        """The values ``node`` reads, in order: those of the same time step, and with
+        ``delayed`` also the one a delay reads from the previous step (a feedback edge).
+        Every consumer of the graph's edges asks this."""
+        if isinstance(node, MergeIR):
+            return node.sources
+        if isinstance(node, DelayIR):
+            return (node.source,) if delayed else ()
+        return (node.source,)
+
+    def node(self, value: str) -> Node:
+        """The node computing ``value``."""
+        for n in self.nodes:
+            if n.value == value:
+                return n
+        raise KeyError(value)
+
+    def shape_of(self, value: str) -> tuple[int, ...]:
+        """The shape of one sample of ``value`` (an input or a node's value)."""
+        for i in self.inputs:
+            if i.name == value:
+                return i.shape
+        return self.node(value).shape
 
     @property
     def neurons(self) -> tuple[NeuronIR, ...]:

@@ -101,7 +101,7 @@ class _Adjoints:
         """Add ``g`` times the derivative of ``e`` to the adjoints of the locals it reads."""
         if isinstance(e, ir.Local):
             self.add(e.name, g)
-        elif isinstance(e, (ir.Const, ir.ParamRef, ir.Member, ir.Compare, ir.AsFloat, ir.Detach)):
+        elif isinstance(e, (ir.Const, ir.ParamRef, ir.Compare, ir.AsFloat, ir.Detach)):
             return  # constants, and piecewise-constant or detached values: zero
         elif isinstance(e, ir.Neg):
             self.propagate(e.operand, ir.Neg(g))

@@ -17,7 +17,9 @@ import torch
 
 from snndsl import ir
 from snndsl.api import parse
+from snndsl.backends.torch.naming import module_names
 from snndsl.loader import import_source
+from snndsl.semantics.parallel import single_step_problem
 
 GRAD_TOLERANCE = 1e-6
 DEFAULT_STEPS = 8
@@ -141,7 +143,7 @@ def run_check(
         raise RuntimeError(
             f"the spec's parallel neurons run exactly {fixed[0]} steps; use --steps {fixed[0]}"
         )
-    blockers = [p.single_step_error for p in net.parallels if p.single_step_error]
+    blockers = [single_step_problem(p) for p in net.parallels if single_step_problem(p)]
     multi_cls = import_source(render(net, "multi", backend), net.name, "multi")
     single_cls = None if blockers else import_source(render(net, "single"), net.name, "single")
     report = CheckReport(net.name, steps, batch, seed)
@@ -194,9 +196,7 @@ def windowed_outputs(net: ir.NetworkIR) -> set[str]:
             if isinstance(node, ir.ParallelIR):
                 out.add(o.name)
                 break
-            todo.extend(ir.node_sources(node))
-            if isinstance(node, ir.DelayIR):
-                todo.append(node.source)
+            todo.extend(net.reads(node, delayed=True))
     return out
 
 
@@ -214,12 +214,15 @@ def _compare_forms(report, net, single, multi, xs, ys_m, g_m, grad_tolerance) ->
         report.rows.append(
             Comparison(f"multi vs single: output {o.name}", _max_abs(a, b), tolerance)
         )
+    names = module_names(net)
     for d in net.delays:  # the fed-back values both forms keep for the next call
-        a, b = getattr(multi, d.attr), getattr(single, d.attr)
+        attr = names.delays[d.value]
+        a, b = getattr(multi, attr), getattr(single, attr)
         report.rows.append(Comparison(f"multi vs single: {d.spec} kept", _max_abs(a, b), 0.0))
     for n in net.neurons:
         for s in n.states:
-            a, b = getattr(multi, s.attr), getattr(single, s.attr)
+            attr = names.state(n, s.name)
+            a, b = getattr(multi, attr), getattr(single, attr)
             report.rows.append(
                 Comparison(f"multi vs single: state {n.attr}.{s.name}", _max_abs(a, b), 0.0)
             )
@@ -269,12 +272,14 @@ def _oracle(report, net, multi, xs, ys_m, g_m, against, grad_tolerance) -> None:
             Comparison(f"multi vs SpikingJelly: output {o.name}", _max_abs(a, b), 0.0)
         )
     ref_states = ref.neuron_states()
+    names = module_names(net)
     for n in net.neurons:
         for s in n.states:
+            ours = getattr(multi, names.state(n, s.name))
             report.rows.append(
                 Comparison(
                     f"multi vs SpikingJelly: state {n.attr}.{s.name}",
-                    _max_abs(getattr(multi, s.attr), ref_states[s.attr]),
+                    _max_abs(ours, ref_states[(n.attr, s.name)]),
                     0.0,
                 )
             )

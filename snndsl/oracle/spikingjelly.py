@@ -50,7 +50,8 @@ def unsupported(net: ir.NetworkIR) -> list[str]:
         if isinstance(node, ir.NeuronIR):
             if node.neuron not in NEURONS:
                 problems.append(f"neuron '{node.neuron}' ({node.attr}) is user-defined")
-            for _, v in node.params:
+            for b in node.params:
+                v = b.value
                 if isinstance(v, ir.SurrogateRef) and v.name not in SURROGATES:
                     problems.append(f"surrogate '{v.name}' ({node.attr}) is user-defined")
     return problems
@@ -89,8 +90,8 @@ def _layer(node: ir.LayerIR) -> nn.Module:
 
     from snndsl.semantics.catalogue import OPS
 
-    args = [v for k, v in node.ctor_args if k is None]
-    kwargs = {k: v for k, v in node.ctor_args if k is not None}
+    args = [b.value for b in node.ctor_args if b.name is None]
+    kwargs = {b.name: b.value for b in node.ctor_args if b.name is not None}
     if OPS[node.op].spikingjelly:
         return getattr(layer, node.op)(*args, **kwargs, step_mode="m")
     return _Folded(getattr(nn, node.op)(*args, **kwargs))
@@ -102,7 +103,8 @@ def _neuron(node: ir.NeuronIR) -> nn.Module:
     cls_name, mapping = NEURONS[node.neuron]
     after = SET_AFTER.get(node.neuron, ())
     kwargs: dict[str, object] = {"step_mode": "m"}
-    for k, v in node.params:
+    for b in node.params:
+        k, v = b.name, b.value
         if isinstance(v, ir.SurrogateRef):
             v = _surrogate(v)
         elif k == "act":
@@ -121,7 +123,7 @@ def _parallel(node: ir.ParallelIR) -> nn.Module:
     from spikingjelly.activation_based import neuron
 
     cls_name, mapping = PARALLEL[node.neuron]
-    args = dict(node.args)
+    args = {b.name: b.value for b in node.args}
     kwargs = {kw: args[arg] for arg, kw in mapping.items()}
     kwargs["surrogate_function"] = _surrogate(node.surrogate)
     if node.neuron != "PSN":
@@ -220,13 +222,13 @@ class OracleNetwork(nn.Module):
         """Recorded membrane sequences by generated attribute name (``sn1_v_seq``)."""
         return {n.v_seq: getattr(self, n.attr).v_seq for n in self._net.neurons if n.v_seq}
 
-    def neuron_states(self) -> dict[str, torch.Tensor]:
-        """Final neuron state by generated attribute name (``_sn1_v``), as SpikingJelly has it."""
+    def neuron_states(self) -> dict[tuple[str, str], torch.Tensor]:
+        """Final neuron state by (layer label, state name), as SpikingJelly has it."""
         states = {}
         for node in self._net.neurons:
             module = getattr(self, node.attr)
             for s in node.states:
-                states[s.attr] = getattr(module, s.name)
+                states[(node.attr, s.name)] = getattr(module, s.name)
         return states
 
     def reset(self) -> None:

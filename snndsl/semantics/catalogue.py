@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from snndsl import ir
 from snndsl.semantics.signature import REQUIRED, ParamSpec
 
 Shape = tuple[int, ...]
@@ -88,13 +89,13 @@ class LayerOp:
     functional: FunctionalCall | None = field(kw_only=True)  # None: no fast path
     counts: CountFn = field(kw_only=True)
 
-    def ctor_values(self, ctor_args: tuple[tuple[str | None, object], ...]) -> dict:
+    def ctor_values(self, ctor_args: tuple[ir.Binding, ...]) -> dict:
         """Every constructor argument by name, from the ``(name or None, value)`` pairs
         of a layer's IR (required ones positional, others only where not the default),
         defaults filled in."""
         by_name = {p.name: p for p in self.params}
-        positional = iter(v for k, v in ctor_args if k is None)
-        given = {k: v for k, v in ctor_args if k is not None}
+        positional = iter(b.value for b in ctor_args if b.name is None)
+        given = {b.name: b.value for b in ctor_args if b.name is not None}
         return {
             key: next(positional) if by_name[key].required else given.get(key, by_name[key].default)
             for key in self.ctor_params

@@ -14,24 +14,17 @@ from collections.abc import Mapping
 
 from snndsl import ir
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
-from snndsl.names import (
-    GENERATED_HELPERS,
-    NN_MODULE_PRIVATE,
-    RESERVED,
-    Namespace,
-    identifier_problem,
-    snake_case,
-)
+from snndsl.names import RESERVED, Namespace, identifier_problem, snake_case
 from snndsl.resources import read_text
 from snndsl.semantics import topology
 from snndsl.semantics.blocks import REPEAT, BlockChecks, defined_names
 from snndsl.semantics.catalogue import OPS, ShapeError
-from snndsl.semantics.definitions import Definitions, check_params, surrogate_class
+from snndsl.semantics.definitions import Definitions, check_params
 from snndsl.semantics.evaluate import Evaluator, SurrogateValue, coerce, describe
 from snndsl.semantics.graphs import GraphChecks
 from snndsl.semantics.neurons import NeuronCompiler
 from snndsl.semantics.parallel import LOCALS as PSN_LOCALS
-from snndsl.semantics.parallel import ParallelCompiler
+from snndsl.semantics.parallel import ParallelCompiler, single_step_problem
 from snndsl.semantics.signature import bind
 from snndsl.semantics.surrogates import compile_surrogate, split_surrogate_args
 from snndsl.syntax import ast
@@ -118,14 +111,7 @@ def _loops(nodes: list[ir.Node]) -> tuple[tuple[str, ...], ...]:
     """The recurrent parts of the node graph (cycles through a delay), in node order."""
     values = [n.value for n in nodes]
     known = set(values)
-    edges = {
-        n.value: [
-            s
-            for s in (*ir.node_sources(n), *([n.source] if isinstance(n, ir.DelayIR) else []))
-            if s in known
-        ]
-        for n in nodes
-    }
+    edges = {n.value: [s for s in ir.NetworkIR.reads(n, delayed=True) if s in known] for n in nodes}
     loops = [
         tuple(c) for c in topology.components(values, edges) if len(c) > 1 or c[0] in edges[c[0]]
     ]
@@ -155,8 +141,8 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         self.nodes: list[ir.Node] = []
         self.inputs: list[ir.InputIR] = []
         self.outputs: list[ir.OutputIR] = []
-        self.surrogates: dict[str, ast.SurrogateDef] = {}
-        self.attrs = Namespace(RESERVED | NN_MODULE_PRIVATE)  # module attributes
+        # surrogates the network spikes with -> (definition, fixed int arguments)
+        self.surrogates: dict[ir.SurrogateKey, tuple[ast.SurrogateDef, tuple]] = {}
         self.assumed: list[tuple[str, tuple[int, ...], object]] = []  # delay shapes
         self.defaults: dict[str, tuple[ast.Arg, ...]] = {}  # in the scope being checked
         self.prefix = ""  # of the names in the block instance being checked
@@ -217,7 +203,6 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         if name in self.spec_names:
             raise self.fail("E0102", f"{what} '{name}' is already defined", span)
         self.spec_names.reserve(name)
-        self.attrs.reserve(name)
 
     def collect_names(self) -> None:
         problem = identifier_problem(self.net.name)
@@ -271,7 +256,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         loops = _loops(self.nodes)
         surrogates = tuple(
             compile_surrogate(d, self.defs, self.reporter, static)
-            for _, (d, static) in sorted(self.surrogates.items())
+            for _, (d, static) in sorted(self.surrogates.items(), key=_surrogate_order)
         )
         return ir.NetworkIR(
             self.net.name,
@@ -336,7 +321,6 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         for i, step in enumerate(chain.steps):
             last = i == len(chain.steps) - 1
             name = step.label or self.spec_names.numbered(self.prefix + snake_case(step.call.func))
-            self.attrs.reserve(name)
             value = target if last else name
             shape = self.step(step, name, value, src, shape)
             self.values[value] = shape
@@ -387,12 +371,11 @@ class _NetworkChecker(GraphChecks, BlockChecks):
             raise self.fail(err.code, f"{op.name}: {err}", span, err.hint) from None
         spec = f"{op.name}({self._describe_args(op, args, bound.given)})"
         if op.ctor is None:  # Dropout / Dropout2d: inline with a per-sequence mask
-            mask = self.attrs.fresh(f"_{name}_mask")
             channelwise = op.name == "Dropout2d"
-            self.add(ir.DropoutIR(mask, value, src, args["p"], channelwise, shape, spec, name))
+            self.add(ir.DropoutIR(value, src, args["p"], channelwise, shape, spec, name))
             return out
         ctor_args = self._ctor_args(op, args)
-        self.add(ir.LayerIR(name, value, src, op.name, op.ctor, ctor_args, shape, out, spec))
+        self.add(ir.LayerIR(name, value, src, op.name, ctor_args, shape, out, spec))
         return out
 
     @staticmethod
@@ -405,21 +388,20 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         return ", ".join(parts)
 
     @staticmethod
-    def _ctor_args(op, args) -> tuple[tuple[str | None, object], ...]:
-        out: list[tuple[str | None, object]] = []
+    def _ctor_args(op, args) -> tuple[ir.Binding, ...]:
+        out: list[ir.Binding] = []
         by_name = {p.name: p for p in op.params}
         for key in op.ctor_params:
             p = by_name[key]
             v = args[key]
             if p.required:
-                out.append((None, v))
+                out.append(ir.Binding(None, v))
             elif v != p.default or type(v) is not type(p.default):
-                out.append((key, v))
+                out.append(ir.Binding(key, v))
         return tuple(out)
 
     def neuron(self, definition, call, name, value, src, shape):
-        reserved = GENERATED_HELPERS | {surrogate_class(s) for s in self.defs.surrogates}
-        compiler = NeuronCompiler(self.defs, self.reporter, Namespace(reserved))
+        compiler = NeuronCompiler(self.defs, self.reporter, Namespace())
         result = compiler.compile(definition, call, self.env)
         v_seq = None
         if compiler.store_v_seq:
@@ -432,23 +414,13 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                     f"rename '{v_seq}' or label this neuron differently",
                 )
             self.spec_names.reserve(v_seq)
-            self.attrs.reserve(v_seq)
-        states = tuple(
-            ir.StateIR(s, self.attrs.fresh(f"_{name}_{s}"), local, init)
-            for s, local, init in result.states
-        )
-        attr_of = {s.name: s.attr for s in states}
+        states = tuple(ir.StateIR(s, local, init) for s, local, init in result.states)
         for sv in result.surrogates:
-            if sv.spiking:
-                _, static = split_surrogate_args(sv)
-                self.surrogates[surrogate_class(sv.definition.name, static)] = (
-                    sv.definition,
-                    static,
-                )
+            self._spikes_with(sv)
         bound = self._neuron_args(compiler)
         args = ", ".join(f"{k}={describe(v)}" for k, v in bound)
         params = tuple(
-            (
+            ir.Binding(
                 k,
                 ir.SurrogateRef(v.definition.name, v.args, v.spiking)
                 if isinstance(v, SurrogateValue)
@@ -466,10 +438,10 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                 states,
                 result.step,
                 result.output,
-                tuple((attr_of[s], local) for s, local in result.final),
+                tuple(ir.StateUpdate(s, local) for s, local in result.final),
                 f"{definition.name}({args})",
                 params,
-                tuple((n, init) for n, _, init in result.learn),
+                tuple(ir.Binding(n, init) for n, _, init in result.learn),
                 tuple(ir.Assignment(local, ir.ParamRef(name, n)) for n, local, _ in result.learn),
                 v_seq,
             )
@@ -477,8 +449,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         return shape
 
     def parallel(self, definition, call, name, value, src, shape):
-        reserved = GENERATED_HELPERS | {surrogate_class(s) for s in self.defs.surrogates}
-        compiler = ParallelCompiler(self.defs, self.reporter, Namespace(reserved | PSN_LOCALS))
+        compiler = ParallelCompiler(self.defs, self.reporter, Namespace(PSN_LOCALS))
         node = compiler.compile(
             definition,
             call,
@@ -487,19 +458,18 @@ class _NetworkChecker(GraphChecks, BlockChecks):
             value=value,
             source=src,
             shape=shape,
-            queue_attr=self.attrs.fresh(f"_{name}_queue"),
-            step_attr=self.attrs.fresh(f"_{name}_time_step"),
             span=call.span,
         )
-        surrogate = compiler.fired[2]
-        if surrogate.spiking:
-            _, static = split_surrogate_args(surrogate)
-            self.surrogates[surrogate_class(surrogate.definition.name, static)] = (
-                surrogate.definition,
-                static,
-            )
+        self._spikes_with(compiler.fired[2])
         self.add(node)
         return shape
+
+    def _spikes_with(self, surrogate: SurrogateValue) -> None:
+        """Record a surrogate whose backward pass the network needs."""
+        if surrogate.spiking:
+            _, static = split_surrogate_args(surrogate)
+            key = ir.SurrogateKey(surrogate.definition.name, static)
+            self.surrogates[key] = (surrogate.definition, static)
 
     @staticmethod
     def _neuron_args(compiler: NeuronCompiler):
@@ -507,6 +477,11 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         if compiler.store_v_seq:
             args.append(("store_v_seq", True))
         return args
+
+
+def _surrogate_order(item) -> tuple:
+    key = item[0]
+    return (key.name, key.static)
 
 
 def check_module(
@@ -528,6 +503,7 @@ def check_mode(net: ir.NetworkIR, mode: str, source) -> None:
         return
     reporter = Reporter(source)
     for node in net.parallels:
-        if node.single_step_error:
-            reporter.error("E0208", node.single_step_error, node.span, "generate --mode multi")
+        problem = single_step_problem(node)
+        if problem:
+            reporter.error("E0208", problem, node.span, "generate --mode multi")
     reporter.raise_if_errors()

@@ -9,7 +9,7 @@ surrogate's ``require`` statements with the call's arguments.
 from __future__ import annotations
 
 from snndsl.diagnostics import Reporter, did_you_mean
-from snndsl.names import GENERATED_HELPERS, identifier_problem
+from snndsl.names import identifier_problem
 from snndsl.semantics.body import BodyWalker, body_has
 from snndsl.semantics.evaluate import PARAM_TYPES, Evaluator, SurrogateValue, coerce, infer_type
 from snndsl.semantics.signature import ParamSpec, bind
@@ -40,14 +40,6 @@ class Definitions:
                 f"'{item.name}' is already defined ({self.origin[item.name]})",
                 item.name_span,
                 "give your definition a new name",
-            )
-        if isinstance(item, ast.SurrogateDef) and surrogate_class(item.name) in GENERATED_HELPERS:
-            raise reporter.fail(
-                "E0101",
-                f"a surrogate named '{item.name}' would clash with the generated name "
-                f"'{surrogate_class(item.name)}'",
-                item.name_span,
-                "rename it",
             )
         self.origin[item.name] = origin
         if isinstance(item, ast.BlockDef):
@@ -213,9 +205,3 @@ def check_one_result(body, reporter: Reporter, seen: frozenset = frozenset()) ->
         elif isinstance(stmt, ast.If):
             check_one_result(stmt.then, reporter, frozenset(seen))
             check_one_result(stmt.orelse, reporter, frozenset(seen))
-
-
-def surrogate_class(name: str, static: tuple[tuple[str, int], ...] = ()) -> str:
-    """``_ATan``; a surrogate with int parameters gets one class per their values."""
-    suffix = "".join(f"_{k}{v}".replace("-", "m") for k, v in static)
-    return f"_{name}{suffix}"

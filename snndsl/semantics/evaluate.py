@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from snndsl import ir
-from snndsl.backends.torch.printer import CONDITION_ARGS, CONSTANTS, FUNCTIONS
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
+from snndsl.semantics.functions import CONDITION_ARGS, CONSTANTS, FUNCTIONS
 from snndsl.syntax import ast
 
 

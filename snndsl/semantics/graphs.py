@@ -103,8 +103,7 @@ class GraphChecks:
                 call.span,
             )
         self.assumed.append((target.id, shape, call.span))
-        attr = self.attrs.fresh(f"_{value}_prev")  # each delay keeps its own copy
-        self.add(ir.DelayIR(value, target.id, attr, shape, f"delay({target.id})"))
+        self.add(ir.DelayIR(value, target.id, shape, f"delay({target.id})"))
         return shape
 
     def check_delays(self) -> None:
@@ -211,7 +210,7 @@ class GraphChecks:
         producer = {n.value: n for n in self.nodes}
         reads: dict[str, tuple[str, ...]] = {}
         for n in self.nodes:
-            reads[n.value] = (n.source,) if isinstance(n, ir.DelayIR) else ir.node_sources(n)
+            reads[n.value] = ir.NetworkIR.reads(n, delayed=True)
         inputs = {i.name for i in self.inputs}
 
         def closure(start: str) -> set[str]:

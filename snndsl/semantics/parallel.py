@@ -42,9 +42,10 @@ from snndsl.semantics.surrogates import spike_expression
 from snndsl.syntax import ast
 from snndsl.syntax.formatter import format_expr
 
-# Locals the generated blocks of these neurons use around the spike expression.
-LOCALS = frozenset({"_p", "_h", "_w", "_row", "_queue", "_t", "_xs", "_spike"})
-OWNER = "_p"  # generated code binds the neuron's submodule to this local
+# The local holding the charge ``h`` (of one step, or of the whole sequence), which the
+# spike equations read; the neuron's own lets are named around it.
+CHARGE = "_h"
+LOCALS = frozenset({CHARGE})
 
 MAX_ELEMENTS = 1 << 24  # a param or buffer bigger than this is surely a mistake
 INIT_FUNCTIONS = ("kaiming_uniform", "band")
@@ -79,6 +80,7 @@ class ParallelCompiler(BodyWalker):
         self.charge: tuple[str, ir.PyExpr | None, str | None, ir.PyExpr | None] | None = None
         self.window: int | None = None
         self.when: tuple[ir.PyExpr, ast.Expr] | None = None
+        self.when_ast: ast.Expr | None = None
         self.when_static: bool | None = None
         self.fired: tuple[list[ir.Assignment], ir.PyExpr, SurrogateValue] | None = None
         self.walk(definition.body)
@@ -98,7 +100,7 @@ class ParallelCompiler(BodyWalker):
         _, matrix, sliding, bias = self.charge
         spike_steps, spike, surrogate = self.fired
         bias_per_step = False
-        if isinstance(bias, ir.Member):
+        if isinstance(bias, ir.ParamRef):
             shape = self.shapes.get(bias.name, ())
             bias_per_step = self.steps is not None and len(shape) >= 1 and shape[0] == self.steps
         args = ", ".join(
@@ -108,7 +110,8 @@ class ParallelCompiler(BodyWalker):
             neuron=self.definition.name,
             spec=f"{self.definition.name}({args})",
             args=tuple(
-                (k, _surrogate_ref(v) if isinstance(v, SurrogateValue) else v) for k, v in self.args
+                ir.Binding(k, _surrogate_ref(v) if isinstance(v, SurrogateValue) else v)
+                for k, v in self.args
             ),
             tensors=tuple(self.tensors),
             steps=self.steps,
@@ -121,30 +124,16 @@ class ParallelCompiler(BodyWalker):
             spike=spike,
             window=self.window,
             window_when=self.when[0] if self.when else None,
-            window_when_text=format_expr(self.when[1]) if self.when else None,
-            single_step_error=self._single_step_problem(),
+            window_when_text=format_expr(self.when_ast) if self.when_ast else None,
+            window_holds=self.when_static,
+            window_values=tuple(
+                ir.Binding(k, v)
+                for k, v in self.inits.items()
+                if self.when_ast is not None and k in names_in(self.when_ast)
+            ),
             surrogate=_surrogate_ref(surrogate),
             **fields,
         )
-
-    def _single_step_problem(self) -> str | None:
-        name = self.definition.name
-        if self.window is None:
-            steps = f"all {self.steps}" if self.steps is not None else "all"
-            return (
-                f"{name} mixes {steps} time steps at once (it has no 'window'), "
-                "so it has no single-step form"
-            )
-        if self.when_static is False:
-            assert self.when is not None
-            cond = self.when[1]
-            shown = ", ".join(
-                f"{k} = {describe(v)}" for k, v in self.inits.items() if k in names_in(cond)
-            )
-            return f"{name} has a single-step form only when {format_expr(cond)}" + (
-                f" ({shown} here)" if shown else ""
-            )
-        return None
 
     # ------------------------------------------------------------------ helpers
     def _ev(self, extra: dict | None = None) -> Evaluator:
@@ -215,7 +204,7 @@ class ParallelCompiler(BodyWalker):
             self.inits[stmt.name] = init.value
         self.tensors.append(ir.TensorIR(stmt.name, kind == "param", shape, init))
         self.shapes[stmt.name] = shape
-        self.env[stmt.name] = Dyn(ir.Member(OWNER, stmt.name))
+        self.env[stmt.name] = Dyn(ir.ParamRef(self.attr, stmt.name))
 
     visit_Buffer = visit_Learn
 
@@ -278,11 +267,11 @@ class ParallelCompiler(BodyWalker):
         bias = None
         if bias_expr is not None:
             bias = self._ev().eval(bias_expr)
-            if not (isinstance(bias, Dyn) and isinstance(bias.expr, ir.Member)):
+            if not (isinstance(bias, Dyn) and isinstance(bias.expr, ir.ParamRef)):
                 raise self.fail("the bias 'b' in 'M @ x + b' is a param or buffer", bias_expr.span)
             bias = bias.expr
         self.charge = (stmt.name, matrix, sliding, bias)
-        self.env[stmt.name] = Dyn(ir.Local("_h"))
+        self.env[stmt.name] = Dyn(ir.Local(CHARGE))
 
     def _matrix(self, expr: ast.Expr) -> tuple[ir.PyExpr | None, str | None]:
         if "x" in names_in(expr):
@@ -316,6 +305,7 @@ class ParallelCompiler(BodyWalker):
         for opt in stmt.options:
             WINDOW_OPTIONS.check_name(opt, self.reporter)
             cond = WINDOW_OPTIONS.value(opt, self._ev())
+            self.when_ast = opt.value
             if not (isinstance(cond, bool) or (isinstance(cond, Dyn) and cond.kind == "bool")):
                 raise self.fail("'when' is a condition", opt.value.span)
             if isinstance(cond, bool):
@@ -352,6 +342,22 @@ class ParallelCompiler(BodyWalker):
             arg = ir.BinOp("-", arg, right.expr if isinstance(right, Dyn) else ir.Const(right))
         steps, spike = spike_expression(surrogate, arg, self.ns, self.reporter, self.defs)
         self.fired = (steps, spike, surrogate)
+
+
+def single_step_problem(node: ir.ParallelIR) -> str | None:
+    """Why ``node`` has no single-step form (error E0208 when one is asked for), or None."""
+    if node.window is None:
+        steps = f"all {node.steps}" if node.steps is not None else "all"
+        return (
+            f"{node.neuron} mixes {steps} time steps at once (it has no 'window'), "
+            "so it has no single-step form"
+        )
+    if node.window_holds is False:
+        shown = ", ".join(f"{b.name} = {describe(b.value)}" for b in node.window_values)
+        return f"{node.neuron} has a single-step form only when {node.window_when_text}" + (
+            f" ({shown} here)" if shown else ""
+        )
+    return None
 
 
 def _surrogate_ref(value: SurrogateValue) -> ir.SurrogateRef:

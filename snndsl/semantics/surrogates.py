@@ -12,7 +12,7 @@ from __future__ import annotations
 from snndsl import ir
 from snndsl.diagnostics import Reporter, SpecError
 from snndsl.semantics.body import BodyWalker
-from snndsl.semantics.definitions import Definitions, surrogate_class
+from snndsl.semantics.definitions import Definitions
 from snndsl.semantics.evaluate import Dyn, Evaluator, SurrogateValue, as_ir, describe, is_number
 from snndsl.syntax import ast
 
@@ -128,8 +128,7 @@ def compile_surrogate(
         f"{p.name}={describe(env[p.name] if p.type == 'int' else p.default)}" for p in params
     )
     return ir.SurrogateIR(
-        definition.name,
-        surrogate_class(definition.name, static_args),
+        ir.SurrogateKey(definition.name, static_args),
         tuple(p.name for p in runtime),
         tuple(kept),
         gradient,
@@ -146,7 +145,7 @@ def spike_expression(value: SurrogateValue, arg: ir.PyExpr, ns, reporter, defs):
     """
     if value.spiking:
         runtime, static = split_surrogate_args(value)
-        return [], ir.Spike(surrogate_class(value.definition.name, static), arg, runtime)
+        return [], ir.Spike(ir.SurrogateKey(value.definition.name, static), arg, runtime)
     steps: list[ir.Assignment] = []
 
     def emit(stem: str, expr: ir.PyExpr) -> str:

@@ -39,7 +39,13 @@ from snndsl.backends.torch.layout import (
     call,
     chain,
 )
-from snndsl.backends.torch.printer import assign_expr, format_const, to_python
+from snndsl.backends.torch.naming import (
+    PARALLEL_LOCALS,
+    ModuleNames,
+    module_names,
+    respell_locals,
+)
+from snndsl.backends.torch.printer import PythonPrinter, format_const
 from snndsl.names import GENERATED_HELPERS, Namespace
 from snndsl.resources import resource_dir
 from snndsl.semantics.catalogue import OPS
@@ -136,6 +142,8 @@ class _Layout:
 
     multi: bool
     folded: set[str]
+    names: ModuleNames
+    printer: PythonPrinter
     needs_tn: bool = False
     like: Code = Atom("")  # single-step: a tensor with the batch size, dtype and device
     backend: str = "eager"
@@ -166,9 +174,9 @@ class _Layout:
         """Lines laid out for this block as one template line (see ``shift``)."""
         return layout.joined(laid, self.shift)
 
-    def expr(self, target: str, value: ir.PyExpr, depth: int = 0) -> str:
-        """An equation line (see :func:`assign_expr`)."""
-        return assign_expr(target, value, self.indent + 4 * depth)
+    def expr(self, target: str, value: ir.PyExpr, depth: int = 0, printer=None) -> str:
+        """An equation line (see :meth:`PythonPrinter.assign`)."""
+        return (printer or self.printer).assign(target, value, self.indent + 4 * depth)
 
     def sequence(self, name: str) -> tuple[Code, str]:
         """The input of a sequence block as ``[T, N, *]``: (code, unfold statement) where
@@ -199,7 +207,7 @@ def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
         lay.needs_functional = True
     if lay.multi:
         lay.folded.add(n.value)  # stateless layers keep the time-folded [T * N, *] layout
-    shape = _shape("T * N" if lay.multi else prefix, n.out_shape)
+    shape = _shape("T * N" if lay.multi else prefix, n.shape)
     return {
         "kind": "layer",
         "comment": _comment(f"{n.attr}: {n.spec}"),
@@ -214,11 +222,12 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
     mask = call(
         maker, call("torch.ones_like", like), format_const(n.p), Kw("training", Atom("True"))
     )
+    attr = f"self.{lay.names.masks[n.value]}"
     return {
         "kind": "dropout",
         "comment": _comment(f"{n.value}: {n.spec}, one mask per sequence"),
         "unfold": unfold,
-        "load": lay.stmt("_mask", f"self.{n.attr}", depth=1),
+        "load": lay.stmt("_mask", attr, depth=1),
         "condition": lay.text(
             layout.condition(
                 "if",
@@ -230,7 +239,7 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
             )
         ),
         "make": lay.stmt("_mask", mask, depth=2),
-        "keep": lay.stmt(f"self.{n.attr}", "_mask", depth=2),
+        "keep": lay.stmt(attr, "_mask", depth=2),
         "apply": lay.stmt(n.value, chain("*", [src, "_mask"]), _shape(prefix, n.shape), depth=1),
         "skip": lay.stmt(n.value, src, depth=1),
     }
@@ -238,13 +247,16 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
 
 def _state_lines(n: ir.NeuronIR, lay: _Layout, like: Code) -> list[str]:
     return [
-        lay.stmt(s.local, call("_state", f"self.{s.attr}", like, format_const(s.init)))
+        lay.stmt(
+            s.local,
+            call("_state", f"self.{lay.names.state(n, s.name)}", like, format_const(s.init)),
+        )
         for s in n.states
     ]
 
 
 def _final_lines(n: ir.NeuronIR, lay: _Layout) -> list[str]:
-    return [lay.stmt(f"self.{attr}", local) for attr, local in n.final]
+    return [lay.stmt(f"self.{lay.names.state(n, f.state)}", f.local) for f in n.final]
 
 
 def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
@@ -273,7 +285,7 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
     states = _state_lines(n, lay, Sub(seq, Atom("0")))
     if lay.backend in ("fused", "compile"):
         name = lay.module_names.fresh(f"_{n.neuron}Loop_{n.attr}")
-        fusedn = fuse(n, name, seq.text, lay.kernels)
+        fusedn = fuse(n, name, seq.text, lay.printer, lay.kernels)
         if fusedn is not None:
             lay.fused.append(fusedn.view)
             targets = ", ".join([n.value, *(s.local for s in n.states)])
@@ -348,19 +360,28 @@ def _string_literal(text: str) -> str:
     return json.dumps(text)
 
 
+class _ParallelPrinter(PythonPrinter):
+    """Inside a parallel neuron's block, its tensors are read through the local ``_p``
+    bound to its submodule."""
+
+    def parameter(self, layer: str, name: str) -> str:
+        return f"_p.{name}"
+
+
 def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
     shape = _shape(prefix, n.shape)
+    printer = _ParallelPrinter(lay.printer.surrogates)
     view = {
         "comment": _comment(f"{n.attr}: {n.spec}"),
         "kind": "parallel_multi" if lay.multi else "parallel_single",
         "load": lay.stmt("_p", f"self.{n.attr}"),
-        "spike_lines": [lay.expr(x.target, x.value) for x in n.spike_steps],
-        "spike": lay.expr("_spike", n.spike),
-        "setup_lines": [lay.expr(x.target, x.value) for x in n.setup],
-        "matrix": lay.expr("_w", n.matrix) if n.matrix is not None else None,
+        "spike_lines": [lay.expr(x.target, x.value, printer=printer) for x in n.spike_steps],
+        "spike": lay.expr("_spike", n.spike, printer=printer),
+        "setup_lines": [lay.expr(x.target, x.value, printer=printer) for x in n.setup],
+        "matrix": lay.expr("_w", n.matrix, printer=printer) if n.matrix is not None else None,
         "sliding": f"_p.{n.sliding}" if n.sliding else None,
     }
-    bias = Atom(to_python(n.bias)) if n.bias is not None else None
+    bias = Atom(printer.print(n.bias)) if n.bias is not None else None
     if lay.multi:
         seq, unfold = lay.sequence(n.source)
         rows = call(f"{seq.text}.flatten", "1")
@@ -387,24 +408,25 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
     if bias_t is not None and n.bias_per_step:
         bias_t = ir.Index(bias_t, "_t")
     weighted = call("torch.sum", chain("*", ["_row.unsqueeze(-1)", "torch.stack(_queue)"]), "0")
-    h = chain("+", [weighted, to_python(bias_t)]) if bias_t is not None else weighted
+    h = chain("+", [weighted, printer.print(bias_t)]) if bias_t is not None else weighted
     when_error = f"{n.neuron} runs step by step only when {n.window_when_text}"
     overflow_error = f"{n.neuron} has run its {n.steps} steps; call reset()"
+    queue_attr, step_attr = lay.names.queues[n.attr], lay.names.steps[n.attr]
     queue = Sub(
-        Lst((Atom(f"*self.{n.queue_attr}"), Atom(f"{n.source}.flatten()"))), Atom(f"-{n.window}:")
+        Lst((Atom(f"*self.{queue_attr}"), Atom(f"{n.source}.flatten()"))), Atom(f"-{n.window}:")
     )
     view.update(
         steps=n.steps,
         k=k,
-        when=to_python(n.window_when) if n.window_when is not None else None,
+        when=printer.print(n.window_when) if n.window_when is not None else None,
         when_error=_raise(lay, "ValueError", _string_literal(when_error)),
-        step_load=lay.stmt("_t", f"self.{n.step_attr}"),
+        step_load=lay.stmt("_t", f"self.{step_attr}"),
         overflow_error=_raise(lay, "OverflowError", _string_literal(overflow_error)),
         queue=lay.stmt("_queue", queue),
         h=lay.stmt("_h", h),
         result=lay.stmt(n.value, call("_spike.view", f"{n.source}.shape"), shape),
-        keep_queue=lay.stmt(f"self.{n.queue_attr}", "_queue"),
-        count=lay.stmt(f"self.{n.step_attr}", chain("+", ["_t", "1"])) if n.steps else None,
+        keep_queue=lay.stmt(f"self.{queue_attr}", "_queue"),
+        count=lay.stmt(f"self.{step_attr}", chain("+", ["_t", "1"])) if n.steps else None,
     )
     return view
 
@@ -445,15 +467,16 @@ def _merge_block(n: ir.MergeIR, lay: _Layout, prefix: str) -> dict:
 def _delay_block(n: ir.DelayIR, lay: _Layout, prefix: str) -> dict:
     shape = _shape(prefix, n.shape)
     view = {"comment": _comment(f"{n.value}: {n.spec}, the value one time step earlier")}
+    attr = f"self.{lay.names.delays[n.value]}"
     if lay.multi:  # the whole sequence shifted by one step (not on a feedback loop)
         src = lay.as_seq(n.source)
         view.update(
             kind="delay_multi",
-            line=lay.stmt(n.value, call("_delayed_seq", f"self.{n.attr}", src), shape),
-            keep=lay.stmt(f"self.{n.attr}", Sub(src, Atom("-1"))),
+            line=lay.stmt(n.value, call("_delayed_seq", attr, src), shape),
+            keep=lay.stmt(attr, Sub(src, Atom("-1"))),
         )
     else:
-        value = call("_delayed", f"self.{n.attr}", lay.like, _dims(n.shape))
+        value = call("_delayed", attr, lay.like, _dims(n.shape))
         view.update(kind="delay_single", line=lay.stmt(n.value, value, shape))
     return view
 
@@ -478,7 +501,7 @@ _BLOCKS = {
 
 def _forward_locals(net: ir.NetworkIR) -> set[str]:
     """Every local the node blocks may assign, so loop locals are chosen around them."""
-    used = set(GENERATED_HELPERS) | {"_p", "_h", "_w", "_row", "_queue", "_spike"}
+    used = set(GENERATED_HELPERS) | PARALLEL_LOCALS
     for node in net.nodes:
         used.add(node.value)
         steps: tuple = ()
@@ -499,16 +522,14 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
     inside = {m.value for m in members}
     outside: list[str] = []
     for m in members:
-        for s in ir.node_sources(m):
+        for s in net.reads(m):
             if s not in inside and s not in outside:
                 outside.append(s)
     later = set()
     member_index = {id(m) for m in members}
     for node in net.nodes:
         if id(node) not in member_index:
-            later |= set(ir.node_sources(node))
-            if isinstance(node, ir.DelayIR):
-                later.add(node.source)
+            later |= set(net.reads(node, delayed=True))
     later |= {o.source for o in net.outputs}
     kept = [m.value for m in members if m.value in later]
     rename = {s: ns.fresh(f"_{s}_t") for s in outside}
@@ -522,7 +543,15 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
         else:
             seqs[s] = s
     first = net.inputs[0].name
-    step_lay = _Layout(False, set(), like=Sub(Atom(first), Atom("_t")), indent=12, shift=4)
+    step_lay = _Layout(
+        False,
+        set(),
+        lay.names,
+        lay.printer,
+        like=Sub(Atom(first), Atom("_t")),
+        indent=12,
+        shift=4,
+    )
     blocks = []
     for m in members:
         if isinstance(m, ir.MergeIR):
@@ -534,7 +563,7 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
     lists = {v: ns.fresh(f"_{v}_steps") for v in kept}
     loop_lay = replace(step_lay, shift=0)
     after = [
-        lay.stmt(v, call("torch.stack", lst), _shape("T, N", _shape_of(net, v)))
+        lay.stmt(v, call("torch.stack", lst), _shape("T, N", net.shape_of(v)))
         for v, lst in lists.items()
     ]
     return {
@@ -549,76 +578,75 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
         "inputs": [loop_lay.stmt(rename[s], Sub(Atom(seqs[s]), Atom("_t"))) for s in outside],
         "members": blocks,
         "after_step": [
-            loop_lay.stmt(f"self.{m.attr}", m.source) for m in members if isinstance(m, ir.DelayIR)
+            loop_lay.stmt(f"self.{lay.names.delays[m.value]}", m.source)
+            for m in members
+            if isinstance(m, ir.DelayIR)
         ]
         + [loop_lay.stmt("", call(f"{lst}.append", v)) for v, lst in lists.items()],
         "after": after,
     }
 
 
-def _shape_of(net: ir.NetworkIR, value: str) -> tuple[int, ...]:
-    for n in net.nodes:
-        if n.value == value:
-            return n.out_shape if isinstance(n, ir.LayerIR) else n.shape
-    raise KeyError(value)
-
-
 # --------------------------------------------------------------------------- module
 
 
-def _surrogate_view(s: ir.SurrogateIR) -> dict:
+def _surrogate_view(s: ir.SurrogateIR, printer: PythonPrinter) -> dict:
     ctx = [f"ctx.{p}" for p in s.params]
+    class_name = printer.surrogates[s.key]
     return {
-        "class_name": s.class_name,
+        "class_name": class_name,
         "doc": s.doc,
         "params": list(s.params),
         "param_decls": "".join(f", {p}: float" for p in s.params),
         "param_names": "".join(f", {p}" for p in s.params),
-        "lets": [assign_expr(a.target, a.value, 8) for a in s.backward],
-        "grad": assign_expr("_grad", s.gradient, 8),
+        "lets": [printer.assign(a.target, a.value, 8) for a in s.backward],
+        "grad": printer.assign("_grad", s.gradient, 8),
         "result": ", ".join(
             [
-                f"grad_output * {s.class_name}.gradient({', '.join(['x', *ctx])})",
+                f"grad_output * {class_name}.gradient({', '.join(['x', *ctx])})",
                 *(["None"] * len(s.params)),
             ]
         ),
     }
 
 
-def _ctor_arg(key: str | None, v: object) -> Code | Kw:
-    return Atom(_value(v)) if key is None else Kw(key, Atom(_value(v)))
+def _ctor_arg(arg: ir.Binding) -> Code | Kw:
+    value = Atom(_value(arg.value))
+    return value if arg.name is None else Kw(arg.name, value)
 
 
 def _init_lines(net: ir.NetworkIR) -> list[str]:
     stmts: list[Stmt] = []
     for node in net.nodes:
         if isinstance(node, ir.LayerIR):
-            args = [_ctor_arg(k, v) for k, v in node.ctor_args]
-            stmts.append((f"self.{node.attr}", call(node.ctor, *args)))
+            args = [_ctor_arg(a) for a in node.ctor_args]
+            stmts.append((f"self.{node.attr}", call(OPS[node.op].ctor, *args)))
         elif isinstance(node, ir.NeuronIR) and node.learn:
             # learnable scalars, under the layer's name as SpikingJelly keeps them
             stmts.append((f"self.{node.attr}", Atom("nn.Module()")))
-            for n, init in node.learn:
-                value = call("nn.Parameter", call("torch.tensor", format_const(init)))
-                stmts.append((f"self.{node.attr}.{n}", value))
+            for learn in node.learn:
+                value = call("nn.Parameter", call("torch.tensor", format_const(learn.value)))
+                stmts.append((f"self.{node.attr}.{learn.name}", value))
         elif isinstance(node, ir.ParallelIR):
             stmts.extend(_parallel_init(node))
     return [layout.lines(target, value, 8) for target, value in stmts]
 
 
-def _reset_lines(net: ir.NetworkIR) -> list[str]:
+def _reset_lines(net: ir.NetworkIR, names: ModuleNames) -> list[str]:
     stmts: list[tuple[str, str]] = []
     for n in net.nodes:
         if isinstance(n, ir.NeuronIR):
-            stmts.extend((f"self.{s.attr}", format_const(s.init)) for s in n.states)
+            stmts.extend((f"self.{names.state(n, s.name)}", format_const(s.init)) for s in n.states)
             if n.v_seq:
                 stmts.append((f"self.{n.v_seq}", "None"))
-        elif isinstance(n, (ir.DropoutIR, ir.DelayIR)):
-            stmts.append((f"self.{n.attr}", "None"))
+        elif isinstance(n, ir.DropoutIR):
+            stmts.append((f"self.{names.masks[n.value]}", "None"))
+        elif isinstance(n, ir.DelayIR):
+            stmts.append((f"self.{names.delays[n.value]}", "None"))
         elif isinstance(n, ir.ParallelIR) and n.window is not None:
-            stmts.append((f"self.{n.queue_attr}", "[]"))
+            stmts.append((f"self.{names.queues[n.attr]}", "[]"))
             if n.steps is not None:
-                stmts.append((f"self.{n.step_attr}", "0"))
+                stmts.append((f"self.{names.steps[n.attr]}", "0"))
     return [layout.lines(target, Atom(value), 8) for target, value in stmts]
 
 
@@ -627,14 +655,16 @@ def _tuple_lines(name: str, items: list[str]) -> list[str]:
     return [layout.lines(name, Tup(tuple(Atom(i) for i in items)), 4)]
 
 
-def _state_attrs(net: ir.NetworkIR) -> list[str]:
+def _state_attrs(net: ir.NetworkIR, names: ModuleNames) -> list[str]:
     """Quoted names of the attributes the multi-step forward carries between calls."""
     attrs = []
     for n in net.nodes:
         if isinstance(n, ir.NeuronIR):
-            attrs += [s.attr for s in n.states]
-        elif isinstance(n, (ir.DropoutIR, ir.DelayIR)):
-            attrs.append(n.attr)
+            attrs += [names.state(n, s.name) for s in n.states]
+        elif isinstance(n, ir.DropoutIR):
+            attrs.append(names.masks[n.value])
+        elif isinstance(n, ir.DelayIR):
+            attrs.append(names.delays[n.value])
     return [f'"{a}"' for a in attrs]
 
 
@@ -648,16 +678,31 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
     ``torch.compile``; single-step: forward wrapped in ``torch.compile(fullgraph=True)``)."""
     multi = mode == "multi"
     prefix = "T, N" if multi else "N"
-    module_names = Namespace(
-        GENERATED_HELPERS | {s.class_name for s in net.surrogates} | {net.name}
+    names = module_names(net)
+    printer = PythonPrinter(names.surrogates)
+    classes = set(names.surrogates.values())
+    taken = {
+        ir.NeuronIR: frozenset(GENERATED_HELPERS | classes),
+        ir.ParallelIR: frozenset(GENERATED_HELPERS | PARALLEL_LOCALS | classes) - {"_h"},
+    }
+    net = replace(
+        net, nodes=tuple(respell_locals(n, taken.get(type(n), frozenset())) for n in net.nodes)
     )
+    forward_locals = _forward_locals(net)
+    generated = Namespace(GENERATED_HELPERS | classes | {net.name} | forward_locals)
     lay = _Layout(
-        multi, set(), like=Atom(net.inputs[0].name), backend=backend, module_names=module_names
+        multi,
+        set(),
+        names,
+        printer,
+        like=Atom(net.inputs[0].name),
+        backend=backend,
+        module_names=generated,
     )
     if backend == "compile":
-        lay.kernels = Kernels(module_names, {})
+        lay.kernels = Kernels(generated, {})
     blocks = []
-    ns = Namespace(_forward_locals(net))
+    ns = Namespace(forward_locals)
     loop_of = {v: i for i, loop in enumerate(net.loops) for v in loop}
     for n in net.nodes:
         if multi and n.value in loop_of:
@@ -669,7 +714,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         blocks.append(_BLOCKS[type(n)](n, lay, prefix))
     epilogue = []
     if not multi:
-        epilogue = [lay.stmt(f"self.{d.attr}", d.source) for d in net.delays]
+        epilogue = [lay.stmt(f"self.{names.delays[d.value]}", d.source) for d in net.delays]
     returns = [layout.flat(lay.as_seq(o.source)) for o in net.outputs]
     return_type = "torch.Tensor" if len(returns) == 1 else "tuple[torch.Tensor, ...]"
     prologue = []
@@ -703,12 +748,12 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         "source": _docstring_text(source_name).strip(),
         "spec": _docstring_text(net.spec_text),
         "uses_functional": bool(net.dropouts) or lay.needs_functional,
-        "surrogates": [_surrogate_view(s) for s in net.surrogates],
+        "surrogates": [_surrogate_view(s, printer) for s in net.surrogates],
         "fused": lay.fused,
         "kernels": list(lay.kernels.views.values()) if lay.kernels else [],
         "compiled": backend == "compile" and not multi,
         "chunked": multi,
-        "state_lines": _tuple_lines("_STATE", _state_attrs(net))
+        "state_lines": _tuple_lines("_STATE", _state_attrs(net, names))
         + _tuple_lines("_RECORDS", [f'"{n.v_seq}"' for n in net.neurons if n.v_seq]),
         "n_outputs": len(net.outputs),
         "has_state": bool(net.neurons),
@@ -718,7 +763,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         "class_name": net.name,
         "class_doc": f"The {net.name} network ({mode}-step form), generated by snndsl.",
         "init_lines": _init_lines(net),
-        "reset_lines": _reset_lines(net),
+        "reset_lines": _reset_lines(net, names),
         "forward_def": layout.joined(
             layout.header(
                 "def forward",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from snndsl import ir
 from snndsl.backends.torch import layout
 from snndsl.backends.torch.layout import Code, call
-from snndsl.backends.torch.printer import assign_expr
+from snndsl.backends.torch.printer import PythonPrinter
 from snndsl.ir import autodiff
 from snndsl.names import Namespace
 
@@ -27,10 +27,6 @@ class FusedNeuron:
     class_name: str
     view: dict  # for the class template
     call: Code  # the right-hand side of the call in forward(): ``_F.apply(...)``
-
-
-def _line(target: str, value: ir.PyExpr, indent: int = _INDENT_LOOP) -> str:
-    return assign_expr(target, value, indent)
 
 
 @dataclass
@@ -71,6 +67,10 @@ class _Parts:
     needed: set[str]  # every name the backward reads
     totals: dict[str, str]  # learnable parameter -> local summing its gradient
     ns: Namespace
+    printer: PythonPrinter
+
+    def line(self, target: str, value: ir.PyExpr, indent: int = _INDENT_LOOP) -> str:
+        return self.printer.assign(target, value, indent)
 
     @property
     def states(self) -> list[str]:
@@ -87,8 +87,8 @@ class _Parts:
         for index, a in enumerate(self.step):
             named, value = autodiff.name_spike_arg(a.value, self.ns)
             if named is not None:
-                lines.append(_line(named.target, named.value, indent))
-            lines.append(_line(a.target, autodiff.without_spikes(value), indent))
+                lines.append(self.line(named.target, named.value, indent))
+            lines.append(self.line(a.target, autodiff.without_spikes(value), indent))
             lines.extend(after.get(index, []))
         return lines
 
@@ -105,7 +105,11 @@ class _Parts:
 
 
 def fuse(
-    n: ir.NeuronIR, class_name: str, seq: str, kernels: Kernels | None = None
+    n: ir.NeuronIR,
+    class_name: str,
+    seq: str,
+    printer: PythonPrinter,
+    kernels: Kernels | None = None,
 ) -> FusedNeuron | None:
     """The fused form of ``n`` reading the sequence ``seq``, or None when its equations
     use something :mod:`snndsl.ir.autodiff` cannot differentiate (or it records v_seq).
@@ -136,7 +140,7 @@ def fuse(
     lists = {name: ns.fresh(f"{name}_seq") for name in [*saved_states, *keep]}
     totals = {p: ns.fresh(f"_g{p}_total") for p in params if back.grad_params[p]}
     ns.reserve(_GRAD_IN)
-    parts = _Parts(n, step, back, keep, lists, recompute, needed, totals, ns)
+    parts = _Parts(n, step, back, keep, lists, recompute, needed, totals, ns, printer)
     xs_saved = ["_xs"] if "_x" in needed else []  # the input, only when the backward reads it
     view = {
         "class_name": class_name,
@@ -180,8 +184,8 @@ def _python_loops(p: _Parts, saved_states: list[str], xs_saved: list[str]) -> di
             [*xs_saved, *(f"torch.stack({lst})" for lst in p.lists.values()), *p.params]
         ),
         "returns": ", ".join(["torch.stack(_outs)", *p.states]),
-        "recompute": [_line(a.target, a.value) for a in p.recompute],
-        "adjoint": [_line(a.target, a.value) for a in back.adjoint],
+        "recompute": [p.line(a.target, a.value) for a in p.recompute],
+        "adjoint": [p.line(a.target, a.value) for a in back.adjoint],
         "store_grad_x": [f"{_GRAD_IN}[_t] = {back.grad_x}"] if back.grad_x else [],
         "next_grads": [f"grad{s} = {p.state_grad(s)}" for s in p.states],
         "accumulate": [f"{p.totals[q]} += {back.grad_params[q]}.sum()" for q in p.totals],
@@ -220,7 +224,7 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
             *params,
         ]
     )
-    body = [_line(a.target, a.value, 4) for a in [*p.recompute, *back.adjoint]]
+    body = [p.line(a.target, a.value, 4) for a in [*p.recompute, *back.adjoint]]
     gx_slot = p.ns.fresh("_g_x_out") if back.grad_x else None
     if gx_slot:
         body.append(f"{gx_slot}.copy_({back.grad_x})")

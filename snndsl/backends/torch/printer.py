@@ -1,4 +1,4 @@
-"""Print IR expressions as Python source, and the closed table of functions they may call.
+"""Print IR expressions as Python source: :class:`PythonPrinter` and its hooks.
 
 The printer is the only place neuron and surrogate equations become text.  It keeps the
 tree's exact evaluation order (float arithmetic is not associative, and bit-identical
@@ -9,10 +9,8 @@ always parenthesised, so ``a + (b + c)`` never turns into ``a + b + c``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from snndsl import ir
 from snndsl.backends.torch.layout import LINE_LENGTH
 from snndsl.ir import (
     AsFloat,
@@ -23,66 +21,37 @@ from snndsl.ir import (
     Func,
     Index,
     Local,
-    Member,
     Neg,
     ParamRef,
     PyExpr,
     Spike,
     SurrogateGrad,
+    SurrogateKey,
 )
 
-
-@dataclass(frozen=True)
-class Function:
-    """A function usable in spec expressions: its tensor form and its constant form."""
-
-    name: str
-    torch: str  # the callable printed in generated code
-    arity: int
-    const: Callable[..., float]
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def _sign(x: float) -> float:
-    return float((x > 0) - (x < 0))
-
-
-def _leaky_relu(x: float, slope: float) -> float:
-    return x if x >= 0 else x * slope
-
-
-FUNCTIONS: dict[str, Function] = {
-    f.name: f
-    for f in (
-        Function("exp", "torch.exp", 1, math.exp),
-        Function("log", "torch.log", 1, math.log),
-        Function("sqrt", "torch.sqrt", 1, math.sqrt),
-        Function("abs", "torch.abs", 1, abs),
-        Function("sign", "torch.sign", 1, _sign),
-        Function("square", "torch.square", 1, lambda x: x * x),
-        Function("sigmoid", "torch.sigmoid", 1, _sigmoid),
-        Function("tanh", "torch.tanh", 1, math.tanh),
-        Function("atan", "torch.atan", 1, math.atan),
-        Function("sin", "torch.sin", 1, math.sin),
-        Function("cos", "torch.cos", 1, math.cos),
-        Function("erf", "torch.erf", 1, math.erf),
-        Function("erfc", "torch.erfc", 1, math.erfc),
-        Function("relu", "torch.relu", 1, lambda x: max(x, 0.0)),
-        Function("softsign", "torch.nn.functional.softsign", 1, lambda x: x / (1 + abs(x))),
-        Function("leaky_relu", "torch.nn.functional.leaky_relu", 2, _leaky_relu),
-        Function("clamp", "torch.clamp", 3, lambda x, lo, hi: min(max(x, lo), hi)),
-        Function("clamp_min", "torch.clamp_min", 2, max),
-        Function("clamp_max", "torch.clamp_max", 2, min),
-        Function("where", "torch.where", 3, lambda c, a, b: a if c else b),
-    )
+# How generated torch code spells each function of the closed table.
+TORCH_FUNCTIONS: dict[str, str] = {
+    "exp": "torch.exp",
+    "log": "torch.log",
+    "sqrt": "torch.sqrt",
+    "abs": "torch.abs",
+    "sign": "torch.sign",
+    "square": "torch.square",
+    "sigmoid": "torch.sigmoid",
+    "tanh": "torch.tanh",
+    "atan": "torch.atan",
+    "sin": "torch.sin",
+    "cos": "torch.cos",
+    "erf": "torch.erf",
+    "erfc": "torch.erfc",
+    "relu": "torch.relu",
+    "softsign": "torch.nn.functional.softsign",
+    "leaky_relu": "torch.nn.functional.leaky_relu",
+    "clamp": "torch.clamp",
+    "clamp_min": "torch.clamp_min",
+    "clamp_max": "torch.clamp_max",
+    "where": "torch.where",
 }
-# Arguments that must be bool conditions rather than numbers, by function.
-CONDITION_ARGS: dict[str, tuple[int, ...]] = {"where": (0,)}
-
-CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 
 # Python precedence levels used by the printer (higher binds tighter).
 _PREC = {"cmp": 5, "+": 10, "-": 10, "*": 20, "/": 20, "neg": 30, "**": 40, "atom": 50}
@@ -114,31 +83,90 @@ def _prec(e: PyExpr) -> int:
     return _PREC["atom"]
 
 
-def to_python(e: PyExpr) -> str:
-    """Python source for ``e`` with the minimum parentheses that keep its tree."""
-    if isinstance(e, Const):
-        return format_const(e.value)
-    if isinstance(e, Local):
-        return e.name
-    if isinstance(e, ParamRef):
-        return f"self.{e.container}.{e.name}"
-    if isinstance(e, Member):
-        return f"{e.owner}.{e.name}"
-    if isinstance(e, Index):
-        inner = to_python(e.operand)
-        if _prec(e.operand) < _PREC["atom"]:
-            inner = f"({inner})"
-        return f"{inner}[{e.index}]"
-    if isinstance(e, Neg):
-        inner = to_python(e.operand)
+class PythonPrinter:
+    """Python (PyTorch) source for IR expressions, with the fewest parentheses that keep
+    the tree.
+
+    One ``render_<Node>`` method per node type of :data:`snndsl.ir.PyExpr` lays out the
+    structure; what a name stands for is asked of the hooks, which a subclass (another
+    target, or another place in the module) overrides:
+
+    - :meth:`variable`: a local of the equations;
+    - :meth:`parameter`: a parameter or buffer of a layer;
+    - :meth:`function`: the callable of a function of the closed table;
+    - :meth:`spike` and :meth:`surrogate_gradient`: a surrogate's spike and derivative;
+    - :meth:`constant`: a number, re-emitted from its parsed value.
+
+    ``surrogates`` maps each surrogate to the name of its generated class.
+    """
+
+    def __init__(self, surrogates: Mapping[SurrogateKey, str] | None = None):
+        self.surrogates = dict(surrogates or {})
+
+    # ------------------------------------------------------------------ hooks
+    def variable(self, name: str) -> str:
+        return name
+
+    def parameter(self, layer: str, name: str) -> str:
+        return f"self.{layer}.{name}"
+
+    def function(self, name: str) -> str:
+        return TORCH_FUNCTIONS[name]
+
+    def spike(self, surrogate: SurrogateKey, args: list[str]) -> str:
+        return f"{self.surrogates[surrogate]}.spike({', '.join(args)})"
+
+    def surrogate_gradient(self, surrogate: SurrogateKey, args: list[str]) -> str:
+        return f"{self.surrogates[surrogate]}.gradient({', '.join(args)})"
+
+    def constant(self, value: int | float | bool | None) -> str:
+        return format_const(value)
+
+    # ------------------------------------------------------------------ structure
+    def print(self, e: PyExpr) -> str:
+        """Source for ``e``."""
+        render = getattr(self, f"render_{type(e).__name__}", None)
+        if render is None:
+            raise TypeError(f"not an IR expression: {e!r}")
+        return render(e)
+
+    def assign(self, target: str, value: PyExpr, indent: int) -> str:
+        """An equation line: ``target = <expression>``.  Equations keep their exact tree
+        (and its parentheses); one too long for a line is marked ``# fmt: skip`` rather
+        than split, so that ruff leaves it as printed."""
+        line = f"{self.variable(target)} = {self.print(value)}"
+        if indent + len(line) > LINE_LENGTH:
+            line += "  # fmt: skip"
+        return line
+
+    def _atom(self, e: PyExpr) -> str:
+        """``e`` parenthesised unless it is an atom (before ``[...]`` or ``.method()``)."""
+        inner = self.print(e)
+        return f"({inner})" if _prec(e) < _PREC["atom"] else inner
+
+    def render_Const(self, e: Const) -> str:
+        return self.constant(e.value)
+
+    def render_Local(self, e: Local) -> str:
+        return self.variable(e.name)
+
+    def render_ParamRef(self, e: ParamRef) -> str:
+        return self.parameter(e.layer, e.name)
+
+    def render_Index(self, e: Index) -> str:
+        return f"{self._atom(e.operand)}[{self.variable(e.index)}]"
+
+    def render_Neg(self, e: Neg) -> str:
+        inner = self.print(e.operand)
         # -(a ** b) keeps its parentheses, as ruff format writes it, though Python's
         # precedence would not need them.
         if _prec(e.operand) < _PREC["neg"] or isinstance(e.operand, BinOp):
             inner = f"({inner})"
         return f"-{inner}"
-    if isinstance(e, BinOp):
+
+    def render_BinOp(self, e: BinOp) -> str:
         p = _PREC[e.op]
-        left, right = to_python(e.left), to_python(e.right)
+        left, right = self.print(e.left), self.print(e.right)
         if e.op == "**":
             # Right-associative; a unary or negative constant on the left needs parentheses.
             if _prec(e.left) <= p:
@@ -151,33 +179,24 @@ def to_python(e: PyExpr) -> str:
             if _prec(e.right) <= p:
                 right = f"({right})"
         return f"{left} {e.op} {right}"
-    if isinstance(e, Func):
-        fn = FUNCTIONS[e.name]
-        return f"{fn.torch}({', '.join(to_python(a) for a in e.args)})"
-    if isinstance(e, Compare):
-        left, right = to_python(e.left), to_python(e.right)
-        return f"{left} {e.op} {right}"  # operands are arithmetic: always tighter
-    if isinstance(e, AsFloat):
-        return f"({to_python(e.operand)}).to({to_python(e.like)})"
-    if isinstance(e, Detach):
-        inner = to_python(e.operand)
-        if _prec(e.operand) < _PREC["atom"]:
-            inner = f"({inner})"
-        return f"{inner}.detach()"
-    if isinstance(e, Spike):
-        args = ", ".join([to_python(e.arg), *(format_const(p) for p in e.params)])
-        return f"{e.surrogate}.spike({args})"
-    if isinstance(e, SurrogateGrad):
-        args = ", ".join([to_python(e.arg), *(format_const(p) for p in e.params)])
-        return f"{e.surrogate}.gradient({args})"
-    raise TypeError(f"not an IR expression: {e!r}")
 
+    def render_Func(self, e: Func) -> str:
+        return f"{self.function(e.name)}({', '.join(self.print(a) for a in e.args)})"
 
-def assign_expr(target: str, value: ir.PyExpr, indent: int) -> str:
-    """An equation line: ``target = <expression>``.  Equations keep their exact tree
-    (and its parentheses); one too long for a line is marked ``# fmt: skip`` rather
-    than split, so that ruff leaves it as printed."""
-    line = f"{target} = {to_python(value)}"
-    if indent + len(line) > LINE_LENGTH:
-        line += "  # fmt: skip"
-    return line
+    def render_Compare(self, e: Compare) -> str:
+        # operands are arithmetic: always tighter than the comparison
+        return f"{self.print(e.left)} {e.op} {self.print(e.right)}"
+
+    def render_AsFloat(self, e: AsFloat) -> str:
+        return f"({self.print(e.operand)}).to({self.print(e.like)})"
+
+    def render_Detach(self, e: Detach) -> str:
+        return f"{self._atom(e.operand)}.detach()"
+
+    def render_Spike(self, e: Spike) -> str:
+        args = [self.print(e.arg), *(self.constant(p) for p in e.params)]
+        return self.spike(e.surrogate, args)
+
+    def render_SurrogateGrad(self, e: SurrogateGrad) -> str:
+        args = [self.print(e.arg), *(self.constant(p) for p in e.params)]
+        return self.surrogate_gradient(e.surrogate, args)

@@ -1,0 +1,121 @@
+"""The names a generated PyTorch module gives to what the IR leaves unnamed.
+
+The IR names only what the spec names (labels, values, outputs) and keeps locals
+scoped to one neuron's equations.  A torch module also needs module attributes for the
+state it keeps between calls (neuron states, dropout masks, delayed values, a parallel
+neuron's queue and step counter), one ``torch.autograd.Function`` class per surrogate,
+and locals that cannot clash with the helpers and locals its ``forward`` uses.  All of
+them are handed out here, by :class:`snndsl.names.Namespace`, in node order, so the
+result is deterministic.  The oracle and the cross-check read state through
+:func:`module_names` too, so they always agree with the generated module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from snndsl import ir
+from snndsl.names import GENERATED_HELPERS, NN_MODULE_PRIVATE, RESERVED, Namespace
+
+# Locals the parallel-neuron blocks of forward() use (besides GENERATED_HELPERS).
+PARALLEL_LOCALS = frozenset({"_p", "_h", "_w", "_row", "_queue", "_t", "_xs", "_spike"})
+
+
+def surrogate_class(key: ir.SurrogateKey) -> str:
+    """``_ATan``; a surrogate with int parameters gets one class per their values."""
+    suffix = "".join(f"_{k}{v}".replace("-", "m") for k, v in key.static)
+    return f"_{key.name}{suffix}"
+
+
+@dataclass(frozen=True)
+class ModuleNames:
+    """Attribute and class names of one generated module (both forms use the same)."""
+
+    surrogates: dict[ir.SurrogateKey, str]  # surrogate -> autograd.Function class
+    states: dict[tuple[str, str], str]  # (neuron label, state) -> attribute
+    masks: dict[str, str]  # dropout value -> attribute holding its mask
+    delays: dict[str, str]  # delay value -> attribute holding the previous step
+    queues: dict[str, str]  # parallel neuron label -> attribute holding past inputs
+    steps: dict[str, str]  # parallel neuron label -> attribute counting its steps
+
+    def state(self, neuron: ir.NeuronIR, state: str) -> str:
+        return self.states[(neuron.attr, state)]
+
+
+def module_names(net: ir.NetworkIR) -> ModuleNames:
+    """Every generated attribute and class name of ``net``'s modules."""
+    attrs = Namespace(RESERVED | NN_MODULE_PRIVATE)
+    for node in net.nodes:  # spec names stay what they are
+        if isinstance(node, (ir.LayerIR, ir.NeuronIR, ir.ParallelIR)):
+            attrs.reserve(node.attr)
+        if isinstance(node, ir.NeuronIR) and node.v_seq:
+            attrs.reserve(node.v_seq)
+    states: dict[tuple[str, str], str] = {}
+    masks: dict[str, str] = {}
+    delays: dict[str, str] = {}
+    queues: dict[str, str] = {}
+    steps: dict[str, str] = {}
+    for node in net.nodes:
+        if isinstance(node, ir.DropoutIR):
+            masks[node.value] = attrs.fresh(f"_{node.label}_mask")
+        elif isinstance(node, ir.NeuronIR):
+            for s in node.states:
+                states[(node.attr, s.name)] = attrs.fresh(f"_{node.attr}_{s.name}")
+        elif isinstance(node, ir.ParallelIR):
+            queues[node.attr] = attrs.fresh(f"_{node.attr}_queue")
+            steps[node.attr] = attrs.fresh(f"_{node.attr}_time_step")
+        elif isinstance(node, ir.DelayIR):
+            delays[node.value] = attrs.fresh(f"_{node.value}_prev")
+    classes = Namespace(GENERATED_HELPERS | {net.name})
+    surrogates = {s.key: classes.fresh(surrogate_class(s.key)) for s in net.surrogates}
+    return ModuleNames(surrogates, states, masks, delays, queues, steps)
+
+
+def _node_locals(node: ir.NeuronIR | ir.ParallelIR) -> list[str]:
+    """The locals of a node's equations, in order of first appearance."""
+    names: list[str] = []
+    if isinstance(node, ir.NeuronIR):
+        names += [s.local for s in node.states]
+        assignments = node.setup + node.step
+    else:
+        assignments = node.setup + node.spike_steps
+    for a in assignments:
+        names.append(a.target)
+        names += sorted(ir.locals_used(a.value))
+    return list(dict.fromkeys(names))
+
+
+def respell_locals(node: ir.Node, taken: frozenset[str]) -> ir.Node:
+    """``node`` with each local of its equations that clashes with ``taken`` (the names
+    the module's code uses around them) given a fresh name."""
+    if not isinstance(node, (ir.NeuronIR, ir.ParallelIR)):
+        return node
+    own = _node_locals(node)
+    clashing = [n for n in own if n in taken]
+    if not clashing:
+        return node
+    ns = Namespace(taken | set(own))
+    names = {n: ns.fresh(n) for n in clashing}
+
+    def steps(assignments: tuple[ir.Assignment, ...]) -> tuple[ir.Assignment, ...]:
+        return tuple(
+            ir.Assignment(names.get(a.target, a.target), ir.rename_locals(a.value, names))
+            for a in assignments
+        )
+
+    if isinstance(node, ir.ParallelIR):
+        return replace(
+            node,
+            setup=steps(node.setup),
+            spike_steps=steps(node.spike_steps),
+            spike=ir.rename_locals(node.spike, names),
+            matrix=None if node.matrix is None else ir.rename_locals(node.matrix, names),
+        )
+    return replace(
+        node,
+        states=tuple(replace(s, local=names.get(s.local, s.local)) for s in node.states),
+        step=steps(node.step),
+        setup=steps(node.setup),
+        output=names.get(node.output, node.output),
+        final=tuple(replace(f, local=names.get(f.local, f.local)) for f in node.final),
+    )
