@@ -1,6 +1,6 @@
 """The torch backends' module renderer: the network IR as standalone PyTorch source.
 
-Each IR node becomes a view (a dict of laid-out statements) for one macro of
+Each IR node becomes a view (a dataclass of laid-out statements, :mod:`.views`) for one macro of
 templates/blocks.py.j2; templates/module.py.j2 lays out the module around them.  Names
 come from the IR; expressions are printed by :mod:`snndsl.backends.torch.printer`,
 constants by its ``format_const``; statements whose length depends on spec names are
@@ -25,7 +25,7 @@ import jinja2
 
 from snndsl import __version__, cache, ir
 from snndsl.backends.registry import GenerationError
-from snndsl.backends.torch import layout
+from snndsl.backends.torch import layout, views
 from snndsl.backends.torch.fused import Kernels, fuse
 from snndsl.backends.torch.layout import (
     Atom,
@@ -46,6 +46,22 @@ from snndsl.backends.torch.naming import (
     respell_locals,
 )
 from snndsl.backends.torch.printer import PythonPrinter, format_const
+from snndsl.backends.torch.views import (
+    AliasView,
+    DelayMultiView,
+    DelaySingleView,
+    DropoutView,
+    LayerView,
+    LoopView,
+    MergeView,
+    ModuleView,
+    NeuronFusedView,
+    NeuronMultiView,
+    NeuronSingleView,
+    ParallelMultiView,
+    ParallelSingleView,
+    SurrogateView,
+)
 from snndsl.names import GENERATED_HELPERS, Namespace
 from snndsl.resources import resource_dir
 from snndsl.semantics.catalogue import OPS
@@ -149,7 +165,7 @@ class _Layout:
     backend: str = "eager"
     needs_functional: bool = False  # a block calls torch.nn.functional as F
     module_names: Namespace | None = None  # module-level generated names
-    fused: list = field(default_factory=list)  # views of fused neuron classes
+    fused: list[views.FusedView] = field(default_factory=list)  # fused neuron classes
     kernels: Kernels | None = None  # compiled step functions (compile backend, multi-step)
     indent: int = 8  # the column of a statement in forward()
     shift: int = 0  # columns the template adds to the block afterwards (loop bodies)
@@ -199,7 +215,7 @@ def _direct_call(n: ir.LayerIR, src: str) -> Code | None:
     return call(f"F.{functional.function}", src, *(f"{m}.{a}" for a in functional.attrs))
 
 
-def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
+def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> views.Block:
     value = call(f"self.{n.attr}", lay.as_folded(n.source))
     direct = None if lay.multi else _direct_call(n, n.source)
     if direct is not None:
@@ -208,14 +224,13 @@ def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> dict:
     if lay.multi:
         lay.folded.add(n.value)  # stateless layers keep the time-folded [T * N, *] layout
     shape = _shape("T * N" if lay.multi else prefix, n.shape)
-    return {
-        "kind": "layer",
-        "comment": _comment(f"{n.attr}: {n.spec}"),
-        "line": lay.stmt(n.value, value, shape),
-    }
+    return LayerView(
+        comment=_comment(f"{n.attr}: {n.spec}"),
+        line=lay.stmt(n.value, value, shape),
+    )
 
 
-def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
+def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> views.Block:
     src, unfold = lay.sequence(n.source) if lay.multi else (Atom(n.source), "")
     like = Sub(src, Atom("0")) if lay.multi else src
     maker = "F.dropout2d" if n.channelwise else "F.dropout"
@@ -223,12 +238,11 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
         maker, call("torch.ones_like", like), format_const(n.p), Kw("training", Atom("True"))
     )
     attr = f"self.{lay.names.masks[n.value]}"
-    return {
-        "kind": "dropout",
-        "comment": _comment(f"{n.value}: {n.spec}, one mask per sequence"),
-        "unfold": unfold,
-        "load": lay.stmt("_mask", attr, depth=1),
-        "condition": lay.text(
+    return DropoutView(
+        comment=_comment(f"{n.value}: {n.spec}, one mask per sequence"),
+        unfold=unfold,
+        load=lay.stmt("_mask", attr, depth=1),
+        condition=lay.text(
             layout.condition(
                 "if",
                 Logic(
@@ -238,11 +252,11 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> dict:
                 lay.indent + 4,
             )
         ),
-        "make": lay.stmt("_mask", mask, depth=2),
-        "keep": lay.stmt(attr, "_mask", depth=2),
-        "apply": lay.stmt(n.value, chain("*", [src, "_mask"]), _shape(prefix, n.shape), depth=1),
-        "skip": lay.stmt(n.value, src, depth=1),
-    }
+        make=lay.stmt("_mask", mask, depth=2),
+        keep=lay.stmt(attr, "_mask", depth=2),
+        apply=lay.stmt(n.value, chain("*", [src, "_mask"]), _shape(prefix, n.shape), depth=1),
+        skip=lay.stmt(n.value, src, depth=1),
+    )
 
 
 def _state_lines(n: ir.NeuronIR, lay: _Layout, like: Code) -> list[str]:
@@ -259,7 +273,7 @@ def _final_lines(n: ir.NeuronIR, lay: _Layout) -> list[str]:
     return [lay.stmt(f"self.{lay.names.state(n, f.state)}", f.local) for f in n.final]
 
 
-def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
+def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> views.Block:
     setup = [lay.expr(a.target, a.value) for a in n.setup]
     comment = _comment(f"{n.attr}: {n.spec}")
     shape = _shape(prefix, n.shape)
@@ -271,16 +285,15 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
         if n.v_seq:
             appended = call("_append_step", f"self.{n.v_seq}", n.states[0].local)
             record = lay.stmt(f"self.{n.v_seq}", appended)
-        return {
-            "kind": "neuron_single",
-            "comment": comment,
-            "setup": setup,
-            "states": _state_lines(n, lay, Atom(n.source)),
-            "step": step,
-            "final": _final_lines(n, lay),
-            "record": record,
-            "result": lay.stmt(n.value, n.output, shape),
-        }
+        return NeuronSingleView(
+            comment=comment,
+            setup=setup,
+            states=_state_lines(n, lay, Atom(n.source)),
+            step=step,
+            final=_final_lines(n, lay),
+            record=record,
+            result=lay.stmt(n.value, n.output, shape),
+        )
     seq, unfold = lay.sequence(n.source)
     states = _state_lines(n, lay, Sub(seq, Atom("0")))
     if lay.backend in ("fused", "compile"):
@@ -289,32 +302,30 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> dict:
         if fusedn is not None:
             lay.fused.append(fusedn.view)
             targets = ", ".join([n.value, *(s.local for s in n.states)])
-            return {
-                "kind": "neuron_fused",
-                "comment": comment,
-                "setup": setup,
-                "unfold": unfold,
-                "states": states,
-                "call": lay.stmt(targets, fusedn.call, shape),
-                "final": _final_lines(n, lay),
-            }
+            return NeuronFusedView(
+                comment=comment,
+                setup=setup,
+                unfold=unfold,
+                states=states,
+                call=lay.stmt(targets, fusedn.call, shape),
+                final=_final_lines(n, lay),
+            )
     step = [lay.expr(a.target, ir.substitute(a.value, {"x": ir.Local("_x")}), 1) for a in n.step]
     if n.v_seq:
         record = lay.stmt(f"self.{n.v_seq}", call("torch.stack", "_v_seq"))
-    return {
-        "kind": "neuron_multi",
-        "comment": comment,
-        "setup": setup,
-        "unfold": unfold,
-        "states": states,
-        "loop": f"for _x in {seq.text}:",
-        "step": step,
-        "output": n.output,
-        "record_local": n.states[0].local if n.v_seq else None,
-        "final": _final_lines(n, lay),
-        "record": record,
-        "result": lay.stmt(n.value, call("torch.stack", "_spikes"), shape),
-    }
+    return NeuronMultiView(
+        comment=comment,
+        setup=setup,
+        unfold=unfold,
+        states=states,
+        loop=f"for _x in {seq.text}:",
+        step=step,
+        output=n.output,
+        record_local=n.states[0].local if n.v_seq else None,
+        final=_final_lines(n, lay),
+        record=record,
+        result=lay.stmt(n.value, call("torch.stack", "_spikes"), shape),
+    )
 
 
 def _dims(shape: tuple[int, ...]) -> Code:
@@ -368,18 +379,18 @@ class _ParallelPrinter(PythonPrinter):
         return f"_p.{name}"
 
 
-def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
+def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> views.Block:
     shape = _shape(prefix, n.shape)
     printer = _ParallelPrinter(lay.printer.surrogates)
-    view = {
+    sliding = f"_p.{n.sliding}" if n.sliding else None
+    common = {
         "comment": _comment(f"{n.attr}: {n.spec}"),
-        "kind": "parallel_multi" if lay.multi else "parallel_single",
         "load": lay.stmt("_p", f"self.{n.attr}"),
         "spike_lines": [lay.expr(x.target, x.value, printer=printer) for x in n.spike_steps],
         "spike": lay.expr("_spike", n.spike, printer=printer),
         "setup_lines": [lay.expr(x.target, x.value, printer=printer) for x in n.setup],
         "matrix": lay.expr("_w", n.matrix, printer=printer) if n.matrix is not None else None,
-        "sliding": f"_p.{n.sliding}" if n.sliding else None,
+        "sliding": sliding,
     }
     bias = Atom(printer.print(n.bias)) if n.bias is not None else None
     if lay.multi:
@@ -391,16 +402,14 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
         if n.steps:
             message = f'f"{n.neuron} needs {n.steps} steps, got {{{got}}}"'
             check = (f"if {got} != {n.steps}:", _raise(lay, "ValueError", message))
-        view.update(
+        return ParallelMultiView(
+            **common,
             unfold=unfold,
             check=check,
-            sliding_line=lay.stmt("_w", call("_sliding_weight", view["sliding"], got))
-            if n.sliding
-            else None,
+            sliding_line=lay.stmt("_w", call("_sliding_weight", sliding, got)) if sliding else None,
             h=lay.stmt("_h", h),
             result=lay.stmt(n.value, call("_spike.view", f"{seq.text}.shape"), shape),
         )
-        return view
     k = None
     if n.sliding:
         k = next(t.shape[0] for t in n.tensors if t.name == n.sliding)
@@ -415,7 +424,8 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
     queue = Sub(
         Lst((Atom(f"*self.{queue_attr}"), Atom(f"{n.source}.flatten()"))), Atom(f"-{n.window}:")
     )
-    view.update(
+    return ParallelSingleView(
+        **common,
         steps=n.steps,
         k=k,
         when=printer.print(n.window_when) if n.window_when is not None else None,
@@ -428,7 +438,6 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> dict:
         keep_queue=lay.stmt(f"self.{queue_attr}", "_queue"),
         count=lay.stmt(f"self.{step_attr}", chain("+", ["_t", "1"])) if n.steps else None,
     )
-    return view
 
 
 def _raise(lay: _Layout, error: str, message: str) -> str:
@@ -445,7 +454,7 @@ def _sew(cnf: str, a: Code, b: Code) -> Code:
     return chain("*", [a, chain("-", ["1.0", b])])  # IAND
 
 
-def _merge_block(n: ir.MergeIR, lay: _Layout, prefix: str) -> dict:
+def _merge_block(n: ir.MergeIR, lay: _Layout, prefix: str) -> views.Block:
     folded = lay.multi and all(s in lay.folded for s in n.sources)
     srcs = [lay.as_folded(s) if folded else lay.as_seq(s) for s in n.sources]
     if folded:
@@ -457,35 +466,32 @@ def _merge_block(n: ir.MergeIR, lay: _Layout, prefix: str) -> dict:
         value = _sew(n.cnf, *srcs)
     else:
         value = chain("+" if n.op == "add" else "*", srcs)
-    return {
-        "kind": "merge",
-        "comment": _comment(f"{n.value}: {n.spec}"),
-        "line": lay.stmt(n.value, value, _shape("T * N" if folded else prefix, n.shape)),
-    }
+    return MergeView(
+        comment=_comment(f"{n.value}: {n.spec}"),
+        line=lay.stmt(n.value, value, _shape("T * N" if folded else prefix, n.shape)),
+    )
 
 
-def _delay_block(n: ir.DelayIR, lay: _Layout, prefix: str) -> dict:
+def _delay_block(n: ir.DelayIR, lay: _Layout, prefix: str) -> views.Block:
     shape = _shape(prefix, n.shape)
-    view = {"comment": _comment(f"{n.value}: {n.spec}, the value one time step earlier")}
+    comment = _comment(f"{n.value}: {n.spec}, the value one time step earlier")
     attr = f"self.{lay.names.delays[n.value]}"
     if lay.multi:  # the whole sequence shifted by one step (not on a feedback loop)
         src = lay.as_seq(n.source)
-        view.update(
-            kind="delay_multi",
+        return DelayMultiView(
+            comment,
             line=lay.stmt(n.value, call("_delayed_seq", attr, src), shape),
             keep=lay.stmt(attr, Sub(src, Atom("-1"))),
         )
-    else:
-        value = call("_delayed", attr, lay.like, _dims(n.shape))
-        view.update(kind="delay_single", line=lay.stmt(n.value, value, shape))
-    return view
+    value = call("_delayed", attr, lay.like, _dims(n.shape))
+    return DelaySingleView(comment, lay.stmt(n.value, value, shape))
 
 
-def _alias_block(n: ir.AliasIR, lay: _Layout, prefix: str) -> dict:
+def _alias_block(n: ir.AliasIR, lay: _Layout, prefix: str) -> views.Block:
     if n.source in lay.folded:
         lay.folded.add(n.value)
     shape = _shape("T * N" if n.value in lay.folded else prefix, n.shape)
-    return {"kind": "alias", "line": lay.stmt(n.value, n.source, shape)}
+    return AliasView(lay.stmt(n.value, n.source, shape))
 
 
 _BLOCKS = {
@@ -516,7 +522,7 @@ def _forward_locals(net: ir.NetworkIR) -> set[str]:
     return used
 
 
-def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> dict:
+def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> views.Block:
     """A recurrent part of the graph in the multi-step form: one loop over time whose body
     is the members' single-step code; values from outside are read one step at a time."""
     inside = {m.value for m in members}
@@ -566,48 +572,45 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
         lay.stmt(v, call("torch.stack", lst), _shape("T, N", net.shape_of(v)))
         for v, lst in lists.items()
     ]
-    return {
-        "kind": "loop",
-        "comment": _comment(
-            "recurrent: " + ", ".join(m.value for m in members) + " run step by step"
-        ),
-        "before": hoisted + [lay.stmt(lst, "[]") for lst in lists.values()],
-        "header": lay.text(
+    return LoopView(
+        comment=_comment("recurrent: " + ", ".join(m.value for m in members) + " run step by step"),
+        before=hoisted + [lay.stmt(lst, "[]") for lst in lists.values()],
+        header=lay.text(
             layout.header("for _t in ", call("range", f"{first}.shape[0]"), lay.indent, ":")
         ),
-        "inputs": [loop_lay.stmt(rename[s], Sub(Atom(seqs[s]), Atom("_t"))) for s in outside],
-        "members": blocks,
-        "after_step": [
+        inputs=[loop_lay.stmt(rename[s], Sub(Atom(seqs[s]), Atom("_t"))) for s in outside],
+        members=blocks,
+        after_step=[
             loop_lay.stmt(f"self.{lay.names.delays[m.value]}", m.source)
             for m in members
             if isinstance(m, ir.DelayIR)
         ]
         + [loop_lay.stmt("", call(f"{lst}.append", v)) for v, lst in lists.items()],
-        "after": after,
-    }
+        after=after,
+    )
 
 
 # --------------------------------------------------------------------------- module
 
 
-def _surrogate_view(s: ir.SurrogateIR, printer: PythonPrinter) -> dict:
+def _surrogate_view(s: ir.SurrogateIR, printer: PythonPrinter) -> SurrogateView:
     ctx = [f"ctx.{p}" for p in s.params]
     class_name = printer.surrogates[s.key]
-    return {
-        "class_name": class_name,
-        "doc": s.doc,
-        "params": list(s.params),
-        "param_decls": "".join(f", {p}: float" for p in s.params),
-        "param_names": "".join(f", {p}" for p in s.params),
-        "lets": [printer.assign(a.target, a.value, 8) for a in s.backward],
-        "grad": printer.assign("_grad", s.gradient, 8),
-        "result": ", ".join(
+    return SurrogateView(
+        class_name=class_name,
+        doc=s.doc,
+        params=list(s.params),
+        param_decls="".join(f", {p}: float" for p in s.params),
+        param_names="".join(f", {p}" for p in s.params),
+        lets=[printer.assign(a.target, a.value, 8) for a in s.backward],
+        grad=printer.assign("_grad", s.gradient, 8),
+        result=", ".join(
             [
                 f"grad_output * {class_name}.gradient({', '.join(['x', *ctx])})",
                 *(["None"] * len(s.params)),
             ]
         ),
-    }
+    )
 
 
 def _ctor_arg(arg: ir.Binding) -> Code | Kw:
@@ -741,30 +744,30 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
             "Parameters and\nstate_dict keys match the multi-step form."
         )
     source_name = net.source_path.replace("\\", "/").rsplit("/", 1)[-1]
-    view = {
-        "title": title,
-        "summary": summary,
-        "version": __version__,
-        "source": _docstring_text(source_name).strip(),
-        "spec": _docstring_text(net.spec_text),
-        "uses_functional": bool(net.dropouts) or lay.needs_functional,
-        "surrogates": [_surrogate_view(s, printer) for s in net.surrogates],
-        "fused": lay.fused,
-        "kernels": list(lay.kernels.views.values()) if lay.kernels else [],
-        "compiled": backend == "compile" and not multi,
-        "chunked": multi,
-        "state_lines": _tuple_lines("_STATE", _state_attrs(net, names))
+    view = ModuleView(
+        title=title,
+        summary=summary,
+        version=__version__,
+        source=_docstring_text(source_name).strip(),
+        spec=_docstring_text(net.spec_text),
+        uses_functional=bool(net.dropouts) or lay.needs_functional,
+        surrogates=[_surrogate_view(s, printer) for s in net.surrogates],
+        fused=lay.fused,
+        kernels=list(lay.kernels.views.values()) if lay.kernels else [],
+        compiled=backend == "compile" and not multi,
+        chunked=multi,
+        state_lines=_tuple_lines("_STATE", _state_attrs(net, names))
         + _tuple_lines("_RECORDS", [f'"{n.v_seq}"' for n in net.neurons if n.v_seq]),
-        "n_outputs": len(net.outputs),
-        "has_state": bool(net.neurons),
-        "records": any(n.v_seq and (not multi or n.value in loop_of) for n in net.neurons),
-        "delayed": bool(net.delays),
-        "sliding": multi and any(p.sliding for p in net.parallels),
-        "class_name": net.name,
-        "class_doc": f"The {net.name} network ({mode}-step form), generated by snndsl.",
-        "init_lines": _init_lines(net),
-        "reset_lines": _reset_lines(net, names),
-        "forward_def": layout.joined(
+        n_outputs=len(net.outputs),
+        has_state=bool(net.neurons),
+        records=any(n.v_seq and (not multi or n.value in loop_of) for n in net.neurons),
+        delayed=bool(net.delays),
+        sliding=multi and any(p.sliding for p in net.parallels),
+        class_name=net.name,
+        class_doc=f"The {net.name} network ({mode}-step form), generated by snndsl.",
+        init_lines=_init_lines(net),
+        reset_lines=_reset_lines(net, names),
+        forward_def=layout.joined(
             layout.header(
                 "def forward",
                 call("", "self", *(f"{i.name}: torch.Tensor" for i in net.inputs)),
@@ -772,14 +775,14 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
                 f" -> {return_type}:",
             )
         ),
-        "return_type": return_type,
-        "forward_doc": fwd_doc,
-        "forward_doc2": fwd_doc2,
-        "prologue": prologue,
-        "blocks": blocks,
-        "epilogue": epilogue,
-        "returns": layout.joined(layout.returns(returns, 8)),
-    }
+        return_type=return_type,
+        forward_doc=fwd_doc,
+        forward_doc2=fwd_doc2,
+        prologue=prologue,
+        blocks=blocks,
+        epilogue=epilogue,
+        returns=layout.joined(layout.returns(returns, 8)),
+    )
     source = _environment().get_template("module.py.j2").render(m=view)
     try:
         # Python's own compiler: the parse ast.parse does, plus the compiler's checks

@@ -16,6 +16,7 @@ from snndsl import ir
 from snndsl.backends.torch import layout
 from snndsl.backends.torch.layout import Code, call
 from snndsl.backends.torch.printer import PythonPrinter
+from snndsl.backends.torch.views import FusedView, KernelView
 from snndsl.ir import autodiff
 from snndsl.names import Namespace
 
@@ -25,7 +26,7 @@ _INDENT_LOOP = 12  # statements inside the time loops of forward and backward
 @dataclass(frozen=True)
 class FusedNeuron:
     class_name: str
-    view: dict  # for the class template
+    view: FusedView  # for the class template
     call: Code  # the right-hand side of the call in forward(): ``_F.apply(...)``
 
 
@@ -35,19 +36,13 @@ class Kernels:
     layers whose steps are the same text: a kernel is compiled once, not once per layer."""
 
     names: Namespace  # module-level names
-    views: dict[tuple, dict]  # (doc, args, body, returns) -> template view, in order
+    views: dict[tuple, KernelView]  # (doc, args, body, returns) -> template view, in order
 
     def add(self, stem: str, doc: str, args: list[str], body: list[str], rets: list[str]) -> str:
         key = (doc, tuple(args), tuple(body), tuple(rets))
         if key not in self.views:
-            self.views[key] = {
-                "name": self.names.fresh(stem),
-                "doc": doc,
-                "args": args,
-                "body": body,
-                "returns": ", ".join(rets),
-            }
-        return self.views[key]["name"]
+            self.views[key] = KernelView(self.names.fresh(stem), doc, args, body, ", ".join(rets))
+        return self.views[key].name
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -142,7 +137,7 @@ def fuse(
     ns.reserve(_GRAD_IN)
     parts = _Parts(n, step, back, keep, lists, recompute, needed, totals, ns, printer)
     xs_saved = ["_xs"] if "_x" in needed else []  # the input, only when the backward reads it
-    view = {
+    common = {
         "class_name": class_name,
         "doc": f"{n.attr}: {n.spec}, over a whole sequence; backward through time derived "
         "from its equations.",
@@ -161,9 +156,9 @@ def fuse(
         ),
     }
     if kernels is None:
-        view |= _python_loops(parts, saved_states, xs_saved)
+        view = FusedView(**common, **_python_loops(parts, saved_states, xs_saved))
     else:
-        view |= _compiled_loops(parts, kernels, xs_saved)
+        view = FusedView(**common, **_compiled_loops(parts, kernels, xs_saved))
     return FusedNeuron(class_name, view, call(f"{class_name}.apply", seq, *states, *params))
 
 
