@@ -64,6 +64,7 @@ def _cmd_check(args) -> int:
             scale=args.input_scale,
             against=args.against,
             backend=args.backend,
+            calibrate=args.calibrate,
         )
     except RuntimeError as err:
         print(f"snndsl check: {err}", file=sys.stderr)
@@ -181,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=1, help="seed for weights and input (default 1)")
     c.add_argument(
         "--input-scale", type=float, default=4.0, help="input is uniform in [0, scale) (default 4)"
+    )
+    c.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="keep the initial weights (by default each neuron layer's input weight is "
+        "scaled until the layer fires 5-50%% of the time)",
     )
     c.add_argument(
         "--against",

@@ -9,21 +9,14 @@ import torch
 from conftest import ROOT, SPECS, require_spikingjelly
 
 import snndsl
-from snndsl.oracle.crosscheck import run_single, windowed_outputs
+from snndsl.oracle.crosscheck import run_single
 
 SEED = str(ROOT / "specs" / "seed.snn")
 CONV = str(ROOT / "specs" / "conv.snn")
-# `snndsl check` options for the model zoo (tests/test_zoo.py compares each at its shipped
-# size, or the same layers narrowed, with a SpikingJelly network built by hand):
-CHECK_OPTIONS = {
-    # the full-width check takes 6 s (up to 30 s on a busy 2-core machine): 153M
-    # multiply-accumulates per step and sample, run by both forms and SpikingJelly
-    "vgg11.snn": {"params": {"width": 16}},
-    # a fresh draw leaves the last IF layer silent in eval mode at most seeds
-    "fmnist.snn": {"params": {"channels": 16}, "seed": 4},
-    # at the default input scale the recurrent LIF layer fires 0.6 % of the time
-    "shd_rnn.snn": {"scale": 16.0},
-}
+# `snndsl check` options: the full-width VGG-11 check takes 6 s (up to 30 s on a busy
+# 2-core machine), so it runs narrowed; every other spec at its defaults (the check
+# calibrates the weights so that every neuron layer fires).
+CHECK_OPTIONS = {"vgg11.snn": {"params": {"width": 16}}}
 # Feedback through delay() has no generic SpikingJelly counterpart in `snndsl check`; these
 # are compared with SpikingJelly's recurrent containers in tests/test_zoo.py.
 RECURRENT = {"shd_rnn.snn"}
@@ -42,18 +35,15 @@ def test_every_spec_cross_checks(spec):
     elif spec.name in RECURRENT:
         assert report.oracle.startswith("no counterpart: feedback through delay()")
     else:
-        assert report.oracle == "compared (rows above)", report.render()
+        assert report.oracle.startswith("compared in its multi-step"), report.render()
         assert any(label.startswith("multi vs SpikingJelly: output") for label in labels)
-    # forward comparisons demand exact equality, except outputs behind a parallel neuron's
-    # window across forms (window sum vs T x T matrix, as in SpikingJelly; see
-    # crosscheck.WINDOW_FORM_TOLERANCE)
-    net = snndsl.resolve(str(spec), params=options.get("params"))
-    windowed = {f"multi vs single: output {o}" for o in windowed_outputs(net)}
-    if spec.name == "zoo.snn":
-        assert windowed == {"multi vs single: output y17", "multi vs single: output y18"}
-    for r in report.rows:
-        if not r.relative:
-            assert r.tolerance == (1e-6 if r.label in windowed else 0.0), r.label
+    # every neuron layer fires in the calibrated band (or is reported)
+    assert report.rates, report.render()
+    for name, rate in report.rates:
+        assert 0.0 < rate and (rate < 1.0 or name in report.analog), report.render()
+    # outputs of the forms are identical, or equal to rounding (parallel neurons' window
+    # sum vs T x T matrix; spikes flipped at the threshold), never a mismatch
+    assert all(r.verdict in ("identical", "rounding", "spikes") for r in report.rows)
 
 
 def _tutorial_pair():

@@ -70,6 +70,16 @@ class AsFloat:
 
 
 @dataclass(frozen=True)
+class FullLike:
+    """A tensor shaped like ``like`` (with its dtype and device) filled with the scalar
+    ``value``: what a ``where`` between two scalars needs to keep the network's dtype
+    (``torch.where(c, 1.0, 0.1)`` alone would be float32 in a float64 or fp16 model)."""
+
+    value: PyExpr
+    like: PyExpr
+
+
+@dataclass(frozen=True)
 class ParamRef:
     """A parameter (or buffer) ``name`` held by the neuron layer labelled ``layer``."""
 
@@ -128,6 +138,7 @@ PyExpr = (
     | Func
     | Compare
     | AsFloat
+    | FullLike
     | ParamRef
     | Index
     | Detach
@@ -144,6 +155,8 @@ def map_children(e: PyExpr, f) -> PyExpr:
         return replace(e, operand=f(e.operand))
     if isinstance(e, AsFloat):
         return replace(e, operand=f(e.operand), like=f(e.like))
+    if isinstance(e, FullLike):
+        return replace(e, value=f(e.value), like=f(e.like))
     if isinstance(e, Func):
         return replace(e, args=tuple(f(a) for a in e.args))
     if isinstance(e, (Spike, SurrogateGrad)):
@@ -179,6 +192,8 @@ def locals_used(e: PyExpr) -> set[str]:
         return locals_used(e.operand)
     if isinstance(e, AsFloat):
         return locals_used(e.operand) | locals_used(e.like)
+    if isinstance(e, FullLike):
+        return locals_used(e.value) | locals_used(e.like)
     if isinstance(e, Func):
         return set().union(*(locals_used(a) for a in e.args))
     if isinstance(e, (Spike, SurrogateGrad)):

@@ -103,6 +103,8 @@ class _Adjoints:
             self.add(e.name, g)
         elif isinstance(e, (ir.Const, ir.ParamRef, ir.Compare, ir.AsFloat, ir.Detach)):
             return  # constants, and piecewise-constant or detached values: zero
+        elif isinstance(e, ir.FullLike):
+            return  # a scalar filled in: constant (its value reads no tensor)
         elif isinstance(e, ir.Neg):
             self.propagate(e.operand, ir.Neg(g))
         elif isinstance(e, ir.BinOp):

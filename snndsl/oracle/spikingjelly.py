@@ -71,21 +71,31 @@ class _Folded(nn.Module):
     layers (``functional.seq_to_ann_forward``, as ``layer.SeqToANNContainer`` does),
     keeping the layer's own state_dict keys."""
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, step_mode: str = "m"):
         super().__init__()
         self.__dict__["inner"] = module  # not a submodule: keys stay those of the layer
+        self.step_mode = step_mode
         for name, p in module.named_parameters(recurse=False):
             self.register_parameter(name, p)
         for name, b in module.named_buffers(recurse=False):
             self.register_buffer(name, b)
 
+    def _apply(self, fn, recurse=True):
+        # .double(), .to(): the inner layer must see the converted tensors too
+        out = super()._apply(fn, recurse)
+        self.inner._parameters.update(self._parameters)
+        self.inner._buffers.update(self._buffers)
+        return out
+
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         from spikingjelly.activation_based import functional
 
+        if self.step_mode == "s":
+            return self.inner(x_seq)
         return functional.seq_to_ann_forward(x_seq, self.inner)
 
 
-def _layer(node: ir.LayerIR) -> nn.Module:
+def _layer(node: ir.LayerIR, step_mode: str = "m") -> nn.Module:
     from spikingjelly.activation_based import layer
 
     from snndsl.semantics.catalogue import OPS
@@ -93,16 +103,16 @@ def _layer(node: ir.LayerIR) -> nn.Module:
     args = [b.value for b in node.ctor_args if b.name is None]
     kwargs = {b.name: b.value for b in node.ctor_args if b.name is not None}
     if OPS[node.op].spikingjelly:
-        return getattr(layer, node.op)(*args, **kwargs, step_mode="m")
-    return _Folded(getattr(nn, node.op)(*args, **kwargs))
+        return getattr(layer, node.op)(*args, **kwargs, step_mode=step_mode)
+    return _Folded(getattr(nn, node.op)(*args, **kwargs), step_mode)
 
 
-def _neuron(node: ir.NeuronIR) -> nn.Module:
+def _neuron(node: ir.NeuronIR, step_mode: str = "m") -> nn.Module:
     from spikingjelly.activation_based import neuron
 
     cls_name, mapping = NEURONS[node.neuron]
     after = SET_AFTER.get(node.neuron, ())
-    kwargs: dict[str, object] = {"step_mode": "m"}
+    kwargs: dict[str, object] = {"step_mode": step_mode}
     for b in node.params:
         k, v = b.name, b.value
         if isinstance(v, ir.SurrogateRef):
@@ -153,41 +163,47 @@ def _sew_function(x: torch.Tensor, y: torch.Tensor, cnf: str) -> torch.Tensor:
     raise NotImplementedError(cnf)
 
 
-def _merge(node: ir.MergeIR, xs: list[torch.Tensor]) -> torch.Tensor:
-    """A merge on [T, N, *] sequences, as SpikingJelly's models write them."""
+def _merge(node: ir.MergeIR, xs: list[torch.Tensor], lead: int = 2) -> torch.Tensor:
+    """A merge on [T, N, *] sequences (``lead`` 2) or [N, *] steps (1), as SpikingJelly's
+    models write them."""
     if node.op == "sew":
         return _sew_function(xs[0], xs[1], node.cnf)
     if node.op == "cat":
-        return torch.cat(xs, node.dim + 2)
+        return torch.cat(xs, node.dim + lead)
     out = xs[0]
     for x in xs[1:]:
         out = out + x if node.op == "add" else out * x
     return out
 
 
-def _dropout(node: ir.DropoutIR) -> nn.Module:
+def _dropout(node: ir.DropoutIR, step_mode: str = "m") -> nn.Module:
     from spikingjelly.activation_based import layer
 
     cls = layer.Dropout2d if node.channelwise else layer.Dropout
-    return cls(node.p, step_mode="m")
+    return cls(node.p, step_mode=step_mode)
 
 
 class OracleNetwork(nn.Module):
-    """The spec's network built from SpikingJelly modules, run in multi-step mode."""
+    """The spec's network built from SpikingJelly modules, run in multi-step mode (or,
+    with ``step_mode="s"``, one time step [N, *] per call, every module in SpikingJelly's
+    single-step mode; parallel neurons have none)."""
 
-    def __init__(self, net: ir.NetworkIR):
+    def __init__(self, net: ir.NetworkIR, step_mode: str = "m"):
         super().__init__()
         problems = unsupported(net)
+        if step_mode == "s" and net.parallels:
+            problems.append("parallel neurons have no single-step mode in SpikingJelly")
         if problems:
             raise ValueError("; ".join(problems))
         self._net = net
+        self._step_mode = step_mode
         self._order: list[tuple[str, str, str]] = []  # (module attr, source, value)
         for node in net.nodes:
             if isinstance(node, ir.LayerIR):
-                self.add_module(node.attr, _layer(node))
+                self.add_module(node.attr, _layer(node, step_mode))
                 self._order.append((node.attr, node.source, node.value))
             elif isinstance(node, ir.NeuronIR):
-                self.add_module(node.attr, _neuron(node))
+                self.add_module(node.attr, _neuron(node, step_mode))
                 self._order.append((node.attr, node.source, node.value))
             elif isinstance(node, ir.ParallelIR):
                 self.add_module(node.attr, _parallel(node))
@@ -196,7 +212,7 @@ class OracleNetwork(nn.Module):
                 self._order.append(("", node.sources, node.value))
             elif isinstance(node, ir.DropoutIR):
                 attr = f"dropout_{node.value}"
-                self.add_module(attr, _dropout(node))
+                self.add_module(attr, _dropout(node, step_mode))
                 self._order.append((attr, node.source, node.value))
             else:
                 self._order.append(("", node.source, node.value))
@@ -206,12 +222,13 @@ class OracleNetwork(nn.Module):
         merges = {n.value: n for n in self._net.nodes if isinstance(n, ir.MergeIR)}
         for attr, source, value in self._order:
             if value in merges:
-                values[value] = _merge(merges[value], [values[s] for s in source])
+                lead = 2 if self._step_mode == "m" else 1
+                values[value] = _merge(merges[value], [values[s] for s in source], lead)
                 continue
             x = values[source]
             if not attr:
                 values[value] = x
-            elif getattr(getattr(self, attr), "step_mode", "m") == "s":
+            elif self._step_mode == "m" and getattr(getattr(self, attr), "step_mode", "m") == "s":
                 values[value] = torch.stack([getattr(self, attr)(x_t) for x_t in x])
             else:
                 values[value] = getattr(self, attr)(x)

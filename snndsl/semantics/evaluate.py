@@ -41,6 +41,7 @@ class Dyn:
 
     expr: ir.PyExpr
     kind: str = "float"
+    scalar: bool = False  # a runtime number, not a tensor (a surrogate's float parameter)
 
 
 Value = object  # int | float | bool | None | str | tuple | SurrogateValue | Dyn
@@ -315,6 +316,20 @@ class Evaluator:
                 total = total + term
         return total
 
+    def _anchor_where(self, irs: tuple[ir.PyExpr, ...]) -> tuple[ir.PyExpr, ...]:
+        """``where(c, a, b)`` between two scalars takes the dtype of the tensor its
+        condition compares: ``a`` becomes ``full_like(tensor, a)``."""
+        scalars = {
+            v.expr.name
+            for v in self.env.values()
+            if isinstance(v, Dyn) and v.scalar and isinstance(v.expr, ir.Local)
+        }
+        cond, a, b = irs
+        if _is_tensor(a, scalars) or _is_tensor(b, scalars):
+            return irs
+        like = _tensor_local(cond, scalars)
+        return irs if like is None else (cond, ir.FullLike(a, like), b)
+
     def _call(self, e: ast.Call) -> Value:
         if e.func == "sum":
             return self._sum(e)
@@ -358,11 +373,41 @@ class Evaluator:
             )
             if fn.name == "where" and not isinstance(args[0], Dyn):
                 return args[1] if args[0] else args[2]
+            if fn.name == "where":
+                irs = self._anchor_where(irs)
             return Dyn(ir.Func(fn.name, irs))
         try:
             return float(fn.const(*args))
         except (ValueError, OverflowError) as err:
             raise self.fail("E0402", f"cannot evaluate {e.func}(): {err}", e) from None
+
+
+def _tensor_local(e: ir.PyExpr, scalars: set[str]) -> ir.Local | None:
+    """The first local of ``e`` that holds a tensor (not a runtime scalar)."""
+    if isinstance(e, ir.Local):
+        return e if e.name not in scalars else None
+    found: list[ir.Local] = []
+
+    def visit(child: ir.PyExpr) -> ir.PyExpr:
+        if not found:
+            hit = _tensor_local(child, scalars)
+            if hit is not None:
+                found.append(hit)
+        return child
+
+    ir.map_children(e, visit)
+    return found[0] if found else None
+
+
+def _is_tensor(e: ir.PyExpr, scalars: set[str]) -> bool:
+    """Whether ``e`` evaluates to a tensor (it reads a tensor local or a parameter)."""
+    if isinstance(e, (ir.ParamRef, ir.Index, ir.Spike, ir.SurrogateGrad, ir.FullLike)):
+        return True
+    if isinstance(e, ir.Local):
+        return e.name not in scalars
+    found = []
+    ir.map_children(e, lambda child: found.append(_is_tensor(child, scalars)) or child)
+    return any(found)
 
 
 def coerce(value: Value, type_: str) -> Value:

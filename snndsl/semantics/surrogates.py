@@ -107,7 +107,7 @@ def compile_surrogate(
         if p.type == "int":
             env[p.name] = fixed.get(p.name, p.default)
         else:
-            env[p.name] = Dyn(ir.Local(p.name))
+            env[p.name] = Dyn(ir.Local(p.name), scalar=True)
             runtime.append(p)
     backward: list[ir.Assignment] = []
 

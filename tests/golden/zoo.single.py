@@ -181,7 +181,7 @@ class _LogTailedReLU(torch.autograd.Function):
     @staticmethod
     def gradient(x: torch.Tensor, alpha: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
-        _grad = torch.where(x > 1.0, 1.0 / x, torch.where(x <= 0.0, alpha, 1.0))
+        _grad = torch.where(x > 1.0, 1.0 / x, torch.where(x <= 0.0, torch.full_like(x, alpha), 1.0))  # fmt: skip
         return _grad
 
 
@@ -266,7 +266,7 @@ class _PiecewiseLeakyReLU(torch.autograd.Function):
     @staticmethod
     def gradient(x: torch.Tensor, w: float, c: float) -> torch.Tensor:
         """The surrogate derivative at ``x``."""
-        _grad = torch.where(torch.abs(x) < w, 1.0 / (2.0 * w), c)
+        _grad = torch.where(torch.abs(x) < w, torch.full_like(x, 1.0 / (2.0 * w)), c)
         return _grad
 
 

@@ -18,6 +18,7 @@ from snndsl.ir import (
     Compare,
     Const,
     Detach,
+    FullLike,
     Func,
     Index,
     Local,
@@ -189,6 +190,9 @@ class PythonPrinter:
 
     def render_AsFloat(self, e: AsFloat) -> str:
         return f"({self.print(e.operand)}).to({self.print(e.like)})"
+
+    def render_FullLike(self, e: FullLike) -> str:
+        return f"torch.full_like({self.print(e.like)}, {self.print(e.value)})"
 
     def render_Detach(self, e: Detach) -> str:
         return f"{self._atom(e.operand)}.detach()"
