@@ -52,20 +52,25 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from snndsl.oracle.crosscheck import run_check
+    from snndsl.console import Progress, quiet_third_party
 
     try:
-        report = run_check(
-            args.spec,
-            args.network,
-            _params(args.set),
-            steps=args.steps,
-            batch=args.batch,
-            seed=args.seed,
-            scale=args.input_scale,
-            against=args.against,
-            backend=args.backend,
-        )
+        with Progress(f"snndsl check {args.spec}") as progress, quiet_third_party():
+            progress.stage("loading torch")
+            from snndsl.oracle.crosscheck import run_check
+
+            report = run_check(
+                args.spec,
+                args.network,
+                _params(args.set),
+                steps=args.steps,
+                batch=args.batch,
+                seed=args.seed,
+                scale=args.input_scale,
+                against=args.against,
+                backend=args.backend,
+                progress=progress.stage,
+            )
     except RuntimeError as err:
         print(f"snndsl check: {err}", file=sys.stderr)
         return 1

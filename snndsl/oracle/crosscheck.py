@@ -11,6 +11,7 @@ importable the same comparison runs against it.  Forward values must match exact
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -122,12 +123,16 @@ def run_check(
     against: str = "auto",
     grad_tolerance: float = GRAD_TOLERANCE,
     backend: str = "eager",
+    progress: Callable[[str], None] | None = None,
 ) -> CheckReport:
     """Cross-check a spec; ``against`` is 'auto', 'spikingjelly' or 'none'.
 
     ``steps`` defaults to 8, or to the ``steps`` of the spec's parallel neurons (PSN,
-    MaskedPSN), which need exactly that many.
+    MaskedPSN), which need exactly that many.  ``progress`` is called with the name of
+    each stage as it starts (the command line shows it on a terminal).
     """
+    stage = progress or (lambda text: None)
+    stage("checking the spec")
     from snndsl.backends import render
     from snndsl.semantics.checker import check_module
 
@@ -142,6 +147,7 @@ def run_check(
             f"the spec's parallel neurons run exactly {fixed[0]} steps; use --steps {fixed[0]}"
         )
     blockers = [p.single_step_error for p in net.parallels if p.single_step_error]
+    stage("generating both forms")
     multi_cls = import_source(render(net, "multi", backend), net.name, "multi")
     single_cls = None if blockers else import_source(render(net, "single"), net.name, "single")
     report = CheckReport(net.name, steps, batch, seed)
@@ -155,6 +161,7 @@ def run_check(
     def multi_fn(m, inputs):
         return _as_tuple(m(*inputs))
 
+    stage("running the multi-step form")
     ys_m, g_m = _forward_and_grads(multi_fn, multi, xs)
     for o, y in zip(net.outputs, ys_m):
         rate = float(y.detach().float().mean())
@@ -167,7 +174,10 @@ def run_check(
     if single is None:
         report.notes.append("single-step form: not generated (" + "; ".join(blockers) + ")")
     else:
+        stage("running the single-step form")
         _compare_forms(report, net, single, multi, xs, ys_m, g_m, grad_tolerance)
+    if against != "none":
+        stage("comparing with SpikingJelly")
     _oracle(report, net, multi, xs, ys_m, g_m, against, grad_tolerance)
     return report
 
