@@ -112,10 +112,11 @@ def notes() -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """The report, written as snndsl writes every file (snndsl/files.py)."""
+    from snndsl.files import write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def main(argv: list[str] | None = None) -> int:

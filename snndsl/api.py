@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from snndsl import ir
 from snndsl.backends import MODES, render
@@ -91,18 +90,3 @@ def generate(
     """Python source of the ``mode`` form ('single' or 'multi') of the spec's network;
     ``backend='fused'`` gives multi-step neuron layers a derived backward pass."""
     return build(spec, mode, network, params, backend)[1]
-
-
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` so readers see the old file or the whole new one, never a part."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

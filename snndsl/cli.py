@@ -13,9 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from snndsl import __version__
-from snndsl.api import YAML_SUFFIXES, build, parse, write_atomic
+from snndsl.api import YAML_SUFFIXES, build, parse
 from snndsl.backends import BACKENDS
 from snndsl.diagnostics import SpecError
+from snndsl.files import write_text
 
 
 def _params(pairs: Sequence[str] | None) -> dict[str, object]:
@@ -44,28 +45,33 @@ def _cmd_generate(args) -> int:
     for w in net.warnings:
         print(w.render(), file=sys.stderr)
     if args.output:
-        write_atomic(args.output, source)
+        write_text(args.output, source)
     else:
         sys.stdout.write(source)
     return 0
 
 
 def _cmd_check(args) -> int:
-    from snndsl.oracle.crosscheck import run_check
+    from snndsl.console import Progress, quiet_third_party
 
     try:
-        report = run_check(
-            args.spec,
-            args.network,
-            _params(args.set),
-            steps=args.steps,
-            batch=args.batch,
-            seed=args.seed,
-            scale=args.input_scale,
-            against=args.against,
-            backend=args.backend,
-            calibrate=args.calibrate,
-        )
+        with Progress(f"snndsl check {args.spec}") as progress, quiet_third_party():
+            progress.stage("loading torch")
+            from snndsl.oracle.crosscheck import run_check
+
+            report = run_check(
+                args.spec,
+                args.network,
+                _params(args.set),
+                steps=args.steps,
+                batch=args.batch,
+                seed=args.seed,
+                scale=args.input_scale,
+                against=args.against,
+                backend=args.backend,
+                calibrate=args.calibrate,
+                progress=progress.stage,
+            )
     except RuntimeError as err:
         print(f"snndsl check: {err}", file=sys.stderr)
         return 1
@@ -80,7 +86,7 @@ def _cmd_convert(args) -> int:
     module = parse(args.spec)
     to_yaml = str(args.output).endswith(YAML_SUFFIXES)
     text = dump_yaml(module) if to_yaml else format_module(module)
-    write_atomic(args.output, text)
+    write_text(args.output, text)
     return 0
 
 
@@ -101,7 +107,7 @@ def _cmd_fmt(args) -> int:
         return 0
     if args.in_place:
         if text != original:
-            write_atomic(args.spec, text)
+            write_text(args.spec, text)
         return 0
     sys.stdout.write(text)
     return 0
@@ -125,7 +131,7 @@ def _cmd_graph(args) -> int:
     g = graph(args.spec, args.network, _params(args.set))
     text = to_svg(g) if str(args.output).endswith(".svg") else to_dot(g)
     if args.output:
-        write_atomic(args.output, text)
+        write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return 0

@@ -145,12 +145,25 @@ def test_grammar_is_conflict_free_under_strict_lark():
     build_parser(strict=True)  # raises on any LALR conflict or terminal collision
 
 
-def test_cached_parser_tables_give_the_same_trees(tmp_path):
-    from snndsl.syntax.parser import build_parser
+def test_cached_parser_tables_give_the_same_trees(tmp_path, monkeypatch):
+    from snndsl.syntax import parser
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("SNNDSL_NO_CACHE", raising=False)
     text = "network N {\n    input x: [2]  # c\n    output y = x -> IF\n}\n"
-    cache = str(tmp_path / "tables.lark")
-    fresh = build_parser().parse(text, start="start")
-    build_parser(cache=cache)  # writes the cache
-    assert (tmp_path / "tables.lark").exists()
-    assert build_parser(cache=cache).parse(text, start="start") == fresh  # reads it
+    fresh = parser.build_parser().parse(text, start="start")
+    parser._parser.cache_clear()
+    try:
+        built = parser._parser()  # builds and writes the cache
+        assert list((tmp_path / "snndsl").glob("parser-*.pickle"))
+        parser._parser.cache_clear()
+        loaded = parser._parser()  # reads it
+        assert loaded is not built
+        assert loaded.parse(text, start="start") == fresh
+        from_cache = parser.parse_text(text, "t.snn")  # comments still collected
+        monkeypatch.setenv("SNNDSL_NO_CACHE", "1")
+        parser._parser.cache_clear()
+        assert parser.parse_text(text, "t.snn") == from_cache
+        assert "comments=('c',)" in repr(from_cache)
+    finally:
+        parser._parser.cache_clear()

@@ -16,6 +16,7 @@ every neuron layer and warns about silent or saturated ones.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -104,19 +105,21 @@ def run_check(
     against: str = "auto",
     backend: str = "eager",
     calibrate: bool = True,
-    progress=None,
+    progress: Callable[[str], None] | None = None,
 ) -> CheckReport:
     """Cross-check a spec; ``against`` is 'auto', 'spikingjelly' or 'none'.
 
     ``steps`` defaults to 8, or to the ``steps`` of the spec's parallel neurons (PSN,
     MaskedPSN), which need exactly that many.  ``calibrate`` scales the weights feeding
     each neuron layer until it fires in a useful band (see :mod:`.calibrate`).
-    ``progress(message)``, when given, is called as each stage starts.
+    ``progress`` is called with the name of each stage as it starts (the command line
+    shows it on a terminal).
     """
+    say = progress or (lambda message: None)
+    say("checking the spec")
     from snndsl.backends import render
     from snndsl.semantics.checker import check_module
 
-    say = progress or (lambda message: None)
     net = check_module(parse(spec), network, params)
     fixed = sorted({p.steps for p in net.parallels if p.steps is not None})
     if len(fixed) > 1:
@@ -128,7 +131,7 @@ def run_check(
             f"the spec's parallel neurons run exactly {fixed[0]} steps; use --steps {fixed[0]}"
         )
     blockers = [single_step_problem(p) for p in net.parallels if single_step_problem(p)]
-    say("generating")
+    say("generating both forms")
     multi_cls = import_source(render(net, "multi", backend), net.name, "multi")
     single_cls = None if blockers else import_source(render(net, "single"), net.name, "single")
     report = CheckReport(net.name, steps, batch, seed)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import math
 import re
+import sys
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -89,13 +91,13 @@ def _collect_comment(token: Token) -> Token:
     return token
 
 
-def build_parser(strict: bool = False, cache: str | None = None) -> Lark:
+def build_parser(strict: bool = False) -> Lark:
     """The LALR parser for both entry points: whole specs and single expressions.
 
     ``strict=True`` makes Lark refuse any shift/reduce conflict or terminal collision;
     tests/test_parser.py builds it that way, so the grammar stays conflict-free while the
-    command line skips the extra analysis at start-up.  ``cache`` names a file where Lark
-    keeps its analysed tables between runs.
+    command line skips the extra analysis at start-up (and keeps the analysed tables in
+    the user's cache, see ``_parser``).
     """
     return Lark(
         grammar_text(),
@@ -105,33 +107,37 @@ def build_parser(strict: bool = False, cache: str | None = None) -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
         strict=strict,
-        cache=cache or False,
         lexer_callbacks={"COMMENT": _collect_comment},
     )
 
 
-def _cache_file() -> Path | None:
-    """The cache file for the parser tables (:mod:`snndsl.cache`), named by grammar and
-    Lark version: Lark stores the tables there with pickle."""
+def _cache_name() -> str:
+    """The cache entry (:mod:`snndsl.cache`) for the parser tables, named by the grammar,
+    Lark's version and this module (which holds the parser's options)."""
     import lark
 
     from snndsl import cache
 
-    where = cache.folder()
-    if where is None:
-        return None
-    return where / f"parser-{cache.key(lark.__version__, grammar_text())}.lark"
+    key = cache.key(lark.__version__, grammar_text(), cache.module_source(sys.modules[__name__]))
+    return f"parser-{key}.pickle"
 
 
 @functools.cache
 def _parser() -> Lark:
-    path = _cache_file()
-    if path is not None:
+    from snndsl import cache
+
+    name = _cache_name()
+    data = cache.read_bytes(name)
+    if data is not None:
         try:
-            return build_parser(cache=str(path))
-        except Exception:  # an unreadable or stale cache: build without it
-            path.unlink(missing_ok=True)
-    return build_parser()
+            return Lark.load(io.BytesIO(data))
+        except Exception:  # a stale or foreign entry: build without it
+            pass
+    parser = build_parser()
+    buffer = io.BytesIO()
+    parser.save(buffer)  # with its lexer callback, pickled by reference
+    cache.write_bytes(name, buffer.getvalue())
+    return parser
 
 
 def _terminal_word(name: str, parser: Lark) -> str:
