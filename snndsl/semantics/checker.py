@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from snndsl import ir
+from snndsl import ir, limits
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
 from snndsl.names import (
     GENERATED_HELPERS,
@@ -318,6 +318,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
 
     def chain(self, chain: ast.Chain, target: str) -> None:
         source = chain.source
+        self.room(1, chain.span)
         if isinstance(source, ast.Name):
             src = source.id
             shape = self.values[src]  # topology.order: defined, and computed earlier
@@ -345,9 +346,20 @@ class _NetworkChecker(GraphChecks, BlockChecks):
     def add(self, node: ir.Node) -> None:
         self.nodes.append(node)
 
+    def room(self, count: int, span, what: str = "the network") -> None:
+        """Refuse, at ``span``, ``count`` more nodes when they would pass MAX_NODES."""
+        if len(self.nodes) + count > limits.MAX_NODES:
+            raise self.fail(
+                "E0030",
+                f"{what} expands to more than {limits.MAX_NODES:,} nodes",
+                span,
+                f"the limit is {limits.describe('MAX_NODES')}",
+            )
+
     def step(
         self, step: ast.Step, name: str, value: str, src: str, shape: tuple[int, ...]
     ) -> tuple[int, ...]:
+        self.room(1, step.call.span)
         call = self.with_defaults(step.call)
         if call.func == REPEAT:
             return self.repeat(call, name, value, src, shape)
