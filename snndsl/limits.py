@@ -20,8 +20,12 @@ MAX_NODES = 20_000
 ``repeat`` and block instance is expanded.  ``repeat`` counts are checked against it
 before anything is expanded."""
 
-MAX_BLOCK_INSTANCES = 10_000
-"""Block instances in one network, nested ones included."""
+MAX_SAMPLE_ELEMENTS = 1 << 32
+"""Elements of one sample of any value at one time step (inputs and every layer's
+output): 2^32 float32 elements are 16 GiB, beyond any network snndsl could check."""
+
+MAX_BLOCK_INSTANCES = 2_000
+"""Block instances in one network, nested ones included (a ResNet-18 has 8)."""
 
 MAX_BLOCK_DEPTH = 64
 """Blocks instantiated inside one another (the instance of a block inside an instance of

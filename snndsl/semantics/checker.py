@@ -314,7 +314,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                 stmt.span,
                 "for scalar inputs write [1]",
             )
-        return tuple(dims)
+        return self.sized(tuple(dims), stmt.span, stmt.name)
 
     def chain(self, chain: ast.Chain, target: str) -> None:
         source = chain.source
@@ -331,7 +331,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                 self.prefix + snake_case(source.call.func)
             )
             value = target if not chain.steps else name
-            shape = self.source_node(source, value)
+            shape = self.sized(self.source_node(source, value), source.span, value)
             self.values[value] = shape
             src = value
         for i, step in enumerate(chain.steps):
@@ -339,12 +339,28 @@ class _NetworkChecker(GraphChecks, BlockChecks):
             name = step.label or self.spec_names.numbered(self.prefix + snake_case(step.call.func))
             self.attrs.reserve(name)
             value = target if last else name
-            shape = self.step(step, name, value, src, shape)
+            shape = self.sized(self.step(step, name, value, src, shape), step.span, value)
             self.values[value] = shape
             src = value
 
     def add(self, node: ir.Node) -> None:
         self.nodes.append(node)
+
+    def sized(self, shape: tuple[int, ...], span, name: str) -> tuple[int, ...]:
+        """``shape``, or E0030 at ``span`` when a sample of it is more than
+        MAX_SAMPLE_ELEMENTS elements (a shape no tensor could hold)."""
+        count = 1
+        for d in shape:
+            count *= d
+        if count > limits.MAX_SAMPLE_ELEMENTS:
+            raise self.fail(
+                "E0030",
+                f"'{name}' would be {list(shape)}: more than "
+                f"{limits.MAX_SAMPLE_ELEMENTS:,} elements per sample",
+                span,
+                f"the limit is {limits.describe('MAX_SAMPLE_ELEMENTS')}",
+            )
+        return shape
 
     def room(self, count: int, span, what: str = "the network") -> None:
         """Refuse, at ``span``, ``count`` more nodes when they would pass MAX_NODES."""
