@@ -349,7 +349,8 @@ class Evaluator:
                 depth = max(depth, expr_depth(term.expr))
             if i != start and isinstance(total, Dyn):
                 depth += 1  # the '+' that adds this term
-            if depth > limits.MAX_EXPR_DEPTH:
+            # once the sum is a tensor, each term still to come nests it one level more
+            if isinstance(total, Dyn) and depth + (stop - 1 - i) > limits.MAX_EXPR_DEPTH:
                 raise self.fail(
                     "E0030",
                     f"the sum unrolls to an expression nested more than "
