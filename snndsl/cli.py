@@ -40,6 +40,35 @@ class _Usage(Exception):
     pass
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _int_from(low: int, high: int = _INT64_MAX):
+    """An argparse type: an int in [low, high] (int64 at most), else a usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {text}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite float greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (0.0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
 def _cmd_generate(args) -> int:
     net, source = build(args.spec, args.mode, args.network, _params(args.set), args.backend)
     for w in net.warnings:
@@ -182,12 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="cross-check both forms (and SpikingJelly) on one input")
     common(c)
     c.add_argument(
-        "--steps", type=int, default=None, help="time steps T (default 8, or the T of a PSN)"
+        "--steps",
+        type=_int_from(1),
+        default=None,
+        help="time steps T (default 8, or the T of a PSN)",
     )
-    c.add_argument("--batch", type=int, default=4, help="batch size N (default 4)")
-    c.add_argument("--seed", type=int, default=1, help="seed for weights and input (default 1)")
+    c.add_argument("--batch", type=_int_from(1), default=4, help="batch size N (default 4)")
     c.add_argument(
-        "--input-scale", type=float, default=4.0, help="input is uniform in [0, scale) (default 4)"
+        "--seed", type=_int_from(0), default=1, help="seed for weights and input (default 1)"
+    )
+    c.add_argument(
+        "--input-scale",
+        type=_positive_float,
+        default=4.0,
+        help="input is uniform in [0, scale) (default 4)",
     )
     c.add_argument(
         "--no-calibrate",
@@ -248,9 +285,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    steps = getattr(args, "steps", None)
-    if (steps is not None and steps < 1) or getattr(args, "batch", 1) < 1:
-        parser.error("--steps and --batch must be positive")
     try:
         return args.func(args)
     except SpecError as err:

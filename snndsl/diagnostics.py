@@ -24,6 +24,7 @@ CODES: dict[str, str] = {
     "E0010": "file cannot be read",
     "E0020": "YAML document has the wrong shape",
     "E0021": "YAML cannot be parsed",
+    "E0030": "a limit is exceeded (see snndsl/limits.py)",
     "E0101": "invalid identifier",
     "E0102": "duplicate name",
     "E0103": "undefined name",

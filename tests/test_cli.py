@@ -439,3 +439,28 @@ def test_check_rejects_non_positive_steps(capsys):
     with pytest.raises(SystemExit) as info:
         main(["check", str(ROOT / "specs" / "seed.snn"), "--steps", "0"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--steps", "9223372036854775808"),
+        ("--steps", "-3"),
+        ("--batch", "99999999999999999999999"),
+        ("--batch", "0"),
+        ("--seed", "9223372036854775808"),
+        ("--seed", "-1"),
+        ("--seed", "1.5"),
+        ("--input-scale", "nan"),
+        ("--input-scale", "inf"),
+        ("--input-scale", "0"),
+    ],
+)
+def test_check_options_out_of_range_are_usage_errors(capsys, option, value):
+    assert usage_exit(["check", str(SEED), option, value]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}:" in err and "Traceback" not in err
+
+
+def test_check_accepts_the_largest_seed(capsys):
+    assert main(["check", str(SEED), "--seed", str(2**63 - 1), "--against", "none"]) == 0

@@ -306,9 +306,11 @@ def test_wrong_type_string_for_float():
     expect(err, "E0204", 3, 29, None, "argument 'tau' of neuron 'LIF': expected float")
 
 
-def test_wrong_type_infinite_float():
+def test_infinite_float_refused_where_it_is_folded():
+    # every folded constant is bounded where it is computed (a neuron equation folding
+    # to inf would otherwise reach the code generator), arguments included
     err = resolve_error(net("x -> LIF(tau=1e308 * 10)"))
-    expect(err, "E0204", 3, 29, None, "expected a finite float")
+    expect(err, "E0402", 3, 29, None, "the result is not a finite number")
 
 
 def test_wrong_type_size_list_length():
@@ -991,3 +993,120 @@ def test_graph_errors_are_located():
 def test_block_instantiating_itself():
     text = "block B() {\n    input x\n    output y = x -> B\n}\n" + net("x -> B")
     expect(resolve_error(text), "E0109", 3, 21, None, "block 'B' instantiates itself (B -> B)")
+
+
+# ============================================================================ hardening (issue 11)
+
+
+def test_spec_larger_than_the_limit(tmp_path):
+    from snndsl import limits
+
+    big = tmp_path / "big.snn"
+    big.write_bytes(b"#" * (limits.MAX_SPEC_BYTES + 1))
+    hint = "the limit is MAX_SPEC_BYTES = 1,048,576 in snndsl/limits.py"
+    err = _fail(lambda: snndsl.parse(big))
+    expect(err, "E0030", 1, 1, hint, "larger than")
+
+
+def test_block_output_named_like_its_input():
+    """Once a KeyError: the output's value was renamed to the instance's input."""
+    for body in ("output x = x -> IF", "a = x -> IF\n    output x = a -> IF"):
+        text = f"block B {{\n    input x\n    {body}\n}}\n" + net("x -> B")
+        line = 3 + body.count("\n")
+        err = resolve_error(text)
+        expect(err, "E0102", line, 12, "give the output another name", "under the name of its")
+    # an identity block, `output x` with no chain, is still fine
+    snndsl.resolve(snndsl.parse("block B {\n    input x\n    output x\n}\n" + net("x -> B")))
+
+
+def test_matrix_product_in_a_neuron_equation():
+    """Once a KeyError: '@' in the code generator."""
+    text = (
+        "neuron M() {\n    state v = 0.0\n    charge v = v @ x\n"
+        "    fire v >= 1.0\n    reset v = 0.0\n}\n" + net("x -> M")
+    )
+    hint = "'@' is only for a parallel neuron's charge: charge h = M @ x + b"
+    expect(resolve_error(text), "E0402", 3, 16, hint, "'@' is not supported in neuron 'M'")
+
+
+def test_matrix_product_of_constants():
+    """Once silently computed as a power: 2 @ 3 was 8."""
+    text = "network N(a = 2 @ 3) {\n    input x: [8]\n    output y = x -> Linear(a)\n}\n"
+    expect(resolve_error(text), "E0402", 1, 15, ..., "not supported in network parameters")
+
+
+@pytest.mark.parametrize(
+    "text, line, column",
+    [
+        (
+            "neuron M() {\n    state v = 0.0\n    charge v = v + x * (1e308 * 10.0)\n"
+            "    fire v >= 1.0\n    reset v = 0.0\n}\n" + net("x -> M"),
+            3,
+            25,
+        ),
+        (
+            "surrogate S() {\n    gradient x * (1e200 * 1e200)\n}\n"
+            + net("x -> LIF(surrogate=S())"),
+            2,
+            19,
+        ),
+        (
+            "surrogate S() {\n    gradient x * (0.0 - 1e308 - 1e308)\n}\n"
+            + net("x -> LIF(surrogate=S())"),
+            2,
+            19,
+        ),
+        (
+            "neuron M() {\n    state v = 0.0\n    charge v = v + x * (exp(709.0) * exp(709.0))\n"
+            "    fire v >= 1.0\n    reset v = 0.0\n}\n" + net("x -> M"),
+            3,
+            25,
+        ),
+    ],
+    ids=["neuron", "surrogate", "negative", "functions"],
+)
+def test_constant_folding_to_inf_in_an_equation(text, line, column):
+    """Once a ValueError in the code generator (it cannot print inf)."""
+    err = _fail(lambda: snndsl.generate(text))
+    expect(err, "E0402", line, column, None, "not a finite number")
+
+
+def test_sum_of_huge_integers_is_bounded():
+    text = "network N(a = sum(i, 0, 4, 9223372036854775807)) {\n    input x: [8]\n"
+    text += "    output y = x -> Linear(a)\n}\n"
+    expect(resolve_error(text), "E0402", 1, 15, None, "more than 64 bits")
+
+
+def _importer(tmp_path, target: str):
+    main = tmp_path / "main.snn"
+    main.write_text(f'import "{target}"\n' + net("x -> IF"), encoding="utf-8")
+    return lambda: snndsl.resolve(snndsl.parse(main))
+
+
+def test_imported_file_not_utf8(tmp_path):
+    (tmp_path / "latin1.snn").write_bytes(b"# caf\xe9\n")
+    err = _fail(_importer(tmp_path, "latin1.snn"))
+    expect(err, "E0010", 1, 8, None, "cannot read imported file 'latin1.snn': not UTF-8")
+
+
+def test_imported_file_is_a_symlink_loop(tmp_path):
+    (tmp_path / "loop.snn").symlink_to("loop.snn")
+    err = _fail(_importer(tmp_path, "loop.snn"))
+    expect(err, "E0010", 1, 8, None, "cannot read imported file 'loop.snn'")
+
+
+def test_imported_path_with_a_nul_byte(tmp_path):
+    main = tmp_path / "main.snn"
+    main.write_text('import "a\x00b.snn"\n' + net("x -> IF"), encoding="utf-8")
+    err = _fail(lambda: snndsl.resolve(snndsl.parse(main)))
+    expect(err, "E0010", 1, 8, None, "'a\\x00b.snn': the path contains a NUL byte")
+
+
+def test_spec_path_with_a_nul_byte():
+    expect(_fail(lambda: snndsl.parse("a\x00b.snn")), "E0010", 1, 1, None, "NUL byte")
+
+
+def test_imported_directory(tmp_path):
+    (tmp_path / "lib.snn").mkdir()
+    err = _fail(_importer(tmp_path, "lib.snn"))
+    expect(err, "E0010", 1, 8, None, "cannot read imported file 'lib.snn'")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from snndsl import limits
 from snndsl.diagnostics import did_you_mean
 from snndsl.semantics import topology
 from snndsl.semantics.catalogue import OPS
@@ -24,7 +25,6 @@ from snndsl.semantics.signature import bind
 from snndsl.syntax import ast
 
 REPEAT = "repeat"
-MAX_INSTANCES = 10_000  # a spec that expands to more nodes than this is surely a mistake
 
 
 def rename_chain(chain: ast.Chain, rn: Callable[[str], str]) -> ast.Chain:
@@ -154,9 +154,19 @@ class BlockChecks:
                 "E0109", f"block '{block.name}' instantiates itself ({path})", call.func_span
             )
         self.instances += 1
-        if self.instances > MAX_INSTANCES:
+        if self.instances > limits.MAX_BLOCK_INSTANCES:
             raise self.fail(
-                "E0207", f"the network expands to more than {MAX_INSTANCES} blocks", call.span
+                "E0030",
+                f"the network expands to more than {limits.MAX_BLOCK_INSTANCES:,} blocks",
+                call.span,
+                f"the limit is {limits.describe('MAX_BLOCK_INSTANCES')}",
+            )
+        if len(self.instantiating) >= limits.MAX_BLOCK_DEPTH:
+            raise self.fail(
+                "E0030",
+                f"blocks nest more than {limits.MAX_BLOCK_DEPTH} deep here",
+                call.span,
+                f"the limit is {limits.describe('MAX_BLOCK_DEPTH')}",
             )
         outer_source = self.reporter.source
         sig = self.defs.signature(block, self.reporter)
@@ -176,6 +186,14 @@ class BlockChecks:
         saved = (self.env, self.prefix)
         self.env, self.prefix = dict(bound.values), f"{name}_"
         try:
+            if out.chain is not None and out.name == inp.name:
+                raise self.fail(
+                    "E0102",
+                    f"block '{block.name}' computes its output '{out.name}' under the name "
+                    "of its input",
+                    out.name_span,
+                    "give the output another name",
+                )
             if inp.shape is not None:
                 declared = self.shape_of(inp)
                 if declared != shape:
@@ -238,7 +256,12 @@ class BlockChecks:
             inner = ast.Call(inner.id, (), inner.span, inner.span)
         if not isinstance(inner, ast.Call) or inner.func == REPEAT:
             raise self.fail("E0204", "repeat's second argument is an operation", inner.span)
+        # every step adds a node at least; after the first, each adds as many as it did
+        self.room(count, call.span, f"repeat({count}, ...)")
+        before = len(self.nodes)
         for i in range(count):
+            if i == 1:
+                self.room((count - 1) * (len(self.nodes) - before), call.span, "this repeat")
             sub = f"{name}_{i}"
             self.claim(sub, call.span, "name")
             sub_value = value if i == count - 1 else sub

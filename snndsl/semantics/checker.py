@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from snndsl import ir
+from snndsl import ir, limits
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
 from snndsl.names import RESERVED, Namespace, identifier_problem, snake_case
 from snndsl.resources import read_text
@@ -299,10 +299,11 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                 stmt.span,
                 "for scalar inputs write [1]",
             )
-        return tuple(dims)
+        return self.sized(tuple(dims), stmt.span, stmt.name)
 
     def chain(self, chain: ast.Chain, target: str) -> None:
         source = chain.source
+        self.room(1, chain.span)
         if isinstance(source, ast.Name):
             src = source.id
             shape = self.values[src]  # topology.order: defined, and computed earlier
@@ -315,23 +316,50 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                 self.prefix + snake_case(source.call.func)
             )
             value = target if not chain.steps else name
-            shape = self.source_node(source, value)
+            shape = self.sized(self.source_node(source, value), source.span, value)
             self.values[value] = shape
             src = value
         for i, step in enumerate(chain.steps):
             last = i == len(chain.steps) - 1
             name = step.label or self.spec_names.numbered(self.prefix + snake_case(step.call.func))
             value = target if last else name
-            shape = self.step(step, name, value, src, shape)
+            shape = self.sized(self.step(step, name, value, src, shape), step.span, value)
             self.values[value] = shape
             src = value
 
     def add(self, node: ir.Node) -> None:
         self.nodes.append(node)
 
+    def sized(self, shape: tuple[int, ...], span, name: str) -> tuple[int, ...]:
+        """``shape``, or E0030 at ``span`` when a sample of it is more than
+        MAX_SAMPLE_ELEMENTS elements (a shape no tensor could hold)."""
+        count = 1
+        for d in shape:
+            count *= d
+        if count > limits.MAX_SAMPLE_ELEMENTS:
+            raise self.fail(
+                "E0030",
+                f"'{name}' would be {list(shape)}: more than "
+                f"{limits.MAX_SAMPLE_ELEMENTS:,} elements per sample",
+                span,
+                f"the limit is {limits.describe('MAX_SAMPLE_ELEMENTS')}",
+            )
+        return shape
+
+    def room(self, count: int, span, what: str = "the network") -> None:
+        """Refuse, at ``span``, ``count`` more nodes when they would pass MAX_NODES."""
+        if len(self.nodes) + count > limits.MAX_NODES:
+            raise self.fail(
+                "E0030",
+                f"{what} expands to more than {limits.MAX_NODES:,} nodes",
+                span,
+                f"the limit is {limits.describe('MAX_NODES')}",
+            )
+
     def step(
         self, step: ast.Step, name: str, value: str, src: str, shape: tuple[int, ...]
     ) -> tuple[int, ...]:
+        self.room(1, step.call.span)
         call = self.with_defaults(step.call)
         if call.func == REPEAT:
             return self.repeat(call, name, value, src, shape)

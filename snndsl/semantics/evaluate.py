@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from snndsl import ir
+from snndsl import ir, limits
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
 from snndsl.semantics.functions import CONDITION_ARGS, CONSTANTS, FUNCTIONS
 from snndsl.syntax import ast
@@ -45,7 +45,6 @@ class Dyn:
 
 
 Value = object  # int | float | bool | None | str | tuple | SurrogateValue | Dyn
-MAX_INT = 2**63 - 1
 
 
 def type_name(value: Value) -> str:
@@ -102,6 +101,17 @@ def _first_local(e: ir.PyExpr) -> ir.PyExpr | None:
             if found is not None:
                 return found
     return None
+
+
+def expr_depth(e: ir.PyExpr) -> int:
+    """Levels of nesting in an IR expression, counted without recursion."""
+    deepest = 0
+    stack = [(e, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        ir.map_children(node, lambda child, level=level: stack.append((child, level + 1)) or child)
+    return deepest
 
 
 def as_ir(v: Value) -> ir.PyExpr:
@@ -223,6 +233,13 @@ class Evaluator:
             if not isinstance(right, bool):
                 raise self.fail("E0402", f"'{op}' needs bools, got {type_name(right)}", e.right)
             return right
+        if op == "@":  # only the charge of a parallel neuron multiplies matrices
+            raise self.fail(
+                "E0402",
+                f"the matrix product '@' is not supported in {self.context}",
+                e,
+                "'@' is only for a parallel neuron's charge: charge h = M @ x + b",
+            )
         left, right = self.eval(e.left), self.eval(e.right)
         if op in ast.COMPARE_OPS:
             return self._compare(e, left, right)
@@ -234,27 +251,36 @@ class Evaluator:
         if isinstance(left, Dyn) or isinstance(right, Dyn):
             same = _identity(op, left, right)
             return same if same is not None else Dyn(ir.BinOp(op, as_ir(left), as_ir(right)))
-        if op == "**" and isinstance(right, int) and abs(right) > 1024 and abs(left) > 1:
+        if (
+            op == "**"
+            and isinstance(right, int)
+            and abs(right) > limits.MAX_POWER
+            and abs(left) > 1
+        ):
             raise self.fail("E0402", "cannot evaluate '**': the power is too large", e)
         try:
             if op == "+":
-                return left + right
-            if op == "-":
-                return left - right
-            if op == "*":
-                return left * right
-            if op == "/":
-                return left / right
-            result = left**right
+                result = left + right
+            elif op == "-":
+                result = left - right
+            elif op == "*":
+                result = left * right
+            elif op == "/":
+                result = left / right
+            else:
+                result = left**right
             if isinstance(result, complex):
                 raise ValueError("complex result")
         except (ZeroDivisionError, OverflowError, ValueError) as err:
             raise self.fail("E0402", f"cannot evaluate '{op}': {err}", e) from None
+        # every folded result, not only '**': `1e308 * 10.0` is inf, which no generated
+        # module can hold as a constant
         return self._bounded(result, e)
 
     def _bounded(self, value, node):
         """Constants stay within what torch and float64 can hold."""
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        big = isinstance(value, int) and not isinstance(value, bool) and abs(value) > limits.MAX_INT
+        if big:
             raise self.fail("E0402", "the result is too large (more than 64 bits)", node)
         if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
             raise self.fail("E0402", "the result is not a finite number", node)
@@ -300,9 +326,15 @@ class Evaluator:
                 raise self.fail("E0204", "sum bounds must be constant ints", a)
             bounds.append(v)
         start, stop = bounds
-        if stop - start > 1024:
-            raise self.fail("E0402", "sum over more than 1024 terms", e)
+        if stop - start > limits.MAX_SUM_TERMS:
+            raise self.fail(
+                "E0402",
+                f"sum over more than {limits.MAX_SUM_TERMS} terms",
+                e,
+                f"the limit is {limits.describe('MAX_SUM_TERMS')}",
+            )
         total: Value = 0.0
+        depth = 0  # of the unrolled tensor sum, which nests one level per term
         for i in range(start, stop):
             inner = Evaluator({**self.env, var.id: i}, self.reporter, self.call_hook, self.context)
             term = inner.eval(e.args[3].value)
@@ -314,7 +346,20 @@ class Evaluator:
                 total = Dyn(ir.BinOp("+", as_ir(total), as_ir(term)))
             else:
                 total = total + term
-        return total
+            if isinstance(term, Dyn):
+                depth = max(depth, expr_depth(term.expr))
+            if i != start and isinstance(total, Dyn):
+                depth += 1  # the '+' that adds this term
+            # once the sum is a tensor, each term still to come nests it one level more
+            if isinstance(total, Dyn) and depth + (stop - 1 - i) > limits.MAX_EXPR_DEPTH:
+                raise self.fail(
+                    "E0030",
+                    f"the sum unrolls to an expression nested more than "
+                    f"{limits.MAX_EXPR_DEPTH} deep",
+                    e,
+                    f"the limit is {limits.describe('MAX_EXPR_DEPTH')}",
+                )
+        return total if isinstance(total, Dyn) else self._bounded(total, e)
 
     def _anchor_where(self, irs: tuple[ir.PyExpr, ...]) -> tuple[ir.PyExpr, ...]:
         """``where(c, a, b)`` between two scalars takes the dtype of the tensor its
@@ -377,7 +422,7 @@ class Evaluator:
                 irs = self._anchor_where(irs)
             return Dyn(ir.Func(fn.name, irs))
         try:
-            return float(fn.const(*args))
+            return self._bounded(float(fn.const(*args)), e)
         except (ValueError, OverflowError) as err:
             raise self.fail("E0402", f"cannot evaluate {e.func}(): {err}", e) from None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from snndsl.diagnostics import Reporter, SourceFile, SpecError
 from snndsl.syntax import ast
+from snndsl.syntax.parser import ReadFailure
 
 DEFINITION_TYPES = (ast.NeuronDef, ast.SurrogateDef, ast.BlockDef)
 
@@ -27,13 +28,25 @@ class Imported:
 
 
 def _read(path: Path) -> ast.Module:
-    from snndsl.syntax.parser import parse_text
+    """The imported file's module; ReadFailure when it cannot be read as a spec."""
+    from snndsl.syntax.parser import parse_text, read_spec_text
     from snndsl.syntax.yaml_io import load_yaml
 
-    text = path.read_text(encoding="utf-8")
+    text = read_spec_text(path)
     if path.suffix.lower() in (".yaml", ".yml"):
         return load_yaml(text, str(path))
     return parse_text(text, str(path))
+
+
+def _target(base: Path, name: str) -> Path | str:
+    """The imported file's absolute path, or why it has none (a NUL byte in the name,
+    a symlink loop: Python raises ValueError, RuntimeError or OSError for these)."""
+    if "\0" in name:
+        return "the path contains a NUL byte"
+    try:
+        return (base.parent / name).resolve()
+    except (OSError, RuntimeError, ValueError) as err:
+        return f"the path cannot be resolved ({err})"
 
 
 def resolve_imports(module: ast.Module, reporter: Reporter) -> list[Imported]:
@@ -49,8 +62,16 @@ def resolve_imports(module: ast.Module, reporter: Reporter) -> list[Imported]:
 
 def _visit(module, path: Path, chain: list[Path], seen, out, reporter: Reporter) -> None:
     for imp in module.imports():
-        target = (path.parent / imp.path).resolve()
         source = module.source
+        shown = imp.path if imp.path.isprintable() else repr(imp.path)[1:-1]
+        target = _target(path, imp.path)
+        if isinstance(target, str):
+            raise reporter.fail(
+                "E0010",
+                f"cannot read imported file '{shown}': {target}",
+                imp.path_span,
+                source=source,
+            )
         if target in chain:
             cycle = " -> ".join(p.name for p in [*chain[chain.index(target) :], target])
             raise reporter.fail(
@@ -64,11 +85,12 @@ def _visit(module, path: Path, chain: list[Path], seen, out, reporter: Reporter)
             continue
         try:
             imported = _read(target)
-        except OSError as err:
+        except ReadFailure as err:
             raise reporter.fail(
-                "E0010",
-                f"cannot read imported file '{imp.path}': {err.strerror or err}",
+                err.code,
+                f"cannot read imported file '{shown}': {err.reason}",
                 imp.path_span,
+                err.hint,
                 source=source,
             ) from None
         except SpecError as err:  # its own located diagnostics

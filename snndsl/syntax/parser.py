@@ -20,6 +20,7 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
+from snndsl import limits
 from snndsl.diagnostics import Diagnostic, SourceFile, Span, SpecError
 from snndsl.names import DSL_KEYWORDS
 from snndsl.resources import read_text
@@ -662,9 +663,11 @@ def _parse_with_comments(parser: Lark, text: str, comments: list[Token], start: 
 
 def parse_text(text: str, path: str = "<spec>") -> ast.Module:
     """Parse spec text; raise :class:`SpecError` with located diagnostics on bad input."""
+    from snndsl.syntax.nesting import check_nesting
+
     source = SourceFile(path, text)
     items, trailing = _run(text, source, "start")
-    return ast.Module(items, trailing, source)
+    return check_nesting(ast.Module(items, trailing, source))
 
 
 def parse_expression(text: str, source: SourceFile, line: int, column: int) -> ast.Expr:
@@ -699,32 +702,49 @@ def _shift_expr(node, line: int, column: int):
     return dataclasses.replace(node, **changes)
 
 
-def read_source(path: str | Path) -> SourceFile:
-    p = Path(path)
+class ReadFailure(Exception):
+    """A spec file that cannot be read as a spec: ``code`` (E0010 or E0030), what went
+    wrong, and a hint; callers place it (the file itself, or the import naming it)."""
+
+    def __init__(self, code: str, reason: str, hint: str | None = None):
+        super().__init__(reason)
+        self.code, self.reason, self.hint = code, reason, hint
+
+
+def read_spec_text(path: str | Path) -> str:
+    """The text of a spec file; :class:`ReadFailure` when it is missing or unreadable,
+    a symlink loop, a path with a NUL byte, more than ``MAX_SPEC_BYTES`` (read no further
+    than one byte past the limit, so ``/dev/zero`` is refused too), or not UTF-8."""
     try:
-        data = p.read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read(limits.MAX_SPEC_BYTES + 1)
     except OSError as err:
-        raise SpecError(
-            [
-                Diagnostic(
-                    "E0010",
-                    f"cannot read spec: {err.strerror or err}",
-                    Span(1, 1, 1, 2),
-                    SourceFile(str(path), ""),
-                )
-            ]
-        ) from None
+        raise ReadFailure("E0010", str(err.strerror or err)) from None
+    except ValueError:  # open() refuses a NUL byte in the path
+        raise ReadFailure("E0010", "the path contains a NUL byte") from None
+    if len(data) > limits.MAX_SPEC_BYTES:
+        raise ReadFailure(
+            "E0030",
+            f"larger than {limits.MAX_SPEC_BYTES:,} bytes",
+            f"the limit is {limits.describe('MAX_SPEC_BYTES')}",
+        )
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
+        raise ReadFailure("E0010", f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def read_source(path: str | Path) -> SourceFile:
+    """The spec file as a :class:`SourceFile`; SpecError (E0010, E0030) at 1:1 when it
+    cannot be read as a spec."""
+    try:
+        return SourceFile(str(path), read_spec_text(path))
+    except ReadFailure as err:
+        message = f"cannot read spec: {err.reason}"
+        if err.code == "E0030":
+            message = f"spec is {err.reason}"
+        elif err.reason.startswith("not UTF-8"):
+            message = f"spec is {err.reason}"
         raise SpecError(
-            [
-                Diagnostic(
-                    "E0010",
-                    f"spec is not UTF-8 text ({err.reason})",
-                    Span(1, 1, 1, 2),
-                    SourceFile(str(path), ""),
-                )
-            ]
+            [Diagnostic(err.code, message, Span(1, 1, 1, 2), SourceFile(str(path), ""), err.hint)]
         ) from None
-    return SourceFile(str(path), text)

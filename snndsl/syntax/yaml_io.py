@@ -20,16 +20,17 @@ from typing import NoReturn
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from snndsl import limits
 from snndsl.diagnostics import Diagnostic, SourceFile, Span, SpecError, did_you_mean
 from snndsl.syntax import ast
 from snndsl.syntax.formatter import format_expr
+from snndsl.syntax.nesting import check_nesting
 from snndsl.syntax.parser import parse_expression
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\??\Z")
-_MAX_NODES = 50_000  # bounds alias expansion ("billion laughs")
 _START = Span(1, 1, 1, 2)
 _TOO_DEEP = "the YAML document is nested too deeply"
 
@@ -133,7 +134,7 @@ def load_yaml(text: str, path: str = "<spec>") -> ast.Module:
     source = SourceFile(path, text)
     loader, root = _compose(text, source)
     try:
-        return _Reader(source, loader).module(root)
+        return check_nesting(_Reader(source, loader).module(root))
     except RecursionError:
         raise _error(source, "E0020", _TOO_DEEP) from None
 
@@ -180,6 +181,7 @@ class _Reader:
         self.source = source
         self.loader = loader
         self.values: dict[int, ast.Expr] = {}
+        self.sizes: dict[int, int] = {}  # expanded nodes of each value in ``values``
         self.active: set[int] = set()
         self.visited = 0
 
@@ -195,14 +197,24 @@ class _Reader:
         key = id(node)
         if key in self.active:
             self.fail(node, "this YAML alias refers to a node that contains it")
-        self.visited += 1
-        if self.visited > _MAX_NODES:
-            self.fail(node, "the document expands to too many nodes (via aliases)")
+        self.count(node, 1)
         self.active.add(key)
         try:
             yield
         finally:
             self.active.discard(key)
+
+    def count(self, node: Node, nodes: int) -> None:
+        """Count ``nodes`` more nodes of the expanded document, within MAX_YAML_NODES."""
+        self.visited += nodes
+        if self.visited > limits.MAX_YAML_NODES:
+            self.fail(
+                node,
+                f"the document expands to too many nodes (more than "
+                f"{limits.MAX_YAML_NODES:,}, aliases counted at the size of what they name)",
+                f"the limit is {limits.describe('MAX_YAML_NODES')}",
+                "E0030",
+            )
 
     def mapping(self, node: Node, what: str) -> dict[str, tuple[Node, Node]]:
         if not isinstance(node, MappingNode) or node.tag != _MAP:
@@ -284,9 +296,13 @@ class _Reader:
     def value(self, node: Node) -> ast.Expr:
         """An expression field: a YAML literal, list, call mapping or expression string."""
         key = id(node)
-        if key not in self.values:
-            with self.visit(node):
-                self.values[key] = self._value(node)
+        if key in self.values:  # an alias: the value is shared, its expansion counted
+            self.count(node, self.sizes[key])
+            return self.values[key]
+        before = self.visited
+        with self.visit(node):
+            self.values[key] = self._value(node)
+        self.sizes[key] = self.visited - before
         return self.values[key]
 
     def _value(self, node: Node) -> ast.Expr:
