@@ -173,6 +173,23 @@ def _cmd_coverage(args) -> int:
     return 0
 
 
+def _cmd_explain(args) -> int:
+    from snndsl.explain import explain, markdown
+
+    if args.markdown:
+        print(markdown())
+        return 0
+    if not args.code:
+        print("snndsl explain: give a code (e.g. E0301) or --markdown", file=sys.stderr)
+        return 2
+    text = explain(args.code)
+    if text is None:
+        print(f"snndsl explain: unknown code {args.code}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="snndsl", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"snndsl {__version__}")
@@ -279,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
         "coverage", help="print the table of ops, forms and SpikingJelly verification"
     )
     cov.set_defaults(func=_cmd_coverage)
+
+    ex = sub.add_parser("explain", help="say what a diagnostic code means, with examples")
+    ex.add_argument("code", nargs="?", help="a code such as E0301")
+    ex.add_argument("--markdown", action="store_true", help="print every code (docs/errors.md)")
+    ex.set_defaults(func=_cmd_explain)
     return p
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 CODES: dict[str, str] = {
     "E0001": "syntax error",
     "E0002": "invalid number",
-    "E0003": "invalid string",
     "E0010": "file cannot be read",
     "E0020": "YAML document has the wrong shape",
     "E0021": "YAML cannot be parsed",

@@ -2,10 +2,8 @@
 
 Every code of ``snndsl.diagnostics.CODES`` that the implementation can produce is
 triggered by at least one test here (``test_every_producible_code_is_covered`` keeps the
-list honest).  Codes that no input can currently produce:
-
-* E0003 (invalid string): the STRING terminal only matches well-formed strings, so an
-  unterminated string or a bad escape is a lexer error and reports E0001.
+list honest).  (A malformed string is a lexer error, E0001: the STRING terminal only
+matches well-formed strings, so no separate code exists for it.)
 
 The last section holds regression tests for inputs that once crashed with a Python
 traceback, were silently accepted, or reported a misleading location or hint.
@@ -944,7 +942,7 @@ def test_spec_error_str_is_the_rendering():
 
 # ============================================================================ coverage
 
-UNPRODUCIBLE = {"E0003"}
+UNPRODUCIBLE: set[str] = set()
 
 
 def test_no_single_step_form():
