@@ -70,9 +70,21 @@ def _positive_float(text: str) -> float:
 
 
 def _cmd_generate(args) -> int:
+    if args.check and not args.output:
+        print("snndsl generate: --check needs -o FILE (the file to compare)", file=sys.stderr)
+        return 2
     net, source = build(args.spec, args.mode, args.network, _params(args.set), args.backend)
     for w in net.warnings:
         print(w.render(), file=sys.stderr)
+    if args.check:
+        from snndsl.testing import generated_diff
+
+        diff = generated_diff(source, args.output)
+        if diff is None:
+            return 0
+        sys.stdout.write(diff)
+        print(f"snndsl generate: {args.output} is out of date", file=sys.stderr)
+        return 1
     if args.output:
         write_text(args.output, source)
     else:
@@ -223,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         "forward under torch.compile)",
     )
     g.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
+    g.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing: exit 0 when the -o file is exactly what would be generated, "
+        "1 with a unified diff when not (for CI)",
+    )
     g.set_defaults(func=_cmd_generate)
 
     c = sub.add_parser("check", help="cross-check both forms (and SpikingJelly) on one input")
