@@ -209,8 +209,8 @@ def test_tracebacks_show_generated_lines():
     assert filename.startswith("<snndsl:")
     lines = linecache.getlines(filename)
     assert "".join(lines) == cls.__snndsl_source__
-    with pytest.raises(RuntimeError) as info:
-        cls()(torch.rand(2, 2, 9))  # wrong feature count
+    with pytest.raises(ValueError) as info:
+        cls()(torch.rand(2, 2, 9))  # wrong feature count: forward()'s own check
     frames = [f for f in info.traceback if str(f.path) == filename]
     assert frames, "the generated forward appears in the traceback"
 
