@@ -53,11 +53,7 @@ def dynamo_only(monkeypatch):
         return compile_(*args, **kwargs)
 
     monkeypatch.setattr(torch, "compile", patched)
-    # SpikingResNet18's 17 IF layers share one step kernel: in training, their shapes and
-    # the state's requires_grad take it past Dynamo's default of 8 recompilations
     torch._dynamo.reset()
-    with torch._dynamo.config.patch(recompile_limit=64):
-        yield
 
 
 @functools.cache
