@@ -121,13 +121,17 @@ def test_state_kept_between_calls_and_reset():
     assert torch.equal(stepped, whole)
 
 
-def test_state_rebuilt_when_shape_changes():
+def test_state_rebuilt_after_reset_when_batch_size_changes():
     single, multi = _tutorial_pair()
     multi(torch.rand(3, 2, 8))
-    y = multi(torch.rand(3, 5, 8))  # new batch size: state refilled, no error
+    with pytest.raises(ValueError, match="call reset"):  # (tests/test_runtime_checks.py)
+        multi(torch.rand(3, 5, 8))
+    multi.reset()
+    y = multi(torch.rand(3, 5, 8))  # new batch size after reset(): state refilled
     assert y.shape == (3, 5, 2)
     assert multi._if_1_v.shape == (5, 4)
     single(torch.rand(2, 8))
+    single.reset()
     assert single(torch.rand(7, 8)).shape == (7, 2)
 
 
@@ -195,8 +199,8 @@ def test_tracebacks_show_generated_lines():
     assert filename.startswith("<snndsl:")
     lines = linecache.getlines(filename)
     assert "".join(lines) == cls.__snndsl_source__
-    with pytest.raises(RuntimeError) as info:
-        cls()(torch.rand(2, 2, 9))  # wrong feature count
+    with pytest.raises(ValueError) as info:
+        cls()(torch.rand(2, 2, 9))  # wrong feature count: forward()'s own check
     frames = [f for f in info.traceback if str(f.path) == filename]
     assert frames, "the generated forward appears in the traceback"
 

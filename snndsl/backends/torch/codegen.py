@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import textwrap
 from dataclasses import dataclass, field, replace
 
 import jinja2
@@ -48,6 +49,7 @@ from snndsl.backends.torch.naming import (
 from snndsl.backends.torch.printer import PythonPrinter, format_const
 from snndsl.backends.torch.views import (
     AliasView,
+    CheckView,
     DelayMultiView,
     DelaySingleView,
     DropoutView,
@@ -671,6 +673,93 @@ def _state_attrs(net: ir.NetworkIR, names: ModuleNames) -> list[str]:
     return [f'"{a}"' for a in attrs]
 
 
+# Members of the generated class (besides the nn.Module API and forward_chunked's): the
+# batch size of the state kept since reset(), and the compile backend's compiled body.
+# Generated state attributes are ``_<label>_<name>``, so these one-word names cannot clash.
+_BATCH = "_batch"
+_STEP = "_step"  # templates/module.py.j2 compiles it under this name
+
+
+def _keeps_state(net: ir.NetworkIR, multi: bool) -> bool:
+    """Whether the form keeps state from one forward() call to the next: neuron states
+    (and their store_v_seq recordings), dropout masks, delayed values, and in the
+    single-step form parallel neurons' windows of past inputs."""
+    return bool(net.neurons or net.dropouts or net.delays or (not multi and net.parallels))
+
+
+def _check(condition: Code, message: str, indent: int = 8) -> CheckView:
+    """``if condition: raise ValueError(message)`` (``message`` is an f-string's text)."""
+    error = call("ValueError", Atom("f" + _string_literal(message)))
+    return CheckView(
+        condition=layout.joined(layout.condition("if", condition, indent)),
+        error=layout.joined(layout.header("raise ", error, indent + 4)),
+    )
+
+
+def _run_time_checks(net: ir.NetworkIR, multi: bool) -> tuple[list[CheckView], str | None]:
+    """forward()'s checks of its inputs (rank, per-sample shape, floating-point dtype,
+    T >= 1, the same leading dimensions) and of the batch size against the state kept
+    since reset(); and the statement remembering that batch size (None: no state kept).
+    Plain Python on ``.shape``/``.ndim``/``.dtype``: cheap, and TorchDynamo resolves it
+    while tracing."""
+    prefix = "T, N" if multi else "N"
+    lead = 2 if multi else 1
+    checks = []
+    for i in net.inputs:
+        shape = _value(i.shape)
+        wrong = Logic(
+            Logic(Atom(f"{i.name}.ndim"), (("!=", Atom(str(lead + len(i.shape)))),)),
+            (
+                ("or", Logic(Atom(f"{i.name}.shape[{lead}:]"), (("!=", Atom(shape)),))),
+                ("or", Atom(f"not {i.name}.is_floating_point()")),
+            ),
+        )
+        message = (
+            f"{i.name}: expected a float tensor {_shape(prefix, i.shape)}, "
+            f"got {{{i.name}.dtype}} {{list({i.name}.shape)}}"
+        )
+        checks.append(_check(wrong, message))
+    first = net.inputs[0].name
+    if multi:
+        expected = _shape(prefix, net.inputs[0].shape)
+        message = f"{first}: expected {expected} with T >= 1, got T = 0: {{list({first}.shape)}}"
+        checks.append(_check(Logic(Atom(f"{first}.shape[0]"), (("==", Atom("0")),)), message))
+    dims = f"[{prefix}]"
+    for i in net.inputs[1:]:
+        ours, theirs = f"{i.name}.shape[:{lead}]", f"{first}.shape[:{lead}]"
+        message = f"{i.name}: expected {dims} = {{list({theirs})}} as for {first}, "
+        message += f"got {{list({ours})}}"
+        checks.append(_check(Logic(Atom(ours), (("!=", Atom(theirs)),)), message))
+    if not _keeps_state(net, multi):
+        return checks, None
+    batch, kept = f"{first}.shape[{lead - 1}]", f"self.{_BATCH}"
+    changed = Logic(
+        Logic(Atom(kept), (("is not", Atom("None")),)),
+        (("and", Logic(Atom(batch), (("!=", Atom(kept)),))),),
+    )
+    message = (
+        f"{first}: batch size {{{batch}}}, but the state kept is for batch size {{{kept}}}: "
+        "call reset() before a new batch"
+    )
+    checks.append(_check(changed, message))
+    return checks, layout.lines(kept, Atom(batch), 8)
+
+
+def _run_time_doc(multi: bool, keeps_state: bool) -> str:
+    """The module docstring's paragraph on what forward() checks (README: Generated code)."""
+    wrong = "a wrong shape or dtype (or T = 0)" if multi else "a wrong shape or dtype"
+    text = f"forward() checks its inputs first: {wrong} raises ValueError naming the "
+    text += "expected shape.  "
+    if keeps_state:
+        text += (
+            "The state kept between calls is for one batch size: a call with another "
+            "batch size raises ValueError until reset(); call reset() before a new batch."
+        )
+    else:
+        text += "Nothing is kept between calls, so the batch size may change."
+    return textwrap.fill(text, 88)
+
+
 def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
     """Python source of the ``mode`` form ('single' or 'multi') of ``net``.
 
@@ -724,12 +813,18 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
     if lay.needs_tn:
         shape = Sub(Atom(f"{net.inputs[0].name}.shape"), Atom(":2"))
         prologue.append(lay.stmt("_T, _N", shape))
+    checks, keep_batch = _run_time_checks(net, multi)
+    reset_lines = _reset_lines(net, names)
+    if keep_batch is not None:
+        reset_lines.append(layout.lines(f"self.{_BATCH}", Atom("None"), 8))
+    batch_note = ", for one batch size" if keep_batch else ""
+    signature = ("self", *(f"{i.name}: torch.Tensor" for i in net.inputs))
     ins = ", ".join(f"{i.name} {_shape(prefix, i.shape)}" for i in net.inputs)
     outs = ", ".join(f"{o.name} {_shape(prefix, o.shape)}" for o in net.outputs)
     if multi:
         title = f"{net.name}: multi-step form, forward on sequences [T, N, *]."
         fwd_doc = f"Run a whole sequence: {ins} -> {outs}."
-        fwd_doc2 = "Neuron state is kept after the call; reset() clears it."
+        fwd_doc2 = f"Neuron state is kept after the call{batch_note}; reset() clears it."
         summary = (
             "Stateless layers run once on the time-folded batch [T * N, *]; each "
             "neuron layer runs\nits time loop inline.  Parameters and state_dict keys "
@@ -738,7 +833,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
     else:
         title = f"{net.name}: single-step form, forward on one time step [N, *]."
         fwd_doc = f"Run one time step: {ins} -> {outs}."
-        fwd_doc2 = "Neuron state is kept between calls; reset() clears it."
+        fwd_doc2 = f"Neuron state is kept between calls{batch_note}; reset() clears it."
         summary = (
             "Call forward once per time step; neuron state is kept between calls.  "
             "Parameters and\nstate_dict keys match the multi-step form."
@@ -766,18 +861,22 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         class_name=net.name,
         class_doc=f"The {net.name} network ({mode}-step form), generated by snndsl.",
         init_lines=_init_lines(net),
-        reset_lines=_reset_lines(net, names),
+        reset_lines=reset_lines,
         forward_def=layout.joined(
-            layout.header(
-                "def forward",
-                call("", "self", *(f"{i.name}: torch.Tensor" for i in net.inputs)),
-                4,
-                f" -> {return_type}:",
-            )
+            layout.header("def forward", call("", *signature), 4, f" -> {return_type}:")
         ),
         return_type=return_type,
         forward_doc=fwd_doc,
         forward_doc2=fwd_doc2,
+        run_time_doc=_run_time_doc(multi, keep_batch is not None),
+        checks=checks,
+        keep_batch=keep_batch,
+        step_def=layout.joined(
+            layout.header(f"def {_STEP}", call("", *signature), 4, f" -> {return_type}:")
+        ),
+        step_call=layout.joined(
+            layout.header("return ", call(f"self.{_STEP}", *(i.name for i in net.inputs)), 8)
+        ),
         prologue=prologue,
         blocks=blocks,
         epilogue=epilogue,

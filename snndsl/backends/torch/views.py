@@ -195,6 +195,14 @@ Block = (
 
 
 @dataclass(frozen=True)
+class CheckView:
+    """A run-time check at the top of forward(): ``if condition:`` and its ``raise``."""
+
+    condition: str
+    error: str
+
+
+@dataclass(frozen=True)
 class SurrogateView:
     """A surrogate's ``torch.autograd.Function``."""
 
@@ -279,6 +287,11 @@ class ModuleView:
     return_type: str
     forward_doc: str
     forward_doc2: str
+    run_time_doc: str  # the module docstring's paragraph on the checks below
+    checks: list[CheckView]  # the inputs' shapes and dtypes, T >= 1, the batch size
+    keep_batch: str | None  # remembers the batch size of the state kept (None: no state)
+    step_def: str  # compile, single-step: the compiled body's ``def`` after the checks
+    step_call: str  # compile, single-step: forward()'s call of it
     prologue: Lines
     blocks: list[Block]
     epilogue: Lines
