@@ -450,6 +450,7 @@ class NetworkIR:
     # the graph), each loop in evaluation order
     loops: tuple[tuple[str, ...], ...] = ()
     warnings: tuple = ()  # diagnostics.Diagnostic with severity 'warning'
+    overrides: tuple[Binding, ...] = ()  # network parameters set from outside (--set)
 
     # ------------------------------------------------------------------ graph queries
     @staticmethod

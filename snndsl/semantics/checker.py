@@ -137,6 +137,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         self.defs = defs
         self.reporter = reporter
         self.overrides = dict(overrides)
+        self.given = tuple(ir.Binding(k, v) for k, v in self.overrides.items())
         self.values: dict[str, tuple[int, ...]] = {}
         self.nodes: list[ir.Node] = []
         self.inputs: list[ir.InputIR] = []
@@ -268,6 +269,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
             self.module.source.path if self.module.source else "<spec>",
             loops,
             tuple(self.reporter.warnings),
+            self.given,
         )
 
     def input(self, stmt: ast.Input) -> None:

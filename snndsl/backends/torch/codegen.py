@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shlex
 import textwrap
 from dataclasses import dataclass, field, replace
 
@@ -760,6 +761,48 @@ def _run_time_doc(multi: bool, keeps_state: bool) -> str:
     return textwrap.fill(text, 88)
 
 
+_MULTI_BACKEND_DOC = {
+    "eager": "each neuron layer runs its time\nloop inline, recorded by autograd.",
+    "fused": "each neuron layer runs as one\ntorch.autograd.Function whose backward "
+    "pass through time is derived from its\nequations (no autograd graph inside the loop).",
+    "compile": "each neuron layer runs as one\ntorch.autograd.Function whose forward and "
+    "backward time steps are compiled by\ntorch.compile.",
+}
+_SINGLE_BACKEND_DOC = {
+    "eager": "Backend eager.",
+    "fused": "Backend fused (the single-step\nform is the eager one).",
+    "compile": "Backend compile: the body of\nforward() is compiled by "
+    "torch.compile(fullgraph=True) on first use.",
+}
+
+
+def _spec_literal(value: object) -> str:
+    """A network parameter's value as spec text (for a ``--set`` in the header)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_spec_literal(v) for v in value) + "]"
+    return format_const(value)  # type: ignore[arg-type]
+
+
+def _command(net: ir.NetworkIR, mode: str, backend: str) -> str:
+    """The ``snndsl generate`` command that regenerates this file (shell-quoted)."""
+    path = net.source_path.replace("\\", "/")
+    if path.startswith("<"):
+        path = "SPEC"  # generated from text: the spec is in this docstring
+    elif path.startswith("/") or ":" in path:
+        path = path.rsplit("/", 1)[-1]  # never a machine's absolute path
+    words = ["snndsl", "generate", shlex.quote(path), "--network", net.name]
+    words += ["--mode", mode, "--backend", backend]
+    for b in net.overrides:
+        words += ["--set", shlex.quote(f"{b.name}={_spec_literal(b.value)}")]
+    return " ".join([*words, "-o", "THIS_FILE"])
+
+
 def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
     """Python source of the ``mode`` form ('single' or 'multi') of ``net``.
 
@@ -826,9 +869,9 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         fwd_doc = f"Run a whole sequence: {ins} -> {outs}."
         fwd_doc2 = f"Neuron state is kept after the call{batch_note}; reset() clears it."
         summary = (
-            "Stateless layers run once on the time-folded batch [T * N, *]; each "
-            "neuron layer runs\nits time loop inline.  Parameters and state_dict keys "
-            "match the single-step form."
+            "Stateless layers run once on the time-folded batch [T * N, *]; "
+            + _MULTI_BACKEND_DOC[backend]
+            + "  Parameters and state_dict keys match the single-step form."
         )
     else:
         title = f"{net.name}: single-step form, forward on one time step [N, *]."
@@ -836,7 +879,8 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         fwd_doc2 = f"Neuron state is kept between calls{batch_note}; reset() clears it."
         summary = (
             "Call forward once per time step; neuron state is kept between calls.  "
-            "Parameters and\nstate_dict keys match the multi-step form."
+            + _SINGLE_BACKEND_DOC[backend]
+            + "  Parameters and state_dict keys match the multi-step form."
         )
     source_name = net.source_path.replace("\\", "/").rsplit("/", 1)[-1]
     view = ModuleView(
@@ -844,6 +888,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         summary=summary,
         version=__version__,
         source=_docstring_text(source_name).strip(),
+        command=_docstring_text(_command(net, mode, backend)).strip(),
         spec=_docstring_text(net.spec_text),
         uses_functional=bool(net.dropouts) or lay.needs_functional,
         surrogates=[_surrogate_view(s, printer) for s in net.surrogates],

@@ -266,6 +266,7 @@ class ModuleView:
     summary: str
     version: str
     source: str
+    command: str  # the command that regenerates the file
     spec: str
     uses_functional: bool
     surrogates: list[SurrogateView]
