@@ -17,6 +17,8 @@ over every process, gradients through them) written with differentiable all-redu
 
 from __future__ import annotations
 
+import functools
+import gc
 import sys
 
 import torch
@@ -48,7 +50,7 @@ network DDPNet(channels = 4, hidden = 16, classes = 4) {
 """
 CASES = tuple((mode, backend) for mode in ("multi", "single") for backend in ("eager", "fused"))
 DTYPES = (torch.float32, torch.float64)
-STEPS = 3  # optimizer steps, one batch each
+STEPS = 2  # optimizer steps, one batch each
 T = 4  # time steps per sample
 BATCH = 8  # global batch size, split evenly over the processes
 CLASSES = 4
@@ -105,9 +107,15 @@ def batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
     ]
 
 
+@functools.cache
+def network_class(mode: str, backend: str) -> type:
+    """The generated class of :data:`SPEC` in one form."""
+    return snndsl.load(SPEC, mode=mode, backend=backend)
+
+
 def make_model(mode: str, backend: str, dtype: torch.dtype, seed: int) -> nn.Module:
     """The generated network, initialised from ``seed`` in float32, then cast."""
-    cls = snndsl.load(SPEC, mode=mode, backend=backend)
+    cls = network_class(mode, backend)
     torch.manual_seed(seed)
     return cls().to(dtype)
 
@@ -179,6 +187,7 @@ def main(out: str) -> None:
     if dist.get_rank() == 0:
         results["world_size"] = dist.get_world_size()
         torch.save(results, out)
+    gc.collect()  # DDP's reference cycles, before the group goes (gloo may abort at exit)
     dist.destroy_process_group()
 
 

@@ -24,6 +24,7 @@ the exact value.  For each tensor:
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -43,24 +44,30 @@ def _gloo_available() -> bool:
     return dist.is_available() and dist.is_gloo_available()
 
 
-@pytest.fixture(scope="module")
-def distributed_results(tmp_path_factory) -> dict:
-    """Run the worker under torchrun once; what rank 0 recorded."""
+def torchrun(script, *args: str) -> subprocess.CompletedProcess:
+    """Run ``script`` in WORLD processes as torchrun starts them, from the repository root."""
     if not _gloo_available():
         pytest.skip("torch.distributed with the gloo backend is not available")
-    out = tmp_path_factory.mktemp("ddp") / "results.pt"
     command = [
         sys.executable,
         "-m",
         "torch.distributed.run",
         "--standalone",
         f"--nproc_per_node={WORLD}",
-        str(ROOT / "tests" / "distributed_worker.py"),
-        str(out),
+        str(script),
+        *args,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def distributed_results(tmp_path_factory) -> dict:
+    """Run the worker under torchrun once; what rank 0 recorded."""
+    out = tmp_path_factory.mktemp("ddp") / "results.pt"
+    torchrun(ROOT / "tests" / "distributed_worker.py", str(out))
     return torch.load(out)
 
 
@@ -130,3 +137,15 @@ def test_comparison_is_not_vacuous(distributed_results):
         module = worker.make_model(mode, backend, dtype, seed=0)
         shard[dtype] = worker.train(module, module, mode, dtype, rank=0, world=WORLD)
     assert compare(shard, ddp)
+
+
+def test_readme_example_trains(tmp_path):
+    """The README's "Multi-process training" example runs as written under torchrun."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Multi-process training", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    script = tmp_path / "train_ddp.py"
+    script.write_text(example, encoding="utf-8")
+    done = torchrun(script)
+    losses = re.findall(r"^step (\d): loss (\S+)$", done.stdout, re.M)
+    assert [step for step, _ in losses] == ["0", "1", "2"], done.stdout
