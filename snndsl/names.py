@@ -16,30 +16,49 @@ import re
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 GENERATED_PREFIX = "_"
 
-# Names that generated modules import, define or call.
+# Names that generated modules import, define or call, and the network class's own
+# methods.  A network name is a module-level class and labels and values are attributes
+# and locals of forward(), so a spec name spelled like any of these would shadow it.
+# tests/test_shadowing.py derives the globals and class members of the generated code of
+# every shipped spec, mode and backend, and checks each one is here (or reserved below).
 GENERATED_CODE_NAMES = frozenset(
     {
+        # modules and imported names
         "torch",
         "nn",
         "F",
         "math",
-        "self",
-        "ctx",
-        "grad_output",
-        "super",
-        "range",
-        "isinstance",
-        "float",
-        "int",
-        "bool",
-        "tuple",
-        "list",
-        "len",
-        "print",
+        "contextlib",
         "annotations",
         "Tensor",
         "Optional",
         "Union",
+        # parameters and locals of generated methods that spec expressions can reach
+        "self",
+        "ctx",
+        "grad_output",
+        # builtins
+        "super",
+        "range",
+        "zip",
+        "len",
+        "max",
+        "getattr",
+        "setattr",
+        "isinstance",
+        "staticmethod",
+        "float",
+        "int",
+        "bool",
+        "str",
+        "tuple",
+        "list",
+        "dict",
+        "print",
+        "ValueError",
+        "OverflowError",
+        # methods of the generated network class beyond nn.Module's
+        "forward_chunked",
         # torch.autograd.Function context attributes (surrogate parameters live on ctx)
         "saved_tensors",
         "saved_variables",
