@@ -402,7 +402,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
 
     def neuron(self, definition, call, name, value, src, shape):
         compiler = NeuronCompiler(self.defs, self.reporter, Namespace())
-        result = compiler.compile(definition, call, self.env)
+        result = compiler.compile(definition, call, self.env, shape)
         v_seq = None
         if compiler.store_v_seq:
             v_seq = f"{name}_v_seq"
@@ -414,7 +414,12 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                     f"rename '{v_seq}' or label this neuron differently",
                 )
             self.spec_names.reserve(v_seq)
-        states = tuple(ir.StateIR(s, local, init) for s, local, init in result.states)
+        states = tuple(
+            ir.StateIR(
+                s, local, ir.ParamRef(name, init.name) if isinstance(init, ir.ParamRef) else init
+            )
+            for s, local, init in result.states
+        )
         for sv in result.surrogates:
             self._spikes_with(sv)
         bound = self._neuron_args(compiler)
@@ -442,8 +447,12 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                 f"{definition.name}({args})",
                 params,
                 tuple(ir.Binding(n, init) for n, _, init in result.learn),
-                tuple(ir.Assignment(local, ir.ParamRef(name, n)) for n, local, _ in result.learn),
+                tuple(ir.Assignment(local, ir.ParamRef(name, n)) for n, local, _ in result.learn)
+                + tuple(
+                    ir.Assignment(local, ir.ParamRef(name, t.name)) for t, local in result.tensors
+                ),
                 v_seq,
+                tuple(t for t, _ in result.tensors),
             )
         )
         return shape
