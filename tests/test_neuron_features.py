@@ -417,3 +417,72 @@ def test_formatter_and_yaml_round_trip_the_new_syntax():
     assert "W * mask @ s" in text and "detach(v)" in text  # * and @ group left to right
     assert snndsl.parse(text) == module
     assert load_yaml(dump_yaml(module)) == module
+
+
+# ------------------------------------------------------------------ a neuron's states as values
+
+READS = """
+network R {
+    input x: [6]
+    h = x -> sn: Leaky()
+    output spikes = h
+    output mem = sn.v
+    output both = Add(sn.v, h) -> Linear(2)
+}
+"""
+
+
+def test_state_reads_are_values_in_both_forms_and_match_snntorch_mem():
+    snntorch = pytest.importorskip("snntorch")
+    spec = LEAKY + READS
+    net = snndsl.resolve(spec)
+    (read,) = [n for n in net.nodes if isinstance(n, ir.StateReadIR)]
+    assert (read.layer, read.state, read.spec) == ("sn", "v", "sn.v")
+    assert [o.name for o in net.outputs] == ["spikes", "mem", "both"]
+    torch.manual_seed(3)
+    x = torch.randn(10, 2, 6) * 1.2
+    peer = snntorch.Leaky(beta=0.9)
+    mem = peer.init_leaky()
+    mems = []
+    for xt in x:
+        _, mem = peer(xt, mem)
+        mems.append(mem)
+    single = snndsl.load(spec, mode="single")()
+    for backend in ("eager", "fused"):
+        multi = snndsl.load(spec, mode="multi", backend=backend)()
+        single.load_state_dict(multi.state_dict())
+        single.reset()
+        outs = multi(x)
+        steps = [single(xt) for xt in x]
+        for i, out in enumerate(outs):
+            assert torch.equal(out, torch.stack([s[i] for s in steps]))
+        assert torch.equal(outs[1], torch.stack(mems))
+    _compare(spec, steps=8)
+
+
+@pytest.mark.parametrize(
+    ("read", "message"),
+    [
+        ("nope.v", "undefined name 'nope.v'"),
+        ("fc.v", "'fc' labels a step that is not a neuron layer"),
+        ("sn.w", "neuron layer 'sn' (LIF) has no state 'w'"),
+        ("sn.spike", "has no state 'spike'"),
+        ("Add(sn.w, h)", "has no state 'w'"),
+        ("delay(sn.v)", "delay() reads a value of the network"),
+    ],
+)
+def test_bad_state_reads_are_located(read, message):
+    text = (
+        "network N {\n    input x: [4]\n    h = x -> fc: Linear(4) -> sn: LIF()\n"
+        f"    output y = {read}\n}}\n"
+    )
+    d = resolve_error(text).diagnostics[0]
+    assert d.span.line == 4 and message in d.message, d
+
+
+def test_state_reads_round_trip():
+    module = snndsl.parse(LEAKY + READS)
+    text = format_module(module)
+    assert "output mem = sn.v" in text and "Add(sn.v, h)" in text
+    assert snndsl.parse(text) == module
+    assert load_yaml(dump_yaml(module)) == module

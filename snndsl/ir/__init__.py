@@ -466,7 +466,20 @@ class AliasIR:
     shape: tuple[int, ...]
 
 
-Node = LayerIR | DropoutIR | NeuronIR | ParallelIR | MergeIR | DelayIR | AliasIR
+@dataclass(frozen=True)
+class StateReadIR:
+    """``sn.v``: the value state ``state`` of the neuron layer ``layer`` (whose output is
+    ``source``) holds after each step, as a value of the network."""
+
+    value: str
+    source: str
+    layer: str
+    state: str
+    shape: tuple[int, ...]
+    spec: str  # 'sn.v'
+
+
+Node = LayerIR | DropoutIR | NeuronIR | ParallelIR | MergeIR | DelayIR | AliasIR | StateReadIR
 
 
 @dataclass(frozen=True)

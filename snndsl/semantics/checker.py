@@ -26,6 +26,7 @@ from snndsl.semantics.neurons import NeuronCompiler
 from snndsl.semantics.parallel import LOCALS as PSN_LOCALS
 from snndsl.semantics.parallel import ParallelCompiler, single_step_problem
 from snndsl.semantics.signature import bind
+from snndsl.semantics.states import StateReads
 from snndsl.semantics.surrogates import compile_surrogate, split_surrogate_args
 from snndsl.syntax import ast
 from snndsl.syntax.imports import resolve_imports
@@ -112,6 +113,9 @@ def _loops(nodes: list[ir.Node]) -> tuple[tuple[str, ...], ...]:
     values = [n.value for n in nodes]
     known = set(values)
     edges = {n.value: [s for s in ir.NetworkIR.reads(n, delayed=True) if s in known] for n in nodes}
+    for n in nodes:  # a neuron whose state is read runs step by step with the read
+        if isinstance(n, ir.StateReadIR):
+            edges[n.source].append(n.value)
     loops = [
         tuple(c) for c in topology.components(values, edges) if len(c) > 1 or c[0] in edges[c[0]]
     ]
@@ -123,7 +127,7 @@ def all_op_names(defs: Definitions) -> list[str]:
     return sorted([*OPS, *defs.neurons, *defs.blocks, REPEAT])
 
 
-class _NetworkChecker(GraphChecks, BlockChecks):
+class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
     def __init__(
         self,
         module: ast.Module,
@@ -302,6 +306,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         return tuple(dims)
 
     def chain(self, chain: ast.Chain, target: str) -> None:
+        chain = self.read_states(chain)  # sn.v: the value of a neuron's state
         source = chain.source
         if isinstance(source, ast.Name):
             src = source.id

@@ -505,6 +505,15 @@ def _alias_block(n: ir.AliasIR, lay: _Layout, prefix: str) -> views.Block:
     return AliasView(lay.stmt(n.value, n.source, shape))
 
 
+def _state_read_block(n: ir.StateReadIR, lay: _Layout, prefix: str) -> views.Block:
+    """``sn.v``: the state the neuron's step has just stored (with its autograd history).
+    In the multi-step form the neuron and its reads run step by step in one loop."""
+    if lay.multi:  # pragma: no cover - checker._loops puts every read in a loop
+        raise GenerationError(f"{n.spec} outside its neuron's time loop")
+    attr = f"self.{lay.names.states[(n.layer, n.state)]}"
+    return AliasView(lay.stmt(n.value, attr, f"{_shape(prefix, n.shape)} {n.spec}"))
+
+
 _BLOCKS = {
     ir.LayerIR: _layer_block,
     ir.DropoutIR: _dropout_block,
@@ -513,6 +522,7 @@ _BLOCKS = {
     ir.MergeIR: _merge_block,
     ir.DelayIR: _delay_block,
     ir.AliasIR: _alias_block,
+    ir.StateReadIR: _state_read_block,
 }
 
 
