@@ -32,19 +32,21 @@ from snndsl.syntax.imports import resolve_imports
 from snndsl.syntax.parser import parse_text
 
 PRELUDE = "builtin.snn"
+# Library namespaces: the prelude file <name>.snn defines the calls `<name>.Op(...)`.
+LIBRARIES = ("norse", "snntorch")
 
 
 @functools.cache
-def prelude() -> ast.Module:
+def prelude(filename: str = PRELUDE) -> ast.Module:
     """The built-in definitions, parsed once from the shipped prelude (and kept in the
     user's cache, keyed by the prelude, the grammar, Lark and the code of the parser, the
-    AST and the diagnostics)."""
+    AST and the diagnostics); ``filename`` names a library's prelude file instead."""
     import lark
 
     from snndsl import __version__, cache, diagnostics
     from snndsl.syntax import parser
 
-    text = read_text("snndsl.prelude", PRELUDE)
+    text = read_text("snndsl.prelude", filename)
     name = "prelude-{}.pickle".format(
         cache.key(
             __version__,
@@ -58,7 +60,7 @@ def prelude() -> ast.Module:
     )
     module = cache.load(name)
     if not isinstance(module, ast.Module):
-        module = parse_text(text, f"<prelude>/{PRELUDE}")
+        module = parse_text(text, f"<prelude>/{filename}")
         cache.store(name, module)
     return module
 
@@ -70,6 +72,12 @@ def _definitions(module: ast.Module, reporter: Reporter) -> Definitions:
     for item in pre.items:
         if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
             defs.add(item, "built in", pre_reporter)
+    for library in LIBRARIES:
+        lib = prelude(f"{library}.snn")
+        lib_reporter = Reporter(lib.source)
+        for item in lib.items:
+            if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
+                defs.add(item, f"the {library} library", lib_reporter, namespace=library)
     for imported in resolve_imports(module, reporter):
         item = imported.item
         origin = f"{imported.source.path}:{item.span.line}"
