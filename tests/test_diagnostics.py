@@ -686,7 +686,14 @@ def test_network_without_output():
 
 def test_neuron_without_fire():
     text = "neuron Foo(a = 1.0) {\n    state v = 0.0\n}\n" + net("x -> Foo")
-    expect(resolve_error(text), "E0401", 1, 8, None, "neuron 'Foo' has no 'fire' statement")
+    expect(
+        resolve_error(text),
+        "E0401",
+        1,
+        8,
+        "a neuron without a spike outputs what it emits: 'emit v'",
+        "neuron 'Foo' has no 'fire' statement (nor an 'emit')",
+    )
 
 
 def test_charge_of_an_undeclared_state():
@@ -707,7 +714,7 @@ def test_charge_of_an_undeclared_state():
 def test_fire_without_greater_equal():
     text = (
         "neuron Foo(a = 1.0) {\n    state v = 0.0\n    charge v = v + x\n"
-        "    fire v > a\n}\n" + net("x -> Foo")
+        "    fire v < a\n}\n" + net("x -> Foo")
     )
     expect(
         resolve_error(text),
@@ -715,7 +722,7 @@ def test_fire_without_greater_equal():
         4,
         10,
         None,
-        "a fire condition is written 'a >= b'",
+        "a fire condition is written 'a >= b' (it spikes where a - b >= 0) or 'a > b'",
     )
 
 
@@ -724,7 +731,14 @@ def test_reset_before_fire():
         "neuron Foo(a = 1.0) {\n    state v = 0.0\n    charge v = v + x\n"
         "    reset v = 0.0\n    fire v >= a\n}\n" + net("x -> Foo")
     )
-    expect(resolve_error(text), "E0401", 4, 5, None, "'reset' must come after 'fire'")
+    expect(
+        resolve_error(text),
+        "E0401",
+        4,
+        5,
+        "or reset by the previous step's spike: 'reset ..., delay: true'",
+        "'reset' must come after 'fire'",
+    )
 
 
 def test_unknown_parameter_type():

@@ -100,7 +100,7 @@ def node_name(node: ir.Node) -> str:
     """The spec name of a node: its step label or generated name."""
     if isinstance(node, ir.DropoutIR):
         return node.label
-    if isinstance(node, (ir.AliasIR, ir.MergeIR, ir.DelayIR)):
+    if isinstance(node, (ir.AliasIR, ir.MergeIR, ir.DelayIR, ir.StateReadIR)):
         return node.value
     return node.attr
 
@@ -116,7 +116,7 @@ def node_op(node: ir.Node) -> str:
         return node.neuron
     if isinstance(node, ir.MergeIR):
         return node.op_name
-    if isinstance(node, ir.DelayIR):
+    if isinstance(node, (ir.DelayIR, ir.StateReadIR)):
         return node.spec
     return "alias"
 
@@ -190,6 +190,8 @@ def _row(node: ir.Node) -> NodeSummary:
         state, state_of = _parallel_state(node)
     elif isinstance(node, ir.MergeIR):
         kind = "merge"
+    elif isinstance(node, ir.StateReadIR):
+        kind = "state"
     elif isinstance(node, ir.DelayIR):
         kind = "delay"
         state, state_of = elements, f"{node.source} one step earlier"

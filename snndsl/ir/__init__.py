@@ -102,6 +102,26 @@ class Detach:
 
 
 @dataclass(frozen=True)
+class MatVec:
+    """``matrix @ vector`` in a neuron: the matrix applied to each sample's feature vector
+    (``[n, m]`` times ``[N, m]`` is ``[N, n]``); with ``transpose``, its transpose applied
+    (what a derived backward pass needs)."""
+
+    matrix: PyExpr
+    vector: PyExpr
+    transpose: bool = False
+
+
+@dataclass(frozen=True)
+class Outer:
+    """The sum over samples of the outer products of ``left`` and ``right`` (``[N, n]``
+    and ``[N, m]`` give ``[n, m]``): the gradient of a :class:`MatVec`'s matrix."""
+
+    left: PyExpr
+    right: PyExpr
+
+
+@dataclass(frozen=True)
 class SurrogateKey:
     """Which surrogate function: its definition name and the values of its int
     parameters (fixed at generation time: one backward pass per set of values)."""
@@ -112,12 +132,14 @@ class SurrogateKey:
 
 @dataclass(frozen=True)
 class Spike:
-    """Heaviside step of ``arg`` (1 where ``arg >= 0``) in the forward pass, whose
-    gradient is the surrogate's derivative with the runtime float ``params``."""
+    """Heaviside step of ``arg`` in the forward pass (1 where ``arg >= 0``, or where
+    ``arg > 0`` when ``strict``), whose gradient is the surrogate's derivative with the
+    runtime float ``params`` (the same for both)."""
 
     surrogate: SurrogateKey
     arg: PyExpr
     params: tuple[float, ...]
+    strict: bool = False  # fire a > b (snnTorch, Norse, NIR) rather than a >= b
 
 
 @dataclass(frozen=True)
@@ -142,6 +164,8 @@ PyExpr = (
     | ParamRef
     | Index
     | Detach
+    | MatVec
+    | Outer
     | Spike
     | SurrogateGrad
 )
@@ -149,8 +173,10 @@ PyExpr = (
 
 def map_children(e: PyExpr, f) -> PyExpr:
     """``e`` with each of its direct sub-expressions replaced by ``f(sub-expression)``."""
-    if isinstance(e, (BinOp, Compare)):
+    if isinstance(e, (BinOp, Compare, Outer)):
         return replace(e, left=f(e.left), right=f(e.right))
+    if isinstance(e, MatVec):
+        return replace(e, matrix=f(e.matrix), vector=f(e.vector))
     if isinstance(e, (Neg, Detach, Index)):
         return replace(e, operand=f(e.operand))
     if isinstance(e, AsFloat):
@@ -184,8 +210,10 @@ def locals_used(e: PyExpr) -> set[str]:
     """The names of the locals an expression reads."""
     if isinstance(e, Local):
         return {e.name}
-    if isinstance(e, (BinOp, Compare)):
+    if isinstance(e, (BinOp, Compare, Outer)):
         return locals_used(e.left) | locals_used(e.right)
+    if isinstance(e, MatVec):
+        return locals_used(e.matrix) | locals_used(e.vector)
     if isinstance(e, Index):
         return locals_used(e.operand) | {e.index}
     if isinstance(e, (Neg, Detach)):
@@ -276,9 +304,9 @@ class DropoutIR:
 class StateIR:
     """A state of a neuron layer, kept between time steps (and calls) until reset."""
 
-    name: str  # name in the neuron definition, e.g. 'v'
+    name: str  # name in the neuron definition, e.g. 'v' ('spike': the previous spike)
     local: str  # the local the step reads it from (and writes it back to), e.g. '_v'
-    init: float
+    init: float | ParamRef  # a number, or a param/buffer of the layer (broadcast)
 
 
 @dataclass(frozen=True)
@@ -316,6 +344,9 @@ class NeuronIR:
     learn: tuple[Binding, ...] = ()  # learnable scalars of the layer, initial values
     setup: tuple[Assignment, ...] = ()  # before the time loop (reading the learnables)
     v_seq: str | None = None  # name recording the first state over time (store_v_seq)
+    # shaped params (one value per neuron, or a [n, n] matrix) and buffers of the layer,
+    # kept under its name like ``learn``; ``setup`` reads them too
+    tensors: tuple[TensorIR, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -346,12 +377,20 @@ class Band:
     width: int
 
 
-TensorInit = Fill | Values | Kaiming | Band
+@dataclass(frozen=True)
+class Diagonal:
+    """A square matrix: ``diagonal`` on its diagonal, ``off`` everywhere else."""
+
+    diagonal: float
+    off: float
+
+
+TensorInit = Fill | Values | Kaiming | Band | Diagonal
 
 
 @dataclass(frozen=True)
 class TensorIR:
-    """A tensor ``param`` (learnable) or ``buffer`` of a parallel neuron."""
+    """A tensor ``param`` (learnable) or ``buffer`` of a (parallel) neuron layer."""
 
     name: str
     learnable: bool
@@ -427,7 +466,20 @@ class AliasIR:
     shape: tuple[int, ...]
 
 
-Node = LayerIR | DropoutIR | NeuronIR | ParallelIR | MergeIR | DelayIR | AliasIR
+@dataclass(frozen=True)
+class StateReadIR:
+    """``sn.v``: the value state ``state`` of the neuron layer ``layer`` (whose output is
+    ``source``) holds after each step, as a value of the network."""
+
+    value: str
+    source: str
+    layer: str
+    state: str
+    shape: tuple[int, ...]
+    spec: str  # 'sn.v'
+
+
+Node = LayerIR | DropoutIR | NeuronIR | ParallelIR | MergeIR | DelayIR | AliasIR | StateReadIR
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,9 @@ class Backward:
     grad_params: dict[str, str | None]
 
 
-def heaviside(arg: ir.PyExpr) -> ir.PyExpr:
+def heaviside(arg: ir.PyExpr, strict: bool = False) -> ir.PyExpr:
     """The spike's forward value, printed as the surrogate classes compute it."""
-    return ir.AsFloat(ir.Compare(">=", arg, ir.Const(0)), arg)
+    return ir.AsFloat(ir.Compare(">" if strict else ">=", arg, ir.Const(0)), arg)
 
 
 def _is_zero(e: ir.PyExpr) -> bool:
@@ -114,6 +114,10 @@ class _Adjoints:
         elif isinstance(e, ir.Spike):
             grad = ir.SurrogateGrad(e.surrogate, e.arg, e.params)
             self.propagate(e.arg, ir.BinOp("*", g, grad))
+        elif isinstance(e, ir.MatVec) and not e.transpose:
+            # y = W v per sample: dv = W^T g per sample, dW = sum over samples of g v^T
+            self.propagate(e.vector, ir.MatVec(e.matrix, g, transpose=True))
+            self.propagate(e.matrix, ir.Outer(g, e.vector))
         else:
             raise NotDifferentiable(f"no derivative for {type(e).__name__}")
 
@@ -157,7 +161,7 @@ class _Adjoints:
             return
         elif name == "abs":
             d = ir.Func("sign", (a,))
-        elif name == "sign":
+        elif name in ("sign", "detach"):
             return
         elif name == "square":
             d = ir.BinOp("*", ir.Const(2.0), a)
@@ -257,7 +261,7 @@ def derive(
 def without_spikes(e: ir.PyExpr) -> ir.PyExpr:
     """``e`` with every spike as its Heaviside value (for code autograd does not record)."""
     if isinstance(e, ir.Spike):
-        return heaviside(without_spikes(e.arg))
+        return heaviside(without_spikes(e.arg), e.strict)
     return ir.map_children(e, without_spikes)
 
 

@@ -42,6 +42,8 @@ def unsupported(net: ir.NetworkIR) -> list[str]:
             "compare recurrent specs with hand-built SpikingJelly containers)"
         )
     for node in net.nodes:
+        if isinstance(node, ir.StateReadIR):
+            problems.append(f"{node.spec} reads a neuron's state as a value (no counterpart)")
         if isinstance(node, ir.ParallelIR):
             if node.neuron not in PARALLEL:
                 problems.append(f"neuron '{node.neuron}' ({node.attr}) is user-defined")

@@ -66,7 +66,7 @@ class BodyWalker:
         self.check_new_name(stmt.name, stmt.span)
         value = self.evaluator().eval(stmt.value)
         if isinstance(value, Dyn):
-            value = Dyn(self.bind_tensor(stmt, as_ir(value)))
+            value = Dyn(self.bind_tensor(stmt, as_ir(value)), matrix=value.matrix)
         self.env[stmt.name] = value
 
     # ------------------------------------------------------------------ hooks

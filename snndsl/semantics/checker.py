@@ -26,6 +26,7 @@ from snndsl.semantics.neurons import NeuronCompiler
 from snndsl.semantics.parallel import LOCALS as PSN_LOCALS
 from snndsl.semantics.parallel import ParallelCompiler, single_step_problem
 from snndsl.semantics.signature import bind
+from snndsl.semantics.states import StateReads
 from snndsl.semantics.surrogates import compile_surrogate, split_surrogate_args
 from snndsl.syntax import ast
 from snndsl.syntax.imports import resolve_imports
@@ -120,6 +121,9 @@ def _loops(nodes: list[ir.Node]) -> tuple[tuple[str, ...], ...]:
     values = [n.value for n in nodes]
     known = set(values)
     edges = {n.value: [s for s in ir.NetworkIR.reads(n, delayed=True) if s in known] for n in nodes}
+    for n in nodes:  # a neuron whose state is read runs step by step with the read
+        if isinstance(n, ir.StateReadIR):
+            edges[n.source].append(n.value)
     loops = [
         tuple(c) for c in topology.components(values, edges) if len(c) > 1 or c[0] in edges[c[0]]
     ]
@@ -131,7 +135,7 @@ def all_op_names(defs: Definitions) -> list[str]:
     return sorted([*OPS, *defs.neurons, *defs.blocks, REPEAT])
 
 
-class _NetworkChecker(GraphChecks, BlockChecks):
+class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
     def __init__(
         self,
         module: ast.Module,
@@ -310,6 +314,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         return tuple(dims)
 
     def chain(self, chain: ast.Chain, target: str) -> None:
+        chain = self.read_states(chain)  # sn.v: the value of a neuron's state
         source = chain.source
         if isinstance(source, ast.Name):
             src = source.id
@@ -410,7 +415,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
 
     def neuron(self, definition, call, name, value, src, shape):
         compiler = NeuronCompiler(self.defs, self.reporter, Namespace())
-        result = compiler.compile(definition, call, self.env)
+        result = compiler.compile(definition, call, self.env, shape)
         v_seq = None
         if compiler.store_v_seq:
             v_seq = f"{name}_v_seq"
@@ -422,7 +427,12 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                     f"rename '{v_seq}' or label this neuron differently",
                 )
             self.spec_names.reserve(v_seq)
-        states = tuple(ir.StateIR(s, local, init) for s, local, init in result.states)
+        states = tuple(
+            ir.StateIR(
+                s, local, ir.ParamRef(name, init.name) if isinstance(init, ir.ParamRef) else init
+            )
+            for s, local, init in result.states
+        )
         for sv in result.surrogates:
             self._spikes_with(sv)
         bound = self._neuron_args(compiler)
@@ -450,8 +460,12 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                 f"{definition.name}({args})",
                 params,
                 tuple(ir.Binding(n, init) for n, _, init in result.learn),
-                tuple(ir.Assignment(local, ir.ParamRef(name, n)) for n, local, _ in result.learn),
+                tuple(ir.Assignment(local, ir.ParamRef(name, n)) for n, local, _ in result.learn)
+                + tuple(
+                    ir.Assignment(local, ir.ParamRef(name, t.name)) for t, local in result.tensors
+                ),
                 v_seq,
+                tuple(t for t, _ in result.tensors),
             )
         )
         return shape

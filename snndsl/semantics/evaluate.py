@@ -42,6 +42,7 @@ class Dyn:
     expr: ir.PyExpr
     kind: str = "float"
     scalar: bool = False  # a runtime number, not a tensor (a surrogate's float parameter)
+    matrix: bool = False  # a neuron's matrix (param W[n, n]): only '@' applies it to a vector
 
 
 Value = object  # int | float | bool | None | str | tuple | SurrogateValue | Dyn
@@ -203,7 +204,8 @@ class Evaluator:
                 return not v
             raise self.fail("E0402", f"'not' needs a bool, got {type_name(v)}", e)
         if isinstance(v, Dyn):
-            return Dyn(ir.Neg(as_ir(v))) if e.op == "-" else Dyn(as_ir(v))
+            value = ir.Neg(as_ir(v)) if e.op == "-" else as_ir(v)
+            return Dyn(value, matrix=v.matrix)
         if not is_number(v):
             raise self.fail("E0402", f"unary '{e.op}' needs a number, got {type_name(v)}", e)
         return -v if e.op == "-" else +v
@@ -231,9 +233,14 @@ class Evaluator:
                 raise self.fail(
                     "E0402", f"'{op}' needs numbers or tensors, got {type_name(v)}", node
                 )
+        if op == "@":
+            return self._matmul(e, left, right)
         if isinstance(left, Dyn) or isinstance(right, Dyn):
+            matrix = self._matrix(e, (left, right))
             same = _identity(op, left, right)
-            return same if same is not None else Dyn(ir.BinOp(op, as_ir(left), as_ir(right)))
+            if same is not None:
+                return same
+            return Dyn(ir.BinOp(op, as_ir(left), as_ir(right)), matrix=matrix)
         if op == "**" and isinstance(right, int) and abs(right) > 1024 and abs(left) > 1:
             raise self.fail("E0402", "cannot evaluate '**': the power is too large", e)
         try:
@@ -252,6 +259,36 @@ class Evaluator:
             raise self.fail("E0402", f"cannot evaluate '{op}': {err}", e) from None
         return self._bounded(result, e)
 
+    def _matrix(self, e: ast.Expr, values) -> bool:
+        """Whether an element-wise operation on ``values`` gives a matrix: matrices mix
+        with matrices and numbers only (a matrix and a vector of the layer would
+        broadcast into a [N, n, n] tensor: E0402, located)."""
+        tensors = [v for v in values if isinstance(v, Dyn) and not v.scalar]
+        matrices = [v for v in tensors if v.matrix]
+        if matrices and len(matrices) != len(tensors):
+            raise self.fail(
+                "E0402",
+                "a matrix combines element-wise only with matrices and numbers",
+                e,
+                "apply a matrix W to a vector v of the layer with 'W @ v'",
+            )
+        return bool(matrices)
+
+    def _matmul(self, e: ast.Binary, left: Value, right: Value) -> Value:
+        """``W @ v``: the matrix W applied to each sample's vector v (a neuron's
+        ``param W[features, features]`` times a state, the spike or the input)."""
+        if not (isinstance(left, Dyn) and left.matrix):
+            raise self.fail(
+                "E0402",
+                "the left side of '@' is a matrix (a neuron's 'param W[features, features]')",
+                e.left,
+            )
+        if not isinstance(right, Dyn) or right.matrix or right.scalar or right.kind != "float":
+            raise self.fail(
+                "E0402", "the right side of '@' is a vector of the layer (a state, x)", e.right
+            )
+        return Dyn(ir.MatVec(as_ir(left), as_ir(right)))
+
     def _bounded(self, value, node):
         """Constants stay within what torch and float64 can hold."""
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
@@ -267,7 +304,8 @@ class Evaluator:
                     raise self.fail(
                         "E0402", f"'{e.op}' compares numbers or tensors, got {type_name(v)}", node
                     )
-            return Dyn(ir.Compare(e.op, as_ir(left), as_ir(right)), "bool")
+            matrix = self._matrix(e, (left, right))
+            return Dyn(ir.Compare(e.op, as_ir(left), as_ir(right)), "bool", matrix=matrix)
         op = e.op
         if op in ("==", "!="):
             same = left == right and type_name(left) == type_name(right)
@@ -366,7 +404,11 @@ class Evaluator:
                 raise self.fail(
                     "E0204", f"'{e.func}' needs a number or tensor, got {type_name(v)}", a
                 )
+        if fn.name == "detach":
+            v = args[0]
+            return Dyn(ir.Detach(as_ir(v)), matrix=v.matrix) if isinstance(v, Dyn) else v
         if any(isinstance(v, Dyn) for v in args):
+            matrix = self._matrix(e, args)
             irs = tuple(
                 v.expr if i in conditions and isinstance(v, Dyn) else as_ir(v)
                 for i, v in enumerate(args)
@@ -375,7 +417,7 @@ class Evaluator:
                 return args[1] if args[0] else args[2]
             if fn.name == "where":
                 irs = self._anchor_where(irs)
-            return Dyn(ir.Func(fn.name, irs))
+            return Dyn(ir.Func(fn.name, irs), matrix=matrix)
         try:
             return float(fn.const(*args))
         except (ValueError, OverflowError) as err:

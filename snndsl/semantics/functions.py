@@ -57,6 +57,8 @@ FUNCTIONS: dict[str, Function] = {
         Function("clamp_min", 2, max),
         Function("clamp_max", 2, min),
         Function("where", 3, lambda c, a, b: a if c else b),
+        # the value, cut from the gradient (IR Detach: no derivative flows through it)
+        Function("detach", 1, lambda x: x),
     )
 }
 # Arguments that must be bool conditions rather than numbers, by function.

@@ -325,9 +325,10 @@ class ParallelCompiler(BodyWalker):
         if self.charge is None:
             raise self.fail("'fire' comes after 'charge'", stmt.span)
         cond = stmt.condition
-        if not (isinstance(cond, ast.Binary) and cond.op == ">="):
+        if not (isinstance(cond, ast.Binary) and cond.op in (">=", ">")):
             raise self.fail(
-                "a fire condition is written 'h >= threshold' (it spikes where h - threshold >= 0)",
+                "a fire condition is written 'h >= threshold' (it spikes where h - threshold >= 0)"
+                " or 'h > threshold' (where h - threshold > 0)",
                 cond.span,
             )
         left, right = self._ev().eval(cond.left), self._ev().eval(cond.right)
@@ -340,7 +341,9 @@ class ParallelCompiler(BodyWalker):
         arg = left.expr
         if not (is_number(right) and right == 0):  # h >= 0 spikes on h itself
             arg = ir.BinOp("-", arg, right.expr if isinstance(right, Dyn) else ir.Const(right))
-        steps, spike = spike_expression(surrogate, arg, self.ns, self.reporter, self.defs)
+        steps, spike = spike_expression(
+            surrogate, arg, self.ns, self.reporter, self.defs, strict=cond.op == ">"
+        )
         self.fired = (steps, spike, surrogate)
 
 

@@ -137,15 +137,20 @@ def compile_surrogate(
     )
 
 
-def spike_expression(value: SurrogateValue, arg: ir.PyExpr, ns, reporter, defs):
-    """Assignments and the expression that turn ``arg`` into a spike with ``value``.
+def spike_expression(
+    value: SurrogateValue, arg: ir.PyExpr, ns, reporter, defs, strict: bool = False
+):
+    """Assignments and the expression that turn ``arg`` into a spike with ``value``
+    (``strict``: 1 where ``arg > 0`` rather than ``arg >= 0``).
 
     Spiking surrogates call their ``autograd.Function``; ``spiking=false`` inlines the
-    primitive with the parameters folded, keeping only the lets it uses.
+    primitive with the parameters folded, keeping only the lets it uses (an analog
+    output: strictness does not apply).
     """
     if value.spiking:
         runtime, static = split_surrogate_args(value)
-        return [], ir.Spike(ir.SurrogateKey(value.definition.name, static), arg, runtime)
+        key = ir.SurrogateKey(value.definition.name, static)
+        return [], ir.Spike(key, arg, runtime, strict)
     steps: list[ir.Assignment] = []
 
     def emit(stem: str, expr: ir.PyExpr) -> str:

@@ -142,12 +142,21 @@ def order(defs: dict[str, ast.Chain], known: set[str], reporter: Reporter) -> Pl
     statement order); ``known`` are the inputs.  Raises located errors for unknown names
     and for cycles with no delay."""
     names = list(defs)
+    # sn.v (a neuron's state) is read from the statement whose chain labels sn
+    labels = {
+        step.label: name
+        for name, chain in defs.items()
+        for step in (*chain.steps, chain.source)
+        if isinstance(step, ast.Step) and step.label
+    }
     direct: dict[str, list[str]] = {}
     delayed: dict[str, list[str]] = {}
     spans: dict[tuple[str, str], object] = {}
     for name, chain in defs.items():
         direct[name], delayed[name] = [], []
         for r in reads(chain):
+            if "." in r.name and r.name.split(".")[0] in labels:
+                r = Read(labels[r.name.split(".")[0]], r.delayed, r.span)
             if r.name not in defs and r.name not in known:
                 hint = did_you_mean(r.name, [*known, *defs]) or (
                     f"define it ({r.name} = ... or input {r.name}: [...])"

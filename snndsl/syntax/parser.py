@@ -483,6 +483,13 @@ class _ToAst(Transformer):
         (tok,) = children
         return ast.Name(str(tok), _token_span(tok))
 
+    def source_state(self, meta, children):
+        """``sn.v``: one name, dotted (the state v of the neuron layer labelled sn)."""
+        layer, state = children
+        return ast.Name(f"{layer}.{state}", _meta_span(meta))
+
+    state_name = source_state
+
     def source_call(self, meta, children):
         return self.step(meta, children)
 

@@ -28,6 +28,7 @@ from snndsl.syntax.parser import parse_expression
 _TAG = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_STATE_READ = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\Z")  # sn.v
 _TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\??\Z")
 _MAX_NODES = 50_000  # bounds alias expansion ("billion laughs")
 _START = Span(1, 1, 1, 2)
@@ -441,8 +442,11 @@ class _Reader:
             self.fail(node, "a chain needs at least its source name")
         first, *rest = elements
         source: ast.Name | ast.Step
-        plain = isinstance(first, ScalarNode) and first.tag == _STR and _IDENT.match(first.value)
-        if plain or not (isinstance(first, MappingNode) or isinstance(first, ScalarNode)):
+        scalar = isinstance(first, ScalarNode) and first.tag == _STR
+        plain = scalar and (_IDENT.match(first.value) or _STATE_READ.match(first.value))
+        if plain and _STATE_READ.match(first.value):  # the state v of neuron layer sn
+            source = ast.Name(first.value, _span(first))
+        elif plain or not (isinstance(first, MappingNode) or isinstance(first, ScalarNode)):
             source = ast.Name(self.name(first, "the chain source"), _span(first))
         else:  # a merge or delay: {op: Add, args: [a, b]} or 'Add(a, b)'
             source = self.step(first)

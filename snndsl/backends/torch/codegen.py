@@ -168,6 +168,7 @@ class _Layout:
     module_names: Namespace | None = None  # module-level generated names
     fused: list[views.FusedView] = field(default_factory=list)  # fused neuron classes
     kernels: Kernels | None = None  # compiled step functions (compile backend, multi-step)
+    state_from: bool = False  # a state starts from a param (the _state_from helper)
     indent: int = 8  # the column of a statement in forward()
     shift: int = 0  # columns the template adds to the block afterwards (loop bodies)
 
@@ -261,13 +262,16 @@ def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> views.Block:
 
 
 def _state_lines(n: ir.NeuronIR, lay: _Layout, like: Code) -> list[str]:
-    return [
-        lay.stmt(
-            s.local,
-            call("_state", f"self.{lay.names.state(n, s.name)}", like, format_const(s.init)),
-        )
-        for s in n.states
-    ]
+    lines = []
+    for s in n.states:
+        attr = f"self.{lay.names.state(n, s.name)}"
+        if isinstance(s.init, ir.ParamRef):  # starts from a param or buffer of the layer
+            lay.state_from = True
+            value = call("_state_from", attr, like, lay.printer.print(s.init))
+        else:
+            value = call("_state", attr, like, format_const(s.init))
+        lines.append(lay.stmt(s.local, value))
+    return lines
 
 
 def _final_lines(n: ir.NeuronIR, lay: _Layout) -> list[str]:
@@ -340,6 +344,9 @@ def _tensor_value(init: ir.TensorInit, shape: tuple[int, ...]) -> Code:
         return call("torch.full", _dims(shape), value) if shape else call("torch.tensor", value)
     if isinstance(init, ir.Values):
         return call("torch.tensor", Lst(tuple(Atom(format_const(v)) for v in init.values)))
+    if isinstance(init, ir.Diagonal):
+        full = call("torch.full", _dims(shape), format_const(init.off))
+        return call(Attr(full, "fill_diagonal_"), format_const(init.diagonal))
     if isinstance(init, ir.Band):
         n = str(shape[0])
         lower = call("torch.tril", call("torch.ones", n, n))
@@ -350,9 +357,13 @@ def _tensor_value(init: ir.TensorInit, shape: tuple[int, ...]) -> Code:
 
 
 def _parallel_init(n: ir.ParallelIR) -> list[Stmt]:
-    a = n.attr
-    lines = [(f"self.{a}", Atom("nn.Module()"))]
-    for t in n.tensors:
+    return [(f"self.{n.attr}", Atom("nn.Module()")), *_tensor_init(n.attr, n.tensors)]
+
+
+def _tensor_init(a: str, tensors: tuple[ir.TensorIR, ...]) -> list[Stmt]:
+    """The statements creating a layer's tensors in its submodule ``self.<a>``."""
+    lines: list[Stmt] = []
+    for t in tensors:
         target = f"self.{a}.{t.name}"
         value = _tensor_value(t.init, t.shape)
         if not t.learnable:
@@ -382,7 +393,7 @@ class _ParallelPrinter(PythonPrinter):
 
 def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> views.Block:
     shape = _shape(prefix, n.shape)
-    printer = _ParallelPrinter(lay.printer.surrogates)
+    printer = _ParallelPrinter(lay.printer.surrogates, lay.printer.strict)
     sliding = f"_p.{n.sliding}" if n.sliding else None
     common = {
         "comment": _comment(f"{n.attr}: {n.spec}"),
@@ -495,6 +506,15 @@ def _alias_block(n: ir.AliasIR, lay: _Layout, prefix: str) -> views.Block:
     return AliasView(lay.stmt(n.value, n.source, shape))
 
 
+def _state_read_block(n: ir.StateReadIR, lay: _Layout, prefix: str) -> views.Block:
+    """``sn.v``: the state the neuron's step has just stored (with its autograd history).
+    In the multi-step form the neuron and its reads run step by step in one loop."""
+    if lay.multi:  # pragma: no cover - checker._loops puts every read in a loop
+        raise GenerationError(f"{n.spec} outside its neuron's time loop")
+    attr = f"self.{lay.names.states[(n.layer, n.state)]}"
+    return AliasView(lay.stmt(n.value, attr, f"{_shape(prefix, n.shape)} {n.spec}"))
+
+
 _BLOCKS = {
     ir.LayerIR: _layer_block,
     ir.DropoutIR: _dropout_block,
@@ -503,6 +523,7 @@ _BLOCKS = {
     ir.MergeIR: _merge_block,
     ir.DelayIR: _delay_block,
     ir.AliasIR: _alias_block,
+    ir.StateReadIR: _state_read_block,
 }
 
 
@@ -567,6 +588,7 @@ def _loop_block(members: list[ir.Node], net: ir.NetworkIR, lay: _Layout, ns) -> 
             m = replace(m, source=rename.get(m.source, m.source))
         blocks.append(_BLOCKS[type(m)](m, step_lay, "N"))
     lay.needs_functional |= step_lay.needs_functional
+    lay.state_from |= step_lay.state_from
     lists = {v: ns.fresh(f"_{v}_steps") for v in kept}
     loop_lay = replace(step_lay, shift=0)
     after = [
@@ -611,6 +633,7 @@ def _surrogate_view(s: ir.SurrogateIR, printer: PythonPrinter) -> SurrogateView:
                 *(["None"] * len(s.params)),
             ]
         ),
+        strict_class=printer.strict.get(s.key),
     )
 
 
@@ -625,12 +648,13 @@ def _init_lines(net: ir.NetworkIR) -> list[str]:
         if isinstance(node, ir.LayerIR):
             args = [_ctor_arg(a) for a in node.ctor_args]
             stmts.append((f"self.{node.attr}", call(OPS[node.op].ctor, *args)))
-        elif isinstance(node, ir.NeuronIR) and node.learn:
+        elif isinstance(node, ir.NeuronIR) and (node.learn or node.tensors):
             # learnable scalars, under the layer's name as SpikingJelly keeps them
             stmts.append((f"self.{node.attr}", Atom("nn.Module()")))
             for learn in node.learn:
                 value = call("nn.Parameter", call("torch.tensor", format_const(learn.value)))
                 stmts.append((f"self.{node.attr}.{learn.name}", value))
+            stmts.extend(_tensor_init(node.attr, node.tensors))
         elif isinstance(node, ir.ParallelIR):
             stmts.extend(_parallel_init(node))
     return [layout.lines(target, value, 8) for target, value in stmts]
@@ -640,7 +664,13 @@ def _reset_lines(net: ir.NetworkIR, names: ModuleNames) -> list[str]:
     stmts: list[tuple[str, str]] = []
     for n in net.nodes:
         if isinstance(n, ir.NeuronIR):
-            stmts.extend((f"self.{names.state(n, s.name)}", format_const(s.init)) for s in n.states)
+            stmts.extend(
+                (
+                    f"self.{names.state(n, s.name)}",
+                    "None" if isinstance(s.init, ir.ParamRef) else format_const(s.init),
+                )
+                for s in n.states
+            )
             if n.v_seq:
                 stmts.append((f"self.{n.v_seq}", "None"))
         elif isinstance(n, ir.DropoutIR):
@@ -683,8 +713,8 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
     multi = mode == "multi"
     prefix = "T, N" if multi else "N"
     names = module_names(net)
-    printer = PythonPrinter(names.surrogates)
-    classes = set(names.surrogates.values())
+    printer = PythonPrinter(names.surrogates, names.strict)
+    classes = set(names.surrogates.values()) | set(names.strict.values())
     taken = {
         ir.NeuronIR: frozenset(GENERATED_HELPERS | classes),
         ir.ParallelIR: frozenset(GENERATED_HELPERS | PARALLEL_LOCALS | classes) - {"_h"},
@@ -752,6 +782,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         source=_docstring_text(source_name).strip(),
         spec=_docstring_text(net.spec_text),
         uses_functional=bool(net.dropouts) or lay.needs_functional,
+        state_from=lay.state_from,
         surrogates=[_surrogate_view(s, printer) for s in net.surrogates],
         fused=lay.fused,
         kernels=list(lay.kernels.views.values()) if lay.kernels else [],

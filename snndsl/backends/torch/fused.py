@@ -64,6 +64,7 @@ class _Parts:
     totals: dict[str, str]  # learnable parameter -> local summing its gradient
     ns: Namespace
     printer: PythonPrinter
+    reduce: dict[str, str]  # param local -> how its per-step gradient is summed
 
     def line(self, target: str, value: ir.PyExpr, indent: int = _INDENT_LOOP) -> str:
         return self.printer.assign(target, value, indent)
@@ -126,17 +127,33 @@ def fuse(
         used.add(a.target)
         used |= ir.locals_used(a.value)
     ns = Namespace(used | {f"grad{s}" for s in states})
+    buffers = {t.name for t in n.tensors if not t.learnable}
+    learnable = tuple(
+        a.target
+        for a in n.setup
+        if not (isinstance(a.value, ir.ParamRef) and a.value.name in buffers)
+    )
     try:
-        back = autodiff.derive(step, "_x", states, params, n.output, ns)
+        back = autodiff.derive(step, "_x", states, learnable, n.output, ns)
     except autodiff.NotDifferentiable:
         return None
     results = {back.grad_x, *back.grad_state_inputs.values(), *back.grad_params.values()}
     keep, recompute, needed = _plan(back, set(states), {r for r in results if r})
     saved_states = [s for s in states if s in needed]
     lists = {name: ns.fresh(f"{name}_seq") for name in [*saved_states, *keep]}
-    totals = {p: ns.fresh(f"_g{p}_total") for p in params if back.grad_params[p]}
+    totals = {p: ns.fresh(f"_g{p}_total") for p in learnable if back.grad_params[p]}
+    tensor_names = {t.name for t in n.tensors}
+    # a tensor param's gradient is summed over the batch (and what it broadcasts over)
+    reduce = {
+        a.target: (
+            f".sum_to_size({a.target}.shape)"
+            if isinstance(a.value, ir.ParamRef) and a.value.name in tensor_names
+            else ".sum()"
+        )
+        for a in n.setup
+    }
     ns.reserve(_GRAD_IN)
-    parts = _Parts(n, step, back, keep, lists, recompute, needed, totals, ns, printer)
+    parts = _Parts(n, step, back, keep, lists, recompute, needed, totals, ns, printer, reduce)
     xs_saved = ["_xs"] if "_x" in needed else []  # the input, only when the backward reads it
     common = {
         "class_name": class_name,
@@ -184,7 +201,7 @@ def _python_loops(p: _Parts, saved_states: list[str], xs_saved: list[str]) -> di
         "adjoint": [p.line(a.target, a.value) for a in back.adjoint],
         "store_grad_x": [f"{_GRAD_IN}[_t] = {back.grad_x}"] if back.grad_x else [],
         "next_grads": [f"grad{s} = {p.state_grad(s)}" for s in p.states],
-        "accumulate": [f"{p.totals[q]} += {back.grad_params[q]}.sum()" for q in p.totals],
+        "accumulate": [f"{p.totals[q]} += {back.grad_params[q]}{p.reduce[q]}" for q in p.totals],
     }
 
 
@@ -229,7 +246,10 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
         f"One backward time step of {n.spec}.",
         [*args, *([gx_slot] if gx_slot else [])],
         body,
-        [*(p.state_grad(s) for s in states), *(f"{back.grad_params[q]}.sum()" for q in p.totals)],
+        [
+            *(p.state_grad(s) for s in states),
+            *(f"{back.grad_params[q]}{p.reduce[q]}" for q in p.totals),
+        ],
     )
     gp = {q: p.ns.fresh(f"_g{q}_t") for q in p.totals}
     targets = [*(f"grad{s}" for s in states), *gp.values()]

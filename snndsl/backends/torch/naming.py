@@ -12,7 +12,7 @@ result is deterministic.  The oracle and the cross-check read state through
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from snndsl import ir
 from snndsl.names import GENERATED_HELPERS, NN_MODULE_PRIVATE, RESERVED, Namespace
@@ -43,6 +43,7 @@ class ModuleNames:
     delays: dict[str, str]  # delay value -> attribute holding the previous step
     queues: dict[str, str]  # parallel neuron label -> attribute holding past inputs
     steps: dict[str, str]  # parallel neuron label -> attribute counting its steps
+    strict: dict[ir.SurrogateKey, str] = field(default_factory=dict)  # strict variants
 
     def state(self, neuron: ir.NeuronIR, state: str) -> str:
         return self.states[(neuron.attr, state)]
@@ -74,7 +75,34 @@ def module_names(net: ir.NetworkIR) -> ModuleNames:
             delays[node.value] = attrs.fresh(f"_{node.value}_prev")
     classes = Namespace(GENERATED_HELPERS | {net.name})
     surrogates = {s.key: classes.fresh(surrogate_class(s.key)) for s in net.surrogates}
-    return ModuleNames(surrogates, states, masks, delays, queues, steps)
+    used = strict_spikes(net)
+    strict = {
+        s.key: classes.fresh(surrogate_class(s.key) + "_strict")
+        for s in net.surrogates
+        if s.key in used
+    }
+    return ModuleNames(surrogates, states, masks, delays, queues, steps, strict)
+
+
+def strict_spikes(net: ir.NetworkIR) -> set[ir.SurrogateKey]:
+    """The surrogates some neuron of ``net`` spikes with strictly (``fire a > b``)."""
+    found: set[ir.SurrogateKey] = set()
+
+    def visit(e: ir.PyExpr) -> ir.PyExpr:
+        if isinstance(e, ir.Spike) and e.strict:
+            found.add(e.surrogate)
+        return ir.map_children(e, visit)
+
+    for node in net.nodes:
+        if isinstance(node, ir.NeuronIR):
+            exprs = [a.value for a in node.step]
+        elif isinstance(node, ir.ParallelIR):
+            exprs = [a.value for a in node.spike_steps] + [node.spike]
+        else:
+            continue
+        for e in exprs:
+            visit(e)
+    return found
 
 
 def _node_locals(node: ir.NeuronIR | ir.ParallelIR) -> list[str]:

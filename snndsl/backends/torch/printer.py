@@ -22,7 +22,9 @@ from snndsl.ir import (
     Func,
     Index,
     Local,
+    MatVec,
     Neg,
+    Outer,
     ParamRef,
     PyExpr,
     Spike,
@@ -52,6 +54,7 @@ TORCH_FUNCTIONS: dict[str, str] = {
     "clamp_min": "torch.clamp_min",
     "clamp_max": "torch.clamp_max",
     "where": "torch.where",
+    "detach": "torch.detach",  # spec expressions make ir.Detach, printed x.detach()
 }
 
 # Python precedence levels used by the printer (higher binds tighter).
@@ -98,11 +101,17 @@ class PythonPrinter:
     - :meth:`spike` and :meth:`surrogate_gradient`: a surrogate's spike and derivative;
     - :meth:`constant`: a number, re-emitted from its parsed value.
 
-    ``surrogates`` maps each surrogate to the name of its generated class.
+    ``surrogates`` maps each surrogate to the name of its generated class, ``strict``
+    each surrogate a strict spike (``fire a > b``) uses to the class of that variant.
     """
 
-    def __init__(self, surrogates: Mapping[SurrogateKey, str] | None = None):
+    def __init__(
+        self,
+        surrogates: Mapping[SurrogateKey, str] | None = None,
+        strict: Mapping[SurrogateKey, str] | None = None,
+    ):
         self.surrogates = dict(surrogates or {})
+        self.strict = dict(strict or {})
 
     # ------------------------------------------------------------------ hooks
     def variable(self, name: str) -> str:
@@ -114,8 +123,9 @@ class PythonPrinter:
     def function(self, name: str) -> str:
         return TORCH_FUNCTIONS[name]
 
-    def spike(self, surrogate: SurrogateKey, args: list[str]) -> str:
-        return f"{self.surrogates[surrogate]}.spike({', '.join(args)})"
+    def spike(self, surrogate: SurrogateKey, args: list[str], strict: bool = False) -> str:
+        classes = self.strict if strict else self.surrogates
+        return f"{classes[surrogate]}.spike({', '.join(args)})"
 
     def surrogate_gradient(self, surrogate: SurrogateKey, args: list[str]) -> str:
         return f"{self.surrogates[surrogate]}.gradient({', '.join(args)})"
@@ -197,9 +207,17 @@ class PythonPrinter:
     def render_Detach(self, e: Detach) -> str:
         return f"{self._atom(e.operand)}.detach()"
 
+    def render_MatVec(self, e: MatVec) -> str:
+        if e.transpose:  # [N, n] @ [n, m]: each sample's vector times the matrix
+            return f"torch.matmul({self.print(e.vector)}, {self.print(e.matrix)})"
+        return f"torch.nn.functional.linear({self.print(e.vector)}, {self.print(e.matrix)})"
+
+    def render_Outer(self, e: Outer) -> str:
+        return f"torch.mm({self._atom(e.left)}.t(), {self.print(e.right)})"
+
     def render_Spike(self, e: Spike) -> str:
         args = [self.print(e.arg), *(self.constant(p) for p in e.params)]
-        return self.spike(e.surrogate, args)
+        return self.spike(e.surrogate, args, e.strict)
 
     def render_SurrogateGrad(self, e: SurrogateGrad) -> str:
         args = [self.print(e.arg), *(self.constant(p) for p in e.params)]

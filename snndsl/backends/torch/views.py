@@ -206,6 +206,7 @@ class SurrogateView:
     lets: Lines
     grad: str
     result: str  # backward's return value
+    strict_class: str | None = None  # the subclass spiking where x > 0, if a neuron uses it
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ class ModuleView:
     spec: str
     uses_functional: bool
     surrogates: list[SurrogateView]
+    state_from: bool  # the _state_from helper (a state starting from a param)
     fused: list[FusedView]
     kernels: list[KernelView]
     compiled: bool  # single-step forward wrapped in torch.compile
