@@ -114,6 +114,8 @@ class _SnnTorchRunner:
         return torch.stack([self.step(module, x) for x in xs])
 
     def state(self, module, name):
+        if name == "spike":  # the delayed reset's spike: what snnTorch resets by next
+            return module.mem_reset(module.mem)
         return getattr(module, name)
 
 

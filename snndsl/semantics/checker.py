@@ -495,7 +495,8 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
 
     @staticmethod
     def _neuron_args(compiler: NeuronCompiler):
-        args = [(p.name, compiler.env[p.name]) for p in compiler.definition.params]
+        # the bound arguments (a `buffer beta = beta` makes `beta` a tensor in the body)
+        args = [(p.name, compiler.bound.values[p.name]) for p in compiler.definition.params]
         if compiler.store_v_seq:
             args.append(("store_v_seq", True))
         return args
