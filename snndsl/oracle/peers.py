@@ -119,6 +119,18 @@ class _SnnTorchRunner:
         return getattr(module, name)
 
 
+def _peer_shapes(module, state_dict, prefix, *args) -> None:
+    """Values snnTorch keeps in another shape of the same elements (Lapicque's beta,
+    [1] where snndsl's is a scalar) are reshaped to snnTorch's when loading."""
+    for name, theirs in [
+        *module.named_buffers(recurse=False),
+        *module.named_parameters(recurse=False),
+    ]:
+        key = prefix + name
+        if key in state_dict and state_dict[key].numel() == theirs.numel() == 1:
+            state_dict[key] = state_dict[key].reshape(theirs.shape)
+
+
 # ------------------------------------------------------------------ Norse
 def _norse_record(node: ir.NeuronIR, dtype=None):
     import norse.torch as norse
@@ -190,7 +202,9 @@ class PeerNetwork(nn.Module):
                 self.add_module(node.attr, getattr(nn, node.op)(*args, **kwargs))
             elif isinstance(node, ir.NeuronIR):
                 if peer_library(node.neuron) == "snntorch":
-                    self.add_module(node.attr, _snntorch_neuron(node))
+                    module = _snntorch_neuron(node)
+                    module.register_load_state_dict_pre_hook(_peer_shapes)
+                    self.add_module(node.attr, module)
                     self._runners[node.attr] = _SnnTorchRunner(node)
                 else:
                     runner = _NorseRunner(node, step_mode)
