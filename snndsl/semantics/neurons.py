@@ -7,11 +7,19 @@ as IR assignments::
 
     charge v = e      ->  _h = e                      (v now names the charged value)
     fire a >= b       ->  _spike = <Surrogate>.spike(a - b, *params)
+    fire a > b        ->  the same Spike, strict (1 where a - b > 0)
     reset v = r       ->  _v = _spike * r + (1.0 - _spike) * _h      (hard)
     reset v -= r      ->  _v = _h - _spike * r                        (soft)
     reset none        ->  _v = _h
+    reset v -= r, delay: true  (before fire)
+                      ->  _v_r = _h - _spike_prev * r, with the state _spike_prev taking
+                          each step's spike (detached with detach: true)
+    emit e            ->  _out = e (the output; a neuron may emit and not fire)
 
-which is SpikingJelly's order of operations (``_ops/reset.py``).
+which is SpikingJelly's order of operations (``_ops/reset.py``; snnTorch's for the
+delayed reset).  ``param``/``buffer`` declare a layer's scalars and tensors (one value
+per neuron, ``[features]``, or a ``[features, features]`` matrix applied by ``W @ v``);
+a ``state`` may start from one of them.
 """
 
 from __future__ import annotations
@@ -185,8 +193,8 @@ class NeuronCompiler(BodyWalker):
         argument = any(p.name == stmt.name for p in self.definition.params)
         if not argument or isinstance(self.env.get(stmt.name), Dyn):
             self.check_new_name(stmt.name, stmt.span)
-        if self.step or self.states:
-            raise self.fail(f"declare '{kind}'s before the states and equations", stmt.span)
+        if self.step:
+            raise self.fail(f"declare '{kind}'s before the equations", stmt.span)
         shape = self._tensor_shape(stmt)
         if shape is None and kind == "param":  # a learnable scalar
             init = self.evaluator().eval(stmt.value)
