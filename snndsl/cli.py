@@ -270,9 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--against",
-        choices=("auto", "spikingjelly", "none"),
+        choices=("auto", "spikingjelly", "snntorch", "norse", "none"),
         default="auto",
-        help="compare with SpikingJelly 2.0.0: when installed (auto), required, or never",
+        help="compare with SpikingJelly 2.0.0 and, for library neurons, snnTorch 1.0.0 "
+        "and Norse 1.1.0: each when installed (auto), only the one named (required), "
+        "or none",
     )
     c.add_argument(
         "--backend",

@@ -158,8 +158,9 @@ def is_valid_identifier(name: str) -> bool:
 
 
 def snake_case(name: str) -> str:
-    """``BatchNorm2d`` -> ``batchnorm2d``, ``LIF`` -> ``lif``: the stem of automatic names."""
-    return re.sub(r"[^a-z0-9_]", "", name.lower()) or "node"
+    """``BatchNorm2d`` -> ``batchnorm2d``, ``LIF`` -> ``lif``, ``snntorch.Leaky`` ->
+    ``leaky``: the stem of automatic names."""
+    return re.sub(r"[^a-z0-9_]", "", name.rsplit(".", 1)[-1].lower()) or "node"
 
 
 class Namespace:

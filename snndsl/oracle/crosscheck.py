@@ -43,6 +43,7 @@ class CheckReport:
     rates: list[tuple[str, float]] = field(default_factory=list)  # neuron layer, firing rate
     analog: set[str] = field(default_factory=set)  # layers whose outputs are not spikes
     oracle: str = "not run"
+    peers: list[tuple[str, str]] = field(default_factory=list)  # (library, outcome)
 
     @property
     def ok(self) -> bool:
@@ -61,6 +62,7 @@ class CheckReport:
         for r in self.rows:
             lines.append(f"  {r.label:<{width}}  {r.describe()}")
         lines.append(f"  SpikingJelly 2.0.0: {self.oracle}")
+        lines += [f"  {library}: {outcome}" for library, outcome in self.peers]
         lines.append("PASS" if self.ok else "FAIL")
         return "\n".join(lines)
 
@@ -197,6 +199,7 @@ def check_modules(
         runs["single"] = _Run(run_single, single, xs, ours)
         report.rows += _judge("multi vs single: ", runs["multi"], runs["single"], say)
     _oracle(report, net, multi, xs, runs, against, say)
+    _peer_oracles(report, net, multi, xs, runs, against, say)
     return report
 
 
@@ -265,11 +268,57 @@ def _collect_reference(net: ir.NetworkIR, module, result) -> Run:
     return out
 
 
+def _peer_oracles(report, net, multi, xs, runs, against, say) -> None:
+    """Compare the library neurons (``snntorch.Leaky``, ``norse.LIF``, ...) with their
+    peers, in the peer's multi-step and single-step use, like SpikingJelly's rows."""
+    from snndsl.oracle import peers
+
+    used = peers.libraries(net)
+    if against not in ("auto", *used):
+        return
+    for library in used:
+        label = peers.describe(library)
+        if not peers.available(library):
+            if against == library:
+                raise RuntimeError(
+                    f"{label} is not installed; pip install --no-deps "
+                    "snntorch==1.0.0 norse==1.1.0 nir nirtorch h5py"
+                )
+            report.peers.append((label, "not installed, skipped"))
+    missing = [lib for lib in used if not peers.available(lib)]
+    problems = peers.unsupported(net)
+    if not used or missing:
+        return
+    names = ", ".join(peers.describe(lib) for lib in used)
+    if problems:
+        report.peers.append((names, "no counterpart: " + "; ".join(problems)))
+        return
+
+    def theirs(module, result) -> Run:
+        return _collect_reference(net, module, result)
+
+    say(f"running {names}")
+    ref = peers.PeerNetwork(net).eval()
+    ref.load_state_dict(multi.state_dict(), strict=False)
+    report.rows += _judge(
+        f"multi vs {names}: ", runs["multi"], _Run(_run_multi, ref, xs, theirs), say
+    )
+    modes = "multi-step use"
+    if "single" in runs:
+        say(f"running {names} step by step")
+        ref_s = peers.PeerNetwork(net, step_mode="s").eval()
+        ref_s.load_state_dict(multi.state_dict(), strict=False)
+        ref_run = _Run(run_single, ref_s, xs, theirs)
+        report.rows += _judge(f"single vs {names} step by step: ", runs["single"], ref_run, say)
+        modes = "multi-step use and step by step"
+    report.peers.append((names, f"compared in its {modes} (rows above)"))
+
+
 def _oracle(report, net, multi, xs, runs, against, say) -> None:
     from snndsl.oracle import spikingjelly as oracle
 
-    if against == "none":
-        report.oracle = "skipped (--against none)"
+    if against not in ("auto", "spikingjelly"):
+        report.oracle = f"skipped (--against {against})"
         return
     if not oracle.available():
         if against == "spikingjelly":

@@ -71,3 +71,45 @@ PARALLEL = {
 # state_dict keys that differ: snndsl name -> {snndsl key: SpikingJelly key}.  Spec names
 # cannot start with '_' (reserved for generated names), so MaskedPSN's buffer is `lambda_`.
 PARALLEL_KEYS = {"MaskedPSN": {"lambda_": "_lambda_"}}
+
+# ------------------------------------------------------------------ library peers
+# The neurons of the library namespaces (snndsl/prelude/<library>.snn) and their peers:
+# snndsl name -> the peer's class.  Their state names are the peer's own (snnTorch's
+# attributes `mem`, `syn`, ...; the fields of Norse's state records `v`, `i`, ...).
+PEER_LIBRARIES = {"snntorch": ("snnTorch", "1.0.0"), "norse": ("Norse", "1.1.0")}
+PEER_NEURONS = {
+    "snntorch.Leaky": "Leaky",
+    "snntorch.Synaptic": "Synaptic",
+    "snntorch.Alpha": "Alpha",
+    "snntorch.Lapicque": "Lapicque",
+    "snntorch.RLeaky": "RLeaky",
+    "snntorch.RSynaptic": "RSynaptic",
+    "norse.LIF": "LIF",
+    "norse.LIFBox": "LIFBox",
+    "norse.LSNN": "LSNN",
+    "norse.LIFAdEx": "LIFAdEx",
+    "norse.LI": "LI",
+}
+# snnTorch surrogates: snndsl name -> the factory in snntorch.surrogate.
+PEER_SURROGATES = {
+    "snntorch.ATan": "atan",
+    "snntorch.FastSigmoid": "fast_sigmoid",
+    "snntorch.Sigmoid": "sigmoid",
+    "snntorch.Triangular": "triangular",
+    "snntorch.StraightThroughEstimator": "straight_through_estimator",
+    "snntorch.Heaviside": "heaviside",
+}
+# Norse neurons: name -> (multi-step module or None, cell, parameter record); the
+# threshold function is the record's `method`, as in Norse.
+NORSE_MODULES = {
+    "LIF": ("LIF", "LIFCell", "LIFParameters"),
+    "LIFBox": (None, "LIFBoxCell", "LIFBoxParameters"),
+    "LSNN": ("LSNN", "LSNNCell", "LSNNParameters"),
+    "LIFAdEx": ("LIFAdEx", "LIFAdExCell", "LIFAdExParameters"),
+    "LI": ("LI", "LICell", "LIParameters"),
+}
+
+
+def peer_library(neuron: str) -> str | None:
+    """The library of a library neuron (``snntorch.Leaky`` -> ``snntorch``), else None."""
+    return neuron.split(".", 1)[0] if neuron in PEER_NEURONS else None

@@ -22,6 +22,7 @@ from snndsl.oracle.reference_map import (
     SET_AFTER,
     STEPWISE,
     SURROGATES,
+    peer_library,
 )
 
 
@@ -50,6 +51,9 @@ def unsupported(net: ir.NetworkIR) -> list[str]:
             if node.surrogate.name not in SURROGATES:
                 problems.append(f"surrogate '{node.surrogate.name}' ({node.attr}) is user-defined")
         if isinstance(node, ir.NeuronIR):
+            if peer_library(node.neuron):
+                problems.append(f"neuron '{node.neuron}' ({node.attr}) is a library neuron")
+                continue
             if node.neuron not in NEURONS:
                 problems.append(f"neuron '{node.neuron}' ({node.attr}) is user-defined")
             for b in node.params:

@@ -33,19 +33,21 @@ from snndsl.syntax.imports import resolve_imports
 from snndsl.syntax.parser import parse_text
 
 PRELUDE = "builtin.snn"
+# Library namespaces: the prelude file <name>.snn defines the calls `<name>.Op(...)`.
+LIBRARIES = ("norse", "snntorch")
 
 
 @functools.cache
-def prelude() -> ast.Module:
+def prelude(filename: str = PRELUDE) -> ast.Module:
     """The built-in definitions, parsed once from the shipped prelude (and kept in the
     user's cache, keyed by the prelude, the grammar, Lark and the code of the parser, the
-    AST and the diagnostics)."""
+    AST and the diagnostics); ``filename`` names a library's prelude file instead."""
     import lark
 
     from snndsl import __version__, cache, diagnostics
     from snndsl.syntax import parser
 
-    text = read_text("snndsl.prelude", PRELUDE)
+    text = read_text("snndsl.prelude", filename)
     name = "prelude-{}.pickle".format(
         cache.key(
             __version__,
@@ -59,7 +61,7 @@ def prelude() -> ast.Module:
     )
     module = cache.load(name)
     if not isinstance(module, ast.Module):
-        module = parse_text(text, f"<prelude>/{PRELUDE}")
+        module = parse_text(text, f"<prelude>/{filename}")
         cache.store(name, module)
     return module
 
@@ -71,6 +73,12 @@ def _definitions(module: ast.Module, reporter: Reporter) -> Definitions:
     for item in pre.items:
         if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
             defs.add(item, "built in", pre_reporter)
+    for library in LIBRARIES:
+        lib = prelude(f"{library}.snn")
+        lib_reporter = Reporter(lib.source)
+        for item in lib.items:
+            if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
+                defs.add(item, f"the {library} library", lib_reporter, namespace=library)
     for imported in resolve_imports(module, reporter):
         item = imported.item
         origin = f"{imported.source.path}:{item.span.line}"
@@ -517,7 +525,8 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
 
     @staticmethod
     def _neuron_args(compiler: NeuronCompiler):
-        args = [(p.name, compiler.env[p.name]) for p in compiler.definition.params]
+        # the bound arguments (a `buffer beta = beta` makes `beta` a tensor in the body)
+        args = [(p.name, compiler.bound.values[p.name]) for p in compiler.definition.params]
         if compiler.store_v_seq:
             args.append(("store_v_seq", True))
         return args

@@ -8,6 +8,8 @@ surrogate's ``require`` statements with the call's arguments.
 
 from __future__ import annotations
 
+import dataclasses
+
 from snndsl.diagnostics import Reporter, did_you_mean
 from snndsl.names import identifier_problem
 from snndsl.semantics.body import BodyWalker, body_has
@@ -30,10 +32,20 @@ class Definitions:
         self._signatures: dict[int, tuple[ParamSpec, ...]] = {}
         self.compiled: dict[tuple, object] = {}  # a neuron's memo key -> its NeuronStep
 
-    def add(self, item: ast.NeuronDef | ast.SurrogateDef, origin: str, reporter: Reporter):
+    def add(
+        self,
+        item: ast.NeuronDef | ast.SurrogateDef,
+        origin: str,
+        reporter: Reporter,
+        namespace: str | None = None,
+    ):
+        """Add one definition; with ``namespace`` (a library's prelude file), it is
+        called ``namespace.Name`` and its name in the IR is that qualified name."""
         problem = identifier_problem(item.name)
         if problem:
             raise reporter.fail("E0101", problem, item.name_span)
+        if namespace is not None:
+            item = dataclasses.replace(item, name=f"{namespace}.{item.name}")
         if item.name in self.neurons or item.name in self.surrogates or item.name in self.blocks:
             raise reporter.fail(
                 "E0102",

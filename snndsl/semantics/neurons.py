@@ -188,7 +188,11 @@ class NeuronCompiler(BodyWalker):
     # ------------------------------------------------------------------ statements
     def visit_Learn(self, stmt: ast.Learn | ast.Buffer) -> None:
         kind = "param" if isinstance(stmt, ast.Learn) else "buffer"
-        self.check_new_name(stmt.name, stmt.span)
+        # `buffer beta = beta`: a param or buffer may take the name of the argument it is
+        # made from (a peer's state_dict key), which then names the tensor
+        argument = any(p.name == stmt.name for p in self.definition.params)
+        if not argument or isinstance(self.env.get(stmt.name), Dyn):
+            self.check_new_name(stmt.name, stmt.span)
         if self.step:
             raise self.fail(f"declare '{kind}'s before the equations", stmt.span)
         shape = self._tensor_shape(stmt)

@@ -343,6 +343,20 @@ class _ToAst(Transformer):
         (tok,) = children
         return ast.Name(str(tok), _token_span(tok))
 
+    def qualified_name(self, meta, children):
+        """``snntorch.Leaky``: one name token spanning both parts."""
+        space, name = children
+        return Token(
+            "NAME",
+            f"{space}.{name}",
+            space.start_pos,
+            space.line,
+            space.column,
+            name.end_line,
+            name.end_column,
+            name.end_pos,
+        )
+
     def call(self, meta, children):
         tok, args = children
         return ast.Call(str(tok), args, _meta_span(meta), _token_span(tok))

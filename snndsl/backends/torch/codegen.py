@@ -44,6 +44,7 @@ from snndsl.backends.torch.layout import (
 from snndsl.backends.torch.naming import (
     PARALLEL_LOCALS,
     ModuleNames,
+    code_name,
     module_names,
     respell_locals,
 )
@@ -304,7 +305,7 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> views.Block:
     seq, unfold = lay.sequence(n.source)
     states = _state_lines(n, lay, Sub(seq, Atom("0")))
     if lay.backend in ("fused", "compile"):
-        name = lay.module_names.fresh(f"_{n.neuron}Loop_{n.attr}")
+        name = lay.module_names.fresh(f"_{code_name(n.neuron)}Loop_{n.attr}")
         fusedn = fuse(n, name, seq.text, lay.printer, lay.kernels)
         if fusedn is not None:
             lay.fused.append(fusedn.view)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from snndsl import ir
 from snndsl.backends.torch import layout
 from snndsl.backends.torch.layout import Code, call
+from snndsl.backends.torch.naming import code_name
 from snndsl.backends.torch.printer import PythonPrinter
 from snndsl.backends.torch.views import FusedView, KernelView
 from snndsl.ir import autodiff
@@ -218,7 +219,7 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
     body += p.forward_lines(p.after_keep(lambda name, local: f"{slots[name]}.copy_({local})"), 4)
     body.append(f"{out_slot}.copy_({n.output})")
     fwd = kernels.add(
-        f"_{n.neuron}_step",
+        f"_{code_name(n.neuron)}_step",
         f"One forward time step of {n.spec}.",
         ["_x", *states, *params, out_slot, *slots.values()],
         body,
@@ -241,7 +242,7 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
     if gx_slot:
         body.append(f"{gx_slot}.copy_({back.grad_x})")
     bwd = kernels.add(
-        f"_{n.neuron}_back",
+        f"_{code_name(n.neuron)}_back",
         f"One backward time step of {n.spec}.",
         [*args, *([gx_slot] if gx_slot else [])],
         body,

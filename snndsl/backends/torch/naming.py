@@ -21,10 +21,16 @@ from snndsl.names import GENERATED_HELPERS, NN_MODULE_PRIVATE, RESERVED, Namespa
 PARALLEL_LOCALS = frozenset({"_p", "_h", "_w", "_row", "_queue", "_t", "_xs", "_spike"})
 
 
+def code_name(name: str) -> str:
+    """A definition's name as part of a Python identifier: ``snntorch.ATan`` ->
+    ``snntorch_ATan`` (library definitions are named with their namespace)."""
+    return name.replace(".", "_")
+
+
 def surrogate_class(key: ir.SurrogateKey) -> str:
     """``_ATan``; a surrogate with int parameters gets one class per their values."""
     suffix = "".join(f"_{k}{v}".replace("-", "m") for k, v in key.static)
-    return f"_{key.name}{suffix}"
+    return f"_{code_name(key.name)}{suffix}"
 
 
 @dataclass(frozen=True)

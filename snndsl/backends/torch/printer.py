@@ -168,6 +168,10 @@ class PythonPrinter:
         return f"{self._atom(e.operand)}[{self.variable(e.index)}]"
 
     def render_Neg(self, e: Neg) -> str:
+        if isinstance(e.operand, Neg):  # -(-a) is a, exactly (ruff's B002 rejects --a)
+            a = e.operand.operand
+            inner = self.print(a)
+            return f"({inner})" if _prec(a) < _PREC["neg"] or isinstance(a, BinOp) else inner
         inner = self.print(e.operand)
         # -(a ** b) keeps its parentheses, as ruff format writes it, though Python's
         # precedence would not need them.
