@@ -212,3 +212,35 @@ def test_a_surrogate_named_like_a_generated_name_gets_a_class_of_its_own(name):
         ys_ref, grad_ref = run(spec("harmless"), mode, backend)
         assert torch.equal(ys, ys_ref) and torch.equal(grad, grad_ref), (mode, backend)
         assert grad.abs().sum() > 0
+
+
+LIBRARY_SPEC = """
+network Library {
+    input x: [6]
+    a = x -> fa: Linear(5)
+    output y0 = a -> s0: snntorch.Leaky(beta=0.9)
+    output y1 = a -> s1: snntorch.Synaptic(alpha=0.8, beta=0.9)
+    output y2 = a -> s2: snntorch.Alpha(alpha=0.9, beta=0.8)
+    output y3 = a -> s3: snntorch.Lapicque(beta=0.9)
+    output y4 = a -> s4: norse.LIF
+    output y5 = a -> s5: norse.LIFBox
+    output y6 = a -> s6: norse.LSNN
+    output y7 = a -> s7: norse.LIFAdEx
+    output y8 = a -> s8: norse.LI
+}
+"""
+
+
+def test_library_neurons_generate_ruff_clean_code(tmp_path):
+    """Neurons with many tensors give the fused classes long signatures, saves and
+    unpacks: they are laid out like every other statement."""
+    for mode, backend in [("single", "eager"), *(("multi", b) for b in snndsl.BACKENDS)]:
+        path = tmp_path / f"library_{mode}_{backend}.py"
+        path.write_text(snndsl.generate(LIBRARY_SPEC, mode=mode, backend=backend))
+        for args in (["check"], ["format", "--check", "--diff"]):
+            run = subprocess.run(
+                [sys.executable, "-m", "ruff", *args, "--isolated", str(path)],
+                capture_output=True,
+                text=True,
+            )
+            assert run.returncode == 0, (backend, run.stdout + run.stderr)

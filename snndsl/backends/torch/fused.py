@@ -159,8 +159,8 @@ def fuse(
         "class_name": class_name,
         "doc": f"{n.attr}: {n.spec}, over a whole sequence; backward through time derived "
         "from its equations.",
-        "args": ", ".join(["_xs", *states, *params]),
-        "grad_args": ", ".join(["grad_outputs", *(f"grad{s}" for s in states)]),
+        "args": _def("forward", ["ctx", "_xs", *states, *params]),
+        "grad_args": _def("backward", ["ctx", "grad_outputs", *(f"grad{s}" for s in states)]),
         "unpack": _unpack([*xs_saved, *lists.values(), *params]),
         "grad_x_init": f"{_GRAD_IN} = torch.zeros_like(grad_outputs)"
         if back.grad_x is None
@@ -169,7 +169,7 @@ def fuse(
         "load_x": "_x = _xs[_t]" if xs_saved else "",
         "load_output": "grad_output = grad_outputs[_t]" if "grad_output" in needed else "",
         "load_step": [f"{name} = {lst}[_t]" for name, lst in lists.items()],
-        "results": ", ".join(
+        "results": _return(
             [_GRAD_IN, *(f"grad{s}" for s in states), *(totals.get(p, "None") for p in params)]
         ),
     }
@@ -193,10 +193,10 @@ def _python_loops(p: _Parts, saved_states: list[str], xs_saved: list[str]) -> di
         "save_step": [f"{p.lists[s]}.append({s})" for s in saved_states],
         "step": p.forward_lines(after, _INDENT_LOOP),
         "output": p.n.output,
-        "saved": ", ".join(
+        "saved": _save(
             [*xs_saved, *(f"torch.stack({lst})" for lst in p.lists.values()), *p.params]
         ),
-        "returns": ", ".join(["torch.stack(_outs)", *p.states]),
+        "returns": _return(["torch.stack(_outs)", *p.states]),
         "recompute": [p.line(a.target, a.value) for a in p.recompute],
         "adjoint": [p.line(a.target, a.value) for a in back.adjoint],
         "store_grad_x": [f"{_GRAD_IN}[_t] = {back.grad_x}"] if back.grad_x else [],
@@ -261,8 +261,8 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
             "for _t in range(_xs.shape[0]):",
             "    " + layout.lines(", ".join(states), step_call, _INDENT_LOOP),
         ],
-        "saved": ", ".join([*xs_saved, *lists.values(), *params]),
-        "returns": ", ".join(["_outs", *states]),
+        "saved": _save([*xs_saved, *lists.values(), *params]),
+        "returns": _return(["_outs", *states]),
         "recompute": [],
         "adjoint": [layout.lines(", ".join(targets), back_call, _INDENT_LOOP)],
         "store_grad_x": [],
@@ -272,10 +272,25 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
 
 
 def _unpack(names: list[str]) -> str:
-    """The target of ``... = ctx.saved_tensors`` as ruff formats it ('' for none)."""
-    if len(names) == 1:
-        return f"({names[0]},)"
-    return ", ".join(names)
+    """``... = ctx.saved_tensors`` in backward, laid out as ruff does ('' for none)."""
+    if not names:
+        return ""
+    target = f"({names[0]},)" if len(names) == 1 else ", ".join(names)
+    return layout.lines(target, layout.Atom("ctx.saved_tensors"), 8)
+
+
+def _def(name: str, args: list[str]) -> str:
+    """``def name(args):`` of an autograd.Function's static method, laid out."""
+    return layout.joined(layout.header(f"def {name}", call("", *args), 4, ":"))
+
+
+def _save(names: list[str]) -> str:
+    """``ctx.save_for_backward(...)`` at the end of forward, laid out."""
+    return layout.lines("", call("ctx.save_for_backward", *names), 8)
+
+
+def _return(values: list[str]) -> str:
+    return layout.joined(layout.returns(values, 8))
 
 
 def _plan(back: autodiff.Backward, states: set[str], grads: set[str]):

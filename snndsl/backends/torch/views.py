@@ -235,9 +235,9 @@ class FusedView:
 
     class_name: str
     doc: str
-    args: str
-    grad_args: str
-    unpack: str
+    args: str  # the laid-out ``def forward(ctx, ...):``
+    grad_args: str  # the laid-out ``def backward(ctx, ...):``
+    unpack: str  # the laid-out ``... = ctx.saved_tensors`` ('' when nothing is saved)
     grad_x_init: str
     totals_init: Lines
     load_x: str
