@@ -12,7 +12,7 @@ never see the spec AST.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 # --------------------------------------------------------------------------- expressions
 # The closed set of expression nodes generated code is printed from (a backend's printer,
@@ -256,6 +256,9 @@ class LayerIR:
     in_shape: tuple[int, ...]
     shape: tuple[int, ...]  # of one sample of the output
     spec: str
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,9 @@ class DropoutIR:
     shape: tuple[int, ...]
     spec: str
     label: str  # the spec name of the step, e.g. 'drop'
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -316,6 +322,9 @@ class NeuronIR:
     learn: tuple[Binding, ...] = ()  # learnable scalars of the layer, initial values
     setup: tuple[Assignment, ...] = ()  # before the time loop (reading the learnables)
     v_seq: str | None = None  # name recording the first state over time (store_v_seq)
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -407,6 +416,9 @@ class MergeIR:
     shape: tuple[int, ...]
     spec: str
     op_name: str  # the merge as the spec writes it: 'Add', 'Mul', 'Cat' or 'SEW'
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -418,6 +430,9 @@ class DelayIR:
     source: str
     shape: tuple[int, ...]
     spec: str
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

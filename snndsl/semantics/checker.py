@@ -329,6 +329,11 @@ class _NetworkChecker(GraphChecks, BlockChecks):
     def add(self, node: ir.Node) -> None:
         self.nodes.append(node)
 
+    def where(self, call: ast.Call) -> tuple:
+        """The location a node records: the file being checked (a block's own file
+        inside an instance) and the call's span."""
+        return (self.reporter.source, call.span)
+
     def step(
         self, step: ast.Step, name: str, value: str, src: str, shape: tuple[int, ...]
     ) -> tuple[int, ...]:
@@ -372,10 +377,18 @@ class _NetworkChecker(GraphChecks, BlockChecks):
         spec = f"{op.name}({self._describe_args(op, args, bound.given)})"
         if op.ctor is None:  # Dropout / Dropout2d: inline with a per-sequence mask
             channelwise = op.name == "Dropout2d"
-            self.add(ir.DropoutIR(value, src, args["p"], channelwise, shape, spec, name))
+            self.add(
+                ir.DropoutIR(
+                    value, src, args["p"], channelwise, shape, spec, name, where=self.where(call)
+                )
+            )
             return out
         ctor_args = self._ctor_args(op, args)
-        self.add(ir.LayerIR(name, value, src, op.name, ctor_args, shape, out, spec))
+        self.add(
+            ir.LayerIR(
+                name, value, src, op.name, ctor_args, shape, out, spec, where=self.where(call)
+            )
+        )
         return out
 
     @staticmethod
@@ -444,6 +457,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
                 tuple(ir.Binding(n, init) for n, _, init in result.learn),
                 tuple(ir.Assignment(local, ir.ParamRef(name, n)) for n, local, _ in result.learn),
                 v_seq,
+                where=self.where(call),
             )
         )
         return shape
