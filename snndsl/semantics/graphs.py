@@ -103,9 +103,7 @@ class GraphChecks:
                 call.span,
             )
         self.assumed.append((target.id, shape, call.span))
-        self.add(
-            ir.DelayIR(value, target.id, shape, f"delay({target.id})", where=self.where(call))
-        )
+        self.add(ir.DelayIR(value, target.id, shape, f"delay({target.id})", where=self.where(call)))
         return shape
 
     def check_delays(self) -> None:
