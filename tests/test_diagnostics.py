@@ -991,3 +991,38 @@ def test_graph_errors_are_located():
 def test_block_instantiating_itself():
     text = "block B() {\n    input x\n    output y = x -> B\n}\n" + net("x -> B")
     expect(resolve_error(text), "E0109", 3, 21, None, "block 'B' instantiates itself (B -> B)")
+
+
+# ============================================================================ E0601-E0604 (NIR)
+
+
+def test_nir_export_and_import_diagnostics(tmp_path):
+    pytest.importorskip("nir")
+    torch = pytest.importorskip("torch")
+    from snndsl.exports.nir import to_nir
+    from snndsl.importers.nir import from_nir
+
+    spec = net("x -> fc: Linear(4) -> sn: LIF(v_reset=none)")
+    sd = snndsl.load(spec)().state_dict()
+    err = _fail(lambda: to_nir(spec, sd))
+    expect(err, "E0601", 3, 42, "give it a hard reset, e.g. v_reset=0.0")
+    sd["fc.weight"] = torch.zeros(4, 7)
+    err = _fail(lambda: to_nir(spec, sd))
+    expect(err, "E0603", 3, 25, None, "'fc.weight' is [4, 7]")
+    bad = tmp_path / "bad.nir"
+    bad.write_bytes(b"")
+    err = _fail(lambda: from_nir(str(bad)))
+    expect(err, "E0604", 1, 1, None, "cannot read NIR")
+    import nir
+    import numpy as np
+
+    g = nir.NIRGraph(
+        nodes={
+            "x": nir.Input(input_type={"input": np.array([4])}),
+            "li": nir.LI(tau=np.ones(4), r=np.ones(4), v_leak=np.zeros(4)),
+            "y": nir.Output(output_type={"output": np.array([4])}),
+        },
+        edges=[("x", "li"), ("li", "y")],
+    )
+    err = _fail(lambda: from_nir(g))
+    expect(err, "E0602", 1, 1, None, "non-spiking leaky integrator")

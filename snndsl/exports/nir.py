@@ -609,7 +609,7 @@ class _Exporter:
             for src in self.sources(d.source, d):
                 intended.add((src, target))
         for s, t in edges:
-            recurrent = reaches(t, s)
+            recurrent = len(inputs.get(t, ())) > 1 and reaches(t, s)
             if recurrent and (s, t) not in intended:
                 node = self.node_named(t)
                 self.refusals.add(

@@ -73,6 +73,16 @@ def _short(value: float, reproduces) -> float:
     return value
 
 
+def _same(stored, attr: str):
+    """Equality at the precision ``stored.attr`` was written in (float32 files compare in
+    float32: snnTorch computes its time constants in float32)."""
+    import numpy as np
+
+    if np.asarray(getattr(stored, attr)).dtype == np.float32:
+        return lambda a, b: np.float32(a) == np.float32(b)
+    return lambda a, b: a == b
+
+
 def sanitize(name: str) -> str:
     """A NIR node name as a spec identifier (before making it unique)."""
     s = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "node"
@@ -339,7 +349,8 @@ class _Importer:
         if None in vals:
             return None
         tau_s, r, v_leak, vth, vr = vals
-        tau = _short(tau_s / dt, lambda d: d * dt == tau_s)
+        same = _same(node, "tau")
+        tau = _short(tau_s / dt, lambda d: same(d * dt, tau_s))
         if not (math.isfinite(tau) and tau > 1.0):
             p.add(
                 name,
@@ -400,8 +411,9 @@ class _Importer:
                 "docs/interchange.md)",
             )
             return None
-        c = _short(1.0 - dt / tau_syn, lambda d: dt / (1.0 - d) == tau_syn)
-        v = _short(1.0 - dt / tau_mem, lambda d: dt / (1.0 - d) == tau_mem)
+        s_syn, s_mem = _same(node, "tau_syn"), _same(node, "tau_mem")
+        c = _short(1.0 - dt / tau_syn, lambda d: s_syn(dt / (1.0 - d), tau_syn))
+        v = _short(1.0 - dt / tau_mem, lambda d: s_mem(dt / (1.0 - d), tau_mem))
         kw: dict[str, object] = {"c_decay": c, "v_decay": v}
         kw.update(self.thresholds(vth, vr, 0.5))
         return f"{label}: {_call('CUBALIF', **kw)}"

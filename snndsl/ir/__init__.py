@@ -401,6 +401,9 @@ class ParallelIR:
     window_values: tuple[Binding, ...]  # the known values the condition reads
     surrogate: SurrogateRef
     span: object  # diagnostics.Span of the call (where a single-step error points)
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import replace
 
 from snndsl import ir
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
@@ -474,6 +475,7 @@ class _NetworkChecker(GraphChecks, BlockChecks):
             shape=shape,
             span=call.span,
         )
+        node = replace(node, where=self.where(call))
         self._spikes_with(compiler.fired[2])
         self.add(node)
         return shape
