@@ -1,4 +1,4 @@
-"""The ``snndsl`` command line: generate, check, convert, fmt, summary, graph.
+"""The ``snndsl`` command line: generate, check, convert, fmt, summary, graph, export, import.
 
 Exit status: 0 on success, 1 on spec errors or a failed check, 2 on usage errors.
 Spec errors print as ``file:line:col: error[Exxx]: message`` with the source line, a
@@ -202,6 +202,66 @@ def _cmd_explain(args) -> int:
     return 0
 
 
+def _load_weights(path: str):
+    """A state_dict saved with torch.save (tensors only: weights_only=True)."""
+    import torch
+
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as err:  # torch raises many kinds for a file that is not a state_dict
+        raise _Failure(f"cannot read weights from {path}: {type(err).__name__}: {err}") from None
+    if hasattr(weights, "state_dict"):
+        weights = weights.state_dict()
+    if not isinstance(weights, dict):
+        raise _Failure(f"{path} holds a {type(weights).__name__}, not a state_dict")
+    return weights
+
+
+class _Failure(Exception):
+    pass
+
+
+def _cmd_export(args) -> int:
+    from snndsl.exports.nir import nir_bytes, to_nir
+
+    if args.dt <= 0:
+        raise _Usage("--dt must be a positive number of seconds")
+    weights = _load_weights(args.weights)
+    graph = to_nir(
+        args.spec,
+        weights,
+        dt=args.dt,
+        fold_batchnorm=args.fold_batchnorm,
+        network=args.network,
+        params=_params(args.set),
+    )
+    from snndsl.files import write_bytes
+
+    write_bytes(args.output, nir_bytes(graph))
+    return 0
+
+
+def _cmd_import(args) -> int:
+    import io
+
+    from snndsl.importers.nir import from_nir
+
+    if args.dt <= 0:
+        raise _Usage("--dt must be a positive number of seconds")
+    imported = from_nir(args.nir, dt=args.dt, network=args.network_name)
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(imported.state_dict(), buf)
+    from snndsl.files import write_bytes
+
+    write_text(args.output, imported.spec)
+    write_bytes(args.weights_out, buf.getvalue())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="snndsl", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"snndsl {__version__}")
@@ -312,6 +372,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gr.set_defaults(func=_cmd_graph)
 
+    ex = sub.add_parser("export", help="write the network and its weights as NIR")
+    common(ex)
+    ex.add_argument("--weights", required=True, help="the state_dict (torch.save) to export")
+    ex.add_argument("--to", choices=("nir",), default="nir", help="the format (nir)")
+    ex.add_argument(
+        "--dt",
+        type=float,
+        default=1e-4,
+        help="time step in seconds (default 1e-4, as SpikingJelly)",
+    )
+    ex.add_argument(
+        "--fold-batchnorm",
+        action="store_true",
+        help="fold each BatchNorm into the Conv/Linear before it (inference)",
+    )
+    ex.add_argument("-o", "--output", required=True, help="NET.nir (written atomically)")
+    ex.set_defaults(func=_cmd_export)
+
+    im = sub.add_parser("import", help="read a NIR file as a spec and a state_dict")
+    im.add_argument("nir", help="a NIR (HDF5) file")
+    im.add_argument("-o", "--output", required=True, help="NET.snn to write")
+    im.add_argument("--weights-out", required=True, help="NET.pt: the state_dict to write")
+    im.add_argument(
+        "--dt",
+        type=float,
+        default=1e-4,
+        help="time step in seconds (default 1e-4, as SpikingJelly)",
+    )
+    im.add_argument("--network-name", help="the network's name (default: from the file name)")
+    im.set_defaults(func=_cmd_import)
+
     cov = sub.add_parser(
         "coverage", help="print the table of ops, forms and SpikingJelly verification"
     )
@@ -334,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except _Usage as err:
         parser.error(str(err))
+    except _Failure as err:
+        print(f"snndsl: {err}", file=sys.stderr)
+        return 1
     except OSError as err:
         print(f"snndsl: {err}", file=sys.stderr)
         return 1

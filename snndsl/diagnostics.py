@@ -48,6 +48,10 @@ CODES: dict[str, str] = {
     "E0403": "requirement failed",
     "E0404": "unknown function",
     "E0405": "invalid surrogate definition",
+    "E0601": "cannot be exported to NIR",
+    "E0602": "NIR node cannot be imported",
+    "E0603": "weights do not fit the network",
+    "E0604": "NIR file cannot be read",
     "W0101": "unused value",
 }
 

@@ -20,6 +20,7 @@ class Explanation:
     wrong: str  # a spec that raises the code (its first diagnostic)
     right: str  # the same spec, fixed
     yaml: bool = False  # the examples are YAML documents
+    command: str = ""  # the command that raises it, when not generate (e.g. export)
 
     @property
     def title(self) -> str:
@@ -277,6 +278,41 @@ _EXPLANATIONS = (
         + _net("    input x: [8]\n    output y = x -> LIF(surrogate=Good())\n"),
     ),
     Explanation(
+        "E0601",
+        "`snndsl export --to nir` cannot write a node: NIR has no counterpart for it (a soft "
+        "reset, BatchNorm unless folded with --fold-batchnorm, MaxPool, QIF/EIF/Izhikevich/"
+        "KLIF/LIAF, parallel neurons, SEW merges). The message names the node; no file is "
+        "written. See docs/interchange.md.",
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF(v_reset=none)\n"),
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF(v_reset=0.0)\n"),
+        command="snndsl export SPEC --weights W.pt --to nir -o NET.nir",
+    ),
+    Explanation(
+        "E0602",
+        "`snndsl import` cannot express a NIR node in the language (a non-spiking "
+        "integrator the importer does not map yet, parameters that differ within a layer, "
+        "time constants that do not fit the discretisation at this --dt). Located at the "
+        "node in a listing of the file's nodes.",
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF(v_reset=none)\n"),
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF(v_reset=0.0)\n"),
+        command="snndsl import NET.nir -o NET.snn --weights-out NET.pt",
+    ),
+    Explanation(
+        "E0603",
+        "The weights given to `snndsl export` do not fit the spec: a missing key or a "
+        "tensor of the wrong shape. Pass the state_dict of this network's generated module.",
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF\n"),
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF\n"),
+        command="snndsl export SPEC --weights W.pt --to nir -o NET.nir",
+    ),
+    Explanation(
+        "E0604",
+        "The file given to `snndsl import` is not a NIR graph (not HDF5, or not NIR's layout).",
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF\n"),
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF\n"),
+        command="snndsl import NET.nir -o NET.snn --weights-out NET.pt",
+    ),
+    Explanation(
         "W0101",
         "A warning, not an error: a value is computed but no output uses it, so generated "
         "code computes it for nothing. Use it, mark it as an output, or remove it.",
@@ -296,7 +332,8 @@ def explain(code: str) -> str | None:
     kind = "YAML" if e.yaml else ".snn"
     return (
         f"{e.code}: {e.title}\n\n{_wrap(e.meaning)}\n\n"
-        f"Wrong ({kind}):\n\n{_indent(e.wrong)}\n\nRight:\n\n{_indent(e.right)}\n"
+        + (f"Raised by: {e.command}\n\n" if e.command else "")
+        + f"Wrong ({kind}):\n\n{_indent(e.wrong)}\n\nRight:\n\n{_indent(e.right)}\n"
     )
 
 
@@ -318,6 +355,7 @@ def markdown() -> str:
             "",
             e.meaning,
             "",
+            *([f"Raised by `{e.command}`.", ""] if e.command else []),
             "Wrong:",
             "",
             f"```{fence}",

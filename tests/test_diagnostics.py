@@ -1121,3 +1121,38 @@ def test_imported_directory(tmp_path):
     (tmp_path / "lib.snn").mkdir()
     err = _fail(_importer(tmp_path, "lib.snn"))
     expect(err, "E0010", 1, 8, None, "cannot read imported file 'lib.snn'")
+
+
+# ============================================================================ E0601-E0604 (NIR)
+
+
+def test_nir_export_and_import_diagnostics(tmp_path):
+    pytest.importorskip("nir")
+    torch = pytest.importorskip("torch")
+    from snndsl.exports.nir import to_nir
+    from snndsl.importers.nir import from_nir
+
+    spec = net("x -> fc: Linear(4) -> sn: LIF(v_reset=none)")
+    sd = snndsl.load(spec)().state_dict()
+    err = _fail(lambda: to_nir(spec, sd))
+    expect(err, "E0601", 3, 42, "give it a hard reset, e.g. v_reset=0.0")
+    sd["fc.weight"] = torch.zeros(4, 7)
+    err = _fail(lambda: to_nir(spec, sd))
+    expect(err, "E0603", 3, 25, "pass the state_dict of this network's generated module")
+    bad = tmp_path / "bad.nir"
+    bad.write_bytes(b"")
+    err = _fail(lambda: from_nir(str(bad)))
+    expect(err, "E0604", 1, 1, ..., "cannot read NIR")
+    import nir
+    import numpy as np
+
+    g = nir.NIRGraph(
+        nodes={
+            "x": nir.Input(input_type={"input": np.array([4])}),
+            "li": nir.LI(tau=np.ones(4), r=np.ones(4), v_leak=np.zeros(4)),
+            "y": nir.Output(output_type={"output": np.array([4])}),
+        },
+        edges=[("x", "li"), ("li", "y")],
+    )
+    err = _fail(lambda: from_nir(g))
+    expect(err, "E0602", 1, 1, ..., "non-spiking leaky integrator")

@@ -12,7 +12,7 @@ never see the spec AST.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 # --------------------------------------------------------------------------- expressions
 # The closed set of expression nodes generated code is printed from (a backend's printer,
@@ -284,6 +284,9 @@ class LayerIR:
     in_shape: tuple[int, ...]
     shape: tuple[int, ...]  # of one sample of the output
     spec: str
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,9 @@ class DropoutIR:
     shape: tuple[int, ...]
     spec: str
     label: str  # the spec name of the step, e.g. 'drop'
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -347,6 +353,9 @@ class NeuronIR:
     # shaped params (one value per neuron, or a [n, n] matrix) and buffers of the layer,
     # kept under its name like ``learn``; ``setup`` reads them too
     tensors: tuple[TensorIR, ...] = ()
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -431,6 +440,9 @@ class ParallelIR:
     window_values: tuple[Binding, ...]  # the known values the condition reads
     surrogate: SurrogateRef
     span: object  # diagnostics.Span of the call (where a single-step error points)
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -446,6 +458,9 @@ class MergeIR:
     shape: tuple[int, ...]
     spec: str
     op_name: str  # the merge as the spec writes it: 'Add', 'Mul', 'Cat' or 'SEW'
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -457,6 +472,9 @@ class DelayIR:
     source: str
     shape: tuple[int, ...]
     spec: str
+    # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
+    # for diagnostics of exports (not part of equality)
+    where: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

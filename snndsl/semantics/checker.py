@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import replace
 
 from snndsl import ir, limits
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
@@ -371,6 +372,11 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
                 f"the limit is {limits.describe('MAX_NODES')}",
             )
 
+    def where(self, call: ast.Call) -> tuple:
+        """The location a node records: the file being checked (a block's own file
+        inside an instance) and the call's span."""
+        return (self.reporter.source, call.span)
+
     def step(
         self, step: ast.Step, name: str, value: str, src: str, shape: tuple[int, ...]
     ) -> tuple[int, ...]:
@@ -415,10 +421,18 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
         spec = f"{op.name}({self._describe_args(op, args, bound.given)})"
         if op.ctor is None:  # Dropout / Dropout2d: inline with a per-sequence mask
             channelwise = op.name == "Dropout2d"
-            self.add(ir.DropoutIR(value, src, args["p"], channelwise, shape, spec, name))
+            self.add(
+                ir.DropoutIR(
+                    value, src, args["p"], channelwise, shape, spec, name, where=self.where(call)
+                )
+            )
             return out
         ctor_args = self._ctor_args(op, args)
-        self.add(ir.LayerIR(name, value, src, op.name, ctor_args, shape, out, spec))
+        self.add(
+            ir.LayerIR(
+                name, value, src, op.name, ctor_args, shape, out, spec, where=self.where(call)
+            )
+        )
         return out
 
     @staticmethod
@@ -496,6 +510,7 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
                 ),
                 v_seq,
                 tuple(t for t, _ in result.tensors),
+                where=self.where(call),
             )
         )
         return shape
@@ -512,6 +527,7 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
             shape=shape,
             span=call.span,
         )
+        node = replace(node, where=self.where(call))
         self._spikes_with(compiler.fired[2])
         self.add(node)
         return shape

@@ -103,7 +103,7 @@ class GraphChecks:
                 call.span,
             )
         self.assumed.append((target.id, shape, call.span))
-        self.add(ir.DelayIR(value, target.id, shape, f"delay({target.id})"))
+        self.add(ir.DelayIR(value, target.id, shape, f"delay({target.id})", where=self.where(call)))
         return shape
 
     def check_delays(self) -> None:
@@ -200,7 +200,15 @@ class GraphChecks:
             args += f', "{cnf}"'
         self.add(
             ir.MergeIR(
-                value, tuple(names), op.kind, cnf, dim, shape, f"{call.func}({args})", call.func
+                value,
+                tuple(names),
+                op.kind,
+                cnf,
+                dim,
+                shape,
+                f"{call.func}({args})",
+                call.func,
+                where=self.where(call),
             ),
         )
         return shape

@@ -1,0 +1,1 @@
+"""Importers: other formats read into a spec and its weights (``nir``)."""
