@@ -26,6 +26,7 @@ import harness  # noqa: E402
 import problems  # noqa: E402
 
 DEFAULT_OUT = harness.ROOT / "docs" / "benchmarks.md"
+QUICK_OUT = harness.ROOT / "benchmarks" / "quick.md"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -55,10 +56,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--out",
-        default=str(DEFAULT_OUT),
-        help="Markdown report to write (default: docs/benchmarks.md)",
+        default=None,
+        help="Markdown report to write (default: docs/benchmarks.md; with --quick, "
+        "benchmarks/quick.md, so a quick run never replaces the committed report)",
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = str(QUICK_OUT if args.quick else DEFAULT_OUT)
     only = [s.strip().upper() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in only if s not in problems.SECTIONS]
     if unknown or not only:

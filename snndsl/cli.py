@@ -1,4 +1,5 @@
-"""The ``snndsl`` command line: generate, check, convert, fmt, summary, graph, export, import.
+"""The snndsl command line (generate, check, convert, fmt, summary, graph, export, import,
+coverage, explain).
 
 Exit status: 0 on success, 1 on spec errors or a failed check, 2 on usage errors.
 Spec errors print as ``file:line:col: error[Exxx]: message`` with the source line, a
@@ -23,6 +24,8 @@ def _params(pairs: Sequence[str] | None) -> dict[str, object]:
     """``--set name=value`` pairs, values parsed as spec constants."""
     from snndsl.diagnostics import Reporter, SourceFile
     from snndsl.semantics.evaluate import Evaluator
+    from snndsl.semantics.functions import CONSTANTS
+    from snndsl.syntax import ast
     from snndsl.syntax.parser import parse_expression
 
     out: dict[str, object] = {}
@@ -32,6 +35,9 @@ def _params(pairs: Sequence[str] | None) -> dict[str, object]:
             raise _Usage(f"--set expects name=value, got {pair!r}")
         source = SourceFile(f"--set {name}", text)
         expr = parse_expression(text, source, 1, 1)
+        if isinstance(expr, ast.Name) and expr.id not in CONSTANTS:
+            out[name.strip()] = expr.id  # a bare word is a string: --set cnf=IAND
+            continue
         out[name.strip()] = Evaluator({}, Reporter(source)).eval(expr)
     return out
 
@@ -124,6 +130,8 @@ def _cmd_convert(args) -> int:
     from snndsl.syntax.formatter import format_module
     from snndsl.syntax.yaml_io import dump_yaml
 
+    if not str(args.output).endswith((*YAML_SUFFIXES, ".snn")):
+        raise _Usage(f"convert writes .snn or {'/'.join(YAML_SUFFIXES)}, not {args.output!r}")
     module = parse(args.spec)
     to_yaml = str(args.output).endswith(YAML_SUFFIXES)
     text = dump_yaml(module) if to_yaml else format_module(module)
@@ -263,7 +271,8 @@ def _cmd_import(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="snndsl", description=__doc__.splitlines()[0])
+    summary = " ".join(__doc__.split("\n\n")[0].split())  # plain text, every command
+    p = argparse.ArgumentParser(prog="snndsl", description=summary)
     p.add_argument("--version", action="version", version=f"snndsl {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -464,3 +464,31 @@ def test_check_options_out_of_range_are_usage_errors(capsys, option, value):
 
 def test_check_accepts_the_largest_seed(capsys):
     assert main(["check", str(SEED), "--seed", str(2**63 - 1), "--against", "none"]) == 0
+
+
+def test_convert_refuses_an_unknown_suffix(tmp_path, capsys):
+    out = tmp_path / "spec.json"
+    with pytest.raises(SystemExit) as info:
+        main(["convert", str(ROOT / "specs" / "seed.snn"), "-o", str(out)])
+    assert info.value.code == 2
+    assert "convert writes .snn or .yaml" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_set_takes_a_bare_word_for_a_string(tmp_path):
+    bare, quoted = tmp_path / "bare.py", tmp_path / "quoted.py"
+    spec = str(ROOT / "specs" / "sew_resnet18.snn")
+    assert main(["generate", spec, "--set", "cnf=IAND", "-o", str(bare)]) == 0
+    assert main(["generate", spec, "--set", 'cnf="IAND"', "-o", str(quoted)]) == 0
+    assert bare.read_text().replace("cnf=IAND", "cnf='\"IAND\"'").count("IAND") > 0
+    body = bare.read_text().split('"""', 2)[2]
+    assert body == quoted.read_text().split('"""', 2)[2]  # the same module below the header
+
+
+def test_help_is_plain_text_and_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out
+    for command in ("generate", "check", "convert", "fmt", "summary", "graph", "coverage"):
+        assert command in out.split("positional arguments")[0], command
