@@ -148,9 +148,8 @@ def test_spikformer_shapes_and_layers():
     assert ops["k"].shape == (HEADS, GRID * GRID, DIM // HEADS)
     assert isinstance(ops["vk"], ir.MergeIR) and ops["vk"].op == "matmul"
     assert ops["vk"].shape == (HEADS, DIM // HEADS, DIM // HEADS)
-    assert {p for p in _paths()} == {
-        n.attr for n in net.nodes if isinstance(n, (ir.LayerIR, ir.NeuronIR))
-    }
+    held = {n.attr for n in net.nodes if isinstance(n, (ir.LayerIR, ir.NeuronIR))}
+    assert set(_paths()) == held - {"patch_embed_stage2_pool", "patch_embed_stage3_pool"}
 
 
 def test_spikformer_matches_spikingjelly():
