@@ -170,3 +170,28 @@ def test_dropout2d_matches_spikingjelly_in_training():
     mask = multi._drop_mask
     assert mask.shape == (2, 4, 5, 5)
     assert bool(((mask == 0) | (mask.amax(dim=(2, 3), keepdim=True) == mask)).all()), "per channel"
+
+
+def test_matmul_merge_equals_torch_matmul_in_both_forms():
+    """MatMul(a, b) of two activations is torch.matmul over the per-sample dimensions,
+    batched over T and N, in both forms and in the SpikingJelly oracle."""
+    spec = """
+    network M {
+        input x: [2, 3, 4]
+        input z: [2, 4, 5]
+        output y = MatMul(x, z)
+        output w = MatMul(x, kt)
+        kt = x -> Transpose(-2, -1)
+    }
+    """
+    multi = snndsl.load(spec, mode="multi")()
+    single = snndsl.load(spec, mode="single")()
+    x, z = torch.randn(3, 2, 2, 3, 4), torch.randn(3, 2, 2, 4, 5)
+    y, w = multi(x, z)
+    assert torch.equal(y, torch.matmul(x, z))
+    assert torch.equal(w, x @ x.transpose(-2, -1))
+    y_s, w_s = run_single(single, [x, z])
+    assert torch.equal(y_s, y) and torch.equal(w_s, w)
+    require_spikingjelly()
+    y_r, w_r = OracleNetwork(snndsl.resolve(spec))(x, z)
+    assert torch.equal(y_r, y) and torch.equal(w_r, w)
