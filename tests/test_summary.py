@@ -241,6 +241,12 @@ def _torch_synops(spec, net, mode: str, batch: int) -> dict:
         total = counter.get_total_flops()
         if total:
             out[n.attr] = total // (2 * batch)
+    for m in net.nodes:  # MatMul: a product of two activations, torch.matmul's FLOPs
+        if isinstance(m, ir.MergeIR) and m.op == "matmul":
+            a, b = (torch.rand(batch, *net.shape_of(s)) for s in m.sources)
+            with FlopCounterMode(display=False) as counter:
+                torch.matmul(a, b)
+            out[m.value] = counter.get_total_flops() // (2 * batch)
     return out
 
 

@@ -307,7 +307,7 @@ def render(s: NetworkSummary) -> str:
         + (f"{_num(s.buffers)} ({', '.join(buffers)})" if buffers else "none"),
         f"state per sample: {state}",
         f"SynOps per step per sample: {_num(s.synops)} (dense multiply-accumulates of "
-        "Linear/Conv/ConvTranspose, every input counted; zero spikes skip theirs)",
+        "Linear/Conv/ConvTranspose/MatMul, every input counted; zero spikes skip theirs)",
         *(f"note: {n}" for n in s.notes),
     ]
     return "\n".join(lines) + "\n"
