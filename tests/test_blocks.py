@@ -44,8 +44,7 @@ def test_blocks_expand_with_prefixed_names():
         "layer1_rest_0_bn1",
         "layer1_rest_1_conv1",
         "layer1_rest_1_bn1",
-        "flat",
-    ]
+    ]  # flat: Flatten is a tensor operation, not a module
     model = snndsl.load(SEW, mode="multi")()
     assert "layer1_rest_1_conv1.weight" in model.state_dict()
 

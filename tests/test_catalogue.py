@@ -37,9 +37,18 @@ POOL_CASES = [
         "Linear(5)",
         "BatchNorm2d",
         "Flatten",
-        "Flatten(2)",
-        "Flatten(1, 2)",
-        "Flatten(start_dim=-2)",
+        "Flatten(start=1)",
+        "Flatten(start=0, end=1)",
+        "Flatten(start=-2)",
+        "Reshape([9, -1])",
+        "Reshape([3, 99])",
+        "Transpose(0, -1)",
+        "Transpose(1, 2)",
+        "Permute([2, 0, 1])",
+        "Select(1, dim=1)",
+        "Select(-1)",
+        "Scale(0.5)",
+        "Softmax(1)",
         "MaxPool2d([2, 3])",
         "AvgPool2d(3, divisor_override=2)",
         "Conv2d(6, [3, 1], groups=3)",
@@ -70,7 +79,13 @@ def net_spec(shape, call):
         ("Linear(in_features=5, out_features=2)", "E0301", 20),
         ("BatchNorm2d(4)", "E0301", 20),
         ("Conv2d(4, 3, groups=2)", "E0207", 20),  # 3 input channels, 2 groups
-        ("Flatten(0)", "E0207", 20),
+        ("Flatten(0)", "E0206", 20),
+        ("Flatten(start=3)", "E0207", 20),
+        ("Reshape([2, -1])", "E0301", 20),
+        ("Transpose(0, 3)", "E0207", 20),
+        ("Select(0, dim=-4)", "E0207", 20),
+        ("Softmax(3)", "E0207", 20),
+        ("VotingLayer(3)", "E0301", 20),
         ("Dropout(1.0)", "E0207", 20),
         ("Conv2d(4, [3, 3, 3])", "E0204", 20),
     ],
@@ -91,6 +106,6 @@ def test_channels_inferred_through_a_chain():
             -> Linear(10)
     }
     """)
-    shapes = [n.shape if isinstance(n, ir.LayerIR) else None for n in net.nodes]
+    shapes = [n.shape if isinstance(n, (ir.LayerIR, ir.TensorOpIR)) else None for n in net.nodes]
     assert shapes == [(6, 8, 8), (6, 8, 8), (6, 4, 4), (96,), (10,)]
     assert net.layers[0].ctor_args[:3] == tuple(ir.Binding(None, n) for n in (2, 6, 3))

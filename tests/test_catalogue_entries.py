@@ -55,6 +55,13 @@ EXAMPLES: list[tuple[tuple[int, ...], str]] = [
     ((3, 8, 8), "AdaptiveMaxPool2d(2)"),
     ((2, 4, 4, 4), "AdaptiveMaxPool3d(2)"),
     ((2, 3, 4), "Flatten"),
+    ((6, 4), "Reshape([2, 3, 4])"),
+    ((2, 3, 4), "Transpose(-2, -1)"),
+    ((2, 3, 4), "Permute([2, 0, 1])"),
+    ((3, 2, 4), "Select(0)"),
+    ((3, 4), "Scale(0.125)"),
+    ((3, 4), "Softmax"),
+    ((20,), "VotingLayer(5)"),
     ((3, 4, 4), "Upsample(scale_factor=2)"),
     ((3, 4), "Identity"),
     ((3, 4), "Dropout(0.1)"),
@@ -113,9 +120,10 @@ def test_every_entry_has_an_example():
 @pytest.mark.parametrize(("shape", "call"), EXAMPLES, ids=[c for _, c in EXAMPLES])
 def test_counts_equal_the_torch_module(shape, call):
     node = _node(shape, call)
-    if isinstance(node, ir.DropoutIR):  # inline: no module of its own, nothing held
+    if isinstance(node, (ir.DropoutIR, ir.TensorOpIR)):  # inline: no module, nothing held
         op = OPS[call.split("(")[0]]
-        assert op.counts({}, shape, shape) == (0, 0, None)
+        args = {b.name: b.value for b in getattr(node, "args", ())}
+        assert op.counts(args, shape, node.shape) == (0, 0, None)
         module = snndsl.load(_spec(shape, call), mode="single")()
         assert [*module.parameters(), *module.buffers()] == []
         return
@@ -134,6 +142,9 @@ def test_counts_equal_the_torch_module(shape, call):
 def test_functional_call_equals_the_module(shape, call):
     node = _node(shape, call)
     op = OPS[call.split("(")[0]]
+    if isinstance(node, ir.TensorOpIR):
+        assert op.functional is None and op.ctor is None
+        return
     if op.functional is None or not op.functional.applies(op.ctor_values(node.ctor_args)):
         return
     torch.manual_seed(0)

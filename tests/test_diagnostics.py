@@ -247,7 +247,7 @@ def test_unknown_argument_did_you_mean():
 
 def test_unknown_argument_lists_the_arguments():
     err = resolve_error(net("x -> Flatten(zzz=1)"))
-    expect(err, "E0202", 3, 29, "its arguments are: start_dim, end_dim")
+    expect(err, "E0202", 3, 29, "its arguments are: start, end")
 
 
 def test_unknown_fire_option():
@@ -417,9 +417,69 @@ def test_kernel_larger_than_input():
     expect(err, "E0207", 3, 31, None, "does not fit the 4x4 input")
 
 
-def test_flatten_of_the_batch_dimension():
-    err = resolve_error(net("x -> Flatten(start_dim=0)"))
-    expect(err, "E0207", 3, 29, "per-sample dimensions start at 1")
+def test_flatten_torch_numbering_is_explained():
+    """Flatten's start_dim/end_dim counted the batch as dimension 0; dimensions now count
+    per sample, and the old spelling says so where it stands, with the new numbers."""
+    err = resolve_error(net("x -> Flatten(start_dim=2)", "[3, 4, 5]"))
+    expect(
+        err,
+        "E0202",
+        3,
+        29,
+        "'start_dim' counted the batch as dimension 0; write start=1 (0 is a sample's first "
+        "dimension, negative ones count from the last)",
+    )
+    err = resolve_error(net("x -> Flatten(end_dim=-1)", "[3, 4, 5]"))
+    expect(err, "E0202", 3, 29, message="'Flatten' has no argument 'end_dim'")
+    assert "write end=-1" in err.diagnostics[0].hint
+
+
+def test_flatten_takes_no_positional_dimension():
+    err = resolve_error(net("x -> Flatten(1)", "[3, 4, 5]"))
+    expect(err, "E0206", 3, 29, message="'Flatten' takes its arguments by name only")
+    assert "Flatten(2) is Flatten(start=1)" in err.diagnostics[0].hint
+
+
+def test_wrong_dimension_is_located_with_the_rule():
+    err = resolve_error(net("x -> Transpose(0, 3)", "[3, 4, 5]"))
+    expect(
+        err,
+        "E0207",
+        3,
+        34,
+        "dimensions count per sample: 0..2, or -3..-1 from the last",
+        "Transpose: dim1=3 is not a dimension of a [3, 4, 5] sample",
+    )
+    err = resolve_error(net("Cat(x, x, dim=3)", "[3, 4, 5]"))
+    expect(err, "E0207", 3, 30, "dimensions count per sample: 0..2, or -3..-1 from the last")
+
+
+def test_reshape_element_count_mismatch():
+    err = resolve_error(net("x -> Reshape([5, 5])", "[3, 4, 5]"))
+    expect(
+        err,
+        "E0301",
+        3,
+        29,
+        "the sizes must multiply to the input's; one of them may be -1",
+        "Reshape: shape=[5, 5] has 25 elements per sample, the input [3, 4, 5] has 60",
+    )
+
+
+def test_matmul_shape_mismatch():
+    err = resolve_error(net("MatMul(x, x)", "[2, 3, 4]"))
+    expect(
+        err,
+        "E0301",
+        3,
+        16,
+        message="MatMul(x, x) needs [*B, m, k] and [*B, k, n], got [2, 3, 4] and [2, 3, 4]",
+    )
+    assert "Transpose(-2, -1)" in err.diagnostics[0].hint
+    err = resolve_error(net("MatMul(x, x)", "[4]"))
+    expect(err, "E0301", 3, 16, "Reshape it to [..., m, k] first")
+    err = resolve_error(net("MatMul(x, x, x)", "[4, 4]"))
+    expect(err, "E0206", 3, 16, message="'MatMul' merges two values")
 
 
 def test_pool_padding_too_large():

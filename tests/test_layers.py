@@ -47,7 +47,20 @@ CASES = [
     ([3, 9, 11], "AdaptiveMaxPool2d(1)"),
     ([2, 6, 7, 8], "AdaptiveMaxPool3d([1, 2, 3])"),
     ([3, 4, 5], "Flatten"),
-    ([3, 4, 5], "Flatten(1, 2)"),
+    ([3, 4, 5], "Flatten(start=0, end=1)"),
+    ([3, 4, 5], "Flatten(start=-2)"),
+    ([6, 4], "Reshape([2, 3, 4])"),
+    ([6, 4], "Reshape([-1, 8])"),
+    ([2, 3, 4], "Transpose(-2, -1)"),
+    ([2, 3, 4], "Transpose(0, 2)"),
+    ([2, 3, 4], "Permute([2, 0, 1])"),
+    ([3, 2, 4], "Select(1)"),
+    ([3, 2, 4], "Select(-1, dim=-1)"),
+    ([3, 5], "Scale(0.125)"),
+    ([3, 5], "Softmax"),
+    ([3, 5], "Softmax(0)"),
+    ([20], "VotingLayer(5)"),
+    ([23], "VotingLayer"),
     ([3, 8], 'Upsample(scale_factor=2.0, mode="linear")'),
     ([3, 5, 6], "Upsample(size=[7, 9])"),
     ([3, 5, 6], 'Upsample(scale_factor=1.5, mode="bilinear", align_corners=true)'),
@@ -110,6 +123,26 @@ def test_layer_matches_torch_and_spikingjelly(shape, call):
         ([3, 5], "BatchNorm2d", "E0301"),
         ([3, 5, 6], "AdaptiveAvgPool2d([2, 2, 2])", "E0204"),
         ([3, 5, 6], "MaxPool2d(2, padding=2)", "E0207"),
+        ([3, 5, 6], "Flatten(start=3)", "E0207"),
+        ([3, 5, 6], "Flatten(start=2, end=1)", "E0207"),
+        ([3, 5, 6], "Flatten(1)", "E0206"),
+        ([3, 5, 6], "Flatten(start_dim=2)", "E0202"),
+        ([3, 5, 6], "Reshape([7, -1])", "E0301"),
+        ([3, 5, 6], "Reshape([3, 5, 5])", "E0301"),
+        ([3, 5, 6], "Reshape([-1, -1])", "E0207"),
+        ([3, 5, 6], "Reshape([3, 0, 30])", "E0207"),
+        ([3, 5, 6], "Transpose(0, 3)", "E0207"),
+        ([3, 5, 6], "Transpose(-4, 0)", "E0207"),
+        ([3, 5, 6], "Permute([0, 1])", "E0207"),
+        ([3, 5, 6], "Permute([0, 1, 1])", "E0207"),
+        ([3, 5, 6], "Select(3)", "E0207"),
+        ([3, 5, 6], "Select(0, dim=3)", "E0207"),
+        ([6], "Select(0)", "E0207"),
+        ([3, 5, 6], "Softmax(-4)", "E0207"),
+        ([3, 5, 6], "Scale(true)", "E0204"),
+        ([3, 10], "VotingLayer(5)", "E0301"),
+        ([4], "VotingLayer(5)", "E0207"),
+        ([10], "VotingLayer(0)", "E0207"),
     ],
 )
 def test_layer_argument_errors_are_located(shape, call, code):
@@ -137,3 +170,28 @@ def test_dropout2d_matches_spikingjelly_in_training():
     mask = multi._drop_mask
     assert mask.shape == (2, 4, 5, 5)
     assert bool(((mask == 0) | (mask.amax(dim=(2, 3), keepdim=True) == mask)).all()), "per channel"
+
+
+def test_matmul_merge_equals_torch_matmul_in_both_forms():
+    """MatMul(a, b) of two activations is torch.matmul over the per-sample dimensions,
+    batched over T and N, in both forms and in the SpikingJelly oracle."""
+    spec = """
+    network M {
+        input x: [2, 3, 4]
+        input z: [2, 4, 5]
+        output y = MatMul(x, z)
+        output w = MatMul(x, kt)
+        kt = x -> Transpose(-2, -1)
+    }
+    """
+    multi = snndsl.load(spec, mode="multi")()
+    single = snndsl.load(spec, mode="single")()
+    x, z = torch.randn(3, 2, 2, 3, 4), torch.randn(3, 2, 2, 4, 5)
+    y, w = multi(x, z)
+    assert torch.equal(y, torch.matmul(x, z))
+    assert torch.equal(w, x @ x.transpose(-2, -1))
+    y_s, w_s = run_single(single, [x, z])
+    assert torch.equal(y_s, y) and torch.equal(w_s, w)
+    require_spikingjelly()
+    y_r, w_r = OracleNetwork(snndsl.resolve(spec))(x, z)
+    assert torch.equal(y_r, y) and torch.equal(w_r, w)

@@ -241,6 +241,12 @@ def _torch_synops(spec, net, mode: str, batch: int) -> dict:
         total = counter.get_total_flops()
         if total:
             out[n.attr] = total // (2 * batch)
+    for m in net.nodes:  # MatMul: a product of two activations, torch.matmul's FLOPs
+        if isinstance(m, ir.MergeIR) and m.op == "matmul":
+            a, b = (torch.rand(batch, *net.shape_of(s)) for s in m.sources)
+            with FlopCounterMode(display=False) as counter:
+                torch.matmul(a, b)
+            out[m.value] = counter.get_total_flops() // (2 * batch)
     return out
 
 
@@ -377,3 +383,23 @@ def test_names_and_ops_come_from_the_ir_fields():
         "SEW",
         "Cat",
     ]
+
+
+def test_tensor_ops_hold_nothing_and_matmul_counts_its_products():
+    """Tensor operations are inline (no module, nothing held, not synaptic); MatMul of
+    [*B, m, k] and [*B, k, n] is prod(B) * m * k * n multiply-accumulates."""
+    text = """
+    network Attn {
+        input x: [2, 3, 4]
+        k = x -> t: Transpose(-2, -1)
+        output y = MatMul(x, k) -> s: Scale(0.125) -> f: Flatten -> v: VotingLayer(2)
+    }
+    """
+    rows = {r.name: r for r in snndsl.summary(text).nodes}
+    assert rows["t"].op == "Transpose" and rows["t"].kind == "layer"
+    for name in ("t", "s", "f", "v"):
+        assert (rows[name].params, rows[name].buffers, rows[name].synops) == (0, 0, None)
+    matmul = next(r for r in rows.values() if r.op == "MatMul")
+    assert matmul.shape == (2, 3, 3)
+    assert matmul.synops == 2 * 3 * 4 * 3
+    assert rows["v"].shape == (9,)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import yaml
-from conftest import SEED_SPEC  # noqa: E402
+from conftest import ROOT, SEED_SPEC  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -151,7 +151,23 @@ def assert_same(a, b) -> None:
 # --------------------------------------------------------------------------- round trips
 
 
-@pytest.mark.parametrize("text", [SEED_SPEC, ALL_KINDS_SPEC], ids=["seed", "all"])
+TENSOR_OPS_SPEC = (
+    (ROOT / "specs" / "spikformer.snn").read_text()
+    + """
+network Ops {
+    input x: [6, 20]
+    a = x -> Reshape([2, 3, -1]) -> Permute([0, 2, 1]) -> Softmax(dim=-2)
+    b = x -> Reshape([2, 3, 20]) -> Transpose(-2, -1)
+    output y = MatMul(a, b) -> Select(1, dim=0) -> Scale(0.5) -> Flatten(start=0, end=-1)
+    output z = x -> Flatten -> l: Linear(30) -> VotingLayer(voting_size=10)
+}
+"""
+)
+
+
+@pytest.mark.parametrize(
+    "text", [SEED_SPEC, ALL_KINDS_SPEC, TENSOR_OPS_SPEC], ids=["seed", "all", "tensor-ops"]
+)
 def test_yaml_round_trips(text):
     module = parse_text(text)
     dumped = dump_yaml(module)

@@ -69,6 +69,8 @@ def _kinds(spec: str, params=None) -> list[tuple[str, str]]:
     for node in snndsl.resolve(spec, params=params).nodes:
         if isinstance(node, ir.LayerIR):
             kinds.append((node.attr, node.op))
+        elif isinstance(node, ir.TensorOpIR):  # Flatten: no module, SpikingJelly's has one
+            kinds.append((node.label, node.op))
         elif isinstance(node, ir.NeuronIR):
             kinds.append((node.attr, f"{node.neuron}Node"))
     return kinds

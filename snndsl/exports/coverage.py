@@ -66,7 +66,13 @@ def coverage_table() -> str:
     )
     lines.append("|---|---|---|---|---|")
     for op in OPS.values():
-        if op.ctor is None:
+        if op.tensor is not None:
+            counterpart = (
+                f"`layer.{op.name}`"
+                if op.spikingjelly
+                else f"`torch.{op.tensor}` folded over T*N (no layer)"
+            )
+        elif op.ctor is None:
             counterpart = f"`layer.{op.name}` (one mask per sequence)"
         elif op.spikingjelly:
             counterpart = f"`layer.{op.name}`"

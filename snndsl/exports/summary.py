@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 
 from snndsl import ir
-from snndsl.semantics.catalogue import OPS, Counts
+from snndsl.semantics.catalogue import OPS, Counts, matmul_counts
 from snndsl.semantics.parallel import single_step_problem
 
 FLOAT32_BYTES = 4
@@ -98,7 +98,7 @@ class NetworkSummary:
 
 def node_name(node: ir.Node) -> str:
     """The spec name of a node: its step label or generated name."""
-    if isinstance(node, ir.DropoutIR):
+    if isinstance(node, (ir.DropoutIR, ir.TensorOpIR)):
         return node.label
     if isinstance(node, (ir.AliasIR, ir.MergeIR, ir.DelayIR, ir.StateReadIR)):
         return node.value
@@ -106,7 +106,7 @@ def node_name(node: ir.Node) -> str:
 
 
 def node_op(node: ir.Node) -> str:
-    if isinstance(node, ir.LayerIR):
+    if isinstance(node, (ir.LayerIR, ir.TensorOpIR)):
         return node.op
     if isinstance(node, ir.DropoutIR):
         return "Dropout2d" if node.channelwise else "Dropout"
@@ -165,7 +165,7 @@ def _parallel_state(node: ir.ParallelIR) -> tuple[int, str]:
 # --------------------------------------------------------------------------- summary
 
 
-def _row(node: ir.Node) -> NodeSummary:
+def _row(node: ir.Node, net: ir.NetworkIR) -> NodeSummary:
     shape = node.shape
     elements = math.prod(shape)
     params = buffers = state = 0
@@ -176,6 +176,11 @@ def _row(node: ir.Node) -> NodeSummary:
     if isinstance(node, ir.LayerIR):
         kind = "layer"
         params, buffers, synops = layer_counts(node)
+    elif isinstance(node, ir.TensorOpIR):
+        kind = "layer"
+        params, buffers, synops = OPS[node.op].counts(
+            {b.name: b.value for b in node.args}, node.in_shape, node.shape
+        )
     elif isinstance(node, ir.DropoutIR):
         kind = "dropout"
         state, state_of = elements, "mask, training only"
@@ -190,6 +195,8 @@ def _row(node: ir.Node) -> NodeSummary:
         state, state_of = _parallel_state(node)
     elif isinstance(node, ir.MergeIR):
         kind = "merge"
+        if node.op == "matmul":  # a product of two activations
+            _, _, synops = matmul_counts(*(net.shape_of(s) for s in node.sources), shape)
     elif isinstance(node, ir.StateReadIR):
         kind = "state"
     elif isinstance(node, ir.DelayIR):
@@ -237,7 +244,7 @@ def summarize(net: ir.NetworkIR) -> NetworkSummary:
     )
     return NetworkSummary(
         net.name,
-        inputs + tuple(_row(n) for n in net.nodes),
+        inputs + tuple(_row(n, net) for n in net.nodes),
         tuple((o.name, o.shape) for o in net.outputs),
         _notes(net),
     )
@@ -302,7 +309,7 @@ def render(s: NetworkSummary) -> str:
         + (f"{_num(s.buffers)} ({', '.join(buffers)})" if buffers else "none"),
         f"state per sample: {state}",
         f"SynOps per step per sample: {_num(s.synops)} (dense multiply-accumulates of "
-        "Linear/Conv/ConvTranspose, every input counted; zero spikes skip theirs)",
+        "Linear/Conv/ConvTranspose/MatMul, every input counted; zero spikes skip theirs)",
         *(f"note: {n}" for n in s.notes),
     ]
     return "\n".join(lines) + "\n"

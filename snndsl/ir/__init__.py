@@ -290,6 +290,27 @@ class LayerIR:
 
 
 @dataclass(frozen=True)
+class TensorOpIR:
+    """A parameterless operation on each sample, without a module or state: 'Flatten',
+    'Reshape', 'Transpose', 'Permute', 'Select', 'Scale', 'Softmax', 'VotingLayer' (the
+    catalogue's name).  ``args`` are resolved: every dimension is a per-sample one,
+    0-based and non-negative (never the batch or time), a reshape's sizes are concrete."""
+
+    label: str  # the spec name of the step, e.g. 'split'
+    value: str
+    source: str
+    op: str
+    args: tuple[Binding, ...]  # every argument by name, in the catalogue's order
+    in_shape: tuple[int, ...]
+    shape: tuple[int, ...]
+    spec: str
+    where: object = field(default=None, compare=False, repr=False)
+
+    def arg(self, name: str):
+        return next(b.value for b in self.args if b.name == name)
+
+
+@dataclass(frozen=True)
 class DropoutIR:
     """Dropout with one mask per sequence (SpikingJelly's ``layer.Dropout``/``Dropout2d``);
     the mask is state kept between calls until reset."""
@@ -448,16 +469,18 @@ class ParallelIR:
 @dataclass(frozen=True)
 class MergeIR:
     """Several values combined into one: 'add', 'mul', 'cat' (along ``dim`` of a
-    sample), or SEW-ResNet's connect functions 'ADD', 'AND', 'IAND' (``sew``)."""
+    sample), SEW-ResNet's connect functions 'ADD', 'AND', 'IAND' (``sew``), or 'matmul'
+    (two values, a matrix product over the last two per-sample dimensions, batched over
+    the others)."""
 
     value: str
     sources: tuple[str, ...]
-    op: str  # 'add', 'mul', 'cat', 'sew'
+    op: str  # 'add', 'mul', 'cat', 'sew', 'matmul'
     cnf: str | None  # for 'sew': 'ADD', 'AND' or 'IAND'
     dim: int | None  # for 'cat': the dimension of one sample (0-based, non-negative)
     shape: tuple[int, ...]
     spec: str
-    op_name: str  # the merge as the spec writes it: 'Add', 'Mul', 'Cat' or 'SEW'
+    op_name: str  # the merge as the spec writes it: 'Add', 'Mul', 'Cat', 'SEW', 'MatMul'
     # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
     # for diagnostics of exports (not part of equality)
     where: object = field(default=None, compare=False, repr=False)
@@ -495,9 +518,20 @@ class StateReadIR:
     state: str
     shape: tuple[int, ...]
     spec: str  # 'sn.v'
+    where: object = field(default=None, compare=False, repr=False)
 
 
-Node = LayerIR | DropoutIR | NeuronIR | ParallelIR | MergeIR | DelayIR | AliasIR | StateReadIR
+Node = (
+    LayerIR
+    | TensorOpIR
+    | DropoutIR
+    | NeuronIR
+    | ParallelIR
+    | MergeIR
+    | DelayIR
+    | AliasIR
+    | StateReadIR
+)
 
 
 @dataclass(frozen=True)

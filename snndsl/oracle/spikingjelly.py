@@ -113,6 +113,54 @@ def _layer(node: ir.LayerIR, step_mode: str = "m") -> nn.Module:
     return _Folded(getattr(nn, node.op)(*args, **kwargs), step_mode)
 
 
+def _tensor_fn(node: ir.TensorOpIR):
+    """The operation on one step [N, *] as torch (and Spikformer's SpikingJelly code)
+    writes it; dimensions move past the batch."""
+    a = {b.name: b.value for b in node.args}
+    op = node.op
+    if op == "Reshape":
+        return lambda x: x.reshape(x.shape[0], *node.shape)
+    if op == "Transpose":
+        return lambda x: x.transpose(a["dim0"] + 1, a["dim1"] + 1)
+    if op == "Permute":
+        return lambda x: x.permute(0, *(d + 1 for d in a["dims"]))
+    if op == "Select":
+        return lambda x: x.select(a["dim"] + 1, a["index"])
+    if op == "Scale":
+        return lambda x: x * a["k"]
+    if op == "Softmax":
+        return lambda x: torch.softmax(x, a["dim"] + 1)
+    raise ValueError(f"no reference for {op}")  # pragma: no cover
+
+
+class _TensorOp(nn.Module):
+    """A parameterless tensor operation SpikingJelly has no layer for, run as SpikingJelly
+    runs stateless layers (``functional.seq_to_ann_forward``)."""
+
+    def __init__(self, node: ir.TensorOpIR, step_mode: str = "m"):
+        super().__init__()
+        self.fn = _tensor_fn(node)
+        self.step_mode = step_mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from spikingjelly.activation_based import functional
+
+        if self.step_mode == "s":
+            return self.fn(x)
+        return functional.seq_to_ann_forward(x, self.fn)
+
+
+def _tensor_op(node: ir.TensorOpIR, step_mode: str = "m") -> nn.Module:
+    from spikingjelly.activation_based import layer
+
+    a = {b.name: b.value for b in node.args}
+    if node.op == "VotingLayer":
+        return layer.VotingLayer(a["voting_size"], step_mode=step_mode)
+    if node.op == "Flatten":  # torch's numbering: the batch is dimension 0
+        return layer.Flatten(a["start"] + 1, a["end"] + 1, step_mode=step_mode)
+    return _TensorOp(node, step_mode)
+
+
 def _neuron(node: ir.NeuronIR, step_mode: str = "m") -> nn.Module:
     from spikingjelly.activation_based import neuron
 
@@ -176,6 +224,8 @@ def _merge(node: ir.MergeIR, xs: list[torch.Tensor], lead: int = 2) -> torch.Ten
         return _sew_function(xs[0], xs[1], node.cnf)
     if node.op == "cat":
         return torch.cat(xs, node.dim + lead)
+    if node.op == "matmul":  # as SpikingSelfAttention writes it: vt @ kt.transpose(-2, -1)
+        return xs[0] @ xs[1]
     out = xs[0]
     for x in xs[1:]:
         out = out + x if node.op == "add" else out * x
@@ -208,6 +258,10 @@ class OracleNetwork(nn.Module):
             if isinstance(node, ir.LayerIR):
                 self.add_module(node.attr, _layer(node, step_mode))
                 self._order.append((node.attr, node.source, node.value))
+            elif isinstance(node, ir.TensorOpIR):
+                attr = f"op_{node.value}"
+                self.add_module(attr, _tensor_op(node, step_mode))
+                self._order.append((attr, node.source, node.value))
             elif isinstance(node, ir.NeuronIR):
                 self.add_module(node.attr, _neuron(node, step_mode))
                 self._order.append((node.attr, node.source, node.value))

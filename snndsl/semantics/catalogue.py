@@ -81,11 +81,15 @@ class LayerOp:
     name: str
     params: tuple[ParamSpec, ...]
     infer: Callable[[Shape, dict], tuple[dict, Shape]]  # -> (completed args, out shape)
-    ctor: str | None  # torch constructor; None for ops emitted inline (Dropout)
+    ctor: str | None  # torch constructor; None for ops emitted inline (Dropout, tensor ops)
     ctor_params: tuple[str, ...] = ()  # constructor arguments, in torch's order
     ndim: int | None = None  # spatial dims of 'size' arguments
     doc: str = ""
     spikingjelly: bool = True  # SpikingJelly's activation_based.layer has it
+    # a parameterless tensor operation emitted inline (no module, no state_dict entry):
+    # its torch form, as the docs and the coverage table name it
+    tensor: str | None = None
+    keyword_only: bool = False  # arguments only by name (Flatten: no silent renumbering)
     functional: FunctionalCall | None = field(kw_only=True)  # None: no fast path
     counts: CountFn = field(kw_only=True)
 
@@ -349,30 +353,136 @@ def _adaptive(nd: int):
 # --------------------------------------------------------------------------- reshaping
 
 
+def sample_dim(d: int, rank: int, key: str, shape: Shape) -> int:
+    """A dimension of a sample, 0-based, as a non-negative index: ``d`` counts the
+    per-sample dimensions (0 is a sample's first, never the batch or time), negative
+    ``d`` counts from the last (-1).  The one rule of every layer and merge taking a
+    dimension; out of range is an E0207 at the argument."""
+    if not isinstance(d, int) or isinstance(d, bool) or not -rank <= d < rank:
+        raise ShapeError(
+            f"{key}={d!r} is not a dimension of a {list(shape)} sample",
+            arg=key,
+            hint=f"dimensions count per sample: 0..{rank - 1}, or -{rank}..-1 from the last"
+            if rank
+            else "the input has no dimension per sample",
+        )
+    return d % rank
+
+
 def _flatten(shape: Shape, args: dict) -> tuple[dict, Shape]:
-    full = (None, *shape)  # dim 0 is the batch
-    rank = len(full)
-
-    def norm(d: int, key: str) -> int:
-        nd = d + rank if d < 0 else d
-        if not 0 <= nd < rank:
-            raise ShapeError(f"{key}={d} is out of range for a [N, *{list(shape)}] input", arg=key)
-        return nd
-
-    start, end = norm(args["start_dim"], "start_dim"), norm(args["end_dim"], "end_dim")
-    if start == 0:
-        raise ShapeError(
-            "start_dim=0 would flatten the batch dimension",
-            arg="start_dim",
-            hint="per-sample dimensions start at 1",
-        )
+    rank = len(shape)
+    start = sample_dim(args["start"], rank, "start", shape)
+    end = sample_dim(args["end"], rank, "end", shape)
     if start > end:
+        raise ShapeError(f"start={args['start']} comes after end={args['end']}", arg="start")
+    merged = math.prod(shape[start : end + 1])
+    args["start"], args["end"] = start, end
+    return args, (*shape[:start], merged, *shape[end + 1 :])
+
+
+# Flatten's torch-numbered keywords (the batch was dimension 0) before the one dim rule:
+# a located diagnostic says what they are now.
+FLATTEN_RENAMED = {"start_dim": "start", "end_dim": "end"}
+
+
+def _reshape(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    given = _tuple(args["shape"], 1)
+    total = math.prod(shape)
+    if sum(d == -1 for d in given) > 1:
+        raise ShapeError(f"shape={list(given)} has more than one -1", arg="shape")
+    if any(d == 0 or d < -1 for d in given):
         raise ShapeError(
-            f"start_dim={args['start_dim']} comes after end_dim={args['end_dim']}",
-            arg="start_dim",
+            f"shape={list(given)}: dimensions are positive, or one -1 to infer",
+            arg="shape",
         )
-    merged = math.prod(full[start : end + 1])
-    return args, tuple(full[1:start]) + (merged,) + tuple(full[end + 1 :])
+    known = math.prod(d for d in given if d != -1)
+    if -1 in given:
+        if total % known:
+            raise ShapeError(
+                f"shape={list(given)} does not fit a {list(shape)} sample: {total} elements "
+                f"are not a multiple of {known}",
+                arg="shape",
+                code="E0301",
+            )
+        out = tuple(total // known if d == -1 else d for d in given)
+    else:
+        out = given
+    if math.prod(out) != total:
+        raise ShapeError(
+            f"shape={list(given)} has {math.prod(out)} elements per sample, the input "
+            f"{list(shape)} has {total}",
+            arg="shape",
+            code="E0301",
+            hint="the sizes must multiply to the input's; one of them may be -1",
+        )
+    args["shape"] = out
+    return args, out
+
+
+def _transpose(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    rank = len(shape)
+    d0 = sample_dim(args["dim0"], rank, "dim0", shape)
+    d1 = sample_dim(args["dim1"], rank, "dim1", shape)
+    args["dim0"], args["dim1"] = d0, d1
+    out = list(shape)
+    out[d0], out[d1] = shape[d1], shape[d0]
+    return args, tuple(out)
+
+
+def _permute(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    rank = len(shape)
+    given = _tuple(args["dims"], 1)
+    if len(given) != rank:
+        raise ShapeError(
+            f"dims={list(given)} names {len(given)} dimension(s), a sample has {rank}",
+            arg="dims",
+            hint=f"list every per-sample dimension once, e.g. {list(range(rank))[::-1]}",
+        )
+    dims = tuple(sample_dim(d, rank, "dims", shape) for d in given)
+    if sorted(dims) != list(range(rank)):
+        raise ShapeError(f"dims={list(given)} is not a permutation", arg="dims")
+    args["dims"] = dims
+    return args, tuple(shape[d] for d in dims)
+
+
+def _select(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    rank = len(shape)
+    dim = sample_dim(args["dim"], rank, "dim", shape)
+    size, index = shape[dim], args["index"]
+    if not -size <= index < size:
+        raise ShapeError(
+            f"index={index} is out of range for dimension {dim} of size {size}",
+            arg="index",
+            hint=f"0..{size - 1}, or -{size}..-1 from the last",
+        )
+    if rank == 1:
+        raise ShapeError(
+            "selecting from a [L] sample would leave no dimension per sample",
+            arg="dim",
+            hint="Reshape first, or keep the dimension with Reshape([..., 1])",
+        )
+    args["dim"], args["index"] = dim, index % size
+    return args, shape[:dim] + shape[dim + 1 :]
+
+
+def _scale(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    return args, shape
+
+
+def _softmax(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    args["dim"] = sample_dim(args["dim"], len(shape), "dim", shape)
+    return args, shape
+
+
+def _voting(shape: Shape, args: dict) -> tuple[dict, Shape]:
+    _need_dims(shape, 1, "[L] (SpikingJelly's VotingLayer pools a [N, L] step)")
+    _positive(args, "voting_size")
+    if shape[0] < args["voting_size"]:
+        raise ShapeError(
+            f"voting_size={args['voting_size']} is larger than the {shape[0]} inputs",
+            arg="voting_size",
+        )
+    return args, (shape[0] // args["voting_size"],)
 
 
 _UPSAMPLE_MODES = {
@@ -437,6 +547,12 @@ def _dropout2d(shape: Shape, args: dict) -> tuple[dict, Shape]:
 def holds_nothing(args: dict, in_shape: Shape, out_shape: Shape) -> Counts:
     """No parameters, no buffers, not synaptic (pooling, reshaping, Identity, Dropout)."""
     return Counts(0, 0, None)
+
+
+def matmul_counts(a: Shape, b: Shape, out: Shape) -> Counts:
+    """``MatMul(a, b)``: a product of two activations, ``prod(*B) * m * k * n``
+    multiply-accumulates per sample and step (nothing held)."""
+    return Counts(0, 0, math.prod(out) * a[-1])
 
 
 def _linear_counts(args: dict, in_shape: Shape, out_shape: Shape) -> Counts:
@@ -605,10 +721,47 @@ _OPS: list[LayerOp] = [
     *(_adaptive_op(kind, nd) for kind in ("Avg", "Max") for nd in (1, 2, 3)),
     LayerOp(
         "Flatten",
-        (P("start_dim", "int", 1), P("end_dim", "int", -1)),
-        _flatten, "nn.Flatten", ("start_dim", "end_dim"),
-        doc="merge dimensions start_dim..end_dim of [N, *]",
+        (P("start", "int", 0), P("end", "int", -1)),
+        _flatten, None, ("start", "end"),
+        doc="merge the per-sample dimensions start..end (by default all of them)",
+        tensor="Tensor.flatten", keyword_only=True, functional=None, counts=holds_nothing,
+    ),
+    LayerOp(
+        "Reshape", (P("shape", "size"),), _reshape, None, ("shape",),
+        doc="a per-sample shape with the same number of elements; one size may be -1",
+        spikingjelly=False, tensor="Tensor.reshape", functional=None, counts=holds_nothing,
+    ),
+    LayerOp(
+        "Transpose", (P("dim0", "int"), P("dim1", "int")), _transpose, None,
+        ("dim0", "dim1"), doc="swap two per-sample dimensions",
+        spikingjelly=False, tensor="Tensor.transpose", functional=None, counts=holds_nothing,
+    ),
+    LayerOp(
+        "Permute", (P("dims", "size"),), _permute, None, ("dims",),
+        doc="reorder the per-sample dimensions: output dimension i is input dimension dims[i]",
+        spikingjelly=False, tensor="Tensor.permute", functional=None, counts=holds_nothing,
+    ),
+    LayerOp(
+        "Select", (P("index", "int"), P("dim", "int", 0)), _select, None, ("index", "dim"),
+        doc="the slice at index along dim, which is dropped (Spikformer's chunk: "
+        "Reshape([3, ...]) then Select(0), Select(1), Select(2))",
+        spikingjelly=False, tensor="Tensor.select", functional=None, counts=holds_nothing,
+    ),
+    LayerOp(
+        "Scale", (P("k", "float"),), _scale, None, ("k",),
+        doc="multiply by the constant k", spikingjelly=False, tensor="Tensor.mul",
         functional=None, counts=holds_nothing,
+    ),
+    LayerOp(
+        "Softmax", (P("dim", "int", -1),), _softmax, None, ("dim",),
+        doc="softmax over one per-sample dimension (for non-spiking baselines)",
+        spikingjelly=False, tensor="Tensor.softmax", functional=None, counts=holds_nothing,
+    ),
+    LayerOp(
+        "VotingLayer", (P("voting_size", "int", 10),), _voting, None, ("voting_size",),
+        doc="average of each voting_size consecutive inputs of [L] (SpikingJelly's "
+        "layer.VotingLayer: avg_pool1d with kernel and stride voting_size)",
+        tensor="nn.functional.avg_pool1d", functional=None, counts=holds_nothing,
     ),
     LayerOp(
         "Upsample",

@@ -19,7 +19,7 @@ from snndsl.names import RESERVED, Namespace, identifier_problem, snake_case
 from snndsl.resources import read_text
 from snndsl.semantics import topology
 from snndsl.semantics.blocks import REPEAT, BlockChecks, defined_names
-from snndsl.semantics.catalogue import OPS, ShapeError
+from snndsl.semantics.catalogue import FLATTEN_RENAMED, OPS, ShapeError
 from snndsl.semantics.definitions import Definitions, check_params
 from snndsl.semantics.evaluate import Evaluator, SurrogateValue, coerce, describe
 from snndsl.semantics.graphs import GraphChecks
@@ -410,6 +410,8 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
         )
 
     def layer(self, op, call, name, value, src, shape):
+        if op.keyword_only:
+            self._keyword_only(op, call, shape)
         ev = Evaluator(self.env, self.reporter, self.defs.call_hook, f"'{op.name}' arguments")
         bound = bind(call, op.params, ev, self.reporter, f"'{op.name}'", op.ndim)
         args = dict(bound.values)
@@ -419,6 +421,14 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
             span = bound.span_of(err.arg, call) if err.arg else call.span
             raise self.fail(err.code, f"{op.name}: {err}", span, err.hint) from None
         spec = f"{op.name}({self._describe_args(op, args, bound.given)})"
+        if op.tensor is not None:  # a parameterless tensor operation, inline
+            args = tuple(ir.Binding(key, args[key]) for key in op.ctor_params)
+            self.add(
+                ir.TensorOpIR(
+                    name, value, src, op.name, args, shape, out, spec, where=self.where(call)
+                )
+            )
+            return out
         if op.ctor is None:  # Dropout / Dropout2d: inline with a per-sequence mask
             channelwise = op.name == "Dropout2d"
             self.add(
@@ -434,6 +444,33 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
             )
         )
         return out
+
+    def _keyword_only(self, op, call, shape) -> None:
+        """Flatten counted the batch as dimension 0 (torch's start_dim/end_dim) before
+        every dimension counted per sample: its old spellings are located errors, never a
+        silent renumbering."""
+        for a in call.args:
+            if a.name is None:
+                raise self.fail(
+                    "E0206",
+                    f"'{op.name}' takes its arguments by name only",
+                    a.span,
+                    f"{op.name}(start=..., end=...): dimensions count per sample (0 is a "
+                    "sample's first, never the batch); torch's Flatten(2) is Flatten(start=1)",
+                )
+            if a.name in FLATTEN_RENAMED:
+                new = FLATTEN_RENAMED[a.name]
+                old = Evaluator(self.env, self.reporter, None, "an argument").eval(a.value)
+                now = f"{new}=..."
+                if isinstance(old, int) and not isinstance(old, bool):
+                    now = f"{new}={old - 1 if old > 0 else old}"
+                raise self.fail(
+                    "E0202",
+                    f"'{op.name}' has no argument '{a.name}': dimensions count per sample",
+                    a.name_span,
+                    f"'{a.name}' counted the batch as dimension 0; write {now} "
+                    "(0 is a sample's first dimension, negative ones count from the last)",
+                )
 
     @staticmethod
     def _describe_args(op, args, given) -> str:

@@ -1,10 +1,11 @@
 """Checks for the graph parts of a network: merges, delays and reachability.
 
-A mixin of the network checker (:mod:`snndsl.semantics.checker`): it turns chain sources that are
-merges (``Add(a, b)``, ``Mul``, ``Cat(..., dim=d)``, ``SEW(a, b, "ADD")``) or delays
-(``delay(h)``, ``delay(h, shape=[...])``) into IR nodes with inferred shapes, checks that
-the shapes a delay was assumed to have hold once its source is computed, that every
-output depends on an input (E0108), and warns about values no output uses (W0101).
+A mixin of the network checker (:mod:`snndsl.semantics.checker`): it turns chain sources
+that are merges (``Add(a, b)``, ``Mul``, ``Cat(..., dim=d)``, ``SEW(a, b, "ADD")``,
+``MatMul(a, b)``) or delays (``delay(h)``, ``delay(h, shape=[...])``) into IR nodes with
+inferred shapes, checks that the shapes a delay was assumed to have hold once its source
+is computed, that every output depends on an input (E0108), and warns about values no
+output uses (W0101).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from snndsl import ir
 from snndsl.diagnostics import did_you_mean
 from snndsl.semantics import topology
-from snndsl.semantics.catalogue import OPS
+from snndsl.semantics.catalogue import OPS, ShapeError, sample_dim
 from snndsl.semantics.evaluate import Evaluator, describe
 from snndsl.syntax import ast
 
@@ -31,6 +32,7 @@ MERGES = {
     "Mul": MergeOp("mul", ()),
     "Cat": MergeOp("cat", ("dim",)),
     "SEW": MergeOp("sew", ("cnf",)),
+    "MatMul": MergeOp("matmul", ()),
 }
 SEW_FUNCTIONS = ("ADD", "AND", "IAND")
 
@@ -49,7 +51,7 @@ class GraphChecks:
             return self.delay(call, value, None)
         if call.func in MERGES:
             return self.merge(source, value)
-        hint = "a chain starts with a name, a merge (Add, Mul, Cat, SEW) or delay(name)"
+        hint = "a chain starts with a name, a merge (Add, Mul, Cat, SEW, MatMul) or delay(name)"
         if call.func in OPS or call.func in self.defs.neurons:
             hint = f"start the chain with its input: x -> {call.func}(...)"
         raise self.fail(
@@ -146,11 +148,12 @@ class GraphChecks:
                     f"SEW connects with 'ADD', 'AND' or 'IAND', got {describe(cnf)}",
                     span,
                 )
-        if len(positional) < 2 or (op.kind == "sew" and len(positional) != 2):
-            count = "two values" if op.kind == "sew" else "at least two values"
+        pair = op.kind in ("sew", "matmul")
+        if len(positional) < 2 or (pair and len(positional) != 2):
+            count = "two values" if pair else "at least two values"
             raise self.fail("E0206", f"'{call.func}' merges {count}", call.span)
         known = [self.values[a.value.id] for a in positional if isinstance(a.value, ast.Name)]
-        like = known[0] if known and op.kind != "cat" else None
+        like = known[0] if known and op.kind not in ("cat", "matmul") else None
         names, shapes = [], []
         for a in positional:
             if isinstance(a.value, ast.Name):
@@ -164,15 +167,16 @@ class GraphChecks:
             else:
                 raise self.fail("E0204", "merge arguments are names or delay(name)", a.value.span)
         dim = None
-        if op.kind == "cat":
+        if op.kind == "matmul":
+            shape = self._matmul_shape(call, names, shapes)
+        elif op.kind == "cat":
             dim = ev.eval(kwargs["dim"].value) if "dim" in kwargs else 0
             ndim = len(shapes[0])
-            if not isinstance(dim, int) or isinstance(dim, bool) or not -ndim <= dim < ndim:
+            try:
+                dim = sample_dim(dim, ndim, "dim", shapes[0])
+            except ShapeError as err:
                 span = kwargs["dim"].value.span if "dim" in kwargs else call.span
-                raise self.fail(
-                    "E0207", f"Cat dim must be an int in [{-ndim}, {ndim}), got {dim!r}", span
-                )
-            dim %= ndim
+                raise self.fail(err.code, f"Cat: {err}", span, err.hint) from None
             rest = [s[:dim] + s[dim + 1 :] for s in shapes]
             if any(len(s) != ndim for s in shapes) or any(r != rest[0] for r in rest):
                 raise self.fail(
@@ -212,6 +216,29 @@ class GraphChecks:
             ),
         )
         return shape
+
+    def _matmul_shape(self, call: ast.Call, names: list[str], shapes: list) -> tuple[int, ...]:
+        """``[*B, m, k] @ [*B, k, n] -> [*B, m, n]`` over per-sample dimensions."""
+        (a, b), (na, nb) = shapes, names
+        if len(a) < 2 or len(b) < 2:
+            short = na if len(a) < 2 else nb
+            raise self.fail(
+                "E0301",
+                f"MatMul multiplies matrices: '{short}' is {_dims(a if short == na else b)} "
+                "per sample, it needs at least two dimensions",
+                call.span,
+                "Reshape it to [..., m, k] first",
+            )
+        if len(a) != len(b) or a[:-2] != b[:-2] or a[-1] != b[-2]:
+            raise self.fail(
+                "E0301",
+                f"MatMul({na}, {nb}) needs [*B, m, k] and [*B, k, n], got {_dims(a)} and "
+                f"{_dims(b)}",
+                call.span,
+                "the leading dimensions must be equal and a's last must be b's second-last; "
+                "Transpose(-2, -1) swaps the last two",
+            )
+        return (*a[:-1], b[-1])
 
     def check_reachability(self, defs: dict[str, ast.Chain]) -> None:
         """Outputs must depend on an input; values no output uses get a warning."""

@@ -116,7 +116,6 @@ class ConvNet(nn.Module):
         self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(8)
         self.pool1 = nn.MaxPool2d(2, stride=2)
-        self.flat = nn.Flatten()
         self.fc1 = nn.Linear(1568, 64)
         self.fc2 = nn.Linear(64, 10)
         self.reset()
@@ -166,7 +165,7 @@ class ConvNet(nn.Module):
         # pool1: MaxPool2d(kernel_size=2)
         features = self.pool1(sn1.flatten(0, 1))  # [T * N, 8, 14, 14]
         # flat: Flatten()
-        flat = self.flat(features)  # [T * N, 1568]
+        flat = features.flatten(1)  # [T * N, 1568]
         # drop: Dropout(p=0.5), one mask per sequence
         _xs = flat.unflatten(0, (_T, _N))
         if self.training:

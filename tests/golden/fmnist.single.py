@@ -95,7 +95,6 @@ class FashionMNIST(nn.Module):
         self.conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(128)
         self.pool2 = nn.MaxPool2d(2, stride=2)
-        self.flat = nn.Flatten()
         self.fc1 = nn.Linear(6272, 2048, bias=False)
         self.fc2 = nn.Linear(2048, 10, bias=False)
         self.reset()
@@ -165,7 +164,7 @@ class FashionMNIST(nn.Module):
         # pool2: MaxPool2d(kernel_size=2, stride=2)
         features = self.pool2(sn2)  # [N, 128, 7, 7]
         # flat: Flatten()
-        flat = self.flat(features)  # [N, 6272]
+        flat = features.flatten(1)  # [N, 6272]
         # fc1: Linear(in_features=6272, out_features=2048, bias=false)
         fc1 = F.linear(flat, self.fc1.weight, self.fc1.bias)  # [N, 2048]
         # sn3: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)

@@ -105,7 +105,6 @@ class PooledMLP(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.pool = nn.AvgPool2d(4, stride=4)
-        self.flat = nn.Flatten()
         self.fc1 = nn.Linear(49, 64)
         self.fc2 = nn.Linear(64, 10, bias=False)
         self.reset()
@@ -137,7 +136,7 @@ class PooledMLP(nn.Module):
         # pool: AvgPool2d(kernel_size=4)
         pool = self.pool(frame)  # [N, 1, 7, 7]
         # flat: Flatten()
-        pooled = self.flat(pool)  # [N, 49]
+        pooled = pool.flatten(1)  # [N, 49]
         # fc1: Linear(in_features=49, out_features=64)
         fc1 = F.linear(pooled, self.fc1.weight, self.fc1.bias)  # [N, 64]
         # sn1: LIF(tau=4.0, decay_input=false, v_threshold=1.0, v_reset=none, surrogate=ATan(alpha=3.0), detach_reset=false)

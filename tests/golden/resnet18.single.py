@@ -159,7 +159,6 @@ class SpikingResNet18(nn.Module):
         self.layer4_1_conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
         self.layer4_1_bn2 = nn.BatchNorm2d(512)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.flat = nn.Flatten()
         self.fc = nn.Linear(512, 10)
         self.reset()
 
@@ -601,7 +600,7 @@ class SpikingResNet18(nn.Module):
         # avgpool: AdaptiveAvgPool2d(output_size=1)
         avgpool = self.avgpool(features)  # [N, 512, 1, 1]
         # flat: Flatten()
-        flat = self.flat(avgpool)  # [N, 512]
+        flat = avgpool.flatten(1)  # [N, 512]
         # fc: Linear(in_features=512, out_features=10)
         logits = F.linear(flat, self.fc.weight, self.fc.bias)  # [N, 10]
         return logits

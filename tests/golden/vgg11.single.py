@@ -132,7 +132,6 @@ class VGG11(nn.Module):
         self.conv8 = nn.Conv2d(512, 512, 3, padding=1)
         self.bn8 = nn.BatchNorm2d(512)
         self.pool5 = nn.MaxPool2d(2, stride=2)
-        self.flat = nn.Flatten()
         self.fc = nn.Linear(512, 10)
         self.reset()
 
@@ -325,7 +324,7 @@ class VGG11(nn.Module):
         # pool5: MaxPool2d(kernel_size=2, stride=2)
         s5 = self.pool5(sn8)  # [N, 512, 1, 1]
         # flat: Flatten()
-        flat = self.flat(s5)  # [N, 512]
+        flat = s5.flatten(1)  # [N, 512]
         # fc: Linear(in_features=512, out_features=10)
         logits = F.linear(flat, self.fc.weight, self.fc.bias)  # [N, 10]
         return logits

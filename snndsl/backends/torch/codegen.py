@@ -235,6 +235,45 @@ def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> views.Block:
     )
 
 
+def _tensor_op(n: ir.TensorOpIR, x: Code) -> Code:
+    """The torch spelling of a parameterless tensor operation on ``x`` [B, *] (B the batch,
+    or the time-folded T * N): the IR's per-sample dimensions move past B."""
+    if n.op == "Flatten":
+        start, end = n.arg("start"), n.arg("end")
+        last = end == len(n.in_shape) - 1
+        return call(Attr(x, "flatten"), str(start + 1), *(() if last else (str(end + 1),)))
+    if n.op == "Reshape":
+        return call(Attr(x, "reshape"), "-1", *(str(d) for d in n.shape))
+    if n.op == "Transpose":
+        return call(Attr(x, "transpose"), str(n.arg("dim0") + 1), str(n.arg("dim1") + 1))
+    if n.op == "Permute":
+        return call(Attr(x, "permute"), "0", *(str(d + 1) for d in n.arg("dims")))
+    if n.op == "Select":
+        return call(Attr(x, "select"), str(n.arg("dim") + 1), str(n.arg("index")))
+    if n.op == "Scale":
+        return chain("*", [x, format_const(n.arg("k"))])
+    if n.op == "Softmax":
+        return call("torch.softmax", x, str(n.arg("dim") + 1))
+    if n.op == "VotingLayer":  # SpikingJelly's layer.VotingLayer, as its forward writes it
+        k = str(n.arg("voting_size"))
+        pooled = call("F.avg_pool1d", call(Attr(x, "unsqueeze"), "1"), k, k)
+        return call(Attr(pooled, "squeeze"), "1")
+    raise GenerationError(f"no torch form for the tensor operation {n.op!r}")
+
+
+def _tensor_block(n: ir.TensorOpIR, lay: _Layout, prefix: str) -> views.Block:
+    value = _tensor_op(n, lay.as_folded(n.source))
+    if n.op == "VotingLayer":
+        lay.needs_functional = True
+    if lay.multi:
+        lay.folded.add(n.value)  # stateless: the time-folded [T * N, *] layout
+    shape = _shape("T * N" if lay.multi else prefix, n.shape)
+    return LayerView(
+        comment=_comment(f"{n.label}: {n.spec}"),
+        line=lay.stmt(n.value, value, shape),
+    )
+
+
 def _dropout_block(n: ir.DropoutIR, lay: _Layout, prefix: str) -> views.Block:
     src, unfold = lay.sequence(n.source) if lay.multi else (Atom(n.source), "")
     like = Sub(src, Atom("0")) if lay.multi else src
@@ -479,6 +518,8 @@ def _merge_block(n: ir.MergeIR, lay: _Layout, prefix: str) -> views.Block:
         value = call("torch.cat", Tup(tuple(srcs)), str(n.dim + lead))
     elif n.op == "sew":
         value = _sew(n.cnf, *srcs)
+    elif n.op == "matmul":  # batched over the leading dimensions, as torch.matmul is
+        value = chain("@", srcs)
     else:
         value = chain("+" if n.op == "add" else "*", srcs)
     return MergeView(
@@ -520,6 +561,7 @@ def _state_read_block(n: ir.StateReadIR, lay: _Layout, prefix: str) -> views.Blo
 
 _BLOCKS = {
     ir.LayerIR: _layer_block,
+    ir.TensorOpIR: _tensor_block,
     ir.DropoutIR: _dropout_block,
     ir.NeuronIR: _neuron_block,
     ir.ParallelIR: _parallel_block,
