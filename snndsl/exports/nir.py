@@ -11,7 +11,7 @@ snndsl                             NIR node
 =================================  ===================================================
 ``Linear`` (bias / no bias)        ``Affine`` / ``Linear`` (vector inputs)
 ``Conv1d``, ``Conv2d``             ``Conv1d``, ``Conv2d`` (zero bias when it has none)
-``Flatten(start_dim, end_dim)``    ``Flatten`` (dims counted without the batch)
+``Flatten(start, end)``            ``Flatten`` (per-sample dims, as in NIR)
 ``AvgPool2d``                      ``AvgPool2d``; ``divisor_override=1``: ``SumPool2d``
 ``IF(v_reset=r)``                  ``IF(r=1/dt, v_threshold, v_reset=r)``
 ``LIF(tau, decay_input, ...)``     ``LIF(tau=tau*dt, r=1 or tau, v_leak=v_reset, ...)``
@@ -78,8 +78,10 @@ class _Refusals:
 
 
 def _label(node) -> str:
-    if isinstance(node, ir.DropoutIR):
+    if isinstance(node, (ir.DropoutIR, ir.TensorOpIR)):
         return node.label
+    if isinstance(node, ir.StateReadIR):
+        return node.value
     if isinstance(node, (ir.MergeIR, ir.DelayIR, ir.AliasIR)):
         return node.value
     return node.attr
@@ -209,6 +211,15 @@ class _Exporter:
             self.virtual[node.value] = (node.source,)
         elif isinstance(node, ir.MergeIR):
             self.merge(node)
+        elif isinstance(node, ir.TensorOpIR):
+            self.tensor_op(node)
+        elif isinstance(node, ir.StateReadIR):
+            self.refusals.add(
+                node,
+                "E0601",
+                f"'{node.value}' reads the state {node.spec}; NIR nodes have one output",
+                "export the neuron's spikes, or a non-spiking neuron that emits the state",
+            )
         elif isinstance(node, ir.DelayIR):
             self.delay(node)
         elif isinstance(node, ir.ParallelIR):
@@ -307,16 +318,6 @@ class _Exporter:
                 )
         elif op == "AvgPool2d":
             self.avgpool(node, args)
-        elif op == "Flatten":
-            start, end = args["start_dim"], args["end_dim"]
-            self.emit(
-                node,
-                nir.Flatten(
-                    input_type={"input": np.array(node.in_shape)},
-                    start_dim=start - 1 if start > 0 else start,
-                    end_dim=end - 1 if end > 0 else end,
-                ),
-            )
         elif op in ("BatchNorm1d", "BatchNorm2d"):
             if label in self.folded:
                 self.virtual[node.value] = (node.source,)
@@ -342,14 +343,37 @@ class _Exporter:
                 "CubaLIF, sums and delays",
             )
 
+    def tensor_op(self, node: ir.TensorOpIR) -> None:
+        """Flatten maps to NIR's Flatten (whose dims, like the spec's, count one sample's
+        dimensions); the other tensor operations have no NIR node."""
+        import nir
+        import numpy as np
+
+        if node.op == "Flatten":
+            self.emit(
+                node,
+                nir.Flatten(
+                    input_type={"input": np.array(node.in_shape)},
+                    start_dim=int(node.arg("start")),
+                    end_dim=int(node.arg("end")),
+                ),
+            )
+            return
+        self.refuse(
+            node,
+            f"NIR has no node for {node.op}",
+            "NIR holds Linear, Conv1d, Conv2d, Flatten, AvgPool2d/SumPool2d, IF, LIF, "
+            "CubaLIF, sums and delays",
+        )
+
     def refuse(self, node, why: str, hint: str) -> None:
         self.refusals.add(
             node, "E0601", f"'{_label(node)}' ({node.spec}) cannot be exported to NIR: {why}", hint
         )
 
     def emit(self, node, nir_node) -> None:
-        self.nodes[node.attr] = nir_node
-        self.produced_by[node.value] = node.attr
+        self.nodes[_label(node)] = nir_node
+        self.produced_by[node.value] = _label(node)
 
     def linear_weights(self, node: ir.LayerIR, args):
         if node.op == "Linear":

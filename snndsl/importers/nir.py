@@ -271,13 +271,13 @@ class _Importer:
             kernel = _size(w.shape[2:])
             return f"{label}: {_call(op, [w.shape[0], kernel], **kw)}"
         if isinstance(node, nir.Flatten):
-            kw = {}
-            start = node.start_dim + 1 if node.start_dim >= 0 else node.start_dim
-            end = node.end_dim + 1 if node.end_dim >= 0 else node.end_dim
-            if start != 1:
-                kw["start_dim"] = start
-            if end != -1:
-                kw["end_dim"] = end
+            kw = {}  # NIR's dims, like the spec's, count one sample's dimensions
+            ndim = len(node.input_type["input"])
+            start, end = int(node.start_dim), int(node.end_dim)
+            if start != 0:
+                kw["start"] = start
+            if end not in (-1, ndim - 1):
+                kw["end"] = end
             return f"{label}: {_call('Flatten', **kw)}"
         if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
             kernel = _size(node.kernel_size)
