@@ -64,3 +64,12 @@ def test_unpacked_wheel_generates_without_the_source_tree(wheel, tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "class Seed(nn.Module):" in run.stdout
+
+
+def test_wheel_registers_the_pygments_lexer(wheel):
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
+    assert "snndsl/editors/pygments_lexer.py" in names
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    text = archive.read(entry_points).decode()
+    assert "[pygments.lexers]\nsnn = snndsl.editors.pygments_lexer:SnnLexer" in text
