@@ -1,5 +1,5 @@
-"""The snndsl command line (generate, check, convert, fmt, summary, graph, export, import,
-coverage, explain).
+"""The snndsl command line (generate, check, trace, convert, fmt, summary, graph, export,
+import, coverage, explain).
 
 Exit status: 0 on success, 1 on spec errors or a failed check, 2 on usage errors.
 Spec errors print as ``file:line:col: error[Exxx]: message`` with the source line, a
@@ -124,6 +124,45 @@ def _cmd_check(args) -> int:
         return 1
     print(report.render())
     return 0 if report.ok else 1
+
+
+TRACE_SUFFIXES = (".png", ".svg")
+
+
+def _cmd_trace(args) -> int:
+    from snndsl.exports.trace import MissingMatplotlib, require_matplotlib
+
+    suffix = str(args.output).lower()
+    if not suffix.endswith(TRACE_SUFFIXES):
+        raise _Usage(f"-o must end in {', '.join(TRACE_SUFFIXES)}, got {args.output!r}")
+    try:
+        require_matplotlib()
+    except MissingMatplotlib as err:
+        print(f"snndsl trace: {err}", file=sys.stderr)
+        return 1
+    from snndsl.console import quiet_third_party
+    from snndsl.exports.trace import render, run_trace
+    from snndsl.files import write_bytes
+
+    try:
+        with quiet_third_party():
+            trace = run_trace(
+                args.spec,
+                args.network,
+                _params(args.set),
+                steps=args.steps,
+                batch=args.batch,
+                seed=args.seed,
+                scale=args.input_scale,
+                calibrate=args.calibrate,
+            )
+    except RuntimeError as err:
+        print(f"snndsl trace: {err}", file=sys.stderr)
+        return 1
+    sys.stdout.write(trace.table())
+    write_bytes(args.output, render(trace, "svg" if suffix.endswith(".svg") else "png"))
+    print(f"wrote {args.output}")
+    return 0
 
 
 def _cmd_convert(args) -> int:
@@ -353,6 +392,34 @@ def build_parser() -> argparse.ArgumentParser:
         "compile builds its kernels on first use, seconds each on a small CPU",
     )
     c.set_defaults(func=_cmd_check)
+
+    t = sub.add_parser(
+        "trace",
+        help="run the network on the check's input and draw spike rasters, membrane traces "
+        'and firing rates (PNG or SVG; needs matplotlib: pip install "snndsl[plot]")',
+    )
+    common(t)
+    t.add_argument("-o", "--output", required=True, help="RASTER.png or RASTER.svg")
+    t.add_argument(
+        "--steps", type=_int_from(1), default=None, help="time steps T (default 8, or a PSN's T)"
+    )
+    t.add_argument("--batch", type=_int_from(1), default=4, help="batch size N (default 4)")
+    t.add_argument(
+        "--seed", type=_int_from(0), default=1, help="seed for weights and input (default 1)"
+    )
+    t.add_argument(
+        "--input-scale",
+        type=_positive_float,
+        default=4.0,
+        help="input is uniform in [0, scale) (default 4)",
+    )
+    t.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="keep the initial weights (by default calibrated as snndsl check does)",
+    )
+    t.set_defaults(func=_cmd_trace)
 
     v = sub.add_parser("convert", help="convert between .snn text and YAML (by -o's suffix)")
     v.add_argument("spec")

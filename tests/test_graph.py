@@ -326,3 +326,44 @@ def test_cli_graph_usage_errors_exit_2(argv, capsys, monkeypatch, tmp_path):
     assert info.value.code == 2
     assert "usage: snndsl" in capsys.readouterr().err
     assert not (ROOT / "net.png").exists()
+
+
+def _points(d: str) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d)]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+def test_svg_draws_the_feedback_edges_of_the_dot_output(spec):
+    g = graph(str(spec))
+    dot_feedback = [line for line in to_dot(g).splitlines() if "style=dashed" in line]
+    root = ET.fromstring(to_svg(g))
+    paths = [p for p in root.iter(f"{SVG}path") if p.get("class") == "feedback"]
+    assert len(paths) == len(dot_feedback) == len(g.feedback)
+    if spec.name == "shd_rnn.snn":
+        assert len(paths) >= 1  # the recurrent loop is drawn, not left as a lone source
+    nodes = _svg_nodes(to_svg(g))
+    boxes = {
+        i: tuple(float(r.get(k)) for k in ("x", "y", "width", "height"))
+        for i, (_, r) in nodes.items()
+    }
+    width, height = float(root.get("width")), float(root.get("height"))
+    for path, (src, dst) in zip(paths, g.feedback):
+        assert path.get("stroke-dasharray")  # dashed, as in the DOT output
+        assert src in path.find(f"{SVG}title").text and dst in path.find(f"{SVG}title").text
+        points = _points(path.get("d"))
+        (x0, y0), (x1, y1) = points[0], points[-1]
+        sx, sy, sw, sh = boxes[src]
+        dx, dy, dw, dh = boxes[dst]
+        assert x0 == pytest.approx(sx + sw) and sy < y0 < sy + sh  # leaves the source's side
+        assert x1 == pytest.approx(dx + dw) and dy < y1 < dy + dh  # enters the delay's side
+        for px, py in points:
+            assert 0 <= px <= width and 0 <= py <= height
+        for (ax, ay), (bx, by) in zip(points, points[1:]):  # routed around every box
+            assert ax == bx or ay == by
+            for x, y, w, h in boxes.values():
+                inside_x = min(ax, bx) < x + w and x < max(ax, bx)
+                inside_y = min(ay, by) < y + h and y < max(ay, by)
+                if ax == bx:  # vertical: must not run through a box
+                    assert not (x < ax < x + w and inside_y), (ax, ay, by, (x, y, w, h))
+                else:
+                    assert not (y < ay < y + h and inside_x), (ay, ax, bx, (x, y, w, h))

@@ -6,8 +6,9 @@ IR node and output; edges from each node's sources).  :func:`to_dot` prints it f
 Graphviz; :func:`to_svg` needs no Graphviz: :func:`layered_layout` places any DAG given as
 (node, sources) pairs in layers (longest path from the inputs), routes edges that skip
 layers through bend points, orders each layer by barycentre sweeps to reduce crossings,
-and centres nodes under their sources.  Every label is escaped for DOT and for XML, and
-the output is deterministic.
+and centres nodes under their sources; feedback edges (a delay reading the previous step)
+run dashed in lanes right of the graph, around the boxes.  Every label is escaped for
+DOT and for XML, and the output is deterministic.
 """
 
 from __future__ import annotations
@@ -302,6 +303,38 @@ def _ports(lay: Layout, box_w) -> tuple[list[float], list[float]]:
     return start, end
 
 
+FEEDBACK_GAP = 16.0  # from the graph's right edge to the first feedback lane
+FEEDBACK_LANE = 10.0  # between feedback lanes
+
+
+def _feedback_path(
+    i: int, src: tuple[float, float, float], dst: tuple[float, float, float], lane: float
+) -> str:
+    """A feedback edge routed around the boxes: out of the source box's right side, down
+    (or up) into the gap between layers, right to its own lane beyond the graph, along
+    the lane to the gap beside the target's layer, back left and into the target box's
+    right side.  ``src`` and ``dst`` are (right edge, top, height) of the boxes."""
+    (sx, stop, h), (dx, dtop, _) = src, dst
+    side = 8.0 + 2.0 * (i % 3)  # how far right of a box the edge turns
+    off = 8.0 + 4.0 * (i % 4)  # how far into the gap between layers it runs
+    sy, dy = stop + h / 2 + 3.0, dtop + h / 2 - 3.0
+    sgap = stop + h + off  # the gap below the source's layer
+    dgap = dtop - off if dtop < stop else sgap  # above the target's layer (it is higher)
+    points = [
+        (sx, sy),
+        (sx + side, sy),
+        (sx + side, sgap),
+        (lane, sgap),
+        (lane, dgap),
+        (dx + side, dgap),
+        (dx + side, dy),
+        (dx, dy),
+    ]
+    return " ".join(
+        f"{'M' if k == 0 else 'L'}{_num(px)},{_num(py)}" for k, (px, py) in enumerate(points)
+    )
+
+
 def to_svg(g: Graph) -> str:
     """A standalone SVG drawing of the graph, laid out by :func:`layered_layout`."""
     by_id = {n.id: n for n in g.nodes}
@@ -315,8 +348,9 @@ def to_svg(g: Graph) -> str:
         [(n.id, srcs) for n, srcs in zip(g.nodes, g.sources)], box_w, gap=2 * PAD_X
     )
     depth = max(lay.layer.values(), default=0) + 1
-    width = lay.width + 2 * MARGIN
-    height = depth * box_h + (depth - 1) * LAYER_GAP + 2 * MARGIN
+    loops = len(g.feedback)  # each gets its own lane right of the graph
+    width = lay.width + 2 * MARGIN + (FEEDBACK_GAP + loops * FEEDBACK_LANE if loops else 0)
+    height = depth * box_h + (depth - 1) * LAYER_GAP + 2 * MARGIN + (LAYER_GAP if loops else 0)
 
     def top(layer: int) -> float:
         return MARGIN + layer * (box_h + LAYER_GAP)
@@ -342,6 +376,18 @@ def to_svg(g: Graph) -> str:
         )
         out.append(
             f'<path class="edge" d="{d}" fill="none" stroke="#555" marker-end="url(#arrow)"/>'
+        )
+    for i, (src, dst) in enumerate(g.feedback):
+        d = _feedback_path(
+            i,
+            (MARGIN + lay.x[src] + box_w(src) / 2, top(lay.layer[src]), box_h),
+            (MARGIN + lay.x[dst] + box_w(dst) / 2, top(lay.layer[dst]), box_h),
+            MARGIN + lay.width + FEEDBACK_GAP + i * FEEDBACK_LANE,
+        )
+        out.append(
+            f'<path class="feedback" d="{d}" fill="none" stroke="#555" '
+            'stroke-dasharray="5,3" marker-end="url(#arrow)">'
+            f"<title>{escape(src)} at the previous step -&gt; {escape(dst)}</title></path>"
         )
     for n in g.nodes:
         w = box_w(n.id)

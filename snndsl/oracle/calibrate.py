@@ -31,17 +31,45 @@ STEPS = 12  # rate evaluations per layer, at most
 CALIBRATION_BATCH = 2  # samples the rates are measured on (all T steps)
 
 
-def _spiking_layers(net: ir.NetworkIR) -> list[ir.NeuronIR | ir.ParallelIR]:
+def spiking_layers(net: ir.NetworkIR) -> list[ir.NeuronIR | ir.ParallelIR]:
+    """The neuron layers of ``net`` (neurons and parallel neurons), in node order."""
     return [n for n in net.nodes if isinstance(n, (ir.NeuronIR, ir.ParallelIR))]
 
 
-def _probe(net: ir.NetworkIR):
-    """A multi-step module computing every neuron layer's output (and nothing else)."""
+def record_names(net: ir.NetworkIR) -> dict[str, str]:
+    """Per neuron layer (label) with a state, the attribute of the probe that records its
+    first state over time (``store_v_seq``): the layer's own recording, or a fresh name."""
+    taken = {n.value for n in net.nodes} | {getattr(n, "attr", "") for n in net.nodes}
+    taken |= {n.v_seq for n in net.neurons if n.v_seq}
+    out = {}
+    for n in net.neurons:
+        if n.v_seq:
+            out[n.attr] = n.v_seq
+        elif n.states:
+            name = f"{n.attr}_v_seq"
+            while name in taken:
+                name = "_" + name
+            taken.add(name)
+            out[n.attr] = name
+    return out
+
+
+def probe(net: ir.NetworkIR, record: bool = False):
+    """A multi-step module computing every neuron layer's output (and nothing else);
+    with ``record``, each neuron layer also records its first state over time into the
+    attribute :func:`record_names` gives."""
     from snndsl.backends import render
 
-    layers = _spiking_layers(net)
+    layers = spiking_layers(net)
     outputs = tuple(ir.OutputIR(n.value, n.value, n.shape) for n in layers)
     probe_net = replace(net, outputs=outputs)
+    if record:
+        names = record_names(net)
+        nodes = tuple(
+            replace(n, v_seq=names[n.attr]) if isinstance(n, ir.NeuronIR) and n.attr in names else n
+            for n in net.nodes
+        )
+        probe_net = replace(probe_net, nodes=nodes)
     return import_source(render(probe_net, "multi", "eager"), net.name, "multi")()
 
 
@@ -53,9 +81,24 @@ def _outputs(probe, state: dict, xs: list[torch.Tensor]) -> tuple[torch.Tensor, 
     return ys if isinstance(ys, tuple) else (ys,)
 
 
-def _rates(probe, state: dict, xs: list[torch.Tensor]) -> list[float]:
+def run_probe(
+    net: ir.NetworkIR, module, xs: list[torch.Tensor]
+) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+    """Every neuron layer's output ([T, N, *], in :func:`spiking_layers` order) and the
+    recorded first state of each neuron layer that has one ({label: [T, N, *]}), run in
+    eval mode with ``module``'s weights on ``xs``."""
+    layers = spiking_layers(net)
+    if not layers:
+        return [], {}
+    p = probe(net, record=True).eval()
+    ys = _outputs(p, module.state_dict(), xs)
+    records = {attr: getattr(p, name) for attr, name in record_names(net).items()}
+    return list(ys), {k: v for k, v in records.items() if v is not None}
+
+
+def _rates(p, state: dict, xs: list[torch.Tensor]) -> list[float]:
     """Per layer, the fraction of non-zero outputs (of spikes, for a spiking layer)."""
-    return [float((y != 0).float().mean()) for y in _outputs(probe, state, xs)]
+    return [float((y != 0).float().mean()) for y in _outputs(p, state, xs)]
 
 
 def firing_rates(
@@ -65,10 +108,10 @@ def firing_rates(
     the outputs are spikes) for every neuron layer of ``net``, run with ``module``'s
     weights on ``xs``.  A layer with analog outputs (LIAF, a surrogate with
     ``spiking=false``) has no firing rate; its fraction of non-zero outputs is given."""
-    layers = _spiking_layers(net)
+    layers = spiking_layers(net)
     if not layers:
         return []
-    ys = _outputs(_probe(net).eval(), module.state_dict(), xs)
+    ys = _outputs(probe(net).eval(), module.state_dict(), xs)
     return [
         (n.attr, float((y != 0).float().mean()), bool(((y == 0) | (y == 1)).all()))
         for n, y in zip(layers, ys)
@@ -120,13 +163,13 @@ def calibrate_weights(net: ir.NetworkIR, module, xs: list[torch.Tensor]) -> list
     """Scale the weights of ``module`` (in place) so that every neuron layer fires in
     :data:`BAND` on ``xs`` where scaling the weight feeding it can get it there;
     returns one note per change."""
-    layers = _spiking_layers(net)
+    layers = spiking_layers(net)
     if not layers:
         return []
-    probe = _probe(net).eval()
+    p = probe(net).eval()
     state = {k: v.clone() for k, v in module.state_dict().items()}
     xs = [x[:, :CALIBRATION_BATCH] for x in xs]
-    ys = _outputs(probe, state, xs)
+    ys = _outputs(p, state, xs)
     rates = [float((y != 0).float().mean()) for y in ys]
     analog = [not bool(((y == 0) | (y == 1)).all()) for y in ys]
     notes = []
@@ -140,7 +183,7 @@ def calibrate_weights(net: ir.NetworkIR, module, xs: list[torch.Tensor]) -> list
 
         def rate_at(log_scale: float, key=key, original=original, index=index, tried=tried):
             state[key] = original * (2.0**log_scale)
-            tried[log_scale] = _rates(probe, state, xs)
+            tried[log_scale] = _rates(p, state, xs)
             return tried[log_scale][index]
 
         best = _search(rate_at, up=before < BAND[0])

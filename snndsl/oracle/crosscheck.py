@@ -74,6 +74,21 @@ def make_inputs(
     return [torch.rand((steps, batch, *i.shape), generator=gen) * scale for i in net.inputs]
 
 
+def resolve_steps(net: ir.NetworkIR, steps: int | None) -> int:
+    """The number of time steps to run: ``steps``, or 8, or the ``steps`` of the spec's
+    parallel neurons (PSN, MaskedPSN), which need exactly that many."""
+    fixed = sorted({p.steps for p in net.parallels if p.steps is not None})
+    if len(fixed) > 1:
+        raise RuntimeError(f"the spec's parallel neurons need different numbers of steps: {fixed}")
+    if steps is None:
+        return fixed[0] if fixed else DEFAULT_STEPS
+    if fixed and steps != fixed[0]:
+        raise RuntimeError(
+            f"the spec's parallel neurons run exactly {fixed[0]} steps; use --steps {fixed[0]}"
+        )
+    return steps
+
+
 def _as_tuple(y) -> tuple[torch.Tensor, ...]:
     return y if isinstance(y, tuple) else (y,)
 
@@ -123,15 +138,7 @@ def run_check(
     from snndsl.semantics.checker import check_module
 
     net = check_module(parse(spec), network, params)
-    fixed = sorted({p.steps for p in net.parallels if p.steps is not None})
-    if len(fixed) > 1:
-        raise RuntimeError(f"the spec's parallel neurons need different numbers of steps: {fixed}")
-    if steps is None:
-        steps = fixed[0] if fixed else DEFAULT_STEPS
-    elif fixed and steps != fixed[0]:
-        raise RuntimeError(
-            f"the spec's parallel neurons run exactly {fixed[0]} steps; use --steps {fixed[0]}"
-        )
+    steps = resolve_steps(net, steps)
     blockers = [single_step_problem(p) for p in net.parallels if single_step_problem(p)]
     say("generating both forms")
     multi_cls = import_source(render(net, "multi", backend), net.name, "multi")
