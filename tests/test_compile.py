@@ -66,20 +66,9 @@ def dynamo_only(monkeypatch):
     torch._dynamo.reset()
 
 
-# A known limit of the compile backend, not fixed here: one step kernel is shared by every
-# layer whose step has the same text, and dynamo recompiles it for each new input shape;
-# specs/spikformer.snn has ten LIF layers of eight shapes and ranks, past dynamo's
-# recompile_limit (8), which fullgraph=True makes a hard error.  Strict: passing is news.
-_RECOMPILE_LIMIT = pytest.mark.xfail(
-    reason="shared compiled LIF kernel exceeds dynamo's recompile_limit (8 shapes)",
-    raises=torch._dynamo.exc.FailOnRecompileLimitHit,
-    strict=True,
-)
-
-
 @pytest.mark.parametrize(
     "spec",
-    [pytest.param(s, marks=_RECOMPILE_LIMIT) if s.name == "spikformer.snn" else s for s in SPECS],
+    SPECS,
     ids=lambda p: p.name,
 )
 def test_compiled_step_kernels_trace_and_match_the_fused_form(spec, dynamo_only):
@@ -143,3 +132,15 @@ def test_inductor_keeps_values_bit_identical():
     yc.sum().backward()
     assert torch.allclose(xc.grad, xe.grad, rtol=1e-6, atol=1e-9)
     assert torch.equal(eager._sn_v, compiled._sn_v)
+
+
+def test_layers_of_different_ranks_get_their_own_kernel():
+    """A kernel is shared only at one per-sample rank, so no kernel sees more input ranks
+    than dynamo's recompile limit allows (specs/spikformer.snn has ten LIF layers)."""
+    spec = (
+        "network Ranks {\n    input x: [2, 3, 4]\n"
+        "    a = x -> s3: LIF(surrogate=ATan())\n"
+        "    output y = a -> flat: Flatten -> s1: LIF(surrogate=ATan())\n}\n"
+    )
+    source = snndsl.generate(spec, mode="multi", backend="compile")
+    assert source.count("_LIF_step(") == 1 and source.count("_LIF_step_2(") == 1

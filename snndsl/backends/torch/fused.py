@@ -39,8 +39,14 @@ class Kernels:
     names: Namespace  # module-level names
     views: dict[tuple, KernelView]  # (doc, args, body, returns) -> template view, in order
 
-    def add(self, stem: str, doc: str, args: list[str], body: list[str], rets: list[str]) -> str:
-        key = (doc, tuple(args), tuple(body), tuple(rets))
+    def add(
+        self, stem: str, doc: str, args: list[str], body: list[str], rets: list[str], rank: int
+    ) -> str:
+        """The name of the kernel with this text for layers of this per-sample rank.
+        Layers share a kernel only at one rank: dynamo compiles a kernel once per input
+        rank (and sizes, made dynamic after the first change), and a kernel shared by
+        many ranks would pass its recompile limit (8), a hard error under fullgraph."""
+        key = (doc, tuple(args), tuple(body), tuple(rets), rank)
         if key not in self.views:
             self.views[key] = KernelView(self.names.fresh(stem), doc, args, body, ", ".join(rets))
         return self.views[key].name
@@ -224,6 +230,7 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
         ["_x", *states, *params, out_slot, *slots.values()],
         body,
         states,
+        len(n.shape),
     )
     slices = [f"{lst}[_t]" for lst in lists.values()]
     step_call = call(fwd, "_xs[_t]", *states, *params, "_outs[_t]", *slices)
@@ -250,6 +257,7 @@ def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
             *(p.state_grad(s) for s in states),
             *(f"{back.grad_params[q]}{p.reduce[q]}" for q in p.totals),
         ],
+        len(n.shape),
     )
     gp = {q: p.ns.fresh(f"_g{q}_t") for q in p.totals}
     targets = [*(f"grad{s}" for s in states), *gp.values()]
