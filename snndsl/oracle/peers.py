@@ -22,6 +22,7 @@ from torch import nn
 from snndsl import ir
 from snndsl.oracle.reference_map import (
     NORSE_MODULES,
+    PEER_KEYS,
     PEER_LIBRARIES,
     PEER_NEURONS,
     PEER_SURROGATES,
@@ -131,6 +132,18 @@ def _peer_shapes(module, state_dict, prefix, *args) -> None:
             state_dict[key] = state_dict[key].reshape(theirs.shape)
 
 
+def _peer_keys(keys: dict[str, str]):
+    """A load_state_dict pre-hook renaming snndsl's keys to the peer's (``recurrent_weight``
+    to snnTorch's ``recurrent.weight``)."""
+
+    def hook(module, state_dict, prefix, *args) -> None:
+        for ours, theirs in keys.items():
+            if prefix + ours in state_dict:
+                state_dict[prefix + theirs] = state_dict.pop(prefix + ours)
+
+    return hook
+
+
 # ------------------------------------------------------------------ Norse
 def _norse_record(node: ir.NeuronIR, dtype=None):
     import norse.torch as norse
@@ -204,6 +217,9 @@ class PeerNetwork(nn.Module):
                 if peer_library(node.neuron) == "snntorch":
                     module = _snntorch_neuron(node)
                     module.register_load_state_dict_pre_hook(_peer_shapes)
+                    if node.neuron in PEER_KEYS:
+                        hook = _peer_keys(PEER_KEYS[node.neuron])
+                        module.register_load_state_dict_pre_hook(hook)
                     self.add_module(node.attr, module)
                     self._runners[node.attr] = _SnnTorchRunner(node)
                 else:
@@ -256,6 +272,15 @@ class PeerNetwork(nn.Module):
             (node.attr, s.name): self._runners[node.attr].state(getattr(self, node.attr), s.name)
             for node in self._net.neurons
             for s in node.states
+        }
+
+    def key_aliases(self) -> dict[str, str]:
+        """``grad <peer's key>`` -> ``grad <snndsl's key>`` where they differ
+        (reference_map.PEER_KEYS), so that gradients are compared by name."""
+        return {
+            f"grad {node.attr}.{theirs}": f"grad {node.attr}.{ours}"
+            for node in self._net.neurons
+            for ours, theirs in PEER_KEYS.get(node.neuron, {}).items()
         }
 
     def v_seqs(self) -> dict[str, torch.Tensor]:

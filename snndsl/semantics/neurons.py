@@ -264,12 +264,16 @@ class NeuronCompiler(BodyWalker):
                 raise self.reporter.fail(
                     "E0206", f"'{value.func}' takes numbers, by position", value.span
                 )
+            if value.func == "kaiming_uniform":
+                # a [features] vector is drawn as one [1, features] row: bound
+                # 1 / sqrt(features) for a = sqrt(5), nn.Linear's bias
+                if len(args) != 1 or isinstance(stmt, ast.Buffer) or not shape:
+                    raise self.fail(
+                        "kaiming_uniform(a) initialises a matrix or vector param", value.span
+                    )
+                return ir.Kaiming(float(args[0]))
             if len(shape) != 2:
                 raise self.fail(f"'{value.func}' initialises a matrix", value.span)
-            if value.func == "kaiming_uniform":
-                if len(args) != 1 or isinstance(stmt, ast.Buffer):
-                    raise self.fail("kaiming_uniform(a) initialises a matrix param", value.span)
-                return ir.Kaiming(float(args[0]))
             if len(args) != 2:
                 raise self.reporter.fail(
                     "E0206", "diagonal(d, off) takes the diagonal and the rest", value.span
