@@ -98,14 +98,33 @@ def test_plain_export_drops_state(name):
     assert any(not torch.equal(g, r) for g, r in zip(got[1:], ref[1:]))
 
 
-def test_refuses_state_it_cannot_carry():
+def test_refuses_a_queue():
     sliding = "network S {\n input x: [4]\n output y = x -> sn: SlidingPSN(3)\n}\n"
-    net = snndsl.resolve(sliding)
     with pytest.raises(ValueError, match="queue"):
-        state_specs(net)
-    v_seq = "network R {\n input x: [3]\n output y = x -> sn: LIF(store_v_seq=true)\n}\n"
-    with pytest.raises(ValueError, match="store_v_seq"):
-        state_specs(snndsl.resolve(v_seq))
+        state_specs(snndsl.resolve(sliding))
+
+
+def test_store_v_seq_is_not_carried():
+    """The recording is written by each step, never read: the export leaves it out, and
+    the module's own recording is left as it was."""
+    spec = "network R {\n input x: [3]\n output y = x -> sn: LIF(store_v_seq=true)\n}\n"
+    model = snndsl.load(spec, "single")().eval()
+    step = stateful_step(model)
+    assert step.state_names == ("state_sn_v",)
+    xs = [torch.rand(2, 3) * 2 for _ in range(5)]
+    ref = _eager(model, xs)
+    states = step.initial_states(2)
+    run = torch.export.export(step, (xs[0], *states)).module()
+    seq = []
+    with torch.no_grad():
+        for t, x in enumerate(xs):
+            y, *states = run(x, *states)
+            assert torch.equal(y, ref[t])
+            seq.append(states[0])
+    with torch.no_grad():
+        for x in xs:
+            model(x)
+    assert torch.equal(torch.stack(seq), model.sn_v_seq)
 
 
 # ---------------------------------------------------------------------------- ONNX

@@ -26,8 +26,9 @@ Each state tensor has shape ``[N, *shape]`` of the value it belongs to.  Dropout
 identity (the wrapper is for inference: it refuses a module in training mode when the
 network has Dropout); surrogate spikes export as their Heaviside forward (the generated
 ``spike()`` takes the plain path when no gradient is wanted).  Refused, with a
-ValueError saying why: parallel neurons that keep a queue of past inputs, and neurons
-recording their state over time (``store_v_seq``).
+ValueError saying why: parallel neurons that keep a queue of past inputs.  A neuron's
+``store_v_seq`` recording is not carried (the step writes it and never reads it): the
+recording is the sequence of that neuron's first ``new_state_...`` output.
 
 :func:`onnx_bytes` writes the ONNX model of the single-step form (the wrapper above:
 inputs then states in, outputs then new states out, named as above) or of the
@@ -62,18 +63,13 @@ class StateSpec:
 
 def state_specs(net: ir.NetworkIR) -> tuple[StateSpec, ...]:
     """The states of ``net``'s single-step form in the wrapper's order; ValueError for
-    state the functional form does not carry (queues of parallel neurons, v_seq)."""
+    state the functional form does not carry (queues of parallel neurons)."""
     from snndsl.backends.torch.naming import module_names
 
     names = module_names(net)
     specs: list[StateSpec] = []
     for node in net.nodes:
         if isinstance(node, ir.NeuronIR):
-            if node.v_seq:
-                raise ValueError(
-                    f"{node.attr}: records its state over time (store_v_seq as "
-                    f"{node.v_seq!r}); the exported step cannot carry that recording"
-                )
             for s in node.states:
                 attr = names.state(node, s.name)
                 specs.append(StateSpec("state" + _tail(attr), attr, node.shape, s.init))
@@ -120,6 +116,8 @@ def stateful_step(module, net: ir.NetworkIR | None = None):
     net = _network(module, net)
     specs = state_specs(net)
     has_dropout = any(isinstance(n, ir.DropoutIR) for n in net.nodes)
+    # store_v_seq recordings: written by each step, never read back; not carried
+    recordings = [n.v_seq for n in net.nodes if isinstance(n, ir.NeuronIR) and n.v_seq]
     n_in = len(net.inputs)
     n_out = len(net.outputs)
 
@@ -158,11 +156,13 @@ def stateful_step(module, net: ir.NetworkIR | None = None):
             if has_dropout and self.step.training:
                 raise ValueError("the exported step is for inference: call .eval() first")
             step = self.step
-            kept = {s.attr: getattr(step, s.attr) for s in specs}
+            kept = {a: getattr(step, a) for a in [s.attr for s in specs] + recordings}
             kept_batch = step._batch
             try:
                 for s, value in zip(specs, args[n_in:]):
                     setattr(step, s.attr, value)
+                for attr in recordings:
+                    setattr(step, attr, None)
                 step._batch = None
                 result = step(*args[:n_in])
                 outputs = result if n_out > 1 else (result,)
