@@ -292,14 +292,27 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _load_module_or_fail(args, weights):
+    """The generated module of ``args.mode`` with ``weights``; _Failure when they do
+    not fit (spec errors pass through as SpecError)."""
+    from snndsl.exports.onnx import load_module
+
+    try:
+        return load_module(args.spec, weights, args.mode, args.network, _params(args.set))
+    except SpecError:
+        raise
+    except ValueError as err:
+        raise _Failure(str(err)) from None
+
+
 def _export_onnx(args) -> int:
-    from snndsl.exports.onnx import load_module, onnx_bytes
+    from snndsl.exports.onnx import onnx_bytes
     from snndsl.files import write_bytes
 
     if args.batch < 1 or args.steps < 1:
         raise _Usage("--batch and --steps must be at least 1")
     weights = _load_weights(args.weights)
-    model = load_module(args.spec, weights, args.mode, args.network, _params(args.set))
+    model = _load_module_or_fail(args, weights)
     try:
         data = onnx_bytes(model, args.mode, batch_size=args.batch, steps=args.steps)
     except ValueError as err:  # state the exported step cannot carry

@@ -213,3 +213,15 @@ def test_cli_export_onnx_refuses_a_queue(tmp_path, capsys):
     assert main([*argv, "-o", str(tmp_path / "s.onnx")]) != 0
     assert "queue" in capsys.readouterr().err
     assert not (tmp_path / "s.onnx").exists()
+
+
+def test_cli_export_onnx_weights_that_do_not_fit(tmp_path, capsys):
+    from snndsl.cli import main
+
+    single, _, _ = _models("seed")
+    weights = tmp_path / "w.pt"
+    torch.save(single.state_dict(), weights)
+    argv = ["export", str(ROOT / "specs/shd_rnn.snn"), "--weights", str(weights)]
+    assert main([*argv, "--to", "onnx", "-o", str(tmp_path / "n.onnx")]) == 1
+    assert "do not fit" in capsys.readouterr().err
+    assert not (tmp_path / "n.onnx").exists()

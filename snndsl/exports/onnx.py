@@ -269,9 +269,13 @@ def load_module(
     network: str | None = None,
     params: Mapping[str, object] | None = None,
 ):
-    """The generated module of ``mode`` with ``weights`` loaded, in eval mode."""
+    """The generated module of ``mode`` with ``weights`` loaded, in eval mode;
+    ValueError when the weights do not fit."""
     import snndsl
 
     model = snndsl.load(spec, mode, network, params)()
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:  # missing, unexpected or misshapen keys
+        raise ValueError(f"the weights do not fit the network: {err}") from None
     return model.eval()
