@@ -271,6 +271,8 @@ class _Failure(Exception):
 
 
 def _cmd_export(args) -> int:
+    if args.to == "onnx":
+        return _export_onnx(args)
     from snndsl.exports.nir import nir_bytes, to_nir
 
     if args.dt <= 0:
@@ -287,6 +289,37 @@ def _cmd_export(args) -> int:
     from snndsl.files import write_bytes
 
     write_bytes(args.output, nir_bytes(graph))
+    return 0
+
+
+def _load_module_or_fail(args, weights):
+    """The generated module of ``args.mode`` with ``weights``; _Failure when they do
+    not fit (spec errors pass through as SpecError)."""
+    from snndsl.exports.onnx import load_module
+
+    try:
+        return load_module(args.spec, weights, args.mode, args.network, _params(args.set))
+    except SpecError:
+        raise
+    except ValueError as err:
+        raise _Failure(str(err)) from None
+
+
+def _export_onnx(args) -> int:
+    from snndsl.exports.onnx import onnx_bytes
+    from snndsl.files import write_bytes
+
+    if args.batch < 1 or args.steps < 1:
+        raise _Usage("--batch and --steps must be at least 1")
+    weights = _load_weights(args.weights)
+    model = _load_module_or_fail(args, weights)
+    try:
+        data = onnx_bytes(model, args.mode, batch_size=args.batch, steps=args.steps)
+    except ValueError as err:  # state the exported step cannot carry
+        raise _Failure(f"cannot export to ONNX: {err}") from None
+    except ImportError as err:
+        raise _Failure(f"ONNX export needs onnx and onnxscript: {err}") from None
+    write_bytes(args.output, data)
     return 0
 
 
@@ -448,10 +481,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gr.set_defaults(func=_cmd_graph)
 
-    ex = sub.add_parser("export", help="write the network and its weights as NIR")
+    ex = sub.add_parser("export", help="write the network and its weights as NIR or ONNX")
     common(ex)
     ex.add_argument("--weights", required=True, help="the state_dict (torch.save) to export")
-    ex.add_argument("--to", choices=("nir",), default="nir", help="the format (nir)")
+    ex.add_argument("--to", choices=("nir", "onnx"), default="nir", help="the format (nir, onnx)")
+    ex.add_argument(
+        "--mode",
+        choices=("single", "multi"),
+        default="single",
+        help="onnx: one step with the state as inputs and outputs (single, default), "
+        "or the multi-step form on [T, N, *] from the initial state",
+    )
+    ex.add_argument("--batch", type=int, default=1, help="onnx: the batch size (default 1)")
+    ex.add_argument(
+        "--steps", type=int, default=8, help="onnx --mode multi: the time steps T (default 8)"
+    )
     ex.add_argument(
         "--dt",
         type=float,
@@ -463,7 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fold each BatchNorm into the Conv/Linear before it (inference)",
     )
-    ex.add_argument("-o", "--output", required=True, help="NET.nir (written atomically)")
+    ex.add_argument(
+        "-o", "--output", required=True, help="NET.nir or NET.onnx (written atomically)"
+    )
     ex.set_defaults(func=_cmd_export)
 
     im = sub.add_parser("import", help="read a NIR file as a spec and a state_dict")
