@@ -69,6 +69,16 @@ def test_spike_flips_are_counted_when_float64_agrees():
     assert wrong.verdict == "MISMATCH"
 
 
+def test_a_gradient_one_run_lacks_fails_with_the_reason():
+    from snndsl.oracle.compare import compare_runs
+
+    rows = compare_runs("", {"g": None}, {"g": torch.ones(2)}, lambda: ({}, {}))
+    assert rows[0].verdict == "MISMATCH"
+    assert rows[0].describe() == "MISMATCH: no gradient in the first run"
+    rows = compare_runs("", {"g": None}, {"g": torch.zeros(2)}, lambda: ({}, {}))
+    assert rows[0].verdict == "identical"
+
+
 def test_a_shape_difference_fails():
     a, b = torch.zeros(3), torch.zeros(4)
     assert compare("t", a, b, a.double(), b.double()).verdict == "MISMATCH"

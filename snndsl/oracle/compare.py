@@ -52,6 +52,7 @@ class Comparison:
     elements: int = 0
     difference64: float = 0.0  # max |a64 - b64|
     bound64: float = 0.0
+    reason: str = ""  # why, when it is not a difference of values
 
     @property
     def ok(self) -> bool:
@@ -70,6 +71,8 @@ class Comparison:
                 f"equal to rounding: {self.flips} of {self.elements} spikes flip where the "
                 "membrane is within float32 rounding of the threshold (float64 runs agree)"
             )
+        if self.reason:
+            return f"MISMATCH: {self.reason}"
         if self.bound64 == float("inf"):
             return "MISMATCH: shapes differ"
         return (
@@ -128,7 +131,9 @@ def compare_runs(
         if x is None or y is None:
             other = y if x is None else x
             ok = other is None or not bool(other.detach().any())
-            rows.append(Comparison(f"{prefix}{key}", "identical" if ok else "MISMATCH", 0.0, 0.0))
+            why = "" if ok else f"no gradient in {'the first' if x is None else 'the second'} run"
+            verdict = "identical" if ok else "MISMATCH"
+            rows.append(Comparison(f"{prefix}{key}", verdict, 0.0, 0.0, reason=why))
             continue
         if x.shape == y.shape and torch.equal(x.detach(), y.detach()):
             rows.append(Comparison(f"{prefix}{key}", "identical", 0.0, 0.0))
