@@ -11,7 +11,7 @@ BatchNorm is converted with ``nn.SyncBatchNorm.convert_sync_batchnorm``.  torch'
 SyncBatchNorm trains only on GPUs: DistributedDataParallel refuses it in a CPU module
 ("SyncBatchNorm layers only work with GPU modules"), its forward raises ValueError on CPU
 tensors, and the kernels it calls have no CPU implementation.  So on CPU each converted
-layer then runs as :class:`CPUSyncBatchNorm`: the same synchronisation (batch statistics
+layer runs as :class:`CPUSyncBatchNorm`: the same synchronisation (batch statistics
 over every process, gradients through them) written with differentiable all-reduces.
 """
 
@@ -86,6 +86,8 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 m = self.momentum
+                if m is None:  # a cumulative moving average, as BatchNorm keeps
+                    m = 1.0 / self.num_batches_tracked.item()
                 self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
                 unbiased = var.detach() * count / (count - 1)
                 self.running_var.mul_(1 - m).add_(unbiased, alpha=m)
@@ -167,7 +169,8 @@ def distributed_case(mode: str, backend: str, dtype: torch.dtype) -> dict:
     module = make_model(mode, backend, dtype, seed=rank)
     module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     for m in module.modules():
-        if isinstance(m, nn.SyncBatchNorm) and m.weight.device.type == "cpu":
+        on_cpu = all(t.device.type == "cpu" for t in m.state_dict().values())
+        if isinstance(m, nn.SyncBatchNorm) and on_cpu:
             m.__class__ = CPUSyncBatchNorm
     ddp = DistributedDataParallel(module)
     result = train(ddp, module, mode, dtype, rank, world)
