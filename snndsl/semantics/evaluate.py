@@ -88,22 +88,6 @@ def is_number(v: Value) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _first_local(e: ir.PyExpr) -> ir.PyExpr | None:
-    if isinstance(e, ir.Local):
-        return e
-    for child in (
-        getattr(e, "left", None),
-        getattr(e, "right", None),
-        getattr(e, "operand", None),
-        *getattr(e, "args", ()),
-    ):
-        if child is not None:
-            found = _first_local(child)
-            if found is not None:
-                return found
-    return None
-
-
 def expr_depth(e: ir.PyExpr) -> int:
     """Levels of nesting in an IR expression, counted without recursion."""
     deepest = 0
@@ -119,7 +103,7 @@ def as_ir(v: Value) -> ir.PyExpr:
     """The IR of a number or float tensor; bool tensors become 0.0/1.0."""
     if isinstance(v, Dyn):
         if v.kind == "bool":
-            return ir.AsFloat(v.expr, _first_local(v.expr) or v.expr)
+            return ir.AsFloat(v.expr, _tensor_local(v.expr, set()) or v.expr)
         return v.expr
     return ir.Const(v)
 
@@ -459,7 +443,8 @@ class Evaluator:
 
 
 def _tensor_local(e: ir.PyExpr, scalars: set[str]) -> ir.Local | None:
-    """The first local of ``e`` that holds a tensor (not a runtime scalar)."""
+    """The first local of ``e`` that holds a tensor (not one of the runtime ``scalars``):
+    what gives a mask or a filled value its dtype and device."""
     if isinstance(e, ir.Local):
         return e if e.name not in scalars else None
     found: list[ir.Local] = []
