@@ -69,6 +69,7 @@ from snndsl.backends.torch.views import (
 from snndsl.names import GENERATED_HELPERS, Namespace
 from snndsl.resources import resource_dir
 from snndsl.semantics.catalogue import OPS
+from snndsl.semantics.evaluate import describe
 
 Stmt = tuple[str, Code]  # (targets, value) of a statement laid out later
 
@@ -849,19 +850,6 @@ _SINGLE_BACKEND_DOC = {
 }
 
 
-def _spec_literal(value: object) -> str:
-    """A network parameter's value as spec text (for a ``--set`` in the header)."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, tuple):
-        return "[" + ", ".join(_spec_literal(v) for v in value) + "]"
-    return format_const(value)  # type: ignore[arg-type]
-
-
 def _command(net: ir.NetworkIR, mode: str, backend: str) -> str:
     """The ``snndsl generate`` command that regenerates this file (shell-quoted)."""
     path = net.source_path.replace("\\", "/")
@@ -872,7 +860,7 @@ def _command(net: ir.NetworkIR, mode: str, backend: str) -> str:
     words = ["snndsl", "generate", shlex.quote(path), "--network", net.name]
     words += ["--mode", mode, "--backend", backend]
     for b in net.overrides:
-        words += ["--set", shlex.quote(f"{b.name}={_spec_literal(b.value)}")]
+        words += ["--set", shlex.quote(f"{b.name}={describe(b.value)}")]
     return " ".join([*words, "-o", "THIS_FILE"])
 
 
