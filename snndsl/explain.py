@@ -8,6 +8,7 @@ is accepted.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 from snndsl.diagnostics import CODES
@@ -373,17 +374,8 @@ def markdown() -> str:
 
 
 def _indent(text: str) -> str:
-    return "\n".join(f"    {line}" if line else "" for line in text.rstrip("\n").split("\n"))
+    return textwrap.indent(text.rstrip("\n"), "    ")
 
 
 def _wrap(text: str, width: int = 88) -> str:
-    out, line = [], ""
-    for word in text.split():
-        if line and len(line) + 1 + len(word) > width:
-            out.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    if line:
-        out.append(line)
-    return "\n".join(out)
+    return textwrap.fill(text, width, break_long_words=False, break_on_hyphens=False)
