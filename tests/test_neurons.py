@@ -200,6 +200,9 @@ MORE_NEURONS = [
     "CUBALIF",
     "CUBALIF(v_reset=none, surrogate=ATan())",
     "CUBALIF(c_decay=0.3, v_decay=0.9, detach_reset=true)",
+    "NonSpikingIF",
+    "NonSpikingLIF",
+    "NonSpikingLIF(tau=3.5)",
 ]
 
 

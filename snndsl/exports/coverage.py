@@ -8,7 +8,14 @@ checks that it is current (``snndsl coverage > docs/coverage.md`` refreshes it).
 from __future__ import annotations
 
 from snndsl.diagnostics import Reporter
-from snndsl.oracle.reference_map import ALWAYS_SPIKING, NEURONS, PARALLEL, STEPWISE, SURROGATES
+from snndsl.oracle.reference_map import (
+    ALWAYS_SPIKING,
+    NEURONS,
+    NON_SPIKING,
+    PARALLEL,
+    STEPWISE,
+    SURROGATES,
+)
 from snndsl.semantics.body import body_has
 from snndsl.semantics.catalogue import OPS
 from snndsl.semantics.checker import prelude
@@ -92,6 +99,8 @@ def coverage_table() -> str:
         counterpart = f"`neuron.{mapped[0]}`" if mapped else "none"
         if name in STEPWISE:
             counterpart += " (compared step by step: its multi-step mode returns spikes)"
+        if name in NON_SPIKING:
+            counterpart += " (no spike: outputs v; without `decode`)"
         verified = "yes" if mapped else "no"
         lines.append(
             f"| `{name}({_signature(defs, definition)})` | yes | yes | {counterpart} | {verified} |"

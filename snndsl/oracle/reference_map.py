@@ -31,12 +31,18 @@ NEURONS = {
     "KLIF": ("KLIFNode", {"scale_reset": "scale_reset", **_LIF}),
     "LIAF": ("LIAFNode", {"act": "act", "threshold_related": "threshold_related", **_LIF}),
     "CUBALIF": ("CUBALIFNode", {"c_decay": "c_decay", "v_decay": "v_decay", **_BASE}),
+    "NonSpikingIF": ("NonSpikingIFNode", {}),
+    "NonSpikingLIF": ("NonSpikingLIFNode", {"tau": "tau"}),
 }  # fmt: skip
 SET_AFTER = {"CUBALIF": ("detach_reset", "step_mode", "store_v_seq")}
 # SpikingJelly 2.0.0's LIAFNode returns spikes instead of act(...) in multi-step mode
 # (its multi_step_functional_forward is LIFNode's); its single-step mode is right, so the
 # oracle drives it step by step.
 STEPWISE = {"LIAF"}
+# SpikingJelly 2.0.0's non-spiking neurons (NonSpikingBaseNode) take no step_mode, start
+# every forward() from v = 0 and return a list of the v[t]; the oracle drives their own
+# neuronal_charge step by step and keeps v between calls.
+NON_SPIKING = {"NonSpikingIF", "NonSpikingLIF"}
 ACTIVATIONS = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 SURROGATES = {
     name: name

@@ -17,6 +17,7 @@ from snndsl.oracle.reference_map import (
     ACTIVATIONS,
     ALWAYS_SPIKING,
     NEURONS,
+    NON_SPIKING,
     PARALLEL,
     PARALLEL_KEYS,
     SET_AFTER,
@@ -161,10 +162,47 @@ def _tensor_op(node: ir.TensorOpIR, step_mode: str = "m") -> nn.Module:
     return _TensorOp(node, step_mode)
 
 
+class _NonSpiking(nn.Module):
+    """A SpikingJelly non-spiking node (NonSpikingBaseNode) with state between calls.
+
+    Its own forward() takes a whole sequence, starts from v = 0 and returns the list of
+    v[t]; from reset the multi-step form runs exactly that.  Otherwise (single-step, or a
+    sequence that continues from earlier calls) each step is the node's own
+    ``neuronal_charge``, the same arithmetic."""
+
+    def __init__(self, module: nn.Module, step_mode: str = "m"):
+        super().__init__()
+        self.node = module
+        self.step_mode = step_mode
+        self.reset()
+
+    @property
+    def v(self):
+        return self.node.v
+
+    def reset(self) -> None:
+        self.node.v = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.step_mode == "m" and self.node.v is None:
+            return torch.stack(self.node(x))
+        steps = x if self.step_mode == "m" else x.unsqueeze(0)
+        out = []
+        for x_t in steps:
+            if self.node.v is None:
+                self.node.v = torch.full_like(x_t.data, fill_value=0.0)
+            self.node.neuronal_charge(x_t)
+            out.append(self.node.v)
+        return torch.stack(out) if self.step_mode == "m" else out[0]
+
+
 def _neuron(node: ir.NeuronIR, step_mode: str = "m") -> nn.Module:
     from spikingjelly.activation_based import neuron
 
     cls_name, mapping = NEURONS[node.neuron]
+    if node.neuron in NON_SPIKING:
+        kwargs = {mapping[b.name]: b.value for b in node.params}
+        return _NonSpiking(getattr(neuron, cls_name)(**kwargs), step_mode)
     after = SET_AFTER.get(node.neuron, ())
     kwargs: dict[str, object] = {"step_mode": step_mode}
     for b in node.params:
