@@ -363,7 +363,13 @@ def _graph(*nodes, edges=None):
 
 
 def test_import_refusals_are_located():
-    li = nir.LI(tau=np.full(4, 2e-4), r=np.ones(4), v_leak=np.zeros(4))
+    li = nir.CubaLI(
+        tau_syn=np.full(4, 2e-4),
+        tau_mem=np.full(4, 3e-4),
+        r=np.ones(4),
+        v_leak=np.zeros(4),
+        w_in=np.ones(4),
+    )
     if_ = nir.IF(r=np.full(4, 1000.0), v_threshold=np.ones(4), v_reset=np.zeros(4))
     lif = nir.LIF(
         tau=np.full(4, 2e-4),
@@ -380,6 +386,77 @@ def test_import_refusals_are_located():
     assert "non-spiking" in ds[0].message and "r=1000.0" in ds[1].message
     assert "--dt 0.001" in ds[1].hint and "2 different values of v_threshold" in ds[2].message
     assert ds[0].render().startswith("<nir>:1:1: error[E0602]: node 'a_li'")
+
+
+INTEGRATORS = """network Readout {
+    input x: [6]
+    h = x -> fc: Linear(8) -> sn: LIF(tau=2.5)
+    output y = h -> ro: Linear(3) -> li: NonSpikingLIF(tau=4.0)
+    output z = h -> ro2: Linear(2) -> acc: NonSpikingIF
+}
+"""
+
+
+def test_integrators_round_trip_exactly():
+    """NonSpikingLIF <-> nir.LI and NonSpikingIF <-> nir.I, both forms, 0 differing values."""
+    m = _snndsl_model(INTEGRATORS, mode="multi", seed=4)
+    graph = to_nir(INTEGRATORS, m.state_dict())
+    assert isinstance(graph.nodes["li"], nir.LI) and isinstance(graph.nodes["acc"], nir.I)
+    imported = from_nir(graph)
+    assert "li: NonSpikingLIF(tau=4.0)" in imported.spec and "acc: NonSpikingIF" in imported.spec
+    xs = torch.rand(T, N, 6) * 2
+    with torch.no_grad():
+        want = m(xs)
+    assert m._sn_v.ne(0).any()  # the LIF layer fired or charged: the readouts see input
+    for mode in ("single", "multi"):
+        back = snndsl.load(imported.spec, mode=mode)()
+        back.load_state_dict(imported.state_dict(), strict=True)
+        with torch.no_grad():
+            got = (
+                back(xs) if mode == "multi" else tuple(torch.stack(o) for o in zip(*map(back, xs)))
+            )
+        for g, w in zip(got, want):
+            assert int((g != w).sum()) == 0, mode
+
+
+@pytest.mark.parametrize("dt", [1e-4, 1e-3])
+def test_integrators_follow_nir_equations(dt):
+    """Exported I and LI, integrated by NIR's own equations (forward Euler at dt, float64),
+    equal the generated module's float32 readout to float32 rounding: each step adds at
+    most a few roundings of values bounded by max |v|, so T * 4 * eps32 * max|v| bounds it."""
+    spec = """network R {
+    input x: [5]
+    output y = x -> li: NonSpikingLIF(tau=3.0)
+    output z = x -> acc: NonSpikingIF
+}
+"""
+    m = snndsl.load(spec, mode="multi")()
+    graph = to_nir(spec, m.state_dict(), dt=dt)
+    li, integ = graph.nodes["li"], graph.nodes["acc"]
+    xs = torch.randn(T, N, 5)
+    with torch.no_grad():
+        y, z = m(xs)
+    x = xs.double().numpy()
+    v_li, v_i, ys, zs = np.zeros(x.shape[1:]), np.zeros(x.shape[1:]), [], []
+    for x_t in x:
+        v_li = v_li + dt / li.tau * ((li.v_leak - v_li) + li.r * x_t)
+        v_i = v_i + dt * integ.r * x_t
+        ys.append(v_li)
+        zs.append(v_i)
+    for got, ref in ((y, np.stack(ys)), (z, np.stack(zs))):
+        bound = T * 4 * np.finfo(np.float32).eps * max(np.abs(ref).max(), np.abs(x).max())
+        assert np.abs(got.double().numpy() - ref).max() <= bound
+
+
+def test_integrators_that_do_not_fit_are_located():
+    li = nir.LI(tau=np.full(4, 2e-4), r=np.full(4, 2.0), v_leak=np.zeros(4))
+    i_ = nir.I(r=np.full(4, 1000.0))
+    with pytest.raises(SpecError) as info:
+        from_nir(_graph(("a_li", li), ("b_i", i_)))
+    ds = info.value.diagnostics
+    assert [d.code for d in ds] == ["E0602"] * 2
+    assert "(nir.LI)" in ds[0].message and "r=2.0 (needs 1)" in ds[0].message
+    assert "(nir.I) has r=1000.0" in ds[1].message and "--dt 0.001" in ds[1].hint
 
 
 def test_unreadable_file(tmp_path, capsys):

@@ -50,6 +50,8 @@ DEFAULT_DT = 1e-4  # SpikingJelly 2.0's exchange (and snnTorch's) default
 
 # The prelude neurons NIR holds, and why the others are refused.
 MAPPED_NEURONS = ("IF", "LIF", "ParametricLIF", "CUBALIF")
+# Non-spiking neurons: NIR's integrators (I, LI), which output their membrane.
+INTEGRATORS = ("NonSpikingIF", "NonSpikingLIF")
 NO_NIR_NEURON = {
     "QIF": "its membrane is quadratic in v",
     "EIF": "its membrane has an exponential term",
@@ -57,7 +59,10 @@ NO_NIR_NEURON = {
     "KLIF": "it scales and rectifies its membrane with a learnable k",
     "LIAF": "it outputs an analog activation, not its spike",
 }
-NEURON_HINT = "NIR's neurons are IF, LIF and CubaLIF: use IF, LIF, ParametricLIF or CUBALIF"
+NEURON_HINT = (
+    "NIR's neurons are IF, LIF and CubaLIF (use IF, LIF, ParametricLIF or CUBALIF) and, "
+    "without a spike, I and LI (use NonSpikingIF or NonSpikingLIF)"
+)
 SKIPPED_LAYERS = ("Identity",)  # and Dropout: the identity at inference
 
 
@@ -484,6 +489,9 @@ class _Exporter:
 
         p = {b.name: b.value for b in node.params}
         name = node.neuron
+        if name in INTEGRATORS:
+            self.emit(node, self.integrator(node, p))
+            return
         if name not in MAPPED_NEURONS:
             why = NO_NIR_NEURON.get(name, "it is not one of NIR's neuron models")
             self.refuse(node, f"NIR has no {name} neuron: {why}", NEURON_HINT)
@@ -546,6 +554,22 @@ class _Exporter:
                 w_in=full(tau_syn / dt),
             )
         self.emit(node, out)
+
+    def integrator(self, node: ir.NeuronIR, p: dict):
+        """NIR's I (dv/dt = r * I) and LI (tau dv/dt = (v_leak - v) + r * I), discretised
+        as IF and LIF are: v += x is I with r = 1/dt; v += (x - v) / tau is LI with
+        tau * dt seconds, r = 1 and v_leak = 0."""
+        import nir
+        import numpy as np
+
+        shape = node.shape
+        if node.neuron == "NonSpikingIF":
+            return nir.I(r=np.full(shape, 1.0 / self.dt))
+        return nir.LI(
+            tau=np.full(shape, float(p["tau"]) * self.dt),
+            r=np.ones(shape),
+            v_leak=np.zeros(shape),
+        )
 
     # ------------------------------------------------------------------ graph nodes
     def merge(self, node: ir.MergeIR) -> None:

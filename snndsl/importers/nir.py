@@ -296,13 +296,15 @@ class _Importer:
             return self.lif(name, label, node)
         if isinstance(node, nir.CubaLIF):
             return self.cuba(name, label, node)
+        if isinstance(node, nir.I):
+            return self.integrator(name, label, node)
+        if isinstance(node, nir.LI):
+            return self.leaky_integrator(name, label, node)
         if isinstance(node, nir.Delay):
             return None  # handled as a chain source
         why = {
-            "LI": "a non-spiking leaky integrator; the spec language has no non-spiking neuron yet",
-            "CubaLI": "a non-spiking current-based integrator; the spec language has no "
-            "non-spiking neuron yet",
-            "I": "a non-spiking integrator; the spec language has no non-spiking neuron yet",
+            "CubaLI": "a non-spiking current-based integrator; the built-in neurons have "
+            "none (write it as a neuron with `emit v` and no `fire`)",
             "Scale": "an element-wise scale; the catalogue has no such layer",
             "Threshold": "a bare threshold without a membrane; the catalogue has no such layer",
         }.get(type(node).__name__, "it has no counterpart in snndsl's catalogue")
@@ -310,7 +312,7 @@ class _Importer:
             name,
             f"node '{name}' (nir.{type(node).__name__}) cannot be imported: {why}",
             "snndsl imports Affine, Linear, Conv1d, Conv2d, Flatten, AvgPool2d, SumPool2d, "
-            "IF, LIF, CubaLIF and Delay",
+            "IF, LIF, CubaLIF, I, LI and Delay",
         )
         return None
 
@@ -385,6 +387,52 @@ class _Importer:
             kw["decay_input"] = False
         kw.update(self.thresholds(vth, vr, 1.0))
         return f"{label}: {_call('LIF', **kw)}"
+
+    def integrator(self, name, label, node):
+        """nir.I: v += dt * r * x; NonSpikingIF's v += x is r = 1/dt."""
+        p = self.problems
+        r = _uniform(p, name, node, "r")
+        if r is None:
+            return None
+        if not _close(r, 1.0 / self.dt):
+            p.add(
+                name,
+                f"node '{name}' (nir.I) has r={r!r}; NonSpikingIF adds its input unscaled, "
+                f"which is r = 1/dt = {1.0 / self.dt!r}",
+                f"import with --dt {1.0 / r!r} if the file was written with that dt, or "
+                "scale the weights before this node",
+            )
+            return None
+        return f"{label}: {_call('NonSpikingIF')}"
+
+    def leaky_integrator(self, name, label, node):
+        """nir.LI: v += dt / tau * ((v_leak - v) + r * x); NonSpikingLIF(tau/dt) is r = 1,
+        v_leak = 0."""
+        p, dt = self.problems, self.dt
+        vals = [_uniform(p, name, node, a) for a in ("tau", "r", "v_leak")]
+        if None in vals:
+            return None
+        tau_s, r, v_leak = vals
+        same = _same(node, "tau")
+        tau = _short(tau_s / dt, lambda d: same(d * dt, tau_s))
+        bad = []
+        if not (math.isfinite(tau) and tau > 1.0):
+            bad.append(f"tau={tau_s!r} s, tau/dt = {tau!r} (needs tau/dt > 1)")
+        if not _close(r, 1.0):
+            bad.append(f"r={r!r} (needs 1)")
+        if not _close(v_leak, 0.0):
+            bad.append(f"v_leak={v_leak!r} (needs 0)")
+        if bad:
+            p.add(
+                name,
+                f"node '{name}' (nir.LI) does not fit NonSpikingLIF, v += (x - v) / tau: "
+                + "; ".join(bad),
+                "check --dt, scale the weights before this node, or write the integrator as "
+                "a neuron with `emit v` in the spec",
+            )
+            return None
+        kw = {} if tau == 2.0 else {"tau": tau}
+        return f"{label}: {_call('NonSpikingLIF', **kw)}"
 
     def cuba(self, name, label, node):
         p, dt = self.problems, self.dt
