@@ -145,6 +145,14 @@ def _peer_keys(keys: dict[str, str]):
 
 
 # ------------------------------------------------------------------ Norse
+def _same_dtype(linear: nn.Linear, args):
+    """snnTorch 1.0's RLeaky/RSynaptic with reset_mechanism="zero" hand their dense
+    recurrent nn.Linear a float32 spike when the module is float64 (the check's float64
+    reference run), which nn.Linear refuses; the spike's values (0, 1 or the graded
+    factor) convert exactly, so converting it changes no value."""
+    return tuple(a.to(linear.weight.dtype) for a in args)
+
+
 def _norse_record(node: ir.NeuronIR, dtype=None):
     import norse.torch as norse
     from norse.torch.functional import reset as resets
@@ -217,6 +225,8 @@ class PeerNetwork(nn.Module):
                 if peer_library(node.neuron) == "snntorch":
                     module = _snntorch_neuron(node)
                     module.register_load_state_dict_pre_hook(_peer_shapes)
+                    if isinstance(getattr(module, "recurrent", None), nn.Linear):
+                        module.recurrent.register_forward_pre_hook(_same_dtype)
                     if node.neuron in PEER_KEYS:
                         hook = _peer_keys(PEER_KEYS[node.neuron])
                         module.register_load_state_dict_pre_hook(hook)

@@ -267,10 +267,8 @@ class NeuronCompiler(BodyWalker):
             if value.func == "kaiming_uniform":
                 # a [features] vector is drawn as one [1, features] row: bound
                 # 1 / sqrt(features) for a = sqrt(5), nn.Linear's bias
-                if len(args) != 1 or isinstance(stmt, ast.Buffer) or not shape:
-                    raise self.fail(
-                        "kaiming_uniform(a) initialises a matrix or vector param", value.span
-                    )
+                if len(args) != 1 or not shape:
+                    raise self.fail("kaiming_uniform(a) initialises a matrix or vector", value.span)
                 return ir.Kaiming(float(args[0]))
             if len(shape) != 2:
                 raise self.fail(f"'{value.func}' initialises a matrix", value.span)

@@ -409,15 +409,17 @@ def _tensor_init(a: str, tensors: tuple[ir.TensorIR, ...]) -> list[Stmt]:
     for t in tensors:
         target = f"self.{a}.{t.name}"
         value = _tensor_value(t.init, t.shape)
-        if not t.learnable:
+        if t.learnable:
+            lines.append((target, call("nn.Parameter", value)))
+        else:
             lines.append(("", call(f"self.{a}.register_buffer", f'"{t.name}"', value)))
-            continue
-        lines.append((target, call("nn.Parameter", value)))
         if isinstance(t.init, ir.Kaiming):
             init = call("nn.init.kaiming_uniform_", target, Kw("a", Atom(format_const(t.init.a))))
             lines.append(("", init))
-            if len(t.shape) == 1:
+            if len(t.shape) == 1 and t.learnable:
                 lines.append((target, call("nn.Parameter", f"{target}.data[0]")))
+            elif len(t.shape) == 1:  # assigning a tensor to a buffer's name replaces it
+                lines.append((target, Sub(Atom(target), Atom("0"))))
     return lines
 
 
