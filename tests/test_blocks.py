@@ -148,6 +148,43 @@ def test_errors_inside_an_imported_block_point_into_its_file(tmp_path):
     assert (d.span.line, d.span.column) == (3, 38)
 
 
+def test_errors_inside_an_imported_neuron_point_into_its_file(tmp_path):
+    """A neuron body's error is located in the file that defines it, with a note naming
+    the call; a failed `require` stays at the call."""
+    (tmp_path / "lib.snn").write_text(
+        "neuron Vec(n: int, k: float = 1.0) {\n"
+        '    require k > 0.0, "k must be positive"\n'
+        "    param w[n] = k\n"
+        "    state v = 0.0\n"
+        "    charge v = v + w * x\n"
+        "    fire v >= 1.0\n"
+        "}\n"
+    )
+    main = tmp_path / "main.snn"
+    main.write_text(
+        'import "lib.snn"\nnetwork M {\n input x: [3]\n output y = x -> sn: Vec(4)\n}\n'
+    )
+    d = _error(None, main)
+    assert d.code == "E0302" and d.source.path.endswith("lib.snn")
+    assert (d.span.line, d.span.column) == (3, 5)
+    assert d.notes == (f"in neuron 'Vec', called at {main}:4:22",)
+    main.write_text(main.read_text().replace("Vec(4)", "Vec(3)"))
+    assert snndsl.resolve(str(main)).neurons
+    main.write_text(main.read_text().replace("Vec(3)", "Vec(3, k=-1.0)"))
+    d = _error(None, main)
+    assert d.code == "E0403" and d.source.path == str(main) and d.span.line == 4
+    assert "k must be positive" in d.message and not d.notes
+
+
+def test_errors_inside_a_library_neuron_point_into_the_prelude():
+    spec = "network P {\n input x: [2, 6]\n output y = x -> sn: snntorch.RLeaky(0.9, linear_features=6)\n}\n"
+    with pytest.raises(snndsl.SpecError) as info:
+        snndsl.resolve(spec)
+    (d,) = info.value.diagnostics
+    assert d.source.path == "<prelude>/snntorch.snn" and "recurrent_weight" in d.message
+    assert d.notes == ("in neuron 'snntorch.RLeaky', called at <spec>:3:22",)
+
+
 @pytest.mark.parametrize(
     "body,code,message",
     [

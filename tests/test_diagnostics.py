@@ -1209,10 +1209,16 @@ def test_nir_export_and_import_diagnostics(tmp_path):
     g = nir.NIRGraph(
         nodes={
             "x": nir.Input(input_type={"input": np.array([4])}),
-            "li": nir.LI(tau=np.ones(4), r=np.ones(4), v_leak=np.zeros(4)),
+            "li": nir.CubaLI(
+                tau_syn=np.ones(4),
+                tau_mem=np.ones(4),
+                r=np.ones(4),
+                v_leak=np.zeros(4),
+                w_in=np.ones(4),
+            ),
             "y": nir.Output(output_type={"output": np.array([4])}),
         },
         edges=[("x", "li"), ("li", "y")],
     )
     err = _fail(lambda: from_nir(g))
-    expect(err, "E0602", 1, 1, ..., "non-spiking leaky integrator")
+    expect(err, "E0602", 1, 1, ..., "non-spiking current-based integrator")

@@ -32,6 +32,8 @@ NEURONS_TEXT = (
     _KLIF_AND_CUBA.replace("neuron KLIF(", "neuron MyKLIF(")
     .replace("neuron LIAF(", "neuron MyLIAF(")
     .replace("neuron CUBALIF(", "neuron MyCUBA(")
+    .replace("neuron NonSpikingIF(", "neuron MyNonSpikingIF(")
+    .replace("neuron NonSpikingLIF(", "neuron MyNonSpikingLIF(")
     .replace("neuron PSN(", "neuron MyPSN(")
     .replace("neuron MaskedPSN(", "neuron MyMaskedPSN(")
     .replace("neuron SlidingPSN(", "neuron MySlidingPSN(")

@@ -74,12 +74,14 @@ def _definitions(module: ast.Module, reporter: Reporter) -> Definitions:
     for item in pre.items:
         if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
             defs.add(item, "built in", pre_reporter)
+            defs.sources[item.name] = pre.source
     for library in LIBRARIES:
         lib = prelude(f"{library}.snn")
         lib_reporter = Reporter(lib.source)
         for item in lib.items:
             if isinstance(item, (ast.NeuronDef, ast.SurrogateDef)):
                 defs.add(item, f"the {library} library", lib_reporter, namespace=library)
+                defs.sources[f"{library}.{item.name}"] = lib.source
     for imported in resolve_imports(module, reporter):
         item = imported.item
         origin = f"{imported.source.path}:{item.span.line}"

@@ -24,7 +24,7 @@ a ``state`` may start from one of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from snndsl import ir
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
@@ -111,6 +111,46 @@ class NeuronCompiler(BodyWalker):
             key = (*key, shape)
         if key in self.defs.compiled:
             return self.defs.compiled[key]
+        result = self._in_own_file(definition, call, lambda: self._compile_body(definition))
+        if key is not None:
+            self.defs.compiled[key] = result
+        return result
+
+    def _in_own_file(self, definition: ast.NeuronDef, call: ast.Call, work):
+        """Run ``work`` with the body's diagnostics located in the file that defines the
+        neuron (a prelude library, an imported file), each with a note naming the call
+        that instantiated it; a failed ``require`` stays at the call."""
+        outer = self.reporter.source
+        own = self.defs.sources.get(definition.name, outer)
+        self.call_source = outer
+        if own is outer:
+            return work()
+        before = len(self.reporter.diagnostics)
+        self.reporter.source = own
+        try:
+            return work()
+        except SpecError:
+            where = outer.path if outer is not None else "<spec>"
+            note = (
+                f"in neuron '{definition.name}', called at "
+                f"{where}:{call.span.line}:{call.span.column}"
+            )
+            diags = self.reporter.diagnostics
+            for i in range(before, len(diags)):
+                if diags[i].source is own:
+                    diags[i] = replace(diags[i], notes=(*diags[i].notes, note))
+            raise SpecError(diags) from None
+        finally:
+            self.reporter.source = outer
+
+    def require_failed(self, stmt: ast.Require) -> SpecError:
+        own, self.reporter.source = self.reporter.source, self.call_source
+        try:
+            return super().require_failed(stmt)
+        finally:
+            self.reporter.source = own
+
+    def _compile_body(self, definition: ast.NeuronDef) -> NeuronStep:
         self.states: list[tuple[str, str, float]] = []
         self.step: list[ir.Assignment] = []
         self.current: dict[str, str] = {}  # state name -> local holding its latest value
@@ -156,8 +196,6 @@ class NeuronCompiler(BodyWalker):
             tuple(self.learn),
             tuple(self.tensors),
         )
-        if key is not None:
-            self.defs.compiled[key] = result
         return result
 
     # ------------------------------------------------------------------ walker hooks
