@@ -155,6 +155,8 @@ def _cmd_trace(args) -> int:
                 seed=args.seed,
                 scale=args.input_scale,
                 calibrate=args.calibrate,
+                weights=None if args.weights is None else _load_weights(args.weights),
+                inputs=None if args.input is None else _load_inputs(args.input),
             )
     except RuntimeError as err:
         print(f"snndsl trace: {err}", file=sys.stderr)
@@ -264,6 +266,22 @@ def _load_weights(path: str):
     if not isinstance(weights, dict):
         raise _Failure(f"{path} holds a {type(weights).__name__}, not a state_dict")
     return weights
+
+
+def _load_inputs(path: str):
+    """Input tensors saved with torch.save (one tensor, a list/tuple of them, or a dict by
+    input name; tensors only: weights_only=True)."""
+    import torch
+
+    try:
+        inputs = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as err:  # torch raises many kinds for a file that is not tensors
+        raise _Failure(f"cannot read inputs from {path}: {type(err).__name__}: {err}") from None
+    if not isinstance(inputs, (torch.Tensor, list, tuple, dict)):
+        raise _Failure(f"{path} holds a {type(inputs).__name__}, not tensors")
+    return inputs
 
 
 class _Failure(Exception):
@@ -451,6 +469,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="calibrate",
         action="store_false",
         help="keep the initial weights (by default calibrated as snndsl check does)",
+    )
+    t.add_argument(
+        "--weights",
+        default=None,
+        help="a state_dict saved with torch.save (loaded strictly; no calibration)",
+    )
+    t.add_argument(
+        "--input",
+        default=None,
+        help="the input instead of random: a [T, N, ...] tensor saved with torch.save (a "
+        "list of them, or a dict by input name, for several inputs); sets T and N",
     )
     t.set_defaults(func=_cmd_trace)
 

@@ -125,3 +125,65 @@ def test_rates_table_without_drawing():
     table = run_trace(CONV).table()
     assert table.startswith("network ConvNet: T=8, N=4, seed=1")
     _rates_printed(table, LAYERS[CONV])
+
+
+def test_given_weights_and_input_are_what_runs(tmp_path):
+    """--weights and --input replace the seeded weights and input: the recorded spikes are
+    the generated module's own on them, and T and N come from the input."""
+    torch = pytest.importorskip("torch")
+    import snndsl
+    from snndsl.exports.trace import run_trace
+
+    torch.manual_seed(7)
+    module = snndsl.load(str(SEED), mode="multi")()
+    with torch.no_grad():
+        for p in module.parameters():
+            p.mul_(3.0)
+    xs = torch.rand(5, 3, 8) * 2
+    trace = run_trace(SEED, weights=module.state_dict(), inputs=xs)
+    assert (trace.steps, trace.batch) == (5, 3)
+    assert "weights: as given" in trace.notes and "input: as given" in trace.notes
+    probe = snndsl.load(str(SEED), mode="multi")()
+    probe.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        y = probe(xs)
+    assert torch.equal(trace.layers[-1].spikes, y) and 0 < trace.layers[-1].rate < 1
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ("shape", "input 'x': expected [T, N, 8] with T, N >= 1, got [5, 3, 7]"),
+        ("names", "do not match the network's inputs ['x']"),
+        ("count", "2 input tensors for 1 inputs ['x']"),
+        ("int", "input 'x': expected a float tensor"),
+    ],
+)
+def test_inputs_that_do_not_fit_are_reported(tmp_path, capsys, inputs, message):
+    torch = pytest.importorskip("torch")
+    bad = {
+        "shape": torch.rand(5, 3, 7),
+        "names": {"y": torch.rand(5, 3, 8)},
+        "count": [torch.rand(5, 3, 8), torch.rand(5, 3, 8)],
+        "int": torch.zeros(5, 3, 8, dtype=torch.int64),
+    }[inputs]
+    path = tmp_path / "x.pt"
+    torch.save(bad, path)
+    target = tmp_path / "t.png"
+    assert main(["trace", str(SEED), "--input", str(path), "-o", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not target.exists()
+
+
+def test_weights_that_do_not_fit_are_reported(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "w.pt"
+    torch.save({"nope.weight": torch.zeros(2)}, path)
+    target = tmp_path / "t.png"
+    assert main(["trace", str(SEED), "--weights", str(path), "-o", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert "the weights do not fit network Seed" in err and "nope.weight" in err
+    assert not target.exists()
+    path.write_bytes(b"junk")
+    assert main(["trace", str(SEED), "--weights", str(path), "-o", str(target)]) == 1
+    assert "cannot read weights" in capsys.readouterr().err

@@ -89,8 +89,15 @@ def run_trace(
     seed: int = 1,
     scale: float = 4.0,
     calibrate: bool = True,
+    weights=None,
+    inputs=None,
 ) -> Trace:
-    """Run the network as ``snndsl check`` does and record every neuron layer."""
+    """Run the network as ``snndsl check`` does and record every neuron layer.
+
+    ``weights`` (a state_dict, loaded strictly) replaces the seeded, calibrated weights;
+    ``inputs`` (one ``[T, N, *shape]`` tensor per network input, in the spec's order)
+    replaces the seeded random input, and sets T and N.  Either problem is a
+    RuntimeError that says what does not fit."""
     import torch
 
     from snndsl import ir
@@ -102,13 +109,25 @@ def run_trace(
     from snndsl.semantics.checker import check_module
 
     net = check_module(parse(spec), network, params)
+    if inputs is not None:
+        xs = _given_inputs(net, inputs)
+        steps, batch = int(xs[0].shape[0]), int(xs[0].shape[1])
     steps = resolve_steps(net, steps)
     torch.manual_seed(seed)
     module = import_source(render_source(net, "multi", "eager"), net.name, "multi")().eval()
-    xs = make_inputs(net, steps, batch, seed, scale)
+    if inputs is None:
+        xs = make_inputs(net, steps, batch, seed, scale)
     trace = Trace(net.name, steps, batch, seed)
-    if calibrate:
+    if weights is not None:
+        try:
+            module.load_state_dict(weights, strict=True)
+        except (RuntimeError, TypeError) as err:
+            raise RuntimeError(f"the weights do not fit network {net.name}: {err}") from None
+        trace.notes.append("weights: as given")
+    elif calibrate:
         trace.notes += calibrate_weights(net, module, xs)
+    if inputs is not None:
+        trace.notes.append("input: as given")
     ys, records = run_probe(net, module, xs)
     for node, y in zip(spiking_layers(net), ys):
         y = y.detach()
@@ -126,6 +145,45 @@ def run_trace(
             )
         )
     return trace
+
+
+def _given_inputs(net, inputs) -> list:
+    """``inputs`` checked against the network's inputs: float ``[T, N, *shape]`` tensors,
+    one per input (a dict by input name, or a sequence in the spec's order), sharing T
+    and N, with T >= 1 and N >= 1."""
+    import torch
+
+    names = [i.name for i in net.inputs]
+    if isinstance(inputs, torch.Tensor):
+        inputs = [inputs]
+    if isinstance(inputs, dict):
+        missing = [n for n in names if n not in inputs]
+        extra = sorted(set(map(str, inputs)) - set(names))
+        if missing or extra:
+            raise RuntimeError(
+                f"the input names {sorted(map(str, inputs))} do not match the network's "
+                f"inputs {names}"
+            )
+        inputs = [inputs[n] for n in names]
+    inputs = list(inputs)
+    if len(inputs) != len(names):
+        raise RuntimeError(f"{len(inputs)} input tensors for {len(names)} inputs {names}")
+    first = None
+    for spec_input, x in zip(net.inputs, inputs):
+        want = [*spec_input.shape]
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise RuntimeError(f"input '{spec_input.name}': expected a float tensor")
+        if x.dim() != 2 + len(want) or list(x.shape[2:]) != want or 0 in x.shape[:2]:
+            raise RuntimeError(
+                f"input '{spec_input.name}': expected [T, N, {', '.join(map(str, want))}] "
+                f"with T, N >= 1, got {list(x.shape)}"
+            )
+        if first is not None and x.shape[:2] != first:
+            raise RuntimeError(
+                "the inputs differ in T or N: " + str([list(first), list(x.shape[:2])])
+            )
+        first = x.shape[:2]
+    return [x.detach().float() for x in inputs]
 
 
 def _shown(units: int, limit: int) -> list[int]:
