@@ -217,6 +217,16 @@ _EXPLANATIONS = (
         _net("    input x: [8]\n    output y = x -> Linear(8) -> SlidingPSN(3)\n"),
     ),
     Explanation(
+        "E0209",
+        "`--backend triton` has no kernel for a multi-step neuron layer: its step has a "
+        "matrix product (`@`, each neuron reads the whole layer), or it records its state "
+        "over time (`store_v_seq=true`). The message names the layer; nothing is generated "
+        "(never a silent fallback). Use --backend fused or eager for that network.",
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF(store_v_seq=true)\n"),
+        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF\n"),
+        command="snndsl generate SPEC --backend triton",
+    ),
+    Explanation(
         "E0301",
         "Shapes do not fit: a layer's declared input size differs from the inferred one, "
         "merged values have different shapes, a layer gets a tensor of the wrong rank.",

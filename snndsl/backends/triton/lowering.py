@@ -103,8 +103,8 @@ class TritonLowering:
         "torch.autograd.Function.  Neuron layers inside a recurrent loop run step by step\n"
         "in torch, and parallel neurons (one matrix product over the sequence) stay torch\n"
         "code.  Kernels compute in float32 (float64 for float64 inputs): float16 and\n"
-        "bfloat16 inputs give outputs of their dtype, state and saved values in float32\n"
-        "within a call.  On CPU, set TRITON_INTERPRET=1 before triton is imported."
+        "bfloat16 inputs give outputs of their dtype, their state and saved values are\n"
+        "float32 within a call.  On CPU, set TRITON_INTERPRET=1 before importing triton."
     )
     single_doc = (
         "Backend triton (the single-step\nform is the eager one: one step has no time "

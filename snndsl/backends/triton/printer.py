@@ -54,6 +54,8 @@ EXACT_FUNCTIONS = frozenset(
 
 # The helper functions, by stem: (their parameters, their body).  Each becomes a
 # ``@triton.jit`` function of the generated file under a name of the module's namespace.
+# A Python float meets a tensor in the tensor's dtype, but two floats alone make a float32
+# tensor: a constant that is not exact in float32 is added to a tensor first.
 HELPERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "_square": (("a",), ("return a * a",)),
     "_sign": (("a",), ("return tl.where(a > 0, 1.0, tl.where(a < 0, -1.0, 0.0)).to(a.dtype)",)),
@@ -73,9 +75,11 @@ HELPERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("a",),
         (
             "x = tl.abs(a)",
+            "zero = tl.zeros_like(x)",  # constants below take x's dtype through it
             "big = x > 2.414213562373095",
             "mid = (x > 0.66) & (x <= 2.414213562373095)",
-            "y = tl.where(big, 1.5707963267948966, tl.where(mid, 0.7853981633974483, 0.0))",
+            "y = tl.where(mid, zero + 0.7853981633974483, zero)",
+            "y = tl.where(big, zero + 1.5707963267948966, y)",
             "r = tl.where(big, -1.0 / x, tl.where(mid, (x - 1.0) / (x + 1.0), x))",
             "z = r * r",
             "p = (-0.8750608600031904 * z - 16.157537187333652) * z - 75.00855792314705",
@@ -83,8 +87,8 @@ HELPERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "q = (z + 24.858464901423062) * z + 165.02700983169885",
             "q = ((q * z + 432.88106049129027) * z + 485.3903996359137) * z",
             "q = q + 194.5506571482614",
-            "more = tl.where(mid, 3.061616997868383e-17, 0.0)",
-            "more = tl.where(big, 6.123233995736766e-17, more)",
+            "more = tl.where(mid, zero + 3.061616997868383e-17, zero)",
+            "more = tl.where(big, zero + 6.123233995736766e-17, more)",
             "t = y + (r * (z * p / q) + r + more)",
             "return tl.where(a < 0, -t, t)",
         ),
