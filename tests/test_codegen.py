@@ -67,7 +67,10 @@ def test_only_the_triton_backend_imports_triton(mode):
     for backend in snndsl.BACKENDS:
         tree = ast.parse(snndsl.generate(spec, mode=mode, backend=backend))
         roots = {
-            a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+            a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import)
+            for a in n.names
         }
         assert ("triton" in roots) == (backend == "triton" and mode == "multi"), (backend, roots)
 

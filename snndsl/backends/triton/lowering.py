@@ -38,9 +38,7 @@ _METHOD = 8  # an autograd.Function method's body
 
 
 def _scratch_printer(net: ir.NetworkIR) -> TritonPrinter:
-    return TritonPrinter(
-        {s.key: "_grad" for s in net.surrogates}, {stem: stem for stem in HELPERS}
-    )
+    return TritonPrinter({s.key: "_grad" for s in net.surrogates}, {stem: stem for stem in HELPERS})
 
 
 def problems(net: ir.NetworkIR) -> list[Diagnostic]:
@@ -322,9 +320,7 @@ class _Kernel:
         body += self.load_params()
         body.append(f"for {self.step} in range({self.T}):")
         body.append(loop + self.load("_x", self.x_ptr, self.at, _KLOOP))
-        body += [
-            loop + self.store(self.list_ptr[s], s, self.at, _KLOOP) for s in self.saved_states
-        ]
+        body += [loop + self.store(self.list_ptr[s], s, self.at, _KLOOP) for s in self.saved_states]
         after = p.after_keep(
             lambda kept, local: self.store(self.list_ptr[kept], local, self.at, _KLOOP)
         )
@@ -413,10 +409,7 @@ class _Kernel:
             "_xs = _xs.contiguous()",
             f"{self.dtype}, {self.tl_dtype} = {self.h['_compute_dtype']}(_xs)",
             "_outs = torch.empty_like(_xs)",
-            *(
-                f"{lst} = torch.empty_like(_xs, dtype={self.dtype})"
-                for lst in p.lists.values()
-            ),
+            *(f"{lst} = torch.empty_like(_xs, dtype={self.dtype})" for lst in p.lists.values()),
             *(f"{self.last[s]} = torch.empty_like({s})" for s in p.states),
             *self.sizes("_xs"),
         ]
