@@ -218,12 +218,19 @@ _EXPLANATIONS = (
     ),
     Explanation(
         "E0209",
-        "`--backend triton` has no kernel for a multi-step neuron layer: its step has a "
-        "matrix product (`@`, each neuron reads the whole layer), or it records its state "
-        "over time (`store_v_seq=true`). The message names the layer; nothing is generated "
-        "(never a silent fallback). Use --backend fused or eager for that network.",
-        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF(store_v_seq=true)\n"),
-        _net("    input x: [8]\n    output y = x -> fc: Linear(4) -> sn: LIF\n"),
+        "`--backend triton` has no kernel for a multi-step neuron layer whose step has a "
+        "matrix product (`W @ v`: each neuron reads the whole layer, so the layer is not "
+        "element-wise), e.g. snntorch.RLeaky with all_to_all. The message names the "
+        "layer; nothing is generated (never a silent fallback). Use --backend fused or "
+        "eager for that network.",
+        _net(
+            "    input x: [8]\n"
+            "    output y = x -> sn: snntorch.RLeaky(beta=0.9, linear_features=8)\n"
+        ),
+        _net(
+            "    input x: [8]\n"
+            "    output y = x -> sn: snntorch.RLeaky(beta=0.9, all_to_all=false)\n"
+        ),
         command="snndsl generate SPEC --backend triton",
     ),
     Explanation(

@@ -253,10 +253,31 @@ def test_layers_that_cannot_be_lowered_are_located_errors():
     assert diag.code == "E0209" and "matrix product" in diag.message
     assert (diag.span.line, diag.span.column) == (3, 25)
     snndsl.generate(matrix, mode="multi", backend="fused")  # the fused backend keeps it
-    recording = "network Q {\n input x: [4]\n output y = x -> sn: LIF(store_v_seq=true)\n}\n"
-    with pytest.raises(snndsl.SpecError) as info:
-        snndsl.generate(recording, mode="multi", backend="triton")
-    assert info.value.codes == ("E0209",) and "store_v_seq" in info.value.render()
+
+
+def test_store_v_seq_is_an_output_of_the_kernel(interpret):
+    """The recording of the first state is written by the forward kernel and its
+    gradient enters the backward kernel at each step."""
+    spec = """network Q {
+    input x: [6]
+    output y = x -> sn: LIF(store_v_seq=true)
+    output z = x -> sn2: norse.LSNN(store_v_seq=true)
+}
+"""
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 6, dtype=torch.float64) * 2
+    grads, records = [], []
+    for backend in ("eager", "triton"):
+        m = snndsl.load(spec, mode="multi", backend=backend)().double()
+        xx = x.clone().requires_grad_(True)
+        y, z = m(xx)
+        loss = (y * 0.5).sum() + (m.sn_v_seq * torch.linspace(-1, 1, 6)).sum()
+        (loss + (z.sum() + m.sn2_v_seq.square().sum())).backward()
+        grads.append(xx.grad)
+        records.append((m.sn_v_seq.detach(), m.sn2_v_seq.detach()))
+    assert torch.equal(records[0][0], records[1][0])
+    assert _rel(records[1][1], records[0][1]) <= FORWARD_TOLERANCE
+    assert _rel(grads[1], grads[0]) <= GRAD_TOLERANCE
 
 
 def test_check_command_runs_the_triton_form(interpret, capsys):

@@ -80,7 +80,8 @@ class Lowering(Protocol):
     Triton backend): everything else in the module stays the torch backend's.
 
     ``neuron`` returns the right-hand side of the layer's call in forward()
-    (``outputs, *states = <call>``, as a fused layer's), taking module-level names from
+    (``outputs, *states = <call>``, as a fused layer's; ``outputs, _v_seq, *states``
+    for a layer recording ``store_v_seq``), taking module-level names from
     ``names``; afterwards ``imports`` are the extra import lines and ``code`` the
     module-level code those calls need (both empty when no layer was lowered)."""
 
@@ -373,8 +374,9 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> views.Block:
         )
     seq, unfold = lay.sequence(n.source)
     states = _state_lines(n, lay, Sub(seq, Atom("0")))
-    if lay.lowering is not None:
-        targets = ", ".join([n.value, *(s.local for s in n.states)])
+    if lay.lowering is not None:  # outputs, the store_v_seq recording, the states
+        recorded = ["_v_seq"] if n.v_seq else []
+        targets = ", ".join([n.value, *recorded, *(s.local for s in n.states)])
         return NeuronFusedView(
             comment=comment,
             setup=setup,
@@ -383,7 +385,7 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> views.Block:
             call=lay.stmt(
                 targets, lay.lowering.neuron(n, seq.text, lay.printer, lay.module_names), shape
             ),
-            final=_final_lines(n, lay),
+            final=_final_lines(n, lay) + [lay.stmt(f"self.{n.v_seq}", "_v_seq") for _ in recorded],
         )
     if lay.backend in ("fused", "compile"):
         name = lay.module_names.fresh(f"_{code_name(n.neuron)}Loop_{n.attr}")

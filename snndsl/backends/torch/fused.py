@@ -109,10 +109,11 @@ class Plan:
         return self.back.grad_state_inputs[s] or f"torch.zeros_like(grad{s})"
 
 
-def plan(n: ir.NeuronIR, printer: PythonPrinter) -> Plan | None:
-    """The fused plan of ``n``, or None when its equations use something
-    :mod:`snndsl.ir.autodiff` cannot differentiate (or it records v_seq)."""
-    if n.v_seq:
+def plan(n: ir.NeuronIR, printer: PythonPrinter, record: bool = False) -> Plan | None:
+    """The fused plan of ``n``; None when it records v_seq, unless ``record`` (the caller
+    then returns the recording itself).  Raises :class:`autodiff.NotDifferentiable` when
+    its equations use something :mod:`snndsl.ir.autodiff` cannot differentiate."""
+    if n.v_seq and not record:
         return None
     step = tuple(
         ir.Assignment(a.target, ir.substitute(a.value, {"x": ir.Local("_x")})) for a in n.step

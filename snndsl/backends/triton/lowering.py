@@ -65,10 +65,8 @@ def problems(net: ir.NetworkIR) -> list[Diagnostic]:
 
 
 def _why_not(n: ir.NeuronIR, printer: TritonPrinter) -> str | None:
-    if n.v_seq:
-        return "it records its state over time (store_v_seq), a tensor autograd must see"
     try:
-        p = plan(n, printer)
+        p = plan(n, printer, record=True)
         assert p is not None
         for a in n.setup:  # run once per call, in torch; must not read the time step
             if any(isinstance(e, ir.Index) for e in _nodes(a.value)):
@@ -180,8 +178,8 @@ class TritonLowering:
         self, n: ir.NeuronIR, seq: str, torch_printer: PythonPrinter, names: Namespace
     ) -> Code:
         printer = self._start(torch_printer, names)
-        p = plan(n, printer)
-        assert p is not None  # problems() refused it before generation otherwise
+        p = plan(n, printer, record=True)
+        assert p is not None
         stem = f"_{n.attr}"
         kernel = _Kernel(p, self._helpers)
         class_name = names.fresh(f"_{code_name(n.neuron)}Triton_{n.attr}")
@@ -199,7 +197,13 @@ class TritonLowering:
                 forward_def=kernel.method_def("forward", ["ctx", "_xs", *p.states, *p.params]),
                 forward_body=kernel.forward_method(forward_name),
                 backward_def=kernel.method_def(
-                    "backward", ["ctx", "grad_outputs", *(f"grad{s}" for s in p.states)]
+                    "backward",
+                    [
+                        "ctx",
+                        "grad_outputs",
+                        *([kernel.grec] if kernel.record else []),
+                        *(f"grad{s}" for s in p.states),
+                    ],
                 ),
                 backward_body=kernel.backward_method(backward_name),
             )
@@ -245,6 +249,11 @@ class _Kernel:
 
         self.x_ptr = ptr("_xs")
         self.out_ptr = ptr("_outs")
+        # store_v_seq: the first state after every step, an output autograd sees
+        self.record = p.states[0] if p.n.v_seq else None
+        self.rec_ptr = ptr("_record")
+        self.grec_ptr = ptr("_grecord")
+        self.rec = ns.fresh("_record")
         self.state_in = {s: ptr(f"{s}_in") for s in p.states}
         self.state_out = {s: ptr(f"{s}_out") for s in p.states}
         self.param_ptr = {q: ptr(q) for q in p.params}
@@ -260,6 +269,7 @@ class _Kernel:
         self.gfirst = {s: ns.fresh(f"_g{s}_first") for s in p.states}
         self.gparam = {q: ns.fresh(f"_g{q}") for q in p.totals}
         self.gxs = ns.fresh("_grad_xs")
+        self.grec = ns.fresh("_grad_record")
 
     # ------------------------------------------------------------------ pieces
     def store(self, ptr: str, value: str, at: str, indent: int) -> str:
@@ -310,6 +320,7 @@ class _Kernel:
             *self.state_in.values(),
             *self.param_ptr.values(),
             self.out_ptr,
+            *([self.rec_ptr] if self.record else []),
             *self.list_ptr.values(),
             *self.state_out.values(),
             *self.tail_args(),
@@ -326,6 +337,8 @@ class _Kernel:
         )
         body += [loop + line for line in p.forward_lines(after, _KLOOP)]
         body.append(loop + self.store(self.out_ptr, p.n.output, self.at, _KLOOP))
+        if self.record:
+            body.append(loop + self.store(self.rec_ptr, self.record, self.at, _KLOOP))
         body.append(f"{loop}{self.at} += {self.stride}")
         body += [self.store(self.state_out[s], s, self.offs, _KERNEL) for s in p.states]
         return JitView(
@@ -342,6 +355,7 @@ class _Kernel:
             *([self.x_ptr] if self.xs_saved else []),
             *self.list_ptr.values(),
             self.gout_ptr,
+            *([self.grec_ptr] if self.record else []),
             *self.gstate_in.values(),
             *self.param_ptr.values(),
             *([self.gx_ptr] if back.grad_x else []),
@@ -363,6 +377,16 @@ class _Kernel:
         ]
         if "grad_output" in p.needed:
             body.append(loop + self.load("grad_output", self.gout_ptr, self.at, _KLOOP))
+        if self.record:  # the recording of the state after this step reads it too
+            g = f"grad{self.record}"
+            loaded = call(
+                layout.Attr(
+                    call("tl.load", f"{self.grec_ptr} + {self.at}", Kw("mask", Atom(self.mask))),
+                    "to",
+                ),
+                self.compute,
+            )
+            body.append(loop + layout.lines(g, layout.chain("+", [g, loaded]), _KLOOP))
         body += [loop + p.line(a.target, a.value, _KLOOP) for a in (*p.recompute, *back.adjoint)]
         if back.grad_x:
             body.append(loop + self.store(self.gx_ptr, back.grad_x, self.at, _KLOOP))
@@ -409,6 +433,7 @@ class _Kernel:
             "_xs = _xs.contiguous()",
             f"{self.dtype}, {self.tl_dtype} = {self.h['_compute_dtype']}(_xs)",
             "_outs = torch.empty_like(_xs)",
+            *([f"{self.rec} = torch.empty_like(_xs)"] if self.record else []),
             *(f"{lst} = torch.empty_like(_xs, dtype={self.dtype})" for lst in p.lists.values()),
             *(f"{self.last[s]} = torch.empty_like({s})" for s in p.states),
             *self.sizes("_xs"),
@@ -418,6 +443,7 @@ class _Kernel:
             *(f"{s}.contiguous()" for s in p.states),
             *self.per_sample("_xs"),
             "_outs",
+            *([self.rec] if self.record else []),
             *p.lists.values(),
             *self.last.values(),
         ]
@@ -425,7 +451,8 @@ class _Kernel:
         saved = [*(["_xs"] if self.xs_saved else []), *p.lists.values(), *p.params]
         if saved:
             lines.append(layout.lines("", call("ctx.save_for_backward", *saved), _METHOD))
-        lines.append(layout.joined(layout.returns(["_outs", *self.last.values()], _METHOD)))
+        outs = ["_outs", *([self.rec] if self.record else []), *self.last.values()]
+        lines.append(layout.joined(layout.returns(outs, _METHOD)))
         return lines
 
     def backward_method(self, name: str) -> list[str]:
@@ -450,6 +477,7 @@ class _Kernel:
             *(["_xs"] if self.xs_saved else []),
             *p.lists.values(),
             "grad_outputs",
+            *([f"{self.grec}.contiguous()"] if self.record else []),
             *(f"grad{s}.contiguous()" for s in p.states),
             *self.per_sample("grad_outputs"),
             *([self.gxs] if back.grad_x else []),
