@@ -115,9 +115,9 @@ def _if_1_forward(
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
     _at = _offs.to(tl.int64)
-    _v = tl.load(_v_in_ptr + _offs, mask=_mask).to(COMPUTE)
+    _v = tl.cast(tl.load(_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
-        _x = tl.load(_xs_ptr + _at, mask=_mask).to(COMPUTE)
+        _x = tl.cast(tl.load(_xs_ptr + _at, mask=_mask), COMPUTE)
         _h = _v + _x
         tl.store(_h_seq_ptr + _at, _h, mask=_mask)
         _u_2 = _h - 1.0
@@ -146,10 +146,10 @@ def _if_1_backward(
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
     _at = _offs.to(tl.int64) + (_T - 1) * _stride
-    grad_v = tl.load(_g_v_in_ptr + _offs, mask=_mask).to(COMPUTE)
+    grad_v = tl.cast(tl.load(_g_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
         _h = tl.load(_h_seq_ptr + _at, mask=_mask)
-        grad_output = tl.load(_gouts_ptr + _at, mask=_mask).to(COMPUTE)
+        grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
         _u = _h - 1.0
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output - grad_v * _h
@@ -230,9 +230,9 @@ def _if_2_forward(
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
     _at = _offs.to(tl.int64)
-    _v = tl.load(_v_in_ptr + _offs, mask=_mask).to(COMPUTE)
+    _v = tl.cast(tl.load(_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
-        _x = tl.load(_xs_ptr + _at, mask=_mask).to(COMPUTE)
+        _x = tl.cast(tl.load(_xs_ptr + _at, mask=_mask), COMPUTE)
         _h = _v + _x
         tl.store(_h_seq_ptr + _at, _h, mask=_mask)
         _u_2 = _h - 1.0
@@ -261,10 +261,10 @@ def _if_2_backward(
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
     _at = _offs.to(tl.int64) + (_T - 1) * _stride
-    grad_v = tl.load(_g_v_in_ptr + _offs, mask=_mask).to(COMPUTE)
+    grad_v = tl.cast(tl.load(_g_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
         _h = tl.load(_h_seq_ptr + _at, mask=_mask)
-        grad_output = tl.load(_gouts_ptr + _at, mask=_mask).to(COMPUTE)
+        grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
         _u = _h - 1.0
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output - grad_v * _h

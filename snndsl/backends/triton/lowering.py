@@ -280,7 +280,7 @@ class _Kernel:
     def load(self, target: str, ptr: str, at: str, indent: int, convert: bool = True) -> str:
         value: Code = call("tl.load", f"{ptr} + {at}", Kw("mask", Atom(self.mask)))
         if convert:
-            value = call(layout.Attr(value, "to"), self.compute)
+            value = call("tl.cast", value, self.compute)
         return layout.lines(target, value, indent)
 
     def prologue(self) -> list[str]:
@@ -380,10 +380,8 @@ class _Kernel:
         if self.record:  # the recording of the state after this step reads it too
             g = f"grad{self.record}"
             loaded = call(
-                layout.Attr(
-                    call("tl.load", f"{self.grec_ptr} + {self.at}", Kw("mask", Atom(self.mask))),
-                    "to",
-                ),
+                "tl.cast",
+                call("tl.load", f"{self.grec_ptr} + {self.at}", Kw("mask", Atom(self.mask))),
                 self.compute,
             )
             body.append(loop + layout.lines(g, layout.chain("+", [g, loaded]), _KLOOP))
