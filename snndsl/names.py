@@ -29,6 +29,8 @@ GENERATED_CODE_NAMES = frozenset(
         "F",
         "math",
         "contextlib",
+        "triton",  # --backend triton
+        "tl",
         "annotations",
         "Tensor",
         "Optional",

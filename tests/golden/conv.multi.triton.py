@@ -223,7 +223,8 @@ class _LIFTriton_sn1(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _sn1_forward[_grid(_numel)](
+        _kernel = _sn1_forward
+        _kernel[_grid(_numel)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -247,7 +248,8 @@ class _LIFTriton_sn1(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _sn1_backward[_grid(_numel)](
+        _kernel = _sn1_backward
+        _kernel[_grid(_numel)](
             _h_seq,
             grad_outputs,
             grad_v.contiguous(),
@@ -340,7 +342,8 @@ class _LIFTriton_sn2(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _sn2_forward[_grid(_numel)](
+        _kernel = _sn2_forward
+        _kernel[_grid(_numel)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -364,7 +367,8 @@ class _LIFTriton_sn2(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _sn2_backward[_grid(_numel)](
+        _kernel = _sn2_backward
+        _kernel[_grid(_numel)](
             _h_seq,
             grad_outputs,
             grad_v.contiguous(),
@@ -455,7 +459,8 @@ class _IFTriton_sn3(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _sn3_forward[_grid(_numel)](
+        _kernel = _sn3_forward
+        _kernel[_grid(_numel)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -479,7 +484,8 @@ class _IFTriton_sn3(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _sn3_backward[_grid(_numel)](
+        _kernel = _sn3_backward
+        _kernel[_grid(_numel)](
             _h_seq,
             grad_outputs,
             grad_v.contiguous(),

@@ -218,7 +218,8 @@ class _ExpIFTriton_sn1(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _sn1_forward[_grid(_numel)](
+        _kernel = _sn1_forward
+        _kernel[_grid(_numel)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -243,7 +244,8 @@ class _ExpIFTriton_sn1(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _sn1_backward[_grid(_numel)](
+        _kernel = _sn1_backward
+        _kernel[_grid(_numel)](
             _v_seq,
             _h_seq,
             grad_outputs,
@@ -335,7 +337,8 @@ class _IFTriton_sn2(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _sn2_forward[_grid(_numel)](
+        _kernel = _sn2_forward
+        _kernel[_grid(_numel)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -359,7 +362,8 @@ class _IFTriton_sn2(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _sn2_backward[_grid(_numel)](
+        _kernel = _sn2_backward
+        _kernel[_grid(_numel)](
             _h_seq,
             grad_outputs,
             grad_v.contiguous(),

@@ -173,7 +173,8 @@ class _IFTriton_if_1(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _if_1_forward[_grid(_numel)](
+        _kernel = _if_1_forward
+        _kernel[_grid(_numel)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -197,7 +198,8 @@ class _IFTriton_if_1(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _if_1_backward[_grid(_numel)](
+        _kernel = _if_1_backward
+        _kernel[_grid(_numel)](
             _h_seq,
             grad_outputs,
             grad_v.contiguous(),
@@ -288,7 +290,8 @@ class _IFTriton_if_2(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _if_2_forward[_grid(_numel)](
+        _kernel = _if_2_forward
+        _kernel[_grid(_numel)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -312,7 +315,8 @@ class _IFTriton_if_2(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _if_2_backward[_grid(_numel)](
+        _kernel = _if_2_backward
+        _kernel[_grid(_numel)](
             _h_seq,
             grad_outputs,
             grad_v.contiguous(),

@@ -270,6 +270,7 @@ class _Kernel:
         self.gparam = {q: ns.fresh(f"_g{q}") for q in p.totals}
         self.gxs = ns.fresh("_grad_xs")
         self.grec = ns.fresh("_grad_record")
+        self.kernel = ns.fresh("_kernel")
 
     # ------------------------------------------------------------------ pieces
     def store(self, ptr: str, value: str, at: str, indent: int) -> str:
@@ -406,10 +407,12 @@ class _Kernel:
     def method_def(self, name: str, args: list[str]) -> str:
         return layout.joined(layout.header(f"def {name}", call("", *args), 4, ":"))
 
-    def launch(self, kernel: str, args: list[str], like: str) -> str:
+    def launch(self, kernel: str, args: list[str], like: str) -> list[str]:
+        """The kernel bound to a short local (its name grows with the layer's label, and
+        a name is never split), then launched on its grid."""
         grid = call(self.h["_grid"], self.numel)
         value = call(
-            Sub(Atom(kernel), grid),
+            Sub(Atom(self.kernel), grid),
             *args,
             f"{like}.shape[0]",
             self.numel,
@@ -417,7 +420,8 @@ class _Kernel:
             self.tl_dtype,
             Kw(self.block, Atom(self.h["_BLOCK"])),
         )
-        return layout.lines("", value, _METHOD)
+        bind = layout.lines(self.kernel, Atom(kernel), _METHOD)
+        return [bind, layout.lines("", value, _METHOD)]
 
     def sizes(self, like: str) -> list[str]:
         return [f"{self.numel} = {like}[0].numel()", f"{self.size} = {like}[0, 0].numel()"]
@@ -445,7 +449,7 @@ class _Kernel:
             *p.lists.values(),
             *self.last.values(),
         ]
-        lines.append(self.launch(name, args, "_xs"))
+        lines += self.launch(name, args, "_xs")
         saved = [*(["_xs"] if self.xs_saved else []), *p.lists.values(), *p.params]
         if saved:
             lines.append(layout.lines("", call("ctx.save_for_backward", *saved), _METHOD))
@@ -482,7 +486,7 @@ class _Kernel:
             *self.gfirst.values(),
             *self.gparam.values(),
         ]
-        lines.append(self.launch(name, args, "grad_outputs"))
+        lines += self.launch(name, args, "grad_outputs")
         results = [
             self.gxs,
             *self.gfirst.values(),
