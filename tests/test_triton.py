@@ -288,14 +288,15 @@ def test_check_command_runs_the_triton_form(interpret, capsys):
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_inputs(dtype, interpret):
-    """float16/bfloat16 inputs: outputs in the input's dtype; the kernels compute in
-    float32; the state kept between calls has the input's dtype (as in every backend)."""
+    """float16/bfloat16 inputs, every backend, on CPU: outputs and input gradients in the
+    input's dtype; the state kept between calls has the input's dtype too (triton's
+    kernels compute, and keep the state within a call, in float32)."""
     spec = "network H {\n input x: [9]\n output y = x -> fc: Linear(6) -> sn: LIF(tau=3.0)\n}\n"
     torch.manual_seed(0)
     x = torch.randn(4, 3, 9) * 3
     reference = snndsl.load(spec, mode="multi")()
     y32 = reference(x)
-    for backend in ("eager", "fused", "triton"):
+    for backend in snndsl.BACKENDS:  # compile: about 10 s for both dtypes
         m = snndsl.load(spec, mode="multi", backend=backend)()
         m.load_state_dict(reference.state_dict())
         m.to(dtype)
@@ -307,6 +308,10 @@ def test_half_inputs(dtype, interpret):
         # spikes that differ from float32's sit where the rounding of the input
         # moved the charge across the threshold: a few in a hundred at most
         assert (y.float() != y32).float().mean() <= 0.1, backend
+    single = snndsl.load(spec, mode="single")()
+    single.load_state_dict(reference.state_dict())
+    y = single.to(dtype)(x[0].to(dtype))
+    assert y.dtype == dtype and single._sn_v.dtype == dtype
 
 
 # --------------------------------------------------------------------------- CUDA
