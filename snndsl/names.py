@@ -31,6 +31,7 @@ GENERATED_CODE_NAMES = frozenset(
         "contextlib",
         "triton",  # --backend triton
         "tl",
+        "os",
         "annotations",
         "Tensor",
         "Optional",
@@ -58,6 +59,7 @@ GENERATED_CODE_NAMES = frozenset(
         "dict",
         "print",
         "ValueError",
+        "RuntimeError",
         "OverflowError",
         # methods of the generated network class beyond nn.Module's
         "forward_chunked",

@@ -314,6 +314,13 @@ def test_half_inputs(dtype, interpret):
     assert y.dtype == dtype and single._sn_v.dtype == dtype
 
 
+def test_cpu_tensors_without_the_interpreter_are_a_clear_error(monkeypatch):
+    m = snndsl.load(str(ROOT / "specs" / "seed.snn"), mode="multi", backend="triton")()
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(RuntimeError, match="set TRITON_INTERPRET=1 before triton is imported"):
+        m(torch.randn(3, 2, 8))
+
+
 # --------------------------------------------------------------------------- CUDA
 
 

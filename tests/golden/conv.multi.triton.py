@@ -41,6 +41,7 @@ Spec:
 """
 
 import contextlib
+import os
 
 import torch
 import torch.nn.functional as F
@@ -110,9 +111,15 @@ class _Sigmoid(torch.autograd.Function):
 _BLOCK = 512  # elements of a time step per kernel program
 
 
-def _grid(numel: int) -> tuple[int]:
-    """The launch grid: one program per _BLOCK elements of a time step."""
-    return (triton.cdiv(numel, _BLOCK),)
+def _grid(like: torch.Tensor) -> tuple[int]:
+    """The launch grid for ``like`` [T, N, *]: one program per _BLOCK elements of a
+    time step.  The kernels run on CUDA tensors, or on CPU under Triton's interpreter."""
+    if like.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise RuntimeError(
+            f"Triton kernels run on CUDA tensors, not {like.device.type} ones; to run "
+            "them on CPU, set TRITON_INTERPRET=1 before triton is imported"
+        )
+    return (triton.cdiv(like[0].numel(), _BLOCK),)
 
 
 def _compute_dtype(x: torch.Tensor) -> tuple[torch.dtype, tl.dtype]:
@@ -224,7 +231,7 @@ class _LIFTriton_sn1(torch.autograd.Function):
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
         _kernel = _sn1_forward
-        _kernel[_grid(_numel)](
+        _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -249,7 +256,7 @@ class _LIFTriton_sn1(torch.autograd.Function):
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
         _kernel = _sn1_backward
-        _kernel[_grid(_numel)](
+        _kernel[_grid(grad_outputs)](
             _h_seq,
             grad_outputs,
             grad_v.contiguous(),
@@ -343,7 +350,7 @@ class _LIFTriton_sn2(torch.autograd.Function):
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
         _kernel = _sn2_forward
-        _kernel[_grid(_numel)](
+        _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -368,7 +375,7 @@ class _LIFTriton_sn2(torch.autograd.Function):
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
         _kernel = _sn2_backward
-        _kernel[_grid(_numel)](
+        _kernel[_grid(grad_outputs)](
             _h_seq,
             grad_outputs,
             grad_v.contiguous(),
@@ -460,7 +467,7 @@ class _IFTriton_sn3(torch.autograd.Function):
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
         _kernel = _sn3_forward
-        _kernel[_grid(_numel)](
+        _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
             _outs,
@@ -485,7 +492,7 @@ class _IFTriton_sn3(torch.autograd.Function):
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
         _kernel = _sn3_backward
-        _kernel[_grid(_numel)](
+        _kernel[_grid(grad_outputs)](
             _h_seq,
             grad_outputs,
             grad_v.contiguous(),

@@ -93,6 +93,10 @@ class Lowering(Protocol):
         """The call running neuron layer ``n`` over the sequence ``seq``."""
         ...
 
+    def std_imports(self) -> list[str]:
+        """Standard-library import lines."""
+        ...
+
     def imports(self) -> list[str]:
         """Import lines after torch's."""
         ...
@@ -1004,6 +1008,7 @@ def render_module(
         surrogates=[_surrogate_view(s, printer) for s in net.surrogates],
         fused=lay.fused,
         needs=lowering.needs if lowering and lay.lowering else "torch and the standard library",
+        std_imports=lay.lowering.std_imports() if lay.lowering else [],
         imports=lay.lowering.imports() if lay.lowering else [],
         extra=lay.lowering.code() if lay.lowering else [],
         kernels=list(lay.kernels.views.values()) if lay.kernels else [],

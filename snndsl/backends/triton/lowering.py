@@ -129,6 +129,9 @@ class TritonLowering:
             self._printer = TritonPrinter(gradients, helpers)
         return self._printer
 
+    def std_imports(self) -> list[str]:
+        return ["import os"] if self.layers else []
+
     def imports(self) -> list[str]:
         return ["import triton", "import triton.language as tl"] if self.layers else []
 
@@ -410,7 +413,7 @@ class _Kernel:
     def launch(self, kernel: str, args: list[str], like: str) -> list[str]:
         """The kernel bound to a short local (its name grows with the layer's label, and
         a name is never split), then launched on its grid."""
-        grid = call(self.h["_grid"], self.numel)
+        grid = call(self.h["_grid"], like)
         value = call(
             Sub(Atom(self.kernel), grid),
             *args,
