@@ -8,16 +8,18 @@ another.
 
 What is compared, and why:
 
-- forward values are bit-identical to the eager form's (float32) when the layer's step
-  uses only arithmetic, comparisons and the functions whose kernel form does the same
-  IEEE operations in the same order (``printer.EXACT_FUNCTIONS``); a step with exp, log,
-  sigmoid, tanh, atan, erfc or a power other than a square uses another implementation
-  of the function (numpy's under the interpreter, libdevice's on a GPU), so there the
-  float64 runs are compared, within 1e-9 relative (a few float64 roundings of each
-  function, carried through at most 4 steps);
-- input and parameter gradients of the float64 runs within 1e-6 relative (the issue's
-  bound; the adjoint equations are the fused backend's, the summation order of a
-  parameter's gradient differs: per element over time in the kernel, then over elements);
+- forward values are bit-identical to the eager form's (float32, and float64) when the
+  layer's step uses only arithmetic, comparisons and the functions whose kernel form does
+  the same IEEE operations in the same order (``printer.EXACT_FUNCTIONS``); a step with
+  exp, log, sigmoid, tanh, atan, erfc or a power other than a square uses another
+  implementation of the function (numpy's under the interpreter, libdevice's on a GPU),
+  so there the float64 runs are compared, within 1e-13 relative;
+- input and parameter gradients of the float64 runs within 1e-12 relative (the issue asks
+  for 1e-6, a float32 scale; in float64 the adjoint equations, the fused backend's, agree
+  to a few roundings: 8.6e-15 at most, measured; a parameter's gradient is summed in
+  another order, per element over time in the kernel, then over elements).  A constant
+  rounded to float32 in a kernel (as a Python float bound to a local becomes under the
+  interpreter) shows here as 1e-8;
 - T = 1 and T = 4, sizes that are not a multiple of the block (10 elements, and 1041 =
   two full programs and a partial one).
 """
@@ -39,8 +41,10 @@ from snndsl.cli import main
 
 pytest.importorskip("triton")
 
-GRAD_TOLERANCE = 1e-6
-FORWARD_TOLERANCE = 1e-9  # float64, steps with functions other than EXACT_FUNCTIONS
+# float64 runs; measured maxima over every test below: 8.6e-15 (gradients), 9.1e-16
+# (forward values of steps with functions other than EXACT_FUNCTIONS)
+GRAD_TOLERANCE = 1e-12
+FORWARD_TOLERANCE = 1e-13
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 

@@ -137,18 +137,18 @@ def _per_sample(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @triton.jit
-def _ATan_grad(x, alpha):
-    """The derivative of ATan at x (its backward pass)."""
-    z = x * (1.5707963267948966 * alpha)
-    _grad = alpha / 2.0 / (1.0 + z * z)
+def _ATan_grad(x):
+    """The derivative of ATan(alpha=2.0) at x (its backward pass)."""
+    z = x * (1.5707963267948966 * 2.0)
+    _grad = 2.0 / 2.0 / (1.0 + z * z)
     return _grad
 
 
 @triton.jit
-def _Sigmoid_grad(x, alpha):
-    """The derivative of Sigmoid at x (its backward pass)."""
-    s = tl.sigmoid(alpha * x)
-    _grad = (1.0 - s) * s * alpha
+def _Sigmoid_grad(x):
+    """The derivative of Sigmoid(alpha=4.0) at x (its backward pass)."""
+    s = tl.sigmoid(4.0 * x)
+    _grad = (1.0 - s) * s * 4.0
     return _grad
 
 
@@ -208,7 +208,7 @@ def _sn1_backward(
         _u = _h - 1.0
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output - grad_v * _h
-        _g_u = _g_spike * _ATan_grad(_u, 2.0)
+        _g_u = _g_spike * _ATan_grad(_u)
         _g_h = grad_v * (1.0 - _spike) + _g_u
         _g_x = _g_h / 2.0
         _g_v = _g_h - _g_h / 2.0
@@ -327,7 +327,7 @@ def _sn2_backward(
         grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
         _u = _h - 1.0
         _g_spike_d = -grad_v
-        _g_u = grad_output * _Sigmoid_grad(_u, 4.0)
+        _g_u = grad_output * _Sigmoid_grad(_u)
         _g_h = grad_v + _g_u
         _g_x = _g_h / 3.0
         _g_v = _g_h - _g_h / 3.0
@@ -446,7 +446,7 @@ def _sn3_backward(
         _u = _h - 0.5
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output - grad_v * _h
-        _g_u = _g_spike * _Sigmoid_grad(_u, 4.0)
+        _g_u = _g_spike * _Sigmoid_grad(_u)
         _g_h = grad_v * (1.0 - _spike) + _g_u
         tl.store(_gxs_ptr + _at, _g_h, mask=_mask)
         grad_v = _g_h

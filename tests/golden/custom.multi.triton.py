@@ -136,9 +136,16 @@ def _per_sample(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @triton.jit
-def _Triangle_grad(x, width):
-    """The derivative of Triangle at x (its backward pass)."""
-    _grad = tl.maximum(1.0 - tl.abs(x) / width, 0.0) / width
+def _Triangle_grad(x):
+    """The derivative of Triangle(width=0.5) at x (its backward pass)."""
+    _grad = tl.maximum(1.0 - tl.abs(x) / 0.5, 0.0) / 0.5
+    return _grad
+
+
+@triton.jit
+def _Triangle_grad_2(x):
+    """The derivative of Triangle(width=1.0) at x (its backward pass)."""
+    _grad = tl.maximum(1.0 - tl.abs(x) / 1.0, 0.0) / 1.0
     return _grad
 
 
@@ -202,7 +209,7 @@ def _sn1_backward(
         _u = _h - 1.0
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output + grad_v * -0.1 - grad_v * _h
-        _g_u = _g_spike * _Triangle_grad(_u, 0.5)
+        _g_u = _g_spike * _Triangle_grad(_u)
         _g_h = grad_v * (1.0 - _spike) + _g_u
         _g_x = _g_h / 4.0
         _g_v = _g_h - _g_h / 4.0 + _g_h / 4.0 * tl.exp(_v - 0.8)
@@ -324,7 +331,7 @@ def _sn2_backward(
         _u = _h - 0.25
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output - grad_v * _h
-        _g_u = _g_spike * _Triangle_grad(_u, 1.0)
+        _g_u = _g_spike * _Triangle_grad_2(_u)
         _g_h = grad_v * (1.0 - _spike) + _g_u
         tl.store(_gxs_ptr + _at, _g_h, mask=_mask)
         grad_v = _g_h

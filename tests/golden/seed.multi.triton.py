@@ -97,10 +97,10 @@ def _per_sample(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @triton.jit
-def _Sigmoid_grad(x, alpha):
-    """The derivative of Sigmoid at x (its backward pass)."""
-    s = tl.sigmoid(alpha * x)
-    _grad = (1.0 - s) * s * alpha
+def _Sigmoid_grad(x):
+    """The derivative of Sigmoid(alpha=4.0) at x (its backward pass)."""
+    s = tl.sigmoid(4.0 * x)
+    _grad = (1.0 - s) * s * 4.0
     return _grad
 
 
@@ -160,7 +160,7 @@ def _if_1_backward(
         _u = _h - 1.0
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output - grad_v * _h
-        _g_u = _g_spike * _Sigmoid_grad(_u, 4.0)
+        _g_u = _g_spike * _Sigmoid_grad(_u)
         _g_h = grad_v * (1.0 - _spike) + _g_u
         tl.store(_gxs_ptr + _at, _g_h, mask=_mask)
         grad_v = _g_h
@@ -277,7 +277,7 @@ def _if_2_backward(
         _u = _h - 1.0
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output - grad_v * _h
-        _g_u = _g_spike * _Sigmoid_grad(_u, 4.0)
+        _g_u = _g_spike * _Sigmoid_grad(_u)
         _g_h = grad_v * (1.0 - _spike) + _g_u
         tl.store(_gxs_ptr + _at, _g_h, mask=_mask)
         grad_v = _g_h

@@ -23,7 +23,7 @@ from snndsl.backends.torch.codegen import environment
 from snndsl.backends.torch.fused import Plan, plan
 from snndsl.backends.torch.layout import Atom, Code, Kw, Sub, call
 from snndsl.backends.torch.naming import code_name
-from snndsl.backends.torch.printer import PythonPrinter
+from snndsl.backends.torch.printer import PythonPrinter, format_const
 from snndsl.backends.triton.printer import HELPERS, TritonPrinter, Unlowerable
 from snndsl.backends.triton.views import HelpersView, JitView, LayerView
 from snndsl.diagnostics import UNKNOWN_SPAN, Diagnostic
@@ -38,7 +38,7 @@ _METHOD = 8  # an autograd.Function method's body
 
 
 def _scratch_printer(net: ir.NetworkIR) -> TritonPrinter:
-    return TritonPrinter({s.key: "_grad" for s in net.surrogates}, {stem: stem for stem in HELPERS})
+    return TritonPrinter(lambda key, params: "_grad", {stem: stem for stem in HELPERS})
 
 
 def problems(net: ir.NetworkIR) -> list[Diagnostic]:
@@ -114,6 +114,8 @@ class TritonLowering:
         self._names: Namespace | None = None
         self._printer: TritonPrinter | None = None
         self._helpers: dict[str, str] = {}
+        # a surrogate's derivative per set of parameter values -> its helper's name
+        self._gradients: dict[tuple[ir.SurrogateKey, tuple[float, ...]], str] = {}
 
     # ------------------------------------------------------------------ module level
     def _start(self, torch_printer: PythonPrinter, names: Namespace) -> TritonPrinter:
@@ -121,12 +123,15 @@ class TritonLowering:
             self._names = names
             for stem in ("_BLOCK", "_grid", "_compute_dtype", "_per_sample"):
                 self._helpers[stem] = names.fresh(stem)
-            gradients = {
-                s.key: names.fresh(f"{torch_printer.surrogates[s.key]}_grad")
-                for s in self.net.surrogates
-            }
             helpers = {stem: names.fresh(stem) for stem in HELPERS}
-            self._printer = TritonPrinter(gradients, helpers)
+            classes = dict(torch_printer.surrogates)
+
+            def gradient(key: ir.SurrogateKey, params: tuple[float, ...]) -> str:
+                if (key, params) not in self._gradients:
+                    self._gradients[(key, params)] = names.fresh(f"{classes[key]}_grad")
+                return self._gradients[(key, params)]
+
+            self._printer = TritonPrinter(gradient, helpers)
         return self._printer
 
     def std_imports(self) -> list[str]:
@@ -140,8 +145,11 @@ class TritonLowering:
             return []
         printer = self._printer
         functions = []
-        grads = [s for s in self.net.surrogates if s.key in printer.used_gradients]
-        surrogate_views = [self._surrogate(s, printer) for s in grads]  # may use helpers
+        by_key = {s.key: s for s in self.net.surrogates}
+        surrogate_views = [  # printed first: they may call helpers
+            self._surrogate(by_key[key], params, name, printer)
+            for (key, params), name in self._gradients.items()
+        ]
         for stem, (params, body) in HELPERS.items():
             if stem in printer.used:
                 functions.append(
@@ -165,13 +173,24 @@ class TritonLowering:
         parts += [template.module.layer(layer) for layer in self.layers]
         return [part.strip("\n") for part in parts]
 
-    def _surrogate(self, s: ir.SurrogateIR, printer: TritonPrinter) -> JitView:
-        body = [printer.assign(a.target, a.value, _KERNEL) for a in s.backward]
-        body.append(printer.assign("_grad", s.gradient, _KERNEL))
+    def _surrogate(
+        self, s: ir.SurrogateIR, params: tuple[float, ...], name: str, printer: TritonPrinter
+    ) -> JitView:
+        """The derivative of ``s`` at ``x`` with its float parameters' values inlined."""
+        values: dict[str, ir.PyExpr] = {p: ir.Const(v) for p, v in zip(s.params, params)}
+        body = []
+        for a in s.backward:
+            value = ir.substitute(a.value, values)
+            if ir.locals_used(value):
+                body.append(printer.assign(a.target, value, _KERNEL))
+            else:  # a number: written where it is used (a local would be float32)
+                values[a.target] = value
+        body.append(printer.assign("_grad", ir.substitute(s.gradient, values), _KERNEL))
         body.append("return _grad")
+        shown = ", ".join(f"{p}={format_const(v)}" for p, v in zip(s.params, params))
         return JitView(
-            _header(printer.gradients[s.key], ["x", *s.params], 0),
-            f"The derivative of {s.name} at x (its backward pass).",
+            _header(name, ["x"], 0),
+            f"The derivative of {s.name}({shown}) at x (its backward pass).",
             body,
             "",
         )

@@ -12,7 +12,7 @@ element-wise kernel form (a matrix product in a neuron) raise :class:`Unlowerabl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from snndsl import ir
 from snndsl.backends.torch.printer import PythonPrinter
@@ -112,17 +112,22 @@ HELPERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 class TritonPrinter(PythonPrinter):
     """Triton source for IR expressions inside a ``@triton.jit`` function.
 
-    ``gradients`` maps each surrogate to the name of its derivative's helper, ``helpers``
-    each stem of :data:`HELPERS` to its name in the module.  The helpers and surrogate
-    derivatives printed expressions call are recorded in ``used`` and ``used_gradients``
-    (the generated file defines only those)."""
+    ``gradient`` names the helper computing a surrogate's derivative for one set of its
+    parameters' values (they are constants inside it: a float passed to a Triton function
+    may become a float32 tensor, a literal meets a tensor in the tensor's dtype);
+    ``helpers`` maps each stem of :data:`HELPERS` to its name in the module.  The helpers
+    printed expressions call are recorded in ``used`` (the generated file defines only
+    those)."""
 
-    def __init__(self, gradients: Mapping[ir.SurrogateKey, str], helpers: Mapping[str, str]):
+    def __init__(
+        self,
+        gradient: Callable[[ir.SurrogateKey, tuple[float, ...]], str],
+        helpers: Mapping[str, str],
+    ):
         super().__init__()
-        self.gradients = dict(gradients)
+        self.gradient = gradient
         self.helpers = dict(helpers)
         self.used: set[str] = set()
-        self.used_gradients: set[ir.SurrogateKey] = set()
 
     def helper(self, stem: str) -> str:
         self.used.add(stem)
@@ -140,9 +145,8 @@ class TritonPrinter(PythonPrinter):
         # the kernels compute a spike as its Heaviside value (autodiff.without_spikes)
         raise Unlowerable("a spike left in a kernel's equations")  # pragma: no cover
 
-    def surrogate_gradient(self, surrogate: ir.SurrogateKey, args: list[str]) -> str:
-        self.used_gradients.add(surrogate)
-        return f"{self.gradients[surrogate]}({', '.join(args)})"
+    def render_SurrogateGrad(self, e: ir.SurrogateGrad) -> str:
+        return f"{self.gradient(e.surrogate, e.params)}({self.print(e.arg)})"
 
     # ------------------------------------------------------------------ nodes
     def render_Func(self, e: ir.Func) -> str:
