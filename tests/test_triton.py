@@ -236,6 +236,13 @@ def test_recurrent_loops_and_parallel_neurons_stay_torch():
     assert "parallel neurons (one matrix product over the sequence) stay torch" in custom
 
 
+def test_layers_with_the_same_equations_share_their_kernels():
+    source = snndsl.generate(str(ROOT / "specs" / "seed.snn"), mode="multi", backend="triton")
+    assert source.count("@triton.jit(") == 2  # one forward, one backward kernel
+    assert "class _IFTriton_if_1(" in source and "class _IFTriton_if_2(" in source
+    assert source.count("_kernel = _if_forward\n") == 2
+
+
 def test_single_step_form_is_the_eager_one():
     """One step has no time loop to fuse: below its docstring, the file is eager's."""
     spec = str(ROOT / "specs" / "seed.snn")

@@ -153,7 +153,7 @@ def _Sigmoid_grad(x):
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn1_forward(
+def _lif_forward(
     _xs_ptr,
     _v_in_ptr,
     _outs_ptr,
@@ -165,7 +165,7 @@ def _sn1_forward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn1: the forward time loop, the state in registers."""
+    """LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false): the forward time loop, the state in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -184,7 +184,7 @@ def _sn1_forward(
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn1_backward(
+def _lif_backward(
     _h_seq_ptr,
     _gouts_ptr,
     _g_v_in_ptr,
@@ -196,7 +196,7 @@ def _sn1_backward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn1: the backward pass through time, in reverse, adjoints in registers."""
+    """LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false): the backward pass through time, in reverse, adjoints in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -230,7 +230,7 @@ class _LIFTriton_sn1(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _kernel = _sn1_forward
+        _kernel = _lif_forward
         _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
@@ -255,7 +255,7 @@ class _LIFTriton_sn1(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _kernel = _sn1_backward
+        _kernel = _lif_backward
         _kernel[_grid(grad_outputs)](
             _h_seq,
             grad_outputs,
@@ -272,7 +272,7 @@ class _LIFTriton_sn1(torch.autograd.Function):
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn2_forward(
+def _lif_forward_2(
     _xs_ptr,
     _v_in_ptr,
     _outs_ptr,
@@ -284,7 +284,7 @@ def _sn2_forward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn2: the forward time loop, the state in registers."""
+    """LIF(tau=3.0, decay_input=true, v_threshold=1.0, v_reset=none, surrogate=Sigmoid(alpha=4.0), detach_reset=true): the forward time loop, the state in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -304,7 +304,7 @@ def _sn2_forward(
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn2_backward(
+def _lif_backward_2(
     _h_seq_ptr,
     _gouts_ptr,
     _g_v_in_ptr,
@@ -316,7 +316,7 @@ def _sn2_backward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn2: the backward pass through time, in reverse, adjoints in registers."""
+    """LIF(tau=3.0, decay_input=true, v_threshold=1.0, v_reset=none, surrogate=Sigmoid(alpha=4.0), detach_reset=true): the backward pass through time, in reverse, adjoints in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -349,7 +349,7 @@ class _LIFTriton_sn2(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _kernel = _sn2_forward
+        _kernel = _lif_forward_2
         _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
@@ -374,7 +374,7 @@ class _LIFTriton_sn2(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _kernel = _sn2_backward
+        _kernel = _lif_backward_2
         _kernel[_grid(grad_outputs)](
             _h_seq,
             grad_outputs,
@@ -391,7 +391,7 @@ class _LIFTriton_sn2(torch.autograd.Function):
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn3_forward(
+def _if_forward(
     _xs_ptr,
     _v_in_ptr,
     _outs_ptr,
@@ -403,7 +403,7 @@ def _sn3_forward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn3: the forward time loop, the state in registers."""
+    """IF(v_threshold=0.5, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false): the forward time loop, the state in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -422,7 +422,7 @@ def _sn3_forward(
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn3_backward(
+def _if_backward(
     _h_seq_ptr,
     _gouts_ptr,
     _g_v_in_ptr,
@@ -434,7 +434,7 @@ def _sn3_backward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn3: the backward pass through time, in reverse, adjoints in registers."""
+    """IF(v_threshold=0.5, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false): the backward pass through time, in reverse, adjoints in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -466,7 +466,7 @@ class _IFTriton_sn3(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _kernel = _sn3_forward
+        _kernel = _if_forward
         _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
@@ -491,7 +491,7 @@ class _IFTriton_sn3(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _kernel = _sn3_backward
+        _kernel = _if_backward
         _kernel[_grid(grad_outputs)](
             _h_seq,
             grad_outputs,

@@ -150,7 +150,7 @@ def _Triangle_grad_2(x):
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn1_forward(
+def _expif_forward(
     _xs_ptr,
     _v_in_ptr,
     _outs_ptr,
@@ -163,7 +163,7 @@ def _sn1_forward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn1: the forward time loop, the state in registers."""
+    """ExpIF(tau=4.0, delta_t=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=Triangle(width=0.5)): the forward time loop, the state in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -183,7 +183,7 @@ def _sn1_forward(
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn1_backward(
+def _expif_backward(
     _v_seq_ptr,
     _h_seq_ptr,
     _gouts_ptr,
@@ -196,7 +196,7 @@ def _sn1_backward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn1: the backward pass through time, in reverse, adjoints in registers."""
+    """ExpIF(tau=4.0, delta_t=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=Triangle(width=0.5)): the backward pass through time, in reverse, adjoints in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -232,7 +232,7 @@ class _ExpIFTriton_sn1(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _kernel = _sn1_forward
+        _kernel = _expif_forward
         _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
@@ -258,7 +258,7 @@ class _ExpIFTriton_sn1(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _kernel = _sn1_backward
+        _kernel = _expif_backward
         _kernel[_grid(grad_outputs)](
             _v_seq,
             _h_seq,
@@ -276,7 +276,7 @@ class _ExpIFTriton_sn1(torch.autograd.Function):
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn2_forward(
+def _if_forward(
     _xs_ptr,
     _v_in_ptr,
     _outs_ptr,
@@ -288,7 +288,7 @@ def _sn2_forward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn2: the forward time loop, the state in registers."""
+    """IF(v_threshold=0.25, v_reset=0.0, surrogate=Triangle(width=1.0), detach_reset=false): the forward time loop, the state in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -307,7 +307,7 @@ def _sn2_forward(
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _sn2_backward(
+def _if_backward(
     _h_seq_ptr,
     _gouts_ptr,
     _g_v_in_ptr,
@@ -319,7 +319,7 @@ def _sn2_backward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """sn2: the backward pass through time, in reverse, adjoints in registers."""
+    """IF(v_threshold=0.25, v_reset=0.0, surrogate=Triangle(width=1.0), detach_reset=false): the backward pass through time, in reverse, adjoints in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -351,7 +351,7 @@ class _IFTriton_sn2(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _kernel = _sn2_forward
+        _kernel = _if_forward
         _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
@@ -376,7 +376,7 @@ class _IFTriton_sn2(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _kernel = _sn2_backward
+        _kernel = _if_backward
         _kernel[_grid(grad_outputs)](
             _h_seq,
             grad_outputs,

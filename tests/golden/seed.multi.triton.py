@@ -105,7 +105,7 @@ def _Sigmoid_grad(x):
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _if_1_forward(
+def _if_forward(
     _xs_ptr,
     _v_in_ptr,
     _outs_ptr,
@@ -117,7 +117,7 @@ def _if_1_forward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """if_1: the forward time loop, the state in registers."""
+    """IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false): the forward time loop, the state in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -136,7 +136,7 @@ def _if_1_forward(
 
 
 @triton.jit(do_not_specialize=["_T", "_numel"])
-def _if_1_backward(
+def _if_backward(
     _h_seq_ptr,
     _gouts_ptr,
     _g_v_in_ptr,
@@ -148,7 +148,7 @@ def _if_1_backward(
     COMPUTE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """if_1: the backward pass through time, in reverse, adjoints in registers."""
+    """IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false): the backward pass through time, in reverse, adjoints in registers."""
     _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     _mask = _offs < _numel
     _stride = _numel.to(tl.int64)
@@ -180,7 +180,7 @@ class _IFTriton_if_1(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _kernel = _if_1_forward
+        _kernel = _if_forward
         _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
@@ -205,7 +205,7 @@ class _IFTriton_if_1(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _kernel = _if_1_backward
+        _kernel = _if_backward
         _kernel[_grid(grad_outputs)](
             _h_seq,
             grad_outputs,
@@ -221,70 +221,6 @@ class _IFTriton_if_1(torch.autograd.Function):
         return _grad_xs, _g_v_first
 
 
-@triton.jit(do_not_specialize=["_T", "_numel"])
-def _if_2_forward(
-    _xs_ptr,
-    _v_in_ptr,
-    _outs_ptr,
-    _h_seq_ptr,
-    _v_out_ptr,
-    _T,
-    _numel,
-    _size,
-    COMPUTE: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """if_2: the forward time loop, the state in registers."""
-    _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    _mask = _offs < _numel
-    _stride = _numel.to(tl.int64)
-    _at = _offs.to(tl.int64)
-    _v = tl.cast(tl.load(_v_in_ptr + _offs, mask=_mask), COMPUTE)
-    for _step in range(_T):
-        _x = tl.cast(tl.load(_xs_ptr + _at, mask=_mask), COMPUTE)
-        _h = _v + _x
-        tl.store(_h_seq_ptr + _at, _h, mask=_mask)
-        _u_2 = _h - 1.0
-        _spike = (_u_2 >= 0).to(_u_2.dtype)
-        _v = _spike * 0.0 + (1.0 - _spike) * _h
-        tl.store(_outs_ptr + _at, _spike, mask=_mask)
-        _at += _stride
-    tl.store(_v_out_ptr + _offs, _v, mask=_mask)
-
-
-@triton.jit(do_not_specialize=["_T", "_numel"])
-def _if_2_backward(
-    _h_seq_ptr,
-    _gouts_ptr,
-    _g_v_in_ptr,
-    _gxs_ptr,
-    _g_v_out_ptr,
-    _T,
-    _numel,
-    _size,
-    COMPUTE: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """if_2: the backward pass through time, in reverse, adjoints in registers."""
-    _offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    _mask = _offs < _numel
-    _stride = _numel.to(tl.int64)
-    _at = _offs.to(tl.int64) + (_T - 1) * _stride
-    grad_v = tl.cast(tl.load(_g_v_in_ptr + _offs, mask=_mask), COMPUTE)
-    for _step in range(_T):
-        _h = tl.load(_h_seq_ptr + _at, mask=_mask)
-        grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
-        _u = _h - 1.0
-        _spike = (_u >= 0).to(_u.dtype)
-        _g_spike = grad_output - grad_v * _h
-        _g_u = _g_spike * _Sigmoid_grad(_u)
-        _g_h = grad_v * (1.0 - _spike) + _g_u
-        tl.store(_gxs_ptr + _at, _g_h, mask=_mask)
-        grad_v = _g_h
-        _at -= _stride
-    tl.store(_g_v_out_ptr + _offs, grad_v, mask=_mask)
-
-
 class _IFTriton_if_2(torch.autograd.Function):
     """if_2: IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false), over a whole sequence: a Triton kernel for each pass through time."""
 
@@ -297,7 +233,7 @@ class _IFTriton_if_2(torch.autograd.Function):
         _v_last = torch.empty_like(_v)
         _numel = _xs[0].numel()
         _size = _xs[0, 0].numel()
-        _kernel = _if_2_forward
+        _kernel = _if_forward
         _kernel[_grid(_xs)](
             _xs,
             _v.contiguous(),
@@ -322,7 +258,7 @@ class _IFTriton_if_2(torch.autograd.Function):
         _g_v_first = torch.empty_like(grad_v)
         _numel = grad_outputs[0].numel()
         _size = grad_outputs[0, 0].numel()
-        _kernel = _if_2_backward
+        _kernel = _if_backward
         _kernel[_grid(grad_outputs)](
             _h_seq,
             grad_outputs,

@@ -17,6 +17,8 @@ anything is generated; :class:`TritonLowering` is the torch codegen's
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from snndsl import ir
 from snndsl.backends.torch import layout
 from snndsl.backends.torch.codegen import environment
@@ -28,7 +30,7 @@ from snndsl.backends.triton.printer import HELPERS, TritonPrinter, Unlowerable
 from snndsl.backends.triton.views import HelpersView, JitView, LayerView
 from snndsl.diagnostics import UNKNOWN_SPAN, Diagnostic
 from snndsl.ir import autodiff
-from snndsl.names import Namespace
+from snndsl.names import Namespace, snake_case
 
 BLOCK_SIZE = 512  # elements of a time step per program
 
@@ -116,6 +118,7 @@ class TritonLowering:
         self._helpers: dict[str, str] = {}
         # a surrogate's derivative per set of parameter values -> its helper's name
         self._gradients: dict[tuple[ir.SurrogateKey, tuple[float, ...]], str] = {}
+        self._kernels: dict[tuple, str] = {}  # a kernel's text -> its name
 
     # ------------------------------------------------------------------ module level
     def _start(self, torch_printer: PythonPrinter, names: Namespace) -> TritonPrinter:
@@ -202,13 +205,11 @@ class TritonLowering:
         printer = self._start(torch_printer, names)
         p = plan(n, printer, record=True)
         assert p is not None
-        stem = f"_{n.attr}"
+        stem = f"_{snake_case(n.neuron)}"
         kernel = _Kernel(p, self._helpers)
         class_name = names.fresh(f"_{code_name(n.neuron)}Triton_{n.attr}")
-        forward_name = names.fresh(f"{stem}_forward")
-        backward_name = names.fresh(f"{stem}_backward")
-        forward = kernel.forward(forward_name)
-        backward = kernel.backward(backward_name)
+        forward_name, forward = self._shared(f"{stem}_forward", kernel.forward, names)
+        backward_name, backward = self._shared(f"{stem}_backward", kernel.backward, names)
         self.layers.append(
             LayerView(
                 class_name=class_name,
@@ -231,6 +232,16 @@ class TritonLowering:
             )
         )
         return call(f"{class_name}.apply", seq, *p.states, *p.params)
+
+    def _shared(self, stem: str, build, names: Namespace) -> tuple[str, JitView | None]:
+        """A kernel's name, and its view when no earlier layer has the same kernel (layers
+        with the same equations share their kernels: each is compiled once)."""
+        view = build("_")  # built once: building allocates the kernel's locals
+        key = (view.header, tuple(view.body), view.doc, view.specialize)
+        if key in self._kernels:
+            return self._kernels[key], None
+        name = self._kernels[key] = names.fresh(stem)
+        return name, replace(view, header=_header(name, view.args, 0))
 
 
 _HELPER_DOCS = {
@@ -332,7 +343,7 @@ class _Kernel:
         return f'do_not_specialize=["{self.T}", "{self.numel}"]'
 
     def kernel_doc(self, what: str) -> str:
-        return f"{self.p.n.attr}: {what}"
+        return f"{self.p.n.spec}: {what}"
 
     # ------------------------------------------------------------------ kernels
     def forward(self, name: str) -> JitView:
@@ -369,6 +380,7 @@ class _Kernel:
             self.kernel_doc("the forward time loop, the state in registers."),
             body,
             self.specialize(),
+            args,
         )
 
     def backward(self, name: str) -> JitView:
@@ -423,6 +435,7 @@ class _Kernel:
             self.kernel_doc("the backward pass through time, in reverse, adjoints in registers."),
             body,
             self.specialize(),
+            args,
         )
 
     # ------------------------------------------------------------------ autograd.Function

@@ -6,7 +6,7 @@ out; the template only places them (kernels, the layer's ``autograd.Function``, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Lines = list[str]
 
@@ -20,17 +20,18 @@ class JitView:
     doc: str
     body: Lines
     specialize: str  # the decorator's arguments ('' for a bare ``@triton.jit``)
+    args: Lines = field(default_factory=list)  # its parameters (the header has them)
 
 
 @dataclass(frozen=True)
 class LayerView:
-    """One neuron layer: its forward and backward kernels and the
-    ``torch.autograd.Function`` that launches them."""
+    """One neuron layer: its forward and backward kernels (None where an earlier layer's
+    are the same) and the ``torch.autograd.Function`` that launches them."""
 
     class_name: str
     doc: str
-    forward: JitView
-    backward: JitView
+    forward: JitView | None
+    backward: JitView | None
     forward_def: str  # ``def forward(ctx, ...):`` laid out
     forward_body: Lines
     backward_def: str
