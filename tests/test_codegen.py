@@ -31,8 +31,11 @@ def test_generated_source_is_deterministic_and_parses(spec, mode):
     assert a.replace(spec.name, "X") == b.replace(f"other{spec.suffix}", "X")
 
 
-def test_generation_is_identical_across_processes():
-    code = "import snndsl, sys; sys.stdout.write(snndsl.generate('specs/conv.snn', 'multi'))"
+@pytest.mark.parametrize(
+    "args", ["'specs/conv.snn', 'multi'", "'specs/zoo.snn', 'multi', backend='triton'"]
+)
+def test_generation_is_identical_across_processes(args):
+    code = f"import snndsl, sys; sys.stdout.write(snndsl.generate({args}))"
     runs = {
         subprocess.run(
             [sys.executable, "-c", code],
