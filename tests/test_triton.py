@@ -27,6 +27,7 @@ What is compared, and why:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -241,6 +242,8 @@ def test_layers_with_the_same_equations_share_their_kernels():
     assert source.count("@triton.jit(") == 2  # one forward, one backward kernel
     assert "class _IFTriton_if_1(" in source and "class _IFTriton_if_2(" in source
     assert source.count("_kernel = _if_forward\n") == 2
+    # every launch keeps a * b + c two roundings (test_kernels_compile_for_cuda_...)
+    assert source.count("enable_fp_fusion=False,") == source.count("_kernel[") == 4
 
 
 def test_single_step_form_is_the_eager_one():
@@ -330,6 +333,77 @@ def test_cpu_tensors_without_the_interpreter_are_a_clear_error(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     with pytest.raises(RuntimeError, match="set TRITON_INTERPRET=1 before triton is imported"):
         m(torch.randn(3, 2, 8))
+
+
+# Run in a process of its own without TRITON_INTERPRET: the kernels are compiled, for an
+# H100 (sm_90), by Triton's own compiler and ptxas, which need no GPU.
+_COMPILE_FOR_CUDA = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+import snndsl
+from snndsl.loader import import_source
+
+net, source = snndsl.api.build(sys.argv[1], "multi", backend="triton")
+module = sys.modules[import_source(source, net.name, "multi").__module__]
+count = 0
+for fn in vars(module).values():
+    if not isinstance(fn, triton.runtime.jit.JITFunction) or "COMPUTE" not in fn.arg_names:
+        continue
+    for pointer, compute in (("fp32", "float32"), ("fp64", "float64"), ("bf16", "float32")):
+        signature = {a: "*" + pointer if a.endswith("_ptr") else "i32" for a in fn.arg_names}
+        signature.update(COMPUTE="constexpr", BLOCK="constexpr")
+        constants = {"COMPUTE": getattr(triton.language, compute), "BLOCK": 512}
+        compiled = triton.compile(
+            ASTSource(fn=fn, signature=signature, constexprs=constants),
+            target=GPUTarget("cuda", 90, 32),
+            options={"enable_fp_fusion": False},  # as the generated launches pass it
+        )
+        ptx = compiled.asm["ptx"]
+        assert compiled.asm["cubin"], fn.__name__
+        if sys.argv[2] == "arithmetic":  # (tl.sigmoid, libdevice's exp: their own)
+            assert "div.full" not in ptx and "div.approx" not in ptx, fn.__name__
+            assert "fma." not in ptx, fn.__name__
+        count += 1
+print(count)
+"""
+
+
+def test_kernels_compile_for_cuda_without_a_gpu():
+    """Every kernel of custom.snn (exp, divisions, a user surrogate) and of the library
+    neurons (norse's sqrt, tanh, erfc surrogates) compiles to a CUDA binary for float32,
+    float64 and bfloat16 tensors; the kernels of a step of arithmetic (LIF with the
+    SuperSpike surrogate) divide correctly rounded and fuse no multiply-add, so that
+    they can match eager CUDA bit for bit."""
+    import shutil
+    import subprocess
+    import sys
+
+    nvidia = pytest.importorskip("triton.backends.nvidia")
+    if not any((Path(nvidia.__file__).parent / "bin").glob("ptxas*")) and not shutil.which("ptxas"):
+        pytest.skip("triton has no ptxas here")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    lines = [f"    output y{i} = x -> sn{i}: {call}" for i, call in enumerate(LIBRARY)]
+    library = "network Lib {\n    input x: [5]\n" + "\n".join(lines) + "\n}\n"
+    arithmetic = (
+        "network A {\n    input x: [5]\n    output y = x -> sn: LIF(surrogate=SuperSpike())\n}\n"
+    )
+    for spec, kind in (
+        (str(ROOT / "specs" / "custom.snn"), "any"),
+        (library, "any"),
+        (arithmetic, "arithmetic"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-c", _COMPILE_FOR_CUDA, spec, kind],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert int(run.stdout) >= 6, run.stdout  # two kernels, three dtypes at least
 
 
 # --------------------------------------------------------------------------- CUDA

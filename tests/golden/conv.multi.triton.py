@@ -137,10 +137,19 @@ def _per_sample(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @triton.jit
+def _div(a, b):
+    """a / b, correctly rounded (Triton's float32 / is not)."""
+    q = a / b
+    if q.dtype == tl.float32:
+        q = tl.math.div_rn(a + tl.zeros_like(q), b + tl.zeros_like(q))
+    return q
+
+
+@triton.jit
 def _ATan_grad(x):
     """The derivative of ATan(alpha=2.0) at x (its backward pass)."""
     z = x * (1.5707963267948966 * 2.0)
-    _grad = 2.0 / 2.0 / (1.0 + z * z)
+    _grad = _div(2.0 / 2.0, 1.0 + z * z)
     return _grad
 
 
@@ -173,7 +182,7 @@ def _lif_forward(
     _v = tl.cast(tl.load(_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
         _x = tl.cast(tl.load(_xs_ptr + _at, mask=_mask), COMPUTE)
-        _h = _v + (_x - _v) / 2.0
+        _h = _v + _div(_x - _v, 2.0)
         tl.store(_h_seq_ptr + _at, _h, mask=_mask)
         _u_2 = _h - 1.0
         _spike = (_u_2 >= 0).to(_u_2.dtype)
@@ -203,15 +212,15 @@ def _lif_backward(
     _at = _offs.to(tl.int64) + (_T - 1) * _stride
     grad_v = tl.cast(tl.load(_g_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
-        _h = tl.load(_h_seq_ptr + _at, mask=_mask)
+        _h = tl.cast(tl.load(_h_seq_ptr + _at, mask=_mask), COMPUTE)
         grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
         _u = _h - 1.0
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output - grad_v * _h
         _g_u = _g_spike * _ATan_grad(_u)
         _g_h = grad_v * (1.0 - _spike) + _g_u
-        _g_x = _g_h / 2.0
-        _g_v = _g_h - _g_h / 2.0
+        _g_x = _div(_g_h, 2.0)
+        _g_v = _g_h - _div(_g_h, 2.0)
         tl.store(_gxs_ptr + _at, _g_x, mask=_mask)
         grad_v = _g_v
         _at -= _stride
@@ -242,6 +251,7 @@ class _LIFTriton_sn1(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         ctx.save_for_backward(_h_seq)
         return _outs, _v_last
@@ -267,6 +277,7 @@ class _LIFTriton_sn1(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         return _grad_xs, _g_v_first
 
@@ -292,7 +303,7 @@ def _lif_forward_2(
     _v = tl.cast(tl.load(_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
         _x = tl.cast(tl.load(_xs_ptr + _at, mask=_mask), COMPUTE)
-        _h = _v + (_x - _v) / 3.0
+        _h = _v + _div(_x - _v, 3.0)
         tl.store(_h_seq_ptr + _at, _h, mask=_mask)
         _u_2 = _h - 1.0
         _spike = (_u_2 >= 0).to(_u_2.dtype)
@@ -323,14 +334,14 @@ def _lif_backward_2(
     _at = _offs.to(tl.int64) + (_T - 1) * _stride
     grad_v = tl.cast(tl.load(_g_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
-        _h = tl.load(_h_seq_ptr + _at, mask=_mask)
+        _h = tl.cast(tl.load(_h_seq_ptr + _at, mask=_mask), COMPUTE)
         grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
         _u = _h - 1.0
         _g_spike_d = -grad_v
         _g_u = grad_output * _Sigmoid_grad(_u)
         _g_h = grad_v + _g_u
-        _g_x = _g_h / 3.0
-        _g_v = _g_h - _g_h / 3.0
+        _g_x = _div(_g_h, 3.0)
+        _g_v = _g_h - _div(_g_h, 3.0)
         tl.store(_gxs_ptr + _at, _g_x, mask=_mask)
         grad_v = _g_v
         _at -= _stride
@@ -361,6 +372,7 @@ class _LIFTriton_sn2(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         ctx.save_for_backward(_h_seq)
         return _outs, _v_last
@@ -386,6 +398,7 @@ class _LIFTriton_sn2(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         return _grad_xs, _g_v_first
 
@@ -441,7 +454,7 @@ def _if_backward(
     _at = _offs.to(tl.int64) + (_T - 1) * _stride
     grad_v = tl.cast(tl.load(_g_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
-        _h = tl.load(_h_seq_ptr + _at, mask=_mask)
+        _h = tl.cast(tl.load(_h_seq_ptr + _at, mask=_mask), COMPUTE)
         grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
         _u = _h - 0.5
         _spike = (_u >= 0).to(_u.dtype)
@@ -478,6 +491,7 @@ class _IFTriton_sn3(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         ctx.save_for_backward(_h_seq)
         return _outs, _v_last
@@ -503,6 +517,7 @@ class _IFTriton_sn3(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         return _grad_xs, _g_v_first
 

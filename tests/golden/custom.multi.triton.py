@@ -136,16 +136,25 @@ def _per_sample(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @triton.jit
+def _div(a, b):
+    """a / b, correctly rounded (Triton's float32 / is not)."""
+    q = a / b
+    if q.dtype == tl.float32:
+        q = tl.math.div_rn(a + tl.zeros_like(q), b + tl.zeros_like(q))
+    return q
+
+
+@triton.jit
 def _Triangle_grad(x):
     """The derivative of Triangle(width=0.5) at x (its backward pass)."""
-    _grad = tl.maximum(1.0 - tl.abs(x) / 0.5, 0.0) / 0.5
+    _grad = _div(tl.maximum(1.0 - _div(tl.abs(x), 0.5), 0.0), 0.5)
     return _grad
 
 
 @triton.jit
 def _Triangle_grad_2(x):
     """The derivative of Triangle(width=1.0) at x (its backward pass)."""
-    _grad = tl.maximum(1.0 - tl.abs(x) / 1.0, 0.0) / 1.0
+    _grad = _div(tl.maximum(1.0 - _div(tl.abs(x), 1.0), 0.0), 1.0)
     return _grad
 
 
@@ -172,7 +181,7 @@ def _expif_forward(
     for _step in range(_T):
         _x = tl.cast(tl.load(_xs_ptr + _at, mask=_mask), COMPUTE)
         tl.store(_v_seq_ptr + _at, _v, mask=_mask)
-        _h = _v + (_x + 0.0 - _v + tl.exp(_v - 0.8)) / 4.0
+        _h = _v + _div(_x + 0.0 - _v + tl.exp(_v - 0.8), 4.0)
         tl.store(_h_seq_ptr + _at, _h, mask=_mask)
         _u_2 = _h - 1.0
         _spike = (_u_2 >= 0).to(_u_2.dtype)
@@ -203,16 +212,16 @@ def _expif_backward(
     _at = _offs.to(tl.int64) + (_T - 1) * _stride
     grad_v = tl.cast(tl.load(_g_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
-        _v = tl.load(_v_seq_ptr + _at, mask=_mask)
-        _h = tl.load(_h_seq_ptr + _at, mask=_mask)
+        _v = tl.cast(tl.load(_v_seq_ptr + _at, mask=_mask), COMPUTE)
+        _h = tl.cast(tl.load(_h_seq_ptr + _at, mask=_mask), COMPUTE)
         grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
         _u = _h - 1.0
         _spike = (_u >= 0).to(_u.dtype)
         _g_spike = grad_output + grad_v * -0.1 - grad_v * _h
         _g_u = _g_spike * _Triangle_grad(_u)
         _g_h = grad_v * (1.0 - _spike) + _g_u
-        _g_x = _g_h / 4.0
-        _g_v = _g_h - _g_h / 4.0 + _g_h / 4.0 * tl.exp(_v - 0.8)
+        _g_x = _div(_g_h, 4.0)
+        _g_v = _g_h - _div(_g_h, 4.0) + _div(_g_h, 4.0) * tl.exp(_v - 0.8)
         tl.store(_gxs_ptr + _at, _g_x, mask=_mask)
         grad_v = _g_v
         _at -= _stride
@@ -245,6 +254,7 @@ class _ExpIFTriton_sn1(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         ctx.save_for_backward(_v_seq, _h_seq)
         return _outs, _v_last
@@ -271,6 +281,7 @@ class _ExpIFTriton_sn1(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         return _grad_xs, _g_v_first
 
@@ -326,7 +337,7 @@ def _if_backward(
     _at = _offs.to(tl.int64) + (_T - 1) * _stride
     grad_v = tl.cast(tl.load(_g_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
-        _h = tl.load(_h_seq_ptr + _at, mask=_mask)
+        _h = tl.cast(tl.load(_h_seq_ptr + _at, mask=_mask), COMPUTE)
         grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
         _u = _h - 0.25
         _spike = (_u >= 0).to(_u.dtype)
@@ -363,6 +374,7 @@ class _IFTriton_sn2(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         ctx.save_for_backward(_h_seq)
         return _outs, _v_last
@@ -388,6 +400,7 @@ class _IFTriton_sn2(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         return _grad_xs, _g_v_first
 

@@ -155,7 +155,7 @@ def _if_backward(
     _at = _offs.to(tl.int64) + (_T - 1) * _stride
     grad_v = tl.cast(tl.load(_g_v_in_ptr + _offs, mask=_mask), COMPUTE)
     for _step in range(_T):
-        _h = tl.load(_h_seq_ptr + _at, mask=_mask)
+        _h = tl.cast(tl.load(_h_seq_ptr + _at, mask=_mask), COMPUTE)
         grad_output = tl.cast(tl.load(_gouts_ptr + _at, mask=_mask), COMPUTE)
         _u = _h - 1.0
         _spike = (_u >= 0).to(_u.dtype)
@@ -192,6 +192,7 @@ class _IFTriton_if_1(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         ctx.save_for_backward(_h_seq)
         return _outs, _v_last
@@ -217,6 +218,7 @@ class _IFTriton_if_1(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         return _grad_xs, _g_v_first
 
@@ -245,6 +247,7 @@ class _IFTriton_if_2(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         ctx.save_for_backward(_h_seq)
         return _outs, _v_last
@@ -270,6 +273,7 @@ class _IFTriton_if_2(torch.autograd.Function):
             _size,
             _tl_dtype,
             BLOCK=_BLOCK,
+            enable_fp_fusion=False,
         )
         return _grad_xs, _g_v_first
 

@@ -245,6 +245,8 @@ class TritonLowering:
 
 
 _HELPER_DOCS = {
+    "_div": "a / b, correctly rounded (Triton's float32 / is not).",
+    "_sqrt": "sqrt, correctly rounded (Triton's float32 tl.sqrt is not).",
     "_square": "a * a, as torch.square.",
     "_sign": "torch.sign: 1, -1 or 0.",
     "_softsign": "torch.nn.functional.softsign.",
@@ -311,11 +313,11 @@ class _Kernel:
             "", call("tl.store", f"{ptr} + {at}", value, Kw("mask", Atom(self.mask))), indent
         )
 
-    def load(self, target: str, ptr: str, at: str, indent: int, convert: bool = True) -> str:
-        value: Code = call("tl.load", f"{ptr} + {at}", Kw("mask", Atom(self.mask)))
-        if convert:
-            value = call("tl.cast", value, self.compute)
-        return layout.lines(target, value, indent)
+    def load(self, target: str, ptr: str, at: str, indent: int) -> str:
+        """``target = <the element at ptr + at>`` in the compute dtype (every value of a
+        kernel is; a no-op for the values saved in it)."""
+        value = call("tl.load", f"{ptr} + {at}", Kw("mask", Atom(self.mask)))
+        return layout.lines(target, call("tl.cast", value, self.compute), indent)
 
     def prologue(self) -> list[str]:
         return [
@@ -407,8 +409,7 @@ class _Kernel:
         if self.xs_saved:
             body.append(loop + self.load("_x", self.x_ptr, self.at, _KLOOP))
         body += [
-            loop + self.load(name_, self.list_ptr[name_], self.at, _KLOOP, convert=False)
-            for name_ in p.lists
+            loop + self.load(name_, self.list_ptr[name_], self.at, _KLOOP) for name_ in p.lists
         ]
         if "grad_output" in p.needed:
             body.append(loop + self.load("grad_output", self.gout_ptr, self.at, _KLOOP))
@@ -454,6 +455,7 @@ class _Kernel:
             self.size,
             self.tl_dtype,
             Kw(self.block, Atom(self.h["_BLOCK"])),
+            Kw("enable_fp_fusion", Atom("False")),  # no a * b + c as one rounding
         )
         bind = layout.lines(self.kernel, Atom(kernel), _METHOD)
         return [bind, layout.lines("", value, _METHOD)]

@@ -27,7 +27,7 @@ class Unlowerable(Exception):
 TRITON_FUNCTIONS: dict[str, str] = {
     "exp": "tl.exp",
     "log": "tl.log",
-    "sqrt": "tl.sqrt",
+    "sqrt": "_sqrt",
     "abs": "tl.abs",
     "sign": "_sign",
     "square": "_square",
@@ -57,9 +57,33 @@ EXACT_FUNCTIONS = frozenset(
 # A Python float meets a tensor in the tensor's dtype, but two floats alone make a float32
 # tensor: a constant that is not exact in float32 is added to a tensor first.
 HELPERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # Triton's float32 division and square root are approximations (div.full, sqrt.approx
+    # on CUDA); torch's are correctly rounded: so are these (the dtype test is static)
+    "_div": (
+        ("a", "b"),
+        (
+            "q = a / b",
+            "if q.dtype == tl.float32:",
+            "    q = tl.math.div_rn(a + tl.zeros_like(q), b + tl.zeros_like(q))",
+            "return q",
+        ),
+    ),
+    "_sqrt": (
+        ("a",),
+        ("r = tl.sqrt(a)", "if a.dtype == tl.float32:", "    r = tl.sqrt_rn(a)", "return r"),
+    ),
     "_square": (("a",), ("return a * a",)),
     "_sign": (("a",), ("return tl.where(a > 0, 1.0, tl.where(a < 0, -1.0, 0.0)).to(a.dtype)",)),
-    "_softsign": (("a",), ("return a / (1 + tl.abs(a))",)),
+    "_softsign": (
+        ("a",),
+        (
+            "d = 1 + tl.abs(a)",
+            "q = a / d",
+            "if q.dtype == tl.float32:",
+            "    q = tl.math.div_rn(a, d)",
+            "return q",
+        ),
+    ),
     "_leaky_relu": (("a", "slope"), ("return tl.where(a > 0, a, a * slope)",)),
     "_tanh": (
         ("a",),
@@ -164,7 +188,9 @@ class TritonPrinter(PythonPrinter):
         return f"{self.function(e.name)}({', '.join(args)})"
 
     def render_BinOp(self, e: ir.BinOp) -> str:
-        if e.op != "**":
+        if e.op == "/" and (ir.locals_used(e.left) or ir.locals_used(e.right)):
+            return f"{self.helper('_div')}({self.print(e.left)}, {self.print(e.right)})"
+        if e.op != "**":  # numbers alone are Python's arithmetic
             return super().render_BinOp(e)
         base = self.print(e.left)
         if isinstance(e.right, ir.Const) and e.right.value == 2:  # torch.pow's x * x
