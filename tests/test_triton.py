@@ -11,7 +11,7 @@ What is compared, and why:
 - forward values are bit-identical to the eager form's (float32, and float64) when the
   layer's step uses only arithmetic, comparisons and the functions whose kernel form does
   the same IEEE operations in the same order (``printer.EXACT_FUNCTIONS``); a step with
-  exp, log, sigmoid, tanh, atan, erfc or a power other than a square uses another
+  exp, log, sqrt, sigmoid, tanh, atan, erfc or a power other than a square uses another
   implementation of the function (numpy's under the interpreter, libdevice's on a GPU),
   so there the float64 runs are compared, within 1e-13 relative;
 - input and parameter gradients of the float64 runs within 1e-12 relative (the issue asks

@@ -45,7 +45,8 @@ TRITON_FUNCTIONS: dict[str, str] = {
 
 # Functions whose kernel form does the same IEEE operations, in the same order, as torch's
 # CPU kernels: a step made of these and arithmetic gives bit-identical values under the
-# interpreter.  The others (exp, log, sigmoid, tanh, ..., and ``**`` other than a square)
+# interpreter.  The others (exp, log, sqrt (torch's CPU sqrt is not correctly rounded),
+# sigmoid, tanh, ..., and ``**`` other than a square)
 # are other implementations of the same function: equal to rounding, not bit for bit.
 EXACT_FUNCTIONS = frozenset(
     {"abs", "sign", "square", "relu", "softsign", "leaky_relu", "clamp", "clamp_min"}
