@@ -70,9 +70,6 @@ def _why_not(n: ir.NeuronIR, printer: TritonPrinter) -> str | None:
     try:
         p = plan(n, printer, record=True)
         assert p is not None
-        for a in n.setup:  # run once per call, in torch; must not read the time step
-            if any(isinstance(e, ir.Index) for e in _nodes(a.value)):
-                raise Unlowerable("a value indexed by the time step")
         for a in (*p.step, *p.recompute, *p.back.adjoint):
             printer.print(autodiff.without_spikes(a.value))
     except autodiff.NotDifferentiable as err:
@@ -80,14 +77,6 @@ def _why_not(n: ir.NeuronIR, printer: TritonPrinter) -> str | None:
     except Unlowerable as err:
         return f"its step has {err}"
     return None
-
-
-def _nodes(e: ir.PyExpr):
-    yield e
-    children: list[ir.PyExpr] = []
-    ir.map_children(e, lambda c: children.append(c) or c)
-    for c in children:
-        yield from _nodes(c)
 
 
 class TritonLowering:
@@ -113,7 +102,6 @@ class TritonLowering:
     def __init__(self, net: ir.NetworkIR):
         self.net = net
         self.layers: list[LayerView] = []
-        self._names: Namespace | None = None
         self._printer: TritonPrinter | None = None
         self._helpers: dict[str, str] = {}
         # a surrogate's derivative per set of parameter values -> its helper's name
@@ -123,7 +111,6 @@ class TritonLowering:
     # ------------------------------------------------------------------ module level
     def _start(self, torch_printer: PythonPrinter, names: Namespace) -> TritonPrinter:
         if self._printer is None:
-            self._names = names
             for stem in ("_BLOCK", "_grid", "_compute_dtype", "_per_sample"):
                 self._helpers[stem] = names.fresh(stem)
             helpers = {stem: names.fresh(stem) for stem in HELPERS}
