@@ -390,8 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="eager",
         help="multi-step neuron layers as loops autograd records (eager), one "
         "autograd.Function per layer with a backward derived from its equations (fused), "
-        "or fused with each time step compiled by torch.compile (compile; single-step: "
-        "forward under torch.compile)",
+        "fused with each time step compiled by torch.compile (compile; single-step: "
+        "forward under torch.compile), or generated Triton kernels for the forward and "
+        "derived backward time loops (triton; multi-step, needs triton: on CPU set "
+        "TRITON_INTERPRET=1)",
     )
     g.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
     g.add_argument(
@@ -440,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=BACKENDS,
         default="eager",
         help="check the multi-step form generated with this backend (default eager); "
-        "compile builds its kernels on first use, seconds each on a small CPU",
+        "compile builds its kernels on first use, seconds each on a small CPU; triton "
+        "on CPU needs TRITON_INTERPRET=1 in the environment",
     )
     c.set_defaults(func=_cmd_check)
 

@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
     "E0206": "too many arguments",
     "E0207": "invalid argument value",
     "E0208": "no single-step form",
+    "E0209": "no Triton kernel for a neuron layer",
     "E0301": "shape mismatch",
     "E0302": "invalid shape",
     "E0401": "invalid neuron definition",

@@ -217,6 +217,23 @@ _EXPLANATIONS = (
         _net("    input x: [8]\n    output y = x -> Linear(8) -> SlidingPSN(3)\n"),
     ),
     Explanation(
+        "E0209",
+        "`--backend triton` has no kernel for a multi-step neuron layer whose step has a "
+        "matrix product (`W @ v`: each neuron reads the whole layer, so the layer is not "
+        "element-wise), e.g. snntorch.RLeaky with all_to_all. The message names the "
+        "layer; nothing is generated (never a silent fallback). Use --backend fused or "
+        "eager for that network.",
+        _net(
+            "    input x: [8]\n"
+            "    output y = x -> sn: snntorch.RLeaky(beta=0.9, linear_features=8)\n"
+        ),
+        _net(
+            "    input x: [8]\n"
+            "    output y = x -> sn: snntorch.RLeaky(beta=0.9, all_to_all=false)\n"
+        ),
+        command="snndsl generate SPEC --backend triton",
+    ),
+    Explanation(
         "E0301",
         "Shapes do not fit: a layer's declared input size differs from the inferred one, "
         "merged values have different shapes, a layer gets a tensor of the wrong rank.",

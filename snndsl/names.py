@@ -29,6 +29,9 @@ GENERATED_CODE_NAMES = frozenset(
         "F",
         "math",
         "contextlib",
+        "triton",  # --backend triton
+        "tl",
+        "os",
         "annotations",
         "Tensor",
         "Optional",
@@ -56,6 +59,7 @@ GENERATED_CODE_NAMES = frozenset(
         "dict",
         "print",
         "ValueError",
+        "RuntimeError",
         "OverflowError",
         # methods of the generated network class beyond nn.Module's
         "forward_chunked",

@@ -3,6 +3,11 @@
 ``--update-golden`` rewrites the golden files under tests/golden instead of comparing.
 ``SNNDSL_REQUIRE_SPIKINGJELLY=1`` (set by .ci/run) turns "SpikingJelly not installed"
 skips into failures, so CI can never pass by skipping the oracle tests.
+
+On a machine without CUDA, ``TRITON_INTERPRET=1`` is set here, before anything imports
+triton (Triton reads it when its own library functions are defined, at import): the
+triton backend's kernels then run on CPU tensors through Triton's interpreter
+(tests/test_triton.py).  Only triton reads it; torch.compile on CPU does not use triton.
 """
 
 from __future__ import annotations
@@ -11,6 +16,18 @@ import os
 from pathlib import Path
 
 import pytest
+
+
+def _no_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return True
+    return not torch.cuda.is_available()
+
+
+if _no_cuda():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 # A sample spec with every kind of item (network, neuron, surrogate) and a comment on a

@@ -138,7 +138,7 @@ def test_template_cache_that_cannot_be_written_or_read_is_skipped(cache_home, mo
         entry.write_bytes(jinja2.bccache.bc_magic + b"garbage")
     fresh = jinja2.Environment(bytecode_cache=bcc, loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}))
     assert fresh.get_template("t").render() == "2"
-    assert codegen._environment().get_template("module.py.j2")  # the real templates load
+    assert codegen.environment().get_template("module.py.j2")  # the real templates load
 
 
 # --- the cache cannot be poisoned: folder and entries are owner-checked -------------------

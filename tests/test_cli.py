@@ -68,6 +68,23 @@ def test_generate_mode(capsys, mode):
     assert out.startswith(f'"""ConvNet: {mode}-step form')
 
 
+def test_generate_backend_triton(tmp_path, capsys):
+    assert main(["generate", str(SEED), "--backend", "triton"]) == 0
+    out = capsys.readouterr().out
+    assert out == snndsl.generate(str(SEED), backend="triton")
+    assert "@triton.jit" in out and "--backend triton -o THIS_FILE" in out
+    # a layer the backend cannot lower: a located E0209, exit 1, no file written
+    spec = tmp_path / "r.snn"
+    spec.write_text(
+        "network R {\n    input x: [4]\n"
+        "    output y = x -> sn: snntorch.RLeaky(beta=0.9, linear_features=4)\n}\n"
+    )
+    target = tmp_path / "r.py"
+    assert main(["generate", str(spec), "--backend", "triton", "-o", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert f"{spec}:3:25: error[E0209]" in err and not target.exists()
+
+
 def test_generate_default_mode_is_multi(capsys):
     assert main(["generate", str(SEED)]) == 0
     assert capsys.readouterr().out == snndsl.generate(str(SEED), mode="multi")

@@ -31,8 +31,11 @@ def test_generated_source_is_deterministic_and_parses(spec, mode):
     assert a.replace(spec.name, "X") == b.replace(f"other{spec.suffix}", "X")
 
 
-def test_generation_is_identical_across_processes():
-    code = "import snndsl, sys; sys.stdout.write(snndsl.generate('specs/conv.snn', 'multi'))"
+@pytest.mark.parametrize(
+    "args", ["'specs/conv.snn', 'multi'", "'specs/zoo.snn', 'multi', backend='triton'"]
+)
+def test_generation_is_identical_across_processes(args):
+    code = f"import snndsl, sys; sys.stdout.write(snndsl.generate({args}))"
     runs = {
         subprocess.run(
             [sys.executable, "-c", code],
@@ -60,10 +63,25 @@ def test_only_torch_and_stdlib_imports(spec):
         assert roots <= {"torch"} | set(sys.stdlib_module_names), roots
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_only_the_triton_backend_imports_triton(mode):
+    """triton in the triton backend's multi-step form only (its single-step form is eager)."""
+    spec = str(ROOT / "specs" / "seed.snn")
+    for backend in snndsl.BACKENDS:
+        tree = ast.parse(snndsl.generate(spec, mode=mode, backend=backend))
+        roots = {
+            a.name.split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import)
+            for a in n.names
+        }
+        assert ("triton" in roots) == (backend == "triton" and mode == "multi"), (backend, roots)
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
 def test_ruff_clean(spec, tmp_path):
     forms = [(m, "eager") for m in (("multi",) if multi_step_only(spec) else MODES)]
-    forms += [("multi", "fused"), ("multi", "compile")]
+    forms += [("multi", "fused"), ("multi", "compile"), ("multi", "triton")]
     for mode, backend in forms:
         path = tmp_path / f"{spec.stem}_{mode}_{backend}.py"
         path.write_text(snndsl.generate(str(spec), mode=mode, backend=backend))

@@ -1024,6 +1024,12 @@ def test_no_single_step_form():
     expect(err, "E0208", 3, 21, "generate --mode multi", "no single-step form")
 
 
+def test_no_triton_kernel_for_a_matrix_product():
+    chain = "x -> sn: snntorch.RLeaky(beta=0.9, linear_features=8)"
+    err = _fail(lambda: snndsl.generate(net(chain), mode="multi", backend="triton"))
+    expect(err, "E0209", 3, 25, "use --backend fused (or eager) for this network", "matrix product")
+
+
 def test_every_producible_code_is_covered():
     """Every catalogued error code but the unproducible ones is asserted by some expect()
     (warnings, W codes, are asserted where they are produced: tests/test_graphs.py)."""

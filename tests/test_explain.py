@@ -60,6 +60,11 @@ def test_the_wrong_example_raises_its_code_and_the_right_one_does_not(code, tmp_
                 to_nir(e.wrong, snndsl.load(e.wrong)().state_dict())
             assert info.value.codes[:1] == (code,)
             to_nir(e.right, snndsl.load(e.right)().state_dict())
+        if code == "E0209":
+            with pytest.raises(snndsl.SpecError) as info:
+                snndsl.generate(e.wrong, mode="multi", backend="triton")
+            assert info.value.codes[:1] == (code,)
+            snndsl.generate(e.right, mode="multi", backend="triton")
         return
     errors, warnings = _outcome(e.wrong, e.yaml, tmp_path)
     if code.startswith("W"):

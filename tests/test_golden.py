@@ -17,12 +17,12 @@ import snndsl
 GOLDEN = ROOT / "tests" / "golden"
 
 
-# The fused and compile backends are pinned on specs that between them have every kind
+# The fused, compile and triton backends are pinned on specs that between them have every kind
 # of neuron block: plain neurons, a parallel neuron, a recurrent loop, BatchNorm and Dropout.
 BACKEND_SPECS = ("seed.snn", "conv.snn", "custom.snn", "shd_rnn.snn")
 CASES = [(spec, "eager") for spec in SPECS] + [
     (spec, backend)
-    for backend in ("fused", "compile")
+    for backend in ("fused", "compile", "triton")
     for spec in SPECS
     if spec.name in BACKEND_SPECS
 ]

@@ -41,6 +41,7 @@ def test_wheel_contains_data_files(wheel):
         "snndsl/grammar/snn.lark",
         "snndsl/templates/module.py.j2",
         "snndsl/templates/blocks.py.j2",
+        "snndsl/templates/triton.py.j2",
         "snndsl/prelude/builtin.snn",
     ):
         assert required in names, required

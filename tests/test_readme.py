@@ -14,6 +14,7 @@ from conftest import ROOT
 import snndsl
 
 FORMS = [("single", "eager"), ("multi", "eager"), ("multi", "fused"), ("multi", "compile")]
+FORMS += [("multi", "triton")]
 
 
 def _generated_blocks() -> list[str]:

@@ -8,6 +8,7 @@ imported.  Adding a backend touches its folder and the one import line below.
 from __future__ import annotations
 
 from snndsl.backends import torch as _torch  # noqa: F401  (registers eager, fused, compile)
+from snndsl.backends import triton as _triton  # noqa: F401  (registers triton)
 from snndsl.backends.registry import (
     MODES,
     Backend,

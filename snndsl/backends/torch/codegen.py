@@ -22,6 +22,7 @@ import re
 import shlex
 import textwrap
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import jinja2
 
@@ -74,8 +75,40 @@ from snndsl.semantics.evaluate import describe
 Stmt = tuple[str, Code]  # (targets, value) of a statement laid out later
 
 
+class Lowering(Protocol):
+    """How another target runs the multi-step neuron layers of a torch module (the
+    Triton backend): everything else in the module stays the torch backend's.
+
+    ``neuron`` returns the right-hand side of the layer's call in forward()
+    (``outputs, *states = <call>``, as a fused layer's; ``outputs, _v_seq, *states``
+    for a layer recording ``store_v_seq``), taking module-level names from
+    ``names``; afterwards ``imports`` are the extra import lines and ``code`` the
+    module-level code those calls need (both empty when no layer was lowered)."""
+
+    multi_doc: str  # the module docstring's words on how neuron layers run
+    single_doc: str
+    needs: str  # what the file imports: "torch, triton and the standard library"
+
+    def neuron(self, n: ir.NeuronIR, seq: str, printer: PythonPrinter, names: Namespace) -> Code:
+        """The call running neuron layer ``n`` over the sequence ``seq``."""
+        ...
+
+    def std_imports(self) -> list[str]:
+        """Standard-library import lines."""
+        ...
+
+    def imports(self) -> list[str]:
+        """Import lines after torch's."""
+        ...
+
+    def code(self) -> list[str]:
+        """Module-level code, one laid-out part per item."""
+        ...
+
+
 @functools.cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of templates/ (shared by every backend that renders from it)."""
     root = resource_dir("snndsl.templates")
 
     def load(name: str) -> str | None:
@@ -173,6 +206,7 @@ class _Layout:
     fused: list[views.FusedView] = field(default_factory=list)  # fused neuron classes
     kernels: Kernels | None = None  # compiled step functions (compile backend, multi-step)
     state_from: bool = False  # a state starts from a param (the _state_from helper)
+    lowering: Lowering | None = None  # runs the multi-step neuron layers (triton)
     indent: int = 8  # the column of a statement in forward()
     shift: int = 0  # columns the template adds to the block afterwards (loop bodies)
 
@@ -344,6 +378,19 @@ def _neuron_block(n: ir.NeuronIR, lay: _Layout, prefix: str) -> views.Block:
         )
     seq, unfold = lay.sequence(n.source)
     states = _state_lines(n, lay, Sub(seq, Atom("0")))
+    if lay.lowering is not None:  # outputs, the store_v_seq recording, the states
+        recorded = ["_v_seq"] if n.v_seq else []
+        targets = ", ".join([n.value, *recorded, *(s.local for s in n.states)])
+        return NeuronFusedView(
+            comment=comment,
+            setup=setup,
+            unfold=unfold,
+            states=states,
+            call=lay.stmt(
+                targets, lay.lowering.neuron(n, seq.text, lay.printer, lay.module_names), shape
+            ),
+            final=_final_lines(n, lay) + [lay.stmt(f"self.{n.v_seq}", "_v_seq") for _ in recorded],
+        )
     if lay.backend in ("fused", "compile"):
         name = lay.module_names.fresh(f"_{code_name(n.neuron)}Loop_{n.attr}")
         fusedn = fuse(n, name, seq.text, lay.printer, lay.kernels)
@@ -866,14 +913,18 @@ def _command(net: ir.NetworkIR, mode: str, backend: str) -> str:
     return " ".join([*words, "-o", "THIS_FILE"])
 
 
-def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
+def render_module(
+    net: ir.NetworkIR, mode: str, backend: str, lowering: Lowering | None = None
+) -> str:
     """Python source of the ``mode`` form ('single' or 'multi') of ``net``.
 
     ``backend`` chooses how the module runs: 'eager' (multi-step neuron layers as time
     loops autograd records), 'fused' (one autograd.Function per multi-step neuron layer
     with a derived backward pass; the single-step form is the eager one) or 'compile'
     (multi-step: the fused layers with their forward and backward time steps compiled by
-    ``torch.compile``; single-step: forward wrapped in ``torch.compile(fullgraph=True)``)."""
+    ``torch.compile``; single-step: forward wrapped in ``torch.compile(fullgraph=True)``).
+    With ``lowering`` (another target's backend, e.g. 'triton') the multi-step neuron
+    layers outside recurrent loops run as it says; the single-step form is the eager one."""
     multi = mode == "multi"
     prefix = "T, N" if multi else "N"
     names = module_names(net)
@@ -896,6 +947,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         like=Atom(net.inputs[0].name),
         backend=backend,
         module_names=generated,
+        lowering=lowering if multi else None,
     )
     if backend == "compile":
         lay.kernels = Kernels(generated, {})
@@ -933,7 +985,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         fwd_doc2 = f"Neuron state is kept after the call{batch_note}; reset() clears it."
         summary = (
             "Stateless layers run once on the time-folded batch [T * N, *]; "
-            + _MULTI_BACKEND_DOC[backend]
+            + (lowering.multi_doc if lowering else _MULTI_BACKEND_DOC[backend])
             + "  Parameters and state_dict keys match the single-step form."
         )
     else:
@@ -942,7 +994,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         fwd_doc2 = f"Neuron state is kept between calls{batch_note}; reset() clears it."
         summary = (
             "Call forward once per time step; neuron state is kept between calls.  "
-            + _SINGLE_BACKEND_DOC[backend]
+            + (lowering.single_doc if lowering else _SINGLE_BACKEND_DOC[backend])
             + "  Parameters and state_dict keys match the multi-step form."
         )
     source_name = net.source_path.replace("\\", "/").rsplit("/", 1)[-1]
@@ -957,6 +1009,10 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         state_from=lay.state_from,
         surrogates=[_surrogate_view(s, printer) for s in net.surrogates],
         fused=lay.fused,
+        needs=lowering.needs if lowering and lay.lowering else "torch and the standard library",
+        std_imports=lay.lowering.std_imports() if lay.lowering else [],
+        imports=lay.lowering.imports() if lay.lowering else [],
+        extra=lay.lowering.code() if lay.lowering else [],
         kernels=list(lay.kernels.views.values()) if lay.kernels else [],
         compiled=backend == "compile" and not multi,
         chunked=multi,
@@ -991,7 +1047,7 @@ def render_module(net: ir.NetworkIR, mode: str, backend: str) -> str:
         epilogue=epilogue,
         returns=layout.joined(layout.returns(returns, 8)),
     )
-    source = _environment().get_template("module.py.j2").render(m=view)
+    source = environment().get_template("module.py.j2").render(m=view)
     try:
         # Python's own compiler: the parse ast.parse does, plus the compiler's checks
         # (a misplaced return, a bad nonlocal), and 2-3x faster than building the AST

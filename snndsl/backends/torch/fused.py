@@ -57,8 +57,10 @@ def _unique(names: list[str]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Parts:
-    """What both loop layouts of a fused layer are built from."""
+class Plan:
+    """What a fused layer is built from (both loop layouts here, and the Triton kernels
+    of :mod:`snndsl.backends.triton`): the step, its derived backward, what is kept
+    between the passes and what is recomputed."""
 
     n: ir.NeuronIR
     step: tuple[ir.Assignment, ...]  # the step, reading the input as ``_x``
@@ -107,21 +109,11 @@ class _Parts:
         return self.back.grad_state_inputs[s] or f"torch.zeros_like(grad{s})"
 
 
-def fuse(
-    n: ir.NeuronIR,
-    class_name: str,
-    seq: str,
-    printer: PythonPrinter,
-    kernels: Kernels | None = None,
-) -> FusedNeuron | None:
-    """The fused form of ``n`` reading the sequence ``seq``, or None when its equations
-    use something :mod:`snndsl.ir.autodiff` cannot differentiate (or it records v_seq).
-
-    With ``kernels`` (the compile backend) one time step of the forward and one of the
-    backward become module-level functions compiled by ``torch.compile``; the time loops
-    around them stay in Python, so each kernel is compiled for one step, not unrolled
-    over T."""
-    if n.v_seq:
+def plan(n: ir.NeuronIR, printer: PythonPrinter, record: bool = False) -> Plan | None:
+    """The fused plan of ``n``; None when it records v_seq, unless ``record`` (the caller
+    then returns the recording itself).  Raises :class:`autodiff.NotDifferentiable` when
+    its equations use something :mod:`snndsl.ir.autodiff` cannot differentiate."""
+    if n.v_seq and not record:
         return None
     step = tuple(
         ir.Assignment(a.target, ir.substitute(a.value, {"x": ir.Local("_x")})) for a in n.step
@@ -139,10 +131,7 @@ def fuse(
         for a in n.setup
         if not (isinstance(a.value, ir.ParamRef) and a.value.name in buffers)
     )
-    try:
-        back = autodiff.derive(step, "_x", states, learnable, n.output, ns)
-    except autodiff.NotDifferentiable:
-        return None
+    back = autodiff.derive(step, "_x", states, learnable, n.output, ns)
     results = {back.grad_x, *back.grad_state_inputs.values(), *back.grad_params.values()}
     keep, recompute, needed = _plan(back, set(states), {r for r in results if r})
     saved_states = [s for s in states if s in needed]
@@ -159,8 +148,38 @@ def fuse(
         for a in n.setup
     }
     ns.reserve(_GRAD_IN)
-    parts = _Parts(n, step, back, keep, lists, recompute, needed, totals, ns, printer, reduce)
-    xs_saved = ["_xs"] if "_x" in needed else []  # the input, only when the backward reads it
+    return Plan(n, step, back, keep, lists, recompute, needed, totals, ns, printer, reduce)
+
+
+def fuse(
+    n: ir.NeuronIR,
+    class_name: str,
+    seq: str,
+    printer: PythonPrinter,
+    kernels: Kernels | None = None,
+) -> FusedNeuron | None:
+    """The fused form of ``n`` reading the sequence ``seq``, or None when its equations
+    use something :mod:`snndsl.ir.autodiff` cannot differentiate (or it records v_seq).
+
+    With ``kernels`` (the compile backend) one time step of the forward and one of the
+    backward become module-level functions compiled by ``torch.compile``; the time loops
+    around them stay in Python, so each kernel is compiled for one step, not unrolled
+    over T."""
+    try:
+        parts = plan(n, printer)
+    except autodiff.NotDifferentiable:
+        return None
+    if parts is None:
+        return None
+    back, lists, totals, states, params = (
+        parts.back,
+        parts.lists,
+        parts.totals,
+        parts.states,
+        parts.params,
+    )
+    saved_states = [s for s in states if s in parts.needed]
+    xs_saved = ["_xs"] if "_x" in parts.needed else []  # the input, only when the backward reads it
     common = {
         "class_name": class_name,
         "doc": f"{n.attr}: {n.spec}, over a whole sequence; backward through time derived "
@@ -173,7 +192,7 @@ def fuse(
         else f"{_GRAD_IN} = torch.empty_like(grad_outputs)",
         "totals_init": [f"{totals[p]} = torch.zeros_like({p})" for p in totals],
         "load_x": "_x = _xs[_t]" if xs_saved else "",
-        "load_output": "grad_output = grad_outputs[_t]" if "grad_output" in needed else "",
+        "load_output": "grad_output = grad_outputs[_t]" if "grad_output" in parts.needed else "",
         "load_step": [f"{name} = {lst}[_t]" for name, lst in lists.items()],
         "results": _return(
             [_GRAD_IN, *(f"grad{s}" for s in states), *(totals.get(p, "None") for p in params)]
@@ -189,7 +208,7 @@ def fuse(
 _GRAD_IN = "_gxs"  # the input gradient, all steps
 
 
-def _python_loops(p: _Parts, saved_states: list[str], xs_saved: list[str]) -> dict:
+def _python_loops(p: Plan, saved_states: list[str], xs_saved: list[str]) -> dict:
     """The fused backend: both time loops written out, the kept values in lists."""
     back = p.back
     after = p.after_keep(lambda name, local: f"{p.lists[name]}.append({local})")
@@ -211,7 +230,7 @@ def _python_loops(p: _Parts, saved_states: list[str], xs_saved: list[str]) -> di
     }
 
 
-def _compiled_loops(p: _Parts, kernels: Kernels, xs_saved: list[str]) -> dict:
+def _compiled_loops(p: Plan, kernels: Kernels, xs_saved: list[str]) -> dict:
     """The compile backend: the bodies of both time loops are compiled step kernels.
     Each kernel writes what the loop keeps (the output, the values the backward reads,
     the input gradient) straight into that step's slice of a tensor allocated once for

@@ -273,6 +273,10 @@ class ModuleView:
     surrogates: list[SurrogateView]
     state_from: bool  # the _state_from helper (a state starting from a param)
     fused: list[FusedView]
+    needs: str  # what the file imports: "torch and the standard library"
+    std_imports: Lines  # standard-library import lines after contextlib (another target's)
+    imports: Lines  # import lines after torch's (another target's: triton)
+    extra: Lines  # module-level code of another target (laid out), after the fused classes
     kernels: list[KernelView]
     compiled: bool  # single-step forward wrapped in torch.compile
     chunked: bool  # multi-step: forward_chunked() and its state plumbing
