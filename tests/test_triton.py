@@ -173,6 +173,9 @@ LIBRARY = [
     "norse.LSNN(beta=0.5, tau_adapt_inv=10.0, v_reset=-0.1)",
     "norse.LIFAdEx",
     "norse.LI",
+    "NonSpikingIF",
+    "NonSpikingLIF(tau=3.0)",
+    'snntorch.RSynaptic(alpha=0.8, beta=0.9, all_to_all=false, reset_mechanism="zero")',
 ]
 
 
