@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SPECS, multi_step_only
+from conftest import ROOT, SPECS, multi_step_only, spec_id
 
 import snndsl
 from snndsl import ir
@@ -73,7 +73,7 @@ def _submodule_counts(module, name: str) -> tuple[int, int]:
 @pytest.mark.parametrize(
     ("spec", "mode"),
     [(spec, mode) for spec in SPECS for mode in _modes(spec)],
-    ids=lambda v: v.name if hasattr(v, "name") else v,
+    ids=lambda v: spec_id(v) if hasattr(v, "name") else v,
 )
 def test_parameter_and_buffer_counts_equal_the_generated_module(spec, mode):
     summary = snndsl.summary(str(spec))
@@ -171,7 +171,7 @@ def _state_attrs(net) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if not multi_step_only(s)], ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", [s for s in SPECS if not multi_step_only(s)], ids=spec_id)
 def test_state_sizes_equal_the_single_step_module(spec):
     """One step fills every neuron state and mask; k steps fill a k-input window."""
     net = snndsl.resolve(str(spec))
@@ -250,7 +250,9 @@ def _torch_synops(spec, net, mode: str, batch: int) -> dict:
     return out
 
 
-@pytest.mark.parametrize("spec", [*SPECS, "HAND"], ids=lambda p: getattr(p, "name", p))
+@pytest.mark.parametrize(
+    "spec", [*SPECS, "HAND"], ids=lambda p: spec_id(p) if hasattr(p, "name") else p
+)
 def test_synops_equal_torch_flop_counts(spec):
     """torch counts 2 FLOPs per multiply-accumulate of Linear and every convolution."""
     text = HAND if spec == "HAND" else str(spec)

@@ -37,9 +37,7 @@ def flat(label: str) -> str:
     return label.replace(".", "_")
 
 
-def rename_chain(
-    chain: ast.Chain, rn: Callable[[str], str], rl: Callable[[str], str]
-) -> ast.Chain:
+def rename_chain(chain: ast.Chain, rn: Callable[[str], str], rl: Callable[[str], str]) -> ast.Chain:
     """``chain`` with every value name it defines or reads passed through ``rn``, and
     every label through ``rl`` (step arguments are parameter expressions, not value
     names, and stay as they are)."""
