@@ -1248,3 +1248,11 @@ def test_bad_positions_and_members_of_a_group():
 def test_a_group_member_that_would_shadow_a_module_attribute():
     err = resolve_error(net("x -> forward.0: Linear(8)"))
     expect(err, "E0101", 3, 21, "rename it", "'forward.0': 'forward' would shadow")
+
+
+def test_a_dotted_param_name_is_checked_part_by_part():
+    text = (
+        "neuron R() {\n    param a.forward = 1.0\n    state v = 0.0\n    charge v = v + x\n"
+        "    fire v >= 1.0\n    reset v = 0.0\n}\n" + net("x -> R")
+    )
+    expect(resolve_error(text), "E0101", 2, 5, None, "'a.forward': 'forward' would shadow")

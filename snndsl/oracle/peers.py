@@ -23,7 +23,6 @@ from snndsl import ir
 from snndsl.oracle.paths import place
 from snndsl.oracle.reference_map import (
     NORSE_MODULES,
-    PEER_KEYS,
     PEER_LIBRARIES,
     PEER_NEURONS,
     PEER_SURROGATES,
@@ -133,18 +132,6 @@ def _peer_shapes(module, state_dict, prefix, *args) -> None:
             state_dict[key] = state_dict[key].reshape(theirs.shape)
 
 
-def _peer_keys(keys: dict[str, str]):
-    """A load_state_dict pre-hook renaming snndsl's keys to the peer's (``recurrent_weight``
-    to snnTorch's ``recurrent.weight``)."""
-
-    def hook(module, state_dict, prefix, *args) -> None:
-        for ours, theirs in keys.items():
-            if prefix + ours in state_dict:
-                state_dict[prefix + theirs] = state_dict.pop(prefix + ours)
-
-    return hook
-
-
 # ------------------------------------------------------------------ Norse
 def _norse_record(node: ir.NeuronIR, dtype=None):
     import norse.torch as norse
@@ -218,9 +205,6 @@ class PeerNetwork(nn.Module):
                 if peer_library(node.neuron) == "snntorch":
                     module = _snntorch_neuron(node)
                     module.register_load_state_dict_pre_hook(_peer_shapes)
-                    if node.neuron in PEER_KEYS:
-                        hook = _peer_keys(PEER_KEYS[node.neuron])
-                        module.register_load_state_dict_pre_hook(hook)
                     place(self, ir.module_path(node), module)
                     self._runners[node.attr] = _SnnTorchRunner(node)
                 else:
@@ -275,15 +259,6 @@ class PeerNetwork(nn.Module):
             )
             for node in self._net.neurons
             for s in node.states
-        }
-
-    def key_aliases(self) -> dict[str, str]:
-        """``grad <peer's key>`` -> ``grad <snndsl's key>`` where they differ
-        (reference_map.PEER_KEYS), so that gradients are compared by name."""
-        return {
-            f"grad {ir.module_key(node)}.{theirs}": f"grad {ir.module_key(node)}.{ours}"
-            for node in self._net.neurons
-            for ours, theirs in PEER_KEYS.get(node.neuron, {}).items()
         }
 
     def v_seqs(self) -> dict[str, torch.Tensor]:

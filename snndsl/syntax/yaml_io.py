@@ -30,6 +30,8 @@ from snndsl.syntax.parser import parse_expression
 _TAG = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# a param or buffer name: a name, or names joined by '.' (a submodule of the layer)
+_TENSOR_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 # a step label: a name, or a dotted module path (`layer2.0.conv1`) as in .snn
 _LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*\Z")
 _STATE_READ = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\Z")  # sn.v
@@ -529,8 +531,11 @@ class _Reader:
             name = self.name(head, "an output name")
             chain = self.chain(fields["chain"][1]) if "chain" in fields else None
             return ast.Output(name, chain, comments, span, _span(head))
-        if kind in ("param", "buffer"):
-            name = self.name(head, f"a {kind} name")
+        if kind in ("param", "buffer"):  # a name, or dotted: in a submodule of the layer
+            name = self.string(head, f"a {kind} name")
+            if not _TENSOR_PATH.match(name):
+                hint = "a name, or names joined by '.' (recurrent.weight)"
+                self.fail(head, f"'{name}' is not valid as a {kind} name", hint, "E0101")
             shape = None
             if "shape" in fields:
                 shape_node = fields["shape"][1]

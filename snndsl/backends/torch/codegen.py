@@ -401,15 +401,31 @@ def _tensor_value(init: ir.TensorInit, shape: tuple[int, ...]) -> Code:
     return call("torch.empty", *map(str, shape if len(shape) == 2 else (1, *shape)))
 
 
-def _tensor_init(m: str, tensors: tuple[ir.TensorIR, ...]) -> list[Stmt]:
+def _holders(m: str, names: list[str], made: set[str]) -> list[Stmt]:
+    """The ``nn.Module()`` each dotted tensor name of the layer ``m`` needs on its way
+    (``recurrent.weight``: ``m.recurrent``), each once (``made``)."""
+    lines: list[Stmt] = []
+    for name in names:
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            holder = ".".join(parts[:i])
+            if holder not in made:
+                made.add(holder)
+                lines.append((f"{m}.{holder}", Atom("nn.Module()")))
+    return lines
+
+
+def _tensor_init(m: str, tensors: tuple[ir.TensorIR, ...], made: set[str]) -> list[Stmt]:
     """The statements creating a layer's tensors in its submodule ``m``
-    (``self.sn1``)."""
+    (``self.sn1``; a dotted name in a submodule of it)."""
     lines: list[Stmt] = []
     for t in tensors:
+        lines.extend(_holders(m, [t.name], made))
         target = f"{m}.{t.name}"
         value = _tensor_value(t.init, t.shape)
         if not t.learnable:
-            lines.append(("", call(f"{m}.register_buffer", f'"{t.name}"', value)))
+            holder, _, leaf = f"{m}.{t.name}".rpartition(".")
+            lines.append(("", call(f"{holder}.register_buffer", f'"{leaf}"', value)))
             continue
         lines.append((target, call("nn.Parameter", value)))
         if isinstance(t.init, ir.Kaiming):
@@ -713,10 +729,12 @@ def _init_lines(net: ir.NetworkIR, names: ModuleNames) -> list[str]:
             # a neuron's learnable scalars and tensors, under the layer's name as
             # SpikingJelly keeps them; a parallel neuron's tensors
             stmts.append((m, Atom("nn.Module()")))
+            holders: set[str] = set()
             for learn in node.learn if isinstance(node, ir.NeuronIR) else ():
                 value = call("nn.Parameter", call("torch.tensor", format_const(learn.value)))
+                stmts.extend(_holders(m, [learn.name], holders))
                 stmts.append((f"{m}.{learn.name}", value))
-            stmts.extend(_tensor_init(m, node.tensors))
+            stmts.extend(_tensor_init(m, node.tensors, holders))
     return [layout.lines(target, value, 8) for target, value in stmts]
 
 
