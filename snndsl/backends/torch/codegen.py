@@ -72,7 +72,7 @@ from snndsl.resources import resource_dir
 from snndsl.semantics.catalogue import OPS
 from snndsl.semantics.evaluate import describe
 
-Stmt = tuple[str, Code]  # (targets, value) of a statement laid out later
+Stmt = tuple[str | Code, Code]  # (targets, value) of a statement laid out later
 
 
 @functools.cache
@@ -210,7 +210,20 @@ class _Layout:
         return Atom("_xs"), self.stmt("_xs", seq)
 
 
-def _direct_call(n: ir.LayerIR, src: str, m: str) -> Code | None:
+def _path(path: tuple[str, ...]) -> Code:
+    """The expression reaching the module at ``path`` as code (``self.layer2[0].conv1``:
+    a subscript ruff may split), the same text as ``naming.module_ref``."""
+    code: Code = Atom("self")
+    for part in path:
+        code = Sub(code, Atom(part), split=True) if part.isdigit() else Attr(code, part)
+    return code
+
+
+def _module(node: ir.LayerIR | ir.NeuronIR | ir.ParallelIR) -> Code:
+    return _path(ir.module_path(node))
+
+
+def _direct_call(n: ir.LayerIR, src: str, m: Code) -> Code | None:
     """The functional call a layer's forward makes, for the single-step form: it skips
     nn.Module's call machinery once per layer and step (the same computation).  Which
     call, and when, is the catalogue's ``functional``; this prints it (``m`` reaches the
@@ -219,11 +232,11 @@ def _direct_call(n: ir.LayerIR, src: str, m: str) -> Code | None:
     functional = op.functional
     if functional is None or not functional.applies(op.ctor_values(n.ctor_args)):
         return None
-    return call(f"F.{functional.function}", src, *(f"{m}.{a}" for a in functional.attrs))
+    return call(f"F.{functional.function}", src, *(Attr(m, a) for a in functional.attrs))
 
 
 def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> views.Block:
-    module = lay.names.modules[n.attr]
+    module = _module(n)
     value = call(module, lay.as_folded(n.source))
     direct = None if lay.multi else _direct_call(n, n.source, module)
     if direct is not None:
@@ -401,7 +414,7 @@ def _tensor_value(init: ir.TensorInit, shape: tuple[int, ...]) -> Code:
     return call("torch.empty", *map(str, shape if len(shape) == 2 else (1, *shape)))
 
 
-def _holders(m: str, names: list[str], made: set[str]) -> list[Stmt]:
+def _holders(m: Code, names: list[str], made: set[str]) -> list[Stmt]:
     """The ``nn.Module()`` each dotted tensor name of the layer ``m`` needs on its way
     (``recurrent.weight``: ``m.recurrent``), each once (``made``)."""
     lines: list[Stmt] = []
@@ -411,28 +424,30 @@ def _holders(m: str, names: list[str], made: set[str]) -> list[Stmt]:
             holder = ".".join(parts[:i])
             if holder not in made:
                 made.add(holder)
-                lines.append((f"{m}.{holder}", Atom("nn.Module()")))
+                lines.append((Attr(m, holder), Atom("nn.Module()")))
     return lines
 
 
-def _tensor_init(m: str, tensors: tuple[ir.TensorIR, ...], made: set[str]) -> list[Stmt]:
+def _tensor_init(m: Code, tensors: tuple[ir.TensorIR, ...], made: set[str]) -> list[Stmt]:
     """The statements creating a layer's tensors in its submodule ``m``
     (``self.sn1``; a dotted name in a submodule of it)."""
     lines: list[Stmt] = []
     for t in tensors:
         lines.extend(_holders(m, [t.name], made))
-        target = f"{m}.{t.name}"
+        target = Attr(m, t.name)
         value = _tensor_value(t.init, t.shape)
         if not t.learnable:
-            holder, _, leaf = f"{m}.{t.name}".rpartition(".")
-            lines.append(("", call(f"{holder}.register_buffer", f'"{leaf}"', value)))
+            holder, _, leaf = t.name.rpartition(".")
+            owner = Attr(m, holder) if holder else m
+            lines.append(("", call(Attr(owner, "register_buffer"), f'"{leaf}"', value)))
             continue
         lines.append((target, call("nn.Parameter", value)))
         if isinstance(t.init, ir.Kaiming):
             init = call("nn.init.kaiming_uniform_", target, Kw("a", Atom(format_const(t.init.a))))
             lines.append(("", init))
             if len(t.shape) == 1:
-                lines.append((target, call("nn.Parameter", f"{target}.data[0]")))
+                first_row = Sub(Attr(target, "data"), Atom("0"))
+                lines.append((target, call("nn.Parameter", first_row)))
     return lines
 
 
@@ -455,7 +470,7 @@ def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> views.Block:
     sliding = f"_p.{n.sliding}" if n.sliding else None
     common = {
         "comment": _comment(f"{n.attr}: {n.spec}"),
-        "load": lay.stmt("_p", lay.names.modules[n.attr]),
+        "load": lay.stmt("_p", _module(n)),
         "spike_lines": [lay.expr(x.target, x.value, printer=printer) for x in n.spike_steps],
         "spike": lay.expr("_spike", n.spike, printer=printer),
         "setup_lines": [lay.expr(x.target, x.value, printer=printer) for x in n.setup],
@@ -717,11 +732,11 @@ def _init_lines(net: ir.NetworkIR, names: ModuleNames) -> list[str]:
                 continue
             made.add(group.path)
             if group.size is None:
-                stmts.append((group.ref, Atom("nn.Module()")))
+                stmts.append((_path(group.path), Atom("nn.Module()")))
             else:  # every position an nn.Identity() until a module takes it
                 each = Atom(f"nn.Identity() for _ in range({group.size})")
-                stmts.append((group.ref, call("nn.ModuleList", each)))
-        m = names.modules[node.attr]
+                stmts.append((_path(group.path), call("nn.ModuleList", each)))
+        m = _module(node)
         if isinstance(node, ir.LayerIR):
             args = [_ctor_arg(a) for a in node.ctor_args]
             stmts.append((m, call(OPS[node.op].ctor, *args)))
@@ -733,7 +748,7 @@ def _init_lines(net: ir.NetworkIR, names: ModuleNames) -> list[str]:
             for learn in node.learn if isinstance(node, ir.NeuronIR) else ():
                 value = call("nn.Parameter", call("torch.tensor", format_const(learn.value)))
                 stmts.extend(_holders(m, [learn.name], holders))
-                stmts.append((f"{m}.{learn.name}", value))
+                stmts.append((Attr(m, learn.name), value))
             stmts.extend(_tensor_init(m, node.tensors, holders))
     return [layout.lines(target, value, 8) for target, value in stmts]
 

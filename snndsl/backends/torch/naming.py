@@ -47,10 +47,6 @@ class Group:
     path: tuple[str, ...]
     size: int | None
 
-    @property
-    def ref(self) -> str:
-        return module_ref(self.path)
-
 
 def module_ref(path: tuple[str, ...]) -> str:
     """The expression reaching the module at ``path``: ``self.layer2[0].downsample[1]``."""
