@@ -329,7 +329,7 @@ def statement(targets: str | Code, value: Code, indent: int, comment: str = "") 
     ruff would split the subscript itself, which these layouts do not model.
     """
     suffix = f"  # {comment}" if comment else ""
-    if not isinstance(targets, str):  # a target with a subscript: it splits first
+    if not isinstance(targets, str):  # a target given as code: a module path
         target = flat(targets)
         one = f"{target} = {flat(value)}{suffix}"
         if not _has_subscript(targets):
