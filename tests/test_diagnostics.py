@@ -1256,3 +1256,12 @@ def test_a_dotted_param_name_is_checked_part_by_part():
         "    fire v >= 1.0\n    reset v = 0.0\n}\n" + net("x -> R")
     )
     expect(resolve_error(text), "E0101", 2, 5, None, "'a.forward': 'forward' would shadow")
+
+
+def test_a_parallel_neuron_refuses_a_dotted_tensor_name():
+    text = (
+        "parallel neuron P(T: int) {\n    steps T\n    param a.w[T, T] = kaiming_uniform(1.0)\n"
+        "    charge h = a.w @ x\n    fire h >= 1.0\n}\n" + net("x -> P(4)")
+    )
+    err = resolve_error(text)
+    expect(err, "E0101", 3, 5, re.compile("param a_w"), "a parallel neuron's params take plain")
