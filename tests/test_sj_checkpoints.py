@@ -165,6 +165,9 @@ def test_checkpoint_loads_strictly_and_outputs_are_identical(sj, case):
     for mode, sj_mode in (("single", "s"), ("multi", "m")):
         ours = _ours(spec, params, mode)
         assert list(ours.state_dict()) == list(checkpoint)  # same keys, same order
+        for name, group in ours.named_modules():  # numbered groups as long as theirs
+            if isinstance(group, torch.nn.ModuleList):
+                assert len(group) == len(theirs.get_submodule(name)), name
         ours.load_state_dict(checkpoint, strict=True)
         for train in training:
             theirs.load_state_dict(checkpoint)

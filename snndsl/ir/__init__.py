@@ -308,6 +308,9 @@ class TensorOpIR:
     in_shape: tuple[int, ...]
     shape: tuple[int, ...]
     spec: str
+    # the step's place in groups (as LayerIR's): it holds no module, but a numbered
+    # group keeps its position
+    path: tuple[str, ...] = ()
     where: object = field(default=None, compare=False, repr=False)
 
     def arg(self, name: str):
@@ -326,6 +329,9 @@ class DropoutIR:
     shape: tuple[int, ...]
     spec: str
     label: str  # the spec name of the step, e.g. 'drop'
+    # the step's place in groups (as LayerIR's): it holds no module, but a numbered
+    # group keeps its position
+    path: tuple[str, ...] = ()
     # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
     # for diagnostics of exports (not part of equality)
     where: object = field(default=None, compare=False, repr=False)

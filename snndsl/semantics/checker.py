@@ -441,7 +441,16 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
             args = tuple(ir.Binding(key, args[key]) for key in op.ctor_params)
             self.add(
                 ir.TensorOpIR(
-                    name, value, src, op.name, args, shape, out, spec, where=self.where(call)
+                    name,
+                    value,
+                    src,
+                    op.name,
+                    args,
+                    shape,
+                    out,
+                    spec,
+                    path=self.paths[name],
+                    where=self.where(call),
                 )
             )
             return out
@@ -449,7 +458,15 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
             channelwise = op.name == "Dropout2d"
             self.add(
                 ir.DropoutIR(
-                    value, src, args["p"], channelwise, shape, spec, name, where=self.where(call)
+                    value,
+                    src,
+                    args["p"],
+                    channelwise,
+                    shape,
+                    spec,
+                    name,
+                    path=self.paths[name],
+                    where=self.where(call),
                 )
             )
             return out

@@ -94,7 +94,7 @@ class MNISTNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv_fc = nn.ModuleList(nn.Identity() for _ in range(15))
+        self.conv_fc = nn.ModuleList(nn.Identity() for _ in range(16))
         self.conv_fc[0] = nn.Conv2d(1, 128, 3, padding=1, bias=False)
         self.conv_fc[1] = nn.BatchNorm2d(128)
         self.conv_fc[2] = nn.Module()

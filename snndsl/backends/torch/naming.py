@@ -53,6 +53,10 @@ def module_ref(path: tuple[str, ...]) -> str:
     return "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
 
 
+# the nodes that record where their step sits in groups
+_PLACED = (ir.LayerIR, ir.NeuronIR, ir.ParallelIR, ir.TensorOpIR, ir.DropoutIR)
+
+
 def owns_module(node: ir.Node) -> bool:
     """Whether the generated module keeps a submodule for ``node``: a layer, a neuron
     layer with parameters or buffers, a parallel neuron."""
@@ -63,17 +67,22 @@ def owns_module(node: ir.Node) -> bool:
 
 def module_groups(net: ir.NetworkIR) -> tuple[Group, ...]:
     """Every group some module sits in, in order of first use (a group before its
-    members); a numbered group is as long as its last position holding a module."""
+    members); a numbered group is as long as its last position, so a step that holds
+    no module (Flatten, Dropout, VotingLayer, a neuron without parameters) keeps its
+    index, an ``nn.Identity()``, as in torch's Sequential."""
     sizes: dict[tuple[str, ...], int | None] = {}
     for node in net.nodes:
         if not owns_module(node):
             continue
         path = ir.module_path(node)
         for i in range(1, len(path)):
-            head, part = path[:i], path[i]
-            size = sizes.setdefault(head, 0 if part.isdigit() else None)
+            sizes.setdefault(path[:i], 0 if path[i].isdigit() else None)
+    for node in net.nodes:
+        path = node.path if isinstance(node, _PLACED) else ()
+        for i in range(1, len(path)):
+            size = sizes.get(path[:i])
             if size is not None:
-                sizes[head] = max(size, int(part) + 1)
+                sizes[path[:i]] = max(size, int(path[i]) + 1)
     return tuple(Group(path, size) for path, size in sizes.items())
 
 
