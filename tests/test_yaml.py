@@ -165,9 +165,20 @@ network Ops {
 )
 
 
-GROUPS_SPEC = (ROOT / "specs" / "spikingjelly" / "plif_mnist.snn").read_text() + (
-    ROOT / "specs" / "resnet18.snn"
-).read_text()
+GROUPS_SPEC = (
+    (ROOT / "specs" / "spikingjelly" / "plif_mnist.snn").read_text()
+    + (ROOT / "specs" / "resnet18.snn").read_text()
+    + """
+neuron R() {
+    param recurrent.weight[features, features] = kaiming_uniform(sqrt(5.0))
+    buffer recurrent.scale = 2.0
+    state v = 0.0
+    charge v = v + x + recurrent.weight @ v * recurrent.scale
+    fire v >= 1.0
+    reset v = 0.0
+}
+"""
+)
 
 
 @pytest.mark.parametrize(
