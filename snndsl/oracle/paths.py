@@ -12,7 +12,7 @@ def place(root: nn.Module, path: tuple[str, ...], module: nn.Module) -> None:
     the same as an ``nn.ModuleList``'s)."""
     holder = root
     for part in path[:-1]:
-        if part not in holder._modules:
+        if part not in dict(holder.named_children()):
             holder.add_module(part, nn.Module())
-        holder = holder._modules[part]
+        holder = holder.get_submodule(part)
     holder.add_module(path[-1], module)
