@@ -162,6 +162,37 @@ _EXPLANATIONS = (
         + _net("    input x: [8]\n    output y = x -> B(4)\n"),
     ),
     Explanation(
+        "E0110",
+        "A dotted label places a step in a group of layers (`conv_fc.2: LIF` is position 2 "
+        "of the numbered group conv_fc); two steps of one network or block body gave the "
+        "same one, so the group would hold two layers under one name.",
+        _net(
+            "    input x: [8]\n    output y = x -> fc.0: Linear(8) -> fc.1: IF\n"
+            "        -> fc.1: Linear(4)\n"
+        ),
+        _net(
+            "    input x: [8]\n    output y = x -> fc.0: Linear(8) -> fc.1: IF\n"
+            "        -> fc.2: Linear(4)\n"
+        ),
+    ),
+    Explanation(
+        "E0111",
+        "A name is both a layer and a group of layers: a label names a layer (`fc`) and "
+        "another puts steps inside it (`fc.0`), or a block instance or a repeat (a group) "
+        "shares its name with a layer. A layer's module cannot hold other layers.",
+        _net("    input x: [8]\n    output y = x -> fc: Linear(8) -> fc.0: Linear(4)\n"),
+        _net("    input x: [8]\n    output y = x -> fc.0: Linear(8) -> fc.1: Linear(4)\n"),
+    ),
+    Explanation(
+        "E0112",
+        "A group's members are all positions (a numbered group, a list: 0, 1, 2, ...) or all "
+        "names; a label mixed the two in one group, wrote a position with a leading zero "
+        "(`fc.01`: the state_dict key would not be the list's), or gave a position past "
+        "any network's size.",
+        _net("    input x: [8]\n    output y = x -> fc.0: Linear(8) -> fc.out: Linear(4)\n"),
+        _net("    input x: [8]\n    output y = x -> fc.0: Linear(8) -> fc.1: Linear(4)\n"),
+    ),
+    Explanation(
         "E0201",
         "A chain step names an operation that is neither a catalogue layer, a neuron, a "
         "block nor a merge. The hint suggests the closest name; docs/coverage.md lists them.",

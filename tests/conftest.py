@@ -62,7 +62,24 @@ surrogate Sigmoid(alpha = 4.0) {
     gradient (1.0 - s) * s * alpha
 }"""
 
-SPECS = sorted((ROOT / "specs").glob("*.snn")) + sorted((ROOT / "specs").glob("*.yaml"))
+# The shipped specs: specs/*.snn, *.yaml, and SpikingJelly's model zoo in specs/spikingjelly/.
+SPECS = (
+    sorted((ROOT / "specs").glob("*.snn"))
+    + sorted((ROOT / "specs").glob("*.yaml"))
+    + sorted((ROOT / "specs" / "spikingjelly").glob("*.snn"))
+)
+SJ_ZOO = ROOT / "specs" / "spikingjelly"
+
+
+def spec_id(spec: Path) -> str:
+    """A shipped spec's path under specs/: ``conv.snn``, ``spikingjelly/sew_resnet18.snn``."""
+    return spec.relative_to(ROOT / "specs").as_posix()
+
+
+def golden_stem(spec: Path) -> str:
+    """The stem of a shipped spec's golden files: ``conv``,
+    ``spikingjelly-sew_resnet18`` (the zoo's names are also top-level specs' names)."""
+    return spec_id(spec).removesuffix(spec.suffix).replace("/", "-")
 
 
 def pytest_addoption(parser):
@@ -75,7 +92,7 @@ def pytest_addoption(parser):
 
 def multi_step_only(spec: Path) -> bool:
     """Whether a shipped spec has no single-step form (its golden is the E0208 text)."""
-    return (ROOT / "tests" / "golden" / f"{spec.stem}.single.txt").exists()
+    return (ROOT / "tests" / "golden" / f"{golden_stem(spec)}.single.txt").exists()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from conftest import require_spikingjelly
 
 import snndsl
@@ -33,7 +34,7 @@ network Net(width = 4) {
 """
 
 
-def test_blocks_expand_with_prefixed_names():
+def test_blocks_expand_into_groups_with_prefixed_value_names():
     net = snndsl.resolve(SEW)
     layers = [n.attr for n in net.layers]
     assert layers == [
@@ -45,8 +46,21 @@ def test_blocks_expand_with_prefixed_names():
         "layer1_rest_1_conv1",
         "layer1_rest_1_bn1",
     ]  # flat: Flatten is a tensor operation, not a module
-    model = snndsl.load(SEW, mode="multi")()
-    assert "layer1_rest_1_conv1.weight" in model.state_dict()
+    # an instance is a group of layers, a repeat a numbered one
+    assert [ir.module_key(n) for n in net.layers] == [
+        "stem",
+        "layer1.first.conv1",
+        "layer1.first.bn1",
+        "layer1.rest.0.conv1",
+        "layer1.rest.0.bn1",
+        "layer1.rest.1.conv1",
+        "layer1.rest.1.bn1",
+    ]
+    for mode in ("single", "multi"):
+        model = snndsl.load(SEW, mode=mode)()
+        keys = [k for k in model.state_dict() if k.endswith("weight")]
+        assert keys == [f"{ir.module_key(n)}.weight" for n in net.layers]
+        assert isinstance(model.layer1.rest, torch.nn.ModuleList)
 
 
 def test_defaults_are_scoped_and_merged_by_argument():
@@ -181,7 +195,7 @@ def test_errors_inside_a_library_neuron_point_into_the_prelude():
     with pytest.raises(snndsl.SpecError) as info:
         snndsl.resolve(spec)
     (d,) = info.value.diagnostics
-    assert d.source.path == "<prelude>/snntorch.snn" and "recurrent_weight" in d.message
+    assert d.source.path == "<prelude>/snntorch.snn" and "recurrent.weight" in d.message
     assert d.notes == ("in neuron 'snntorch.RLeaky', called at <spec>:3:22",)
 
 

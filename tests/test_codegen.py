@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SPECS, multi_step_only
+from conftest import ROOT, SPECS, multi_step_only, spec_id
 
 import snndsl
 from snndsl.backends.torch import layout
@@ -18,7 +18,7 @@ MODES = ("single", "multi")
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
 def test_generated_source_is_deterministic_and_parses(spec, mode):
     if mode == "single" and multi_step_only(spec):
         pytest.skip("this spec has no single-step form (pinned as E0208 by its golden)")
@@ -50,7 +50,7 @@ def test_generation_is_identical_across_processes(args):
     assert len(runs) == 1
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
 def test_only_torch_and_stdlib_imports(spec):
     for mode in ("multi",) if multi_step_only(spec) else MODES:
         tree = ast.parse(snndsl.generate(str(spec), mode=mode))
@@ -78,7 +78,7 @@ def test_only_the_triton_backend_imports_triton(mode):
         assert ("triton" in roots) == (backend == "triton" and mode == "multi"), (backend, roots)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
 def test_ruff_clean(spec, tmp_path):
     forms = [(m, "eager") for m in (("multi",) if multi_step_only(spec) else MODES)]
     forms += [("multi", "fused"), ("multi", "compile"), ("multi", "triton")]
@@ -171,7 +171,7 @@ def test_multi_step_folds_consecutive_layers_once():
     assert "flat = features.flatten(1)" in src  # a tensor operation, folded too
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
 def test_shipped_specs_are_canonical(spec):
     from snndsl.syntax.formatter import format_module
     from snndsl.syntax.yaml_io import dump_yaml

@@ -1228,3 +1228,52 @@ def test_nir_export_and_import_diagnostics(tmp_path):
     )
     err = _fail(lambda: from_nir(g))
     expect(err, "E0602", 1, 1, ..., "non-spiking current-based integrator")
+
+
+# ============================================================================ groups (issue 12)
+
+
+def test_a_dotted_label_given_twice():
+    err = resolve_error(net("x -> fc.0: Linear(8) -> fc.0: Linear(4)"))
+    expect(err, "E0110", 3, 40, re.compile("own position"), "'fc.0' labels two steps")
+
+
+def test_a_layer_and_a_group_share_a_name():
+    err = resolve_error(net("x -> fc: Linear(8) -> fc.0: Linear(4)"))
+    expect(err, "E0111", 3, 38, ..., "'fc' is a layer, so 'fc.0' cannot be in it")
+    err = resolve_error(net("x -> fc.0: Linear(8) -> fc: Linear(4)"))
+    expect(err, "E0111", 3, 40, ..., "'fc' is already a group of layers")
+    block = "block B() {\n    input x\n    output y = x -> Linear(4)\n}\n"
+    err = resolve_error(block + net("x -> fc.0: Linear(8) -> fc.0.a: B"))
+    expect(err, "E0111", 7, 40, ..., "'fc.0' is a layer, so 'fc.0.a' cannot be in it")
+
+
+def test_bad_positions_and_members_of_a_group():
+    err = resolve_error(net("x -> fc.0: Linear(8) -> fc.out: Linear(4)"))
+    expect(err, "E0112", 3, 40, ..., "group 'fc' has numbered members, so 'out' cannot be one")
+    err = resolve_error(net("x -> fc.01: Linear(8)"))
+    expect(err, "E0112", 3, 21, "write 1: a numbered group's positions are 0, 1, 2, ...")
+    err = resolve_error(net("x -> fc.99999999: Linear(8)"))
+    expect(err, "E0112", 3, 21, re.compile("the limit is"), "past any network's size")
+
+
+def test_a_group_member_that_would_shadow_a_module_attribute():
+    err = resolve_error(net("x -> forward.0: Linear(8)"))
+    expect(err, "E0101", 3, 21, "rename it", "'forward.0': 'forward' would shadow")
+
+
+def test_a_dotted_param_name_is_checked_part_by_part():
+    text = (
+        "neuron R() {\n    param a.forward = 1.0\n    state v = 0.0\n    charge v = v + x\n"
+        "    fire v >= 1.0\n    reset v = 0.0\n}\n" + net("x -> R")
+    )
+    expect(resolve_error(text), "E0101", 2, 5, None, "'a.forward': 'forward' would shadow")
+
+
+def test_a_parallel_neuron_refuses_a_dotted_tensor_name():
+    text = (
+        "parallel neuron P(T: int) {\n    steps T\n    param a.w[T, T] = kaiming_uniform(1.0)\n"
+        "    charge h = a.w @ x\n    fire h >= 1.0\n}\n" + net("x -> P(4)")
+    )
+    err = resolve_error(text)
+    expect(err, "E0101", 3, 5, re.compile("param a_w"), "a parallel neuron's params take plain")

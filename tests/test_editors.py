@@ -15,7 +15,9 @@ from conftest import ROOT
 
 from snndsl.editors import keywords, textmate
 
-SPECS = sorted((ROOT / "specs").glob("*.snn")) + sorted((ROOT / "snndsl" / "prelude").glob("*.snn"))
+SPECS = sorted((ROOT / "specs").rglob("*.snn")) + sorted(
+    (ROOT / "snndsl" / "prelude").glob("*.snn")
+)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -80,7 +82,7 @@ def test_lexer_keyword_groups_are_the_grammars():
     assert sorted(words) == sorted(grammar_keywords())
 
 
-@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_lexer_has_no_error_tokens(path):
     from pygments.token import Error
 

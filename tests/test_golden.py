@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 
 import pytest
-from conftest import ROOT, SPECS
+from conftest import ROOT, SPECS, golden_stem, spec_id
 
 import snndsl
 
@@ -30,12 +30,12 @@ CASES = [(spec, "eager") for spec in SPECS] + [
 
 def _golden_name(spec, mode: str, backend: str, suffix: str = "py") -> str:
     middle = mode if backend == "eager" else f"{mode}.{backend}"
-    return f"{spec.stem}.{middle}.{suffix}"
+    return f"{golden_stem(spec)}.{middle}.{suffix}"
 
 
 @pytest.mark.parametrize("mode", ["single", "multi"])
 @pytest.mark.parametrize(
-    ("spec", "backend"), CASES, ids=lambda v: v.name if hasattr(v, "name") else v
+    ("spec", "backend"), CASES, ids=lambda v: spec_id(v) if hasattr(v, "name") else v
 )
 def test_golden(spec, backend, mode, update_golden):
     path = str(spec.relative_to(ROOT))

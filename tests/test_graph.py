@@ -10,7 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import ROOT, SPECS
+from conftest import ROOT, SPECS, spec_id
 
 import snndsl
 from snndsl.cli import main
@@ -108,7 +108,7 @@ def expected(spec) -> tuple[dict[str, str], set[tuple[str, str]]]:
 # --------------------------------------------------------------------------- DOT
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
 def test_dot_has_every_node_and_edge(spec):
     labels, edges = expected(str(spec))
     name, nodes, got_edges = parse_dot(to_dot(graph(str(spec))))
@@ -178,7 +178,7 @@ def _svg_nodes(svg: str) -> dict[str, tuple[list[str], ET.Element]]:
     return out
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
 def test_svg_is_well_formed_with_one_box_per_node(spec):
     g = graph(str(spec))
     svg = to_svg(g)
@@ -332,7 +332,7 @@ def _points(d: str) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d)]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", SPECS, ids=spec_id)
 def test_svg_draws_the_feedback_edges_of_the_dot_output(spec):
     g = graph(str(spec))
     dot_feedback = [line for line in to_dot(g).splitlines() if "style=dashed" in line]

@@ -75,6 +75,30 @@ def test_statements_are_laid_out_as_ruff_lays_them_out(seed):
     assert laid == ruff
 
 
+def _member(group: str, name: str) -> layout.Code:
+    """``self.<group>[1].<name>``: a layer in a numbered group."""
+    return layout.Attr(layout.Sub(layout.Attr(Atom("self"), group), Atom("1"), split=True), name)
+
+
+@pytest.mark.parametrize("length", [1, 20, 40, 60, 70, 80, 90, 110])
+def test_module_paths_with_subscripts_are_left_as_ruff_leaves_them(length):
+    """A layer in a numbered group (``self.layer3[1].conv1``) splits its subscript before
+    its arguments; a statement that still has a line too long is one line marked
+    ``# fmt: skip``.  ruff changes nothing in either."""
+    name, group = "a" * length, "g" * (length // 2 + 1)
+    lines = ["class A:\n    def f(self):\n"]
+    for targets, value in [
+        (name, call(_member(group, name), "x")),
+        (name, call(_member(group, name), call("x.flatten", "0", "1"))),
+        (name, call("F.linear", "x", layout.Attr(_member(group, name), "weight"))),
+        (_member(group, name), call("nn.Conv2d", "64", "64", "3", Kw("bias", Atom("False")))),
+    ]:
+        for comment in ("", "[T * N, 64, 8, 8]"):
+            lines.append(" " * 8 + layout.lines(targets, value, 8, comment) + "\n")
+    source = "".join(lines)
+    assert _ruff_format(source) == source
+
+
 def test_a_wrong_rule_is_caught(monkeypatch):
     """The comparison above can fail: with the line length off by a few columns the
     layout no longer matches ruff's."""
@@ -83,14 +107,22 @@ def test_a_wrong_rule_is_caught(monkeypatch):
     assert laid != ruff
 
 
-SPECS = ("conv.snn", "custom.snn", "shd_rnn.snn", "psn.snn", "sew_resnet18.snn", "zoo.snn")
+SPECS = (
+    "conv.snn",
+    "custom.snn",
+    "shd_rnn.snn",
+    "psn.snn",
+    "sew_resnet18.snn",  # groups, numbered (self.layer1[0].conv1) and named
+    "zoo.snn",
+)
 
 
 def _long_labels(text: str, n: int) -> str:
     """Every step label of a spec made ``n`` characters longer."""
     for label in sorted(set(re.findall(r"\b([a-z][a-z0-9_]*): [A-Z]", text)), key=len)[::-1]:
         text = re.sub(rf"\b{label}: ([A-Z])", rf"{label}_{'q' * n}: \1", text)
-    return text
+    # a numbered group's name: conv_fc.3 -> conv_fc_qqq.3
+    return re.sub(r"\b([a-z][a-z0-9_]*)\.([0-9]+): ", rf"\1_{'q' * n}.\2: ", text)
 
 
 def _ruff_problems(n: int, folder) -> str:
@@ -106,7 +138,8 @@ def _ruff_problems(n: int, folder) -> str:
                 except snndsl.SpecError as err:
                     assert set(err.codes) == {"E0208"}, err.render()  # no single-step form
                     continue
-                (folder / f"{spec[:-4]}_{mode}_{backend}.py").write_text(source)
+                name = spec[:-4].replace("/", "-")
+                (folder / f"{name}_{mode}_{backend}.py").write_text(source)
                 count += 1
     assert count >= 30
     problems = ""
@@ -130,6 +163,7 @@ def test_the_label_length_check_catches_a_statement_left_unsplit(monkeypatch, tm
     """With every statement kept on one line, ruff has something to say."""
 
     def one_line(targets, value, indent, comment=""):
+        targets = targets if isinstance(targets, str) else layout.flat(targets)
         return [(f"{targets} = " if targets else "") + layout.flat(value)]
 
     monkeypatch.setattr(layout, "statement", one_line)

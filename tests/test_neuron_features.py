@@ -486,3 +486,47 @@ def test_state_reads_round_trip():
     assert "output mem = sn.v" in text and "Add(sn.v, h)" in text
     assert snndsl.parse(text) == module
     assert load_yaml(dump_yaml(module)) == module
+
+
+DOTTED = """
+neuron R(n: int = 4) {
+    param recurrent.weight[features, features] = kaiming_uniform(sqrt(5.0))
+    param recurrent.bias[features] = 0.5
+    buffer recurrent.scale = 2.0
+    state v = 0.0
+    charge v = v + x + (recurrent.weight @ v + recurrent.bias) * recurrent.scale
+    fire v >= 1.0
+    reset v = 0.0
+}
+
+network N {
+    input x: [4]
+    output y = x -> sn: R
+}
+"""
+
+
+def test_a_dotted_tensor_name_is_kept_in_a_submodule():
+    for mode in ("single", "multi"):
+        for backend in ("eager", "fused"):
+            if mode == "single" and backend == "fused":
+                continue
+            model = snndsl.load(DOTTED, mode=mode, backend=backend)()
+            keys = list(model.state_dict())
+            assert keys == ["sn.recurrent.weight", "sn.recurrent.bias", "sn.recurrent.scale"]
+            assert isinstance(model.sn.recurrent, torch.nn.Module)
+            assert [n for n, _ in model.named_parameters()] == keys[:2]
+    single = snndsl.load(DOTTED, mode="single")()
+    multi = snndsl.load(DOTTED, mode="multi")()
+    multi.load_state_dict(single.state_dict(), strict=True)
+    xs = torch.rand(5, 2, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        w = single.sn.recurrent.weight
+        ys, v = [], torch.zeros(2, 4)
+        for x in xs:  # the equations by hand
+            h = v + x + (v @ w.t() + 0.5) * 2.0
+            s = (h >= 1.0).float()
+            v = h * (1.0 - s)
+            ys.append(s)
+        assert torch.equal(multi(xs), torch.stack(ys))
+        assert torch.equal(torch.stack([single(x) for x in xs]), torch.stack(ys))

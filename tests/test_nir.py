@@ -20,7 +20,7 @@ import snndsl  # noqa: E402
 from snndsl import SpecError  # noqa: E402
 from snndsl.cli import main  # noqa: E402
 from snndsl.exports.nir import nir_bytes, to_nir  # noqa: E402
-from snndsl.importers.nir import from_nir, sanitize  # noqa: E402
+from snndsl.importers.nir import from_nir, module_tree, sanitize  # noqa: E402
 
 T, N = 12, 4
 
@@ -619,3 +619,51 @@ def test_generated_modules_pickle(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+GROUPED = """
+block B(n: int) {
+    input x
+    output y = x -> fc: Linear(n) -> sn: LIF(tau=2.0)
+}
+
+network Grouped {
+    input x: [8]
+    output y = x
+        -> fc.0: Linear(16)
+        -> fc.1: LIF(tau=2.0)
+        -> blocks: repeat(2, B(16))
+        -> out: Linear(4)
+}
+"""
+
+
+def test_module_paths_name_the_nodes_and_come_back_as_dotted_labels():
+    torch.manual_seed(0)
+    module = snndsl.load(GROUPED, mode="multi")()
+    graph = to_nir(GROUPED, module.state_dict())
+    layers = ["blocks.0.fc", "blocks.0.sn", "blocks.1.fc", "blocks.1.sn", "fc.0", "fc.1", "out"]
+    assert sorted(graph.nodes) == sorted([*layers, "x", "y"])
+    imported = from_nir(graph)
+    assert "-> blocks.1.sn: LIF(tau=2.0)" in imported.spec
+    assert list(imported.weights) == list(module.state_dict())  # the same keys
+    again = snndsl.load(imported.spec, mode="multi")()
+    again.load_state_dict({k: torch.as_tensor(v) for k, v in imported.weights.items()})
+    x = torch.rand(4, 2, 8) * 3
+    assert torch.equal(again(x), module(x))
+
+
+@pytest.mark.parametrize(
+    ("names", "tree"),
+    [
+        (["fc.0", "fc.1", "out"], True),
+        (["fc", "fc.1"], False),  # a layer cannot hold one
+        (["fc.0", "fc.a"], False),  # positions and names in one group
+        (["fc.01"], False),  # a position with a leading zero
+        (["0", "1"], False),  # a position at the top (nn.Sequential's export)
+        (["a", "b"], False),  # nothing dotted: plain identifiers
+        (["a.b_c", "a_b.c"], False),  # the same '_' spelling
+    ],
+)
+def test_which_node_names_stay_dotted_labels(names, tree):
+    assert module_tree(names) is tree

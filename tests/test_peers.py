@@ -157,7 +157,7 @@ def test_dense_zero_reset_matches_snntorch(call, mode):
     peer = PeerNetwork(net, step_mode="m" if mode == "multi" else "s")
     peer.load_state_dict(module.state_dict())
     with torch.no_grad():  # a recurrence strong enough to matter
-        module.sn.recurrent_weight.mul_(3.0)
+        module.sn.recurrent.weight.mul_(3.0)
         peer.load_state_dict(module.state_dict())
     xs = torch.randn(10, 3, 6, generator=torch.Generator().manual_seed(1)) * 1.5
     x_ours, x_peer = xs.clone().requires_grad_(True), xs.clone().requires_grad_(True)
@@ -171,11 +171,8 @@ def test_dense_zero_reset_matches_snntorch(call, mode):
     (ours * weights).sum().backward()
     (theirs * weights).sum().backward()
     pairs = [(x_ours.grad, x_peer.grad)]
-    aliases = {ours: theirs for theirs, ours in peer.key_aliases().items()}
-    peer_params = {f"grad {k}": p for k, p in peer.named_parameters()}
-    for key, p in module.named_parameters():
-        key = aliases.get(f"grad {key}", f"grad {key}")
-        pairs.append((p.grad, peer_params[key].grad))
+    peer_params = dict(peer.named_parameters())  # snnTorch's keys are ours
+    pairs += [(p.grad, peer_params[key].grad) for key, p in module.named_parameters()]
     for a, b in pairs:
         assert ((a - b).abs().max() / b.abs().max()).item() <= 1e-6
 
@@ -193,6 +190,19 @@ def test_every_library_neuron_is_tested():
         ("snntorch.Synaptic(alpha=0.8, beta=0.9)", lambda s: s.Synaptic(0.8, 0.9)),
         ("snntorch.Alpha(alpha=0.9, beta=0.8)", lambda s: s.Alpha(0.9, 0.8)),
         ("snntorch.Lapicque(beta=0.9)", lambda s: s.Lapicque(beta=0.9)),
+        # the recurrent nn.Linear: `param recurrent.weight[...]`, snnTorch's own keys
+        (
+            "snntorch.RLeaky(beta=0.9, linear_features=5)",
+            lambda s: s.RLeaky(beta=0.9, linear_features=5),
+        ),
+        (
+            "snntorch.RSynaptic(alpha=0.8, beta=0.9, linear_features=5)",
+            lambda s: s.RSynaptic(alpha=0.8, beta=0.9, linear_features=5),
+        ),
+        (
+            "snntorch.RLeaky(beta=0.9, all_to_all=false, learn_recurrent=false)",
+            lambda s: s.RLeaky(beta=0.9, all_to_all=False, learn_recurrent=False),
+        ),
     ],
 )
 def test_snntorch_checkpoints_load_strictly(call, make):
@@ -245,6 +255,40 @@ def test_peer_state_dict_drives_the_generated_module():
     ours = torch.stack([module(x) for x in xs])
     theirs = torch.stack([peer(x)[0] for x in xs])
     assert torch.equal(ours, theirs) and 0 < float(ours.mean()) < 1
+
+
+@pytest.mark.parametrize("cls", ["RLeaky", "RSynaptic"])
+def test_snntorch_recurrent_checkpoint_drives_the_generated_module(cls):
+    """A snnTorch RLeaky/RSynaptic state_dict (its recurrent.weight, recurrent.bias)
+    loads with strict=True, as it is, and gives snnTorch's outputs."""
+    _need("snntorch")
+    import snntorch
+
+    torch.manual_seed(0)
+    args = {"alpha": 0.8} if cls == "RSynaptic" else {}
+    peer = getattr(snntorch, cls)(beta=0.9, linear_features=5, **args)
+    with torch.no_grad():
+        peer.recurrent.weight.mul_(3.0)  # the recurrence matters
+    assert {"recurrent.weight", "recurrent.bias"} <= set(peer.state_dict())
+    alpha = "alpha=0.8, " if cls == "RSynaptic" else ""
+    spec = (
+        "network P {\n input x: [5]\n"
+        f" output y = x -> sn: snntorch.{cls}({alpha}beta=0.9, linear_features=5)\n}}"
+    )
+    xs = torch.rand(12, 2, 5, generator=torch.Generator().manual_seed(3)) * 2
+    with torch.no_grad():
+        states = peer.init_rleaky() if cls == "RLeaky" else peer.init_rsynaptic()
+        theirs = []
+        for x in xs:  # RLeaky: (spk, mem) in and out; RSynaptic: (spk, syn, mem)
+            states = peer(x, *states)
+            theirs.append(states[0])
+        theirs = torch.stack(theirs)
+        for mode in ("single", "multi"):
+            module = snndsl.load(spec, mode=mode)()
+            module.sn.load_state_dict(peer.state_dict(), strict=True)
+            ours = module(xs) if mode == "multi" else torch.stack([module(x) for x in xs])
+            assert torch.equal(ours, theirs), mode
+    assert 0 < float(theirs.mean()) < 1
 
 
 def test_unknown_library_names_are_located_with_a_suggestion():

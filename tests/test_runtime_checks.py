@@ -19,13 +19,13 @@ import functools
 
 import pytest
 import torch
-from conftest import SPECS, multi_step_only
+from conftest import SPECS, golden_stem, multi_step_only
 
 import snndsl
 
 MODES = ("multi", "single")
 CASES = [
-    pytest.param(spec, mode, backend, id=f"{spec.stem}-{mode}-{backend}")
+    pytest.param(spec, mode, backend, id=f"{golden_stem(spec)}-{mode}-{backend}")
     for spec in SPECS
     for mode in MODES
     for backend in snndsl.BACKENDS

@@ -152,6 +152,11 @@ def test_spikformer_shapes_and_layers():
     assert set(_paths()) == held - {"patch_embed_stage2_pool", "patch_embed_stage3_pool"}
 
 
+def _in_reference(node, paths) -> bool:
+    """Whether ``node`` is a layer or neuron the reference has a module for."""
+    return isinstance(node, (ir.LayerIR, ir.NeuronIR)) and node.attr in paths
+
+
 def test_spikformer_matches_spikingjelly():
     require_spikingjelly()
     from snndsl.oracle.calibrate import calibrate_weights
@@ -165,11 +170,15 @@ def test_spikformer_matches_spikingjelly():
     calibrate_weights(net, multi, [x])
     single.load_state_dict(multi.state_dict())
     paths = _paths()
+    # the generated module's path of each layer (patch_embed.stage0.conv) -> the reference's
+    by_key = {ir.module_key(n): paths[n.attr] for n in net.nodes if _in_reference(n, paths)}
+
+    def theirs(key: str) -> str:
+        held, leaf = key.rsplit(".", 1)
+        return f"{by_key[held]}.{leaf}"
+
     ref = _Reference()
-    renamed = {}
-    for key, value in multi.state_dict().items():
-        label, rest = key.split(".", 1)
-        renamed[f"{paths[label]}.{rest}"] = value.clone()
+    renamed = {theirs(key): value.clone() for key, value in multi.state_dict().items()}
     ref.load_state_dict(renamed)  # strict: every key of both
     for m in (multi, single, ref):
         m.eval()
@@ -193,8 +202,7 @@ def test_spikformer_matches_spikingjelly():
     ref_params = dict(ref.named_parameters())
     for module in (multi, single):
         for key, p in module.named_parameters():
-            label, rest = key.split(".", 1)
-            q = ref_params[f"{paths[label]}.{rest}"]
+            q = ref_params[theirs(key)]
             assert _rel(p.grad, q.grad) <= GRAD_TOLERANCE, key
 
 

@@ -165,8 +165,26 @@ network Ops {
 )
 
 
+GROUPS_SPEC = (
+    (ROOT / "specs" / "spikingjelly" / "plif_mnist.snn").read_text()
+    + (ROOT / "specs" / "resnet18.snn").read_text()
+    + """
+neuron R() {
+    param recurrent.weight[features, features] = kaiming_uniform(sqrt(5.0))
+    buffer recurrent.scale = 2.0
+    state v = 0.0
+    charge v = v + x + recurrent.weight @ v * recurrent.scale
+    fire v >= 1.0
+    reset v = 0.0
+}
+"""
+)
+
+
 @pytest.mark.parametrize(
-    "text", [SEED_SPEC, ALL_KINDS_SPEC, TENSOR_OPS_SPEC], ids=["seed", "all", "tensor-ops"]
+    "text",
+    [SEED_SPEC, ALL_KINDS_SPEC, TENSOR_OPS_SPEC, GROUPS_SPEC],
+    ids=["seed", "all", "tensor-ops", "groups"],
 )
 def test_yaml_round_trips(text):
     module = parse_text(text)
@@ -572,3 +590,17 @@ def test_the_whole_prelude_round_trips_through_yaml_and_text():
     assert load_yaml(dump_yaml(module)) == module
     assert parse_text(format_module(module)) == module
     assert parse_text(format_module(load_yaml(dump_yaml(module)))) == module
+
+
+def test_a_step_label_is_a_name_or_a_dotted_module_path():
+    text = (
+        "- network: N\n  body:\n  - input: x\n    shape: [8]\n  - output: y\n"
+        "    chain: [x, {op: Linear, args: [4], label: %s}]\n"
+    )
+    module = load_yaml(text % "fc.0", "n.yaml")
+    assert module == parse_text("network N {\n input x: [8]\n output y = x -> fc.0: Linear(4)\n}")
+    for bad in ("fc..0", "0.fc", "fc.", "fc.-1"):
+        with pytest.raises(SpecError) as info:
+            load_yaml(text % f'"{bad}"', "n.yaml")
+        assert info.value.codes == ("E0101",), bad
+        assert f"'{bad}' is not valid as a step label" in info.value.render()

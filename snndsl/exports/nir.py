@@ -83,13 +83,15 @@ class _Refusals:
 
 
 def _label(node) -> str:
+    """A node's NIR name: a layer's is its module path (``layer2.0.conv1``, the prefix of
+    its weights' keys), any other node's its spec name."""
     if isinstance(node, (ir.DropoutIR, ir.TensorOpIR)):
         return node.label
     if isinstance(node, ir.StateReadIR):
         return node.value
     if isinstance(node, (ir.MergeIR, ir.DelayIR, ir.AliasIR)):
         return node.value
-    return node.attr
+    return ir.module_key(node)
 
 
 def _array(value, dtype=None):
@@ -524,7 +526,7 @@ class _Exporter:
                 w = self.weight(node, "w", ())
                 if w is None:
                     return
-                tau = 1.0 / _sigmoid(self.weights[f"{node.attr}.w"])
+                tau = 1.0 / _sigmoid(self.weights[f"{_label(node)}.w"])
             out = nir.LIF(
                 tau=full(tau * dt),
                 r=full(1.0 if p["decay_input"] else tau),

@@ -97,12 +97,13 @@ class NetworkSummary:
 
 
 def node_name(node: ir.Node) -> str:
-    """The spec name of a node: its step label or generated name."""
+    """The spec name of a node: its step label or generated name; a layer's is its
+    module path (``layer2.0.conv1``, the prefix of its ``state_dict`` keys)."""
     if isinstance(node, (ir.DropoutIR, ir.TensorOpIR)):
         return node.label
     if isinstance(node, (ir.AliasIR, ir.MergeIR, ir.DelayIR, ir.StateReadIR)):
         return node.value
-    return node.attr
+    return ir.module_key(node)
 
 
 def node_op(node: ir.Node) -> str:

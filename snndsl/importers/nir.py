@@ -5,7 +5,10 @@
 state_dict of either generated form, loaded with ``strict=True``).  It reads NIR the way
 SpikingJelly 2.0's ``import_from_nir`` does (the inverse of :mod:`snndsl.exports.nir`):
 
-- labels are the NIR node names made identifiers (``0`` -> ``n0``, ``fc.1`` -> ``fc_1``,
+- labels are the NIR node names: when the layers' names form a module tree
+  (``conv_fc.0``, ``layer2.0.downsample.1``: named parts and positions, no layer inside
+  another, no group mixing the two), they stay dotted labels, so the weights keep their
+  keys; otherwise they are made identifiers (``0`` -> ``n0``, ``fc.1`` -> ``fc_1``,
   keywords and reserved names get a trailing ``_``); nested graphs (snnTorch's RLeaky)
   are flattened, their nodes named ``outer_inner``;
 - ``Affine``/``Linear`` -> ``Linear``, ``Conv1d``/``Conv2d`` -> ``Conv1d``/``Conv2d`` (an
@@ -91,6 +94,34 @@ def sanitize(name: str) -> str:
     if identifier_problem(s) is not None:
         s = s + "_"
     return s
+
+
+_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|0|[1-9][0-9]*")
+
+
+def module_tree(names: list[str]) -> bool:
+    """Whether ``names`` (of layers) can stay dotted labels as they are: each a name or
+    names and positions joined by '.', at least one dotted, no name the group of
+    another, every group's members all positions or all names, their '_' spellings
+    distinct identifiers."""
+    kinds: dict[tuple[str, ...], bool] = {}
+    paths = [tuple(n.split(".")) for n in names]
+    if not any(len(p) > 1 for p in paths):
+        return False
+    for path in paths:
+        if path[0].isdigit() or not all(_PART.fullmatch(part) for part in path):
+            return False
+        if any(identifier_problem(part) for part in path if not part.isdigit()):
+            return False
+        for i in range(1, len(path)):
+            if kinds.setdefault(path[:i], path[i].isdigit()) != path[i].isdigit():
+                return False
+    flat = {"_".join(p) for p in paths}
+    return (
+        not any(p in kinds for p in paths)
+        and len(flat) == len(paths)
+        and not any(identifier_problem(f) for f in flat)
+    )
 
 
 class _Problems:
@@ -219,7 +250,15 @@ class _Importer:
         self.weights: dict[str, object] = {}
         self.label: dict[str, str] = {}
         used: set[str] = set()
+        layers = [n for n in names if not isinstance(self.nodes[n], (nir.Input, nir.Output))]
+        layers = [n for n in layers if not isinstance(self.nodes[n], nir.Delay)]
+        if module_tree(layers):  # their weights keep their keys: layer2.0.conv1.weight
+            for n in layers:
+                self.label[n] = n
+                used.add(n.replace(".", "_"))
         for n in names:
+            if n in self.label:
+                continue
             base = sanitize(n)
             s, k = base, 2
             while s in used:
@@ -575,7 +614,7 @@ class _Importer:
 
         def vname(n):
             if n not in value:
-                base = f"{self.label[n]}_out"
+                base = f"{self.label[n].replace('.', '_')}_out"
                 s, k = base, 2
                 while s in self.used:
                     s, k = f"{base}_{k}", k + 1

@@ -284,6 +284,10 @@ class LayerIR:
     in_shape: tuple[int, ...]
     shape: tuple[int, ...]  # of one sample of the output
     spec: str
+    # the groups the layer sits in and its own name: ('layer2', '0', 'conv1') for the
+    # label `layer2.0.conv1`, or a block instance's layer; a part of digits is a position
+    # in a numbered group.  () means (attr,).  See module_path.
+    path: tuple[str, ...] = ()
     # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
     # for diagnostics of exports (not part of equality)
     where: object = field(default=None, compare=False, repr=False)
@@ -304,6 +308,9 @@ class TensorOpIR:
     in_shape: tuple[int, ...]
     shape: tuple[int, ...]
     spec: str
+    # the step's place in groups (as LayerIR's): it holds no module, but a numbered
+    # group keeps its position
+    path: tuple[str, ...] = ()
     where: object = field(default=None, compare=False, repr=False)
 
     def arg(self, name: str):
@@ -322,6 +329,9 @@ class DropoutIR:
     shape: tuple[int, ...]
     spec: str
     label: str  # the spec name of the step, e.g. 'drop'
+    # the step's place in groups (as LayerIR's): it holds no module, but a numbered
+    # group keeps its position
+    path: tuple[str, ...] = ()
     # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
     # for diagnostics of exports (not part of equality)
     where: object = field(default=None, compare=False, repr=False)
@@ -374,6 +384,10 @@ class NeuronIR:
     # shaped params (one value per neuron, or a [n, n] matrix) and buffers of the layer,
     # kept under its name like ``learn``; ``setup`` reads them too
     tensors: tuple[TensorIR, ...] = ()
+    # the groups the layer sits in and its own name: ('layer2', '0', 'conv1') for the
+    # label `layer2.0.conv1`, or a block instance's layer; a part of digits is a position
+    # in a numbered group.  () means (attr,).  See module_path.
+    path: tuple[str, ...] = ()
     # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
     # for diagnostics of exports (not part of equality)
     where: object = field(default=None, compare=False, repr=False)
@@ -461,6 +475,10 @@ class ParallelIR:
     window_values: tuple[Binding, ...]  # the known values the condition reads
     surrogate: SurrogateRef
     span: object  # diagnostics.Span of the call (where a single-step error points)
+    # the groups the layer sits in and its own name: ('layer2', '0', 'conv1') for the
+    # label `layer2.0.conv1`, or a block instance's layer; a part of digits is a position
+    # in a numbered group.  () means (attr,).  See module_path.
+    path: tuple[str, ...] = ()
     # where the spec writes this step: (diagnostics.SourceFile | None, Span) of its call,
     # for diagnostics of exports (not part of equality)
     where: object = field(default=None, compare=False, repr=False)
@@ -601,3 +619,15 @@ class NetworkIR:
     @property
     def dropouts(self) -> tuple[DropoutIR, ...]:
         return tuple(n for n in self.nodes if isinstance(n, DropoutIR))
+
+
+def module_path(node: LayerIR | NeuronIR | ParallelIR) -> tuple[str, ...]:
+    """Where a layer's parameters live: its groups and its name, ``('layer2', '0',
+    'conv1')`` (its label alone when it is in no group)."""
+    return node.path or (node.attr,)
+
+
+def module_key(node: LayerIR | NeuronIR | ParallelIR) -> str:
+    """The layer's module path joined by '.': the prefix of its ``state_dict`` keys,
+    ``layer2.0.conv1`` (then ``layer2.0.conv1.weight``)."""
+    return ".".join(module_path(node))

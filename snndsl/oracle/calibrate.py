@@ -124,8 +124,8 @@ def _weight_feeding(net: ir.NetworkIR, node: ir.Node, state: dict) -> str | None
     value = net.reads(node)[0] if net.reads(node) else None
     while value in producer:
         up = producer[value]
-        if isinstance(up, ir.LayerIR) and f"{up.attr}.weight" in state:
-            return f"{up.attr}.weight"
+        if isinstance(up, ir.LayerIR) and f"{ir.module_key(up)}.weight" in state:
+            return f"{ir.module_key(up)}.weight"
         if isinstance(up, (ir.NeuronIR, ir.ParallelIR, ir.DelayIR)):
             return None  # another spiking layer (or the previous step) comes first
         sources = net.reads(up)

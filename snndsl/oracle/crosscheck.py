@@ -271,8 +271,7 @@ def _collect_reference(net: ir.NetworkIR, module, result) -> Run:
         for s in n.states:
             out[f"state {n.attr}.{s.name}"] = states[(n.attr, s.name)]
     out.update(module.v_seqs())
-    aliases = getattr(module, "key_aliases", dict)()  # the peer's keys -> snndsl's
-    out.update({aliases.get(k, k): g for k, g in grads.items()})
+    out.update(grads)
     return out
 
 

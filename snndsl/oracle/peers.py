@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from snndsl import ir
+from snndsl.oracle.paths import place
 from snndsl.oracle.reference_map import (
     NORSE_MODULES,
-    PEER_KEYS,
     PEER_LIBRARIES,
     PEER_NEURONS,
     PEER_SURROGATES,
@@ -132,18 +132,6 @@ def _peer_shapes(module, state_dict, prefix, *args) -> None:
             state_dict[key] = state_dict[key].reshape(theirs.shape)
 
 
-def _peer_keys(keys: dict[str, str]):
-    """A load_state_dict pre-hook renaming snndsl's keys to the peer's (``recurrent_weight``
-    to snnTorch's ``recurrent.weight``)."""
-
-    def hook(module, state_dict, prefix, *args) -> None:
-        for ours, theirs in keys.items():
-            if prefix + ours in state_dict:
-                state_dict[prefix + theirs] = state_dict.pop(prefix + ours)
-
-    return hook
-
-
 # ------------------------------------------------------------------ Norse
 def _same_dtype(linear: nn.Linear, args):
     """snnTorch 1.0's RLeaky/RSynaptic with reset_mechanism="zero" hand their dense
@@ -220,30 +208,27 @@ class PeerNetwork(nn.Module):
             if isinstance(node, ir.LayerIR):
                 args = [b.value for b in node.ctor_args if b.name is None]
                 kwargs = {b.name: b.value for b in node.ctor_args if b.name is not None}
-                self.add_module(node.attr, getattr(nn, node.op)(*args, **kwargs))
+                place(self, ir.module_path(node), getattr(nn, node.op)(*args, **kwargs))
             elif isinstance(node, ir.NeuronIR):
                 if peer_library(node.neuron) == "snntorch":
                     module = _snntorch_neuron(node)
                     module.register_load_state_dict_pre_hook(_peer_shapes)
                     if isinstance(getattr(module, "recurrent", None), nn.Linear):
                         module.recurrent.register_forward_pre_hook(_same_dtype)
-                    if node.neuron in PEER_KEYS:
-                        hook = _peer_keys(PEER_KEYS[node.neuron])
-                        module.register_load_state_dict_pre_hook(hook)
-                    self.add_module(node.attr, module)
+                    place(self, ir.module_path(node), module)
                     self._runners[node.attr] = _SnnTorchRunner(node)
                 else:
                     runner = _NorseRunner(node, step_mode)
-                    self.add_module(node.attr, runner.module)
+                    place(self, ir.module_path(node), runner.module)
                     self._runners[node.attr] = runner
 
     def _apply(self, fn, recurse=True):
         out = super()._apply(fn, recurse)
         converted = fn(torch.zeros(()))
         if converted.dtype == torch.float64:
-            for attr, runner in self._runners.items():
+            for runner in self._runners.values():
                 if isinstance(runner, _NorseRunner):
-                    module = getattr(self, attr)
+                    module = self.get_submodule(ir.module_key(runner.node))
                     module.p = _norse_record(runner.node, torch.float64)
         return out
 
@@ -263,13 +248,13 @@ class PeerNetwork(nn.Module):
                 continue
             x = values[node.source]
             if isinstance(node, ir.LayerIR):
-                layer = getattr(self, node.attr)
+                layer = self.get_submodule(ir.module_key(node))
                 values[node.value] = (
                     layer(x.flatten(0, 1)).unflatten(0, x.shape[:2]) if (multi) else layer(x)
                 )
             elif isinstance(node, ir.NeuronIR):
                 runner = self._runners[node.attr]
-                module = getattr(self, node.attr)
+                module = self.get_submodule(ir.module_key(node))
                 values[node.value] = runner.run(module, x) if multi else runner.step(module, x)
             else:
                 values[node.value] = x
@@ -279,23 +264,17 @@ class PeerNetwork(nn.Module):
     def neuron_states(self) -> dict[tuple[str, str], torch.Tensor]:
         """Final neuron state by (layer label, state name), as the peer has it."""
         return {
-            (node.attr, s.name): self._runners[node.attr].state(getattr(self, node.attr), s.name)
+            (node.attr, s.name): self._runners[node.attr].state(
+                self.get_submodule(ir.module_key(node)), s.name
+            )
             for node in self._net.neurons
             for s in node.states
-        }
-
-    def key_aliases(self) -> dict[str, str]:
-        """``grad <peer's key>`` -> ``grad <snndsl's key>`` where they differ
-        (reference_map.PEER_KEYS), so that gradients are compared by name."""
-        return {
-            f"grad {node.attr}.{theirs}": f"grad {node.attr}.{ours}"
-            for node in self._net.neurons
-            for ours, theirs in PEER_KEYS.get(node.neuron, {}).items()
         }
 
     def v_seqs(self) -> dict[str, torch.Tensor]:
         return {}
 
     def reset(self) -> None:
-        for attr, runner in self._runners.items():
-            runner.reset(getattr(self, attr))
+        for node in self._net.neurons:
+            module = self.get_submodule(ir.module_key(node))
+            self._runners[node.attr].reset(module)

@@ -96,11 +96,8 @@ PEER_NEURONS = {
     "norse.LIFAdEx": "LIFAdEx",
     "norse.LI": "LI",
 }
-# state_dict keys a library neuron spells differently: snndsl key -> the peer's.  A
-# neuron's tensors are its layer's own (a spec name has no '.'), so snnTorch's recurrent
-# nn.Linear's `recurrent.weight` is `recurrent_weight` here (docs/peers.md).
-_RECURRENT = {"recurrent_weight": "recurrent.weight", "recurrent_bias": "recurrent.bias"}
-PEER_KEYS = {"snntorch.RLeaky": _RECURRENT, "snntorch.RSynaptic": _RECURRENT}
+# A library neuron's state_dict keys are the peer's own (snnTorch's recurrent nn.Linear is
+# `param recurrent.weight[...]`, a submodule of the layer, as in snnTorch): no renaming.
 # snnTorch surrogates: snndsl name -> the factory in snntorch.surrogate.
 PEER_SURROGATES = {
     "snntorch.ATan": "atan",

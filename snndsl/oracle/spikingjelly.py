@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from snndsl import ir
+from snndsl.oracle.paths import place
 from snndsl.oracle.reference_map import (
     ACTIVATIONS,
     ALWAYS_SPIKING,
@@ -291,21 +292,22 @@ class OracleNetwork(nn.Module):
             raise ValueError("; ".join(problems))
         self._net = net
         self._step_mode = step_mode
-        self._order: list[tuple[str, str, str]] = []  # (module attr, source, value)
+        # (module path joined by '.', source, value)
+        self._order: list[tuple[str, str, str]] = []
         for node in net.nodes:
             if isinstance(node, ir.LayerIR):
-                self.add_module(node.attr, _layer(node, step_mode))
-                self._order.append((node.attr, node.source, node.value))
+                place(self, ir.module_path(node), _layer(node, step_mode))
+                self._order.append((ir.module_key(node), node.source, node.value))
             elif isinstance(node, ir.TensorOpIR):
                 attr = f"op_{node.value}"
                 self.add_module(attr, _tensor_op(node, step_mode))
                 self._order.append((attr, node.source, node.value))
             elif isinstance(node, ir.NeuronIR):
-                self.add_module(node.attr, _neuron(node, step_mode))
-                self._order.append((node.attr, node.source, node.value))
+                place(self, ir.module_path(node), _neuron(node, step_mode))
+                self._order.append((ir.module_key(node), node.source, node.value))
             elif isinstance(node, ir.ParallelIR):
-                self.add_module(node.attr, _parallel(node))
-                self._order.append((node.attr, node.source, node.value))
+                place(self, ir.module_path(node), _parallel(node))
+                self._order.append((ir.module_key(node), node.source, node.value))
             elif isinstance(node, ir.MergeIR):
                 self._order.append(("", node.sources, node.value))
             elif isinstance(node, ir.DropoutIR):
@@ -326,27 +328,33 @@ class OracleNetwork(nn.Module):
             x = values[source]
             if not attr:
                 values[value] = x
-            elif self._step_mode == "m" and getattr(getattr(self, attr), "step_mode", "m") == "s":
-                values[value] = torch.stack([getattr(self, attr)(x_t) for x_t in x])
+                continue
+            module = self.get_submodule(attr)
+            if self._step_mode == "m" and getattr(module, "step_mode", "m") == "s":
+                values[value] = torch.stack([module(x_t) for x_t in x])
             else:
-                values[value] = getattr(self, attr)(x)
+                values[value] = module(x)
         outs = tuple(values[o.source] for o in self._net.outputs)
         return outs[0] if len(outs) == 1 else outs
 
     def v_seqs(self) -> dict[str, torch.Tensor]:
         """Recorded membrane sequences by generated attribute name (``sn1_v_seq``)."""
-        return {n.v_seq: getattr(self, n.attr).v_seq for n in self._net.neurons if n.v_seq}
+        return {
+            n.v_seq: self.get_submodule(ir.module_key(n)).v_seq
+            for n in self._net.neurons
+            if n.v_seq
+        }
 
     def neuron_states(self) -> dict[tuple[str, str], torch.Tensor]:
         """Final neuron state by (layer label, state name), as SpikingJelly has it."""
         states = {}
         for node in self._net.neurons:
-            module = getattr(self, node.attr)
+            module = self.get_submodule(ir.module_key(node))
             for s in node.states:
                 states[(node.attr, s.name)] = getattr(module, s.name)
         return states
 
     def reset(self) -> None:
-        for module in self.children():
-            if hasattr(module, "reset"):
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset"):
                 module.reset()

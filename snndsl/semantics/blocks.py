@@ -1,14 +1,18 @@
-"""Checks for the parts of the language that scale a network: blocks, repeat, defaults.
+"""Checks for the parts of the language that scale a network: blocks, repeat, defaults,
+and the groups (module paths) labels put layers in.
 
 A mixin of the network checker (:mod:`snndsl.semantics.checker`).  A ``block`` is instantiated as a
 chain step, ``x -> b1: Basic(64)``: its body is checked in place with its parameters
 bound, its input standing for the step's input and its output for the step's value.
-Every other name inside gets the instance name as a prefix (``b1_conv1``), so generated
-code and ``state_dict`` keys stay readable and unique; blocks nest (``b1_down_conv``).
-``repeat(n, Block(...))`` chains n instances named ``<label>_0`` .. ``<label>_<n-1>``.
-``defaults Op(k=v)`` gives every call of Op in its scope, and in the blocks that scope
-instantiates, the keyword arguments it does not give itself (an inner scope's defaults
-win over an outer one's).
+The instance is a group of layers: its layers sit in it (module path ``b1.conv1``), and
+every value name inside gets the instance name as a prefix (``b1_conv1``), so names stay
+unique; blocks nest (``b1.down.conv``).  ``repeat(n, Block(...))`` chains n instances in a
+numbered group (``stage.0`` .. ``stage.<n-1>``, values ``stage_0`` ..).  A dotted label
+(``layer2.0: Down(128)``, ``conv_fc.3: MaxPool2d(2, 2)``) places a step in groups by hand;
+its value is named with ``_`` for ``.``.  A group's members are all named or all
+numbered (a numbered group is a list: positions from 0).  ``defaults Op(k=v)`` gives
+every call of Op in its scope, and in the blocks that scope instantiates, the keyword
+arguments it does not give itself (an inner scope's defaults win over an outer one's).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import replace
 
 from snndsl import limits
 from snndsl.diagnostics import did_you_mean
+from snndsl.names import identifier_problem
 from snndsl.semantics import topology
 from snndsl.semantics.catalogue import OPS
 from snndsl.semantics.evaluate import Evaluator, describe
@@ -27,18 +32,24 @@ from snndsl.syntax import ast
 REPEAT = "repeat"
 
 
-def rename_chain(chain: ast.Chain, rn: Callable[[str], str]) -> ast.Chain:
-    """``chain`` with every value name it defines or reads passed through ``rn`` (step
-    arguments are parameter expressions, not value names, and stay as they are)."""
+def flat(label: str) -> str:
+    """The value name of a step labelled ``label``: ``layer2.0`` -> ``layer2_0``."""
+    return label.replace(".", "_")
+
+
+def rename_chain(chain: ast.Chain, rn: Callable[[str], str], rl: Callable[[str], str]) -> ast.Chain:
+    """``chain`` with every value name it defines or reads passed through ``rn``, and
+    every label through ``rl`` (step arguments are parameter expressions, not value
+    names, and stay as they are)."""
     source = chain.source
     if isinstance(source, ast.Name):
         new_source: ast.Name | ast.Step = replace(source, id=rn(source.id))
     else:
         values = {id(a) for a in topology.value_args(source.call)}
         args = tuple(_rename_arg(a, rn) if id(a) in values else a for a in source.call.args)
-        label = rn(source.label) if source.label is not None else None
+        label = rl(source.label) if source.label is not None else None
         new_source = replace(source, call=replace(source.call, args=args), label=label)
-    steps = tuple(replace(s, label=rn(s.label)) if s.label is not None else s for s in chain.steps)
+    steps = tuple(replace(s, label=rl(s.label)) if s.label is not None else s for s in chain.steps)
     return replace(chain, source=new_source, steps=steps)
 
 
@@ -54,7 +65,7 @@ def _rename_arg(arg: ast.Arg, rn) -> ast.Arg:
 
 def defined_names(body) -> list[tuple[str, object]]:
     """(name, span) of every value a network or block body names: assigned and output
-    names, source and step labels."""
+    names, source and step labels (a dotted label's value: ``layer2.0`` -> ``layer2_0``)."""
     out: list[tuple[str, object]] = []
     for stmt in body:
         if isinstance(stmt, ast.Output) and stmt.chain is None:
@@ -64,8 +75,20 @@ def defined_names(body) -> list[tuple[str, object]]:
         out.append((stmt.name, stmt.name_span))
         chain = stmt.chain
         if isinstance(chain.source, ast.Step) and chain.source.label is not None:
-            out.append((chain.source.label, chain.source.label_span))
-        out.extend((s.label, s.label_span) for s in chain.steps if s.label is not None)
+            out.append((flat(chain.source.label), chain.source.label_span))
+        out.extend((flat(s.label), s.label_span) for s in chain.steps if s.label is not None)
+    return out
+
+
+def labels(body) -> list[tuple[str, object]]:
+    """(label, span) of every labelled step of a network or block body, in order."""
+    out: list[tuple[str, object]] = []
+    for stmt in body:
+        if isinstance(stmt, (ast.Assign, ast.Output)) and stmt.chain is not None:
+            source = stmt.chain.source
+            if isinstance(source, ast.Step) and source.label is not None:
+                out.append((source.label, source.label_span))
+            out.extend((s.label, s.label_span) for s in stmt.chain.steps if s.label is not None)
     return out
 
 
@@ -73,7 +96,7 @@ class BlockChecks:
     """Methods of the network checker for scopes, block instances, repeat and defaults."""
 
     # ------------------------------------------------------------------ scopes
-    def scope_body(self, body, rn: Callable[[str], str], network: bool) -> dict:
+    def scope_body(self, body, rn: Callable[[str], str], rl, network: bool) -> dict:
         """Check a network or block body; its chains, by their defined (renamed) name."""
         saved = self.defaults
         merged = dict(self.defaults)
@@ -86,7 +109,7 @@ class BlockChecks:
             if isinstance(stmt, ast.Input) and network:
                 self.input(stmt)
             elif isinstance(stmt, (ast.Assign, ast.Output)) and stmt.chain is not None:
-                chain = stmt.chain if network else rename_chain(stmt.chain, rn)
+                chain = stmt.chain if network else rename_chain(stmt.chain, rn, rl)
                 defs[rn(stmt.name)] = chain
         plan = topology.order(defs, set(self.values), self.reporter)
         for name in plan.order:
@@ -146,8 +169,82 @@ class BlockChecks:
         added = tuple(a for a in extra if a.name not in explicit and a.name not in covered)
         return replace(call, args=(*call.args, *added)) if added else call
 
+    # ------------------------------------------------------------------ groups
+    def check_labels(self, body) -> None:
+        """E0110 at the second of two steps of one body with the same dotted label."""
+        seen: set[str] = set()
+        for label, span in labels(body):
+            if "." in label and label in seen:
+                group = label.rsplit(".", 1)[0]
+                raise self.fail(
+                    "E0110",
+                    f"'{label}' labels two steps: group '{group}' has one member of each name",
+                    span,
+                    "give the second step its own position or name",
+                )
+            seen.add(label)
+
+    def place(self, path: tuple[str, ...], span, group: bool) -> None:
+        """Record the module path of a step: a layer (``group`` False) or a group of
+        layers (a block instance, a repeat).  Every part a name that can be an attribute
+        or a position written plainly; a layer never holds a group; a group's members
+        are all named or all numbered."""
+        dotted = ".".join(path)
+        for part in path:
+            if part.isdigit():
+                if len(part) > 1 and part[0] == "0":
+                    raise self.fail(
+                        "E0112",
+                        f"'{dotted}': position '{part}' is written with a leading zero",
+                        span,
+                        f"write {int(part)}: a numbered group's positions are 0, 1, 2, ...",
+                    )
+                if int(part) >= limits.MAX_NODES:
+                    raise self.fail(
+                        "E0112",
+                        f"'{dotted}': position {part} is past any network's size",
+                        span,
+                        f"the limit is {limits.describe('MAX_NODES')}",
+                    )
+            else:
+                problem = identifier_problem(part)
+                if problem:
+                    raise self.fail("E0101", f"'{dotted}': {problem}", span, "rename it")
+        for i in range(1, len(path)):
+            head = path[:i]
+            if self.placed.get(head) is False:
+                raise self.fail(
+                    "E0111",
+                    f"'{'.'.join(head)}' is a layer, so '{dotted}' cannot be in it",
+                    span,
+                    "give the layer or the group another name",
+                )
+            numbered = path[i].isdigit()
+            kind = self.member_kinds.setdefault(head, numbered)
+            if kind != numbered:
+                what = "numbered" if kind else "named"
+                raise self.fail(
+                    "E0112",
+                    f"'{dotted}': group '{'.'.join(head)}' has {what} members, "
+                    f"so '{path[i]}' cannot be one",
+                    span,
+                    "a group's members are all positions (0, 1, ...) or all names",
+                )
+        previous = self.placed.get(path)
+        if previous is not None or path in self.member_kinds:
+            held = "a layer" if previous is False else "a group of layers"
+            raise self.fail(
+                "E0110" if previous is False and not group else "E0111",
+                f"'{dotted}' is already {held}",
+                span,
+                "give the layer or the group another name",
+            )
+        self.placed[path] = group
+
     # ------------------------------------------------------------------ instances
     def instance(self, block: ast.BlockDef, call, name, value, src, shape):
+        """A block instance: its body checked in place, its layers in the group
+        ``self.paths[name]``."""
         if block.name in self.instantiating:
             path = " -> ".join([*self.instantiating, block.name])
             raise self.fail(
@@ -183,8 +280,8 @@ class BlockChecks:
             )
         (inp,), (out,) = inputs, outputs
         self.reporter.source = self.defs.sources.get(block.name, outer_source)
-        saved = (self.env, self.prefix)
-        self.env, self.prefix = dict(bound.values), f"{name}_"
+        saved = (self.env, self.prefix, self.path)
+        self.env, self.prefix, self.path = dict(bound.values), f"{name}_", self.paths[name]
         try:
             if out.chain is not None and out.name == inp.name:
                 raise self.fail(
@@ -221,11 +318,17 @@ class BlockChecks:
                     return value
                 return self.prefix + n
 
+            self.check_labels(block.body)
             for n, span in defined_names(block.body):
                 if n != out.name:
                     self.claim(rn(n), span, f"name (in block instance '{name}')")
             self.instantiating.append(block.name)
-            self.scope_body(block.body, rn, network=False)
+            group = self.path
+
+            def rl(label: str) -> str:
+                return ".".join((*group, label))
+
+            self.scope_body(block.body, rn, rl, network=False)
             self.instantiating.pop()
             if out.chain is None:  # `output y` names a value of the block
                 if out.name not in local and out.name != inp.name:
@@ -235,12 +338,13 @@ class BlockChecks:
                 self.add(ir.AliasIR(value, rn(out.name), self.values[rn(out.name)]))
                 self.values[value] = self.values[rn(out.name)]
         finally:
-            self.env, self.prefix = saved
+            self.env, self.prefix, self.path = saved
             self.reporter.source = outer_source
         return self.values[value]
 
     def repeat(self, call: ast.Call, name, value, src, shape):
-        """``repeat(n, Op(...))``: n steps of Op in a row, named ``<name>_0`` ..."""
+        """``repeat(n, Op(...))``: n steps of Op in a row, in the numbered group
+        ``self.paths[name]``, their values named ``<name>_0`` ..."""
         positional = [a for a in call.args if a.name is None]
         if len(positional) != 2 or len(call.args) != 2:
             raise self.fail("E0206", "repeat takes (count, operation)", call.span)
@@ -264,6 +368,7 @@ class BlockChecks:
                 self.room((count - 1) * (len(self.nodes) - before), call.span, "this repeat")
             sub = f"{name}_{i}"
             self.claim(sub, call.span, "name")
+            self.paths[sub] = (*self.paths[name], str(i))
             sub_value = value if i == count - 1 else sub
             step = ast.Step(inner, sub, call.span, call.span)
             shape = self.step(step, sub, sub_value, src, shape)

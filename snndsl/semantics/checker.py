@@ -162,6 +162,10 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
         self.assumed: list[tuple[str, tuple[int, ...], object]] = []  # delay shapes
         self.defaults: dict[str, tuple[ast.Arg, ...]] = {}  # in the scope being checked
         self.prefix = ""  # of the names in the block instance being checked
+        self.path: tuple[str, ...] = ()  # the group of the block instance being checked
+        self.paths: dict[str, tuple[str, ...]] = {}  # step name -> its module path
+        self.placed: dict[tuple[str, ...], bool] = {}  # module path -> is a group
+        self.member_kinds: dict[tuple[str, ...], bool] = {}  # group -> members numbered
         self.instantiating: list[str] = []  # the blocks being expanded, outermost first
         self.instances = 0
         self.spec_names = Namespace(RESERVED)
@@ -227,6 +231,7 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
         for stmt in self.net.body:
             if isinstance(stmt, ast.Input):
                 self.claim(stmt.name, stmt.name_span, "name")
+        self.check_labels(self.net.body)
         for name, span in defined_names(self.net.body):
             self.claim(name, span, "name")
 
@@ -234,7 +239,7 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
     def run(self) -> ir.NetworkIR:
         self.collect_names()
         self.env = self.params()
-        defs = self.scope_body(self.net.body, lambda n: n, network=True)
+        defs = self.scope_body(self.net.body, lambda n: n, lambda n: n, network=True)
         self.check_delays()
         for stmt in self.net.body:
             if isinstance(stmt, ast.Output):
@@ -330,20 +335,30 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
                 self.values[target] = shape
                 return
         else:
-            name = source.label or self.spec_names.numbered(
-                self.prefix + snake_case(source.call.func)
-            )
+            name = self.step_name(source)
             value = target if not chain.steps else name
             shape = self.sized(self.source_node(source, value), source.span, value)
             self.values[value] = shape
             src = value
         for i, step in enumerate(chain.steps):
             last = i == len(chain.steps) - 1
-            name = step.label or self.spec_names.numbered(self.prefix + snake_case(step.call.func))
+            name = self.step_name(step)
             value = target if last else name
             shape = self.sized(self.step(step, name, value, src, shape), step.span, value)
             self.values[value] = shape
             src = value
+
+    def step_name(self, step: ast.Step) -> str:
+        """The value name of a step, its module path recorded in ``self.paths``: a
+        label's parts (already in the instance's group), or a fresh name in the group."""
+        if step.label is not None:
+            path = tuple(step.label.split("."))
+            name = "_".join(path)
+        else:
+            name = self.spec_names.numbered(self.prefix + snake_case(step.call.func))
+            path = (*self.path, name.removeprefix(self.prefix))
+        self.paths[name] = path
+        return name
 
     def add(self, node: ir.Node) -> None:
         self.nodes.append(node)
@@ -384,9 +399,10 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
     ) -> tuple[int, ...]:
         self.room(1, step.call.span)
         call = self.with_defaults(step.call)
+        block = self.defs.blocks.get(call.func)
+        self.place(self.paths[name], step.label_span, group=call.func == REPEAT or bool(block))
         if call.func == REPEAT:
             return self.repeat(call, name, value, src, shape)
-        block = self.defs.blocks.get(call.func)
         if block is not None:
             return self.instance(block, call, name, value, src, shape)
         op = OPS.get(call.func)
@@ -427,7 +443,16 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
             args = tuple(ir.Binding(key, args[key]) for key in op.ctor_params)
             self.add(
                 ir.TensorOpIR(
-                    name, value, src, op.name, args, shape, out, spec, where=self.where(call)
+                    name,
+                    value,
+                    src,
+                    op.name,
+                    args,
+                    shape,
+                    out,
+                    spec,
+                    path=self.paths[name],
+                    where=self.where(call),
                 )
             )
             return out
@@ -435,14 +460,31 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
             channelwise = op.name == "Dropout2d"
             self.add(
                 ir.DropoutIR(
-                    value, src, args["p"], channelwise, shape, spec, name, where=self.where(call)
+                    value,
+                    src,
+                    args["p"],
+                    channelwise,
+                    shape,
+                    spec,
+                    name,
+                    path=self.paths[name],
+                    where=self.where(call),
                 )
             )
             return out
         ctor_args = self._ctor_args(op, args)
         self.add(
             ir.LayerIR(
-                name, value, src, op.name, ctor_args, shape, out, spec, where=self.where(call)
+                name,
+                value,
+                src,
+                op.name,
+                ctor_args,
+                shape,
+                out,
+                spec,
+                path=self.paths[name],
+                where=self.where(call),
             )
         )
         return out
@@ -549,6 +591,7 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
                 ),
                 v_seq,
                 tuple(t for t, _ in result.tensors),
+                path=self.paths[name],
                 where=self.where(call),
             )
         )
@@ -566,7 +609,7 @@ class _NetworkChecker(GraphChecks, BlockChecks, StateReads):
             shape=shape,
             span=call.span,
         )
-        node = replace(node, where=self.where(call))
+        node = replace(node, path=self.paths[name], where=self.where(call))
         self._spikes_with(compiler.fired[2])
         self.add(node)
         return shape

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from snndsl import ir
 from snndsl.diagnostics import Reporter, SpecError, did_you_mean
-from snndsl.names import Namespace
+from snndsl.names import Namespace, identifier_problem
 from snndsl.semantics.body import BodyWalker, OptionRules
 from snndsl.semantics.definitions import Definitions
 from snndsl.semantics.evaluate import (
@@ -229,7 +229,16 @@ class NeuronCompiler(BodyWalker):
         # `buffer beta = beta`: a param or buffer may take the name of the argument it is
         # made from (a peer's state_dict key), which then names the tensor
         argument = any(p.name == stmt.name for p in self.definition.params)
-        if not argument or isinstance(self.env.get(stmt.name), Dyn):
+        if "." in stmt.name:  # `param recurrent.weight`: in a submodule of the layer
+            for part in stmt.name.split("."):
+                problem = identifier_problem(part)
+                if problem:
+                    raise self.reporter.fail("E0101", f"'{stmt.name}': {problem}", stmt.span)
+            if stmt.name in self.env:
+                raise self.reporter.fail(
+                    "E0102", f"'{stmt.name}' is already defined here", stmt.span
+                )
+        elif not argument or isinstance(self.env.get(stmt.name), Dyn):
             self.check_new_name(stmt.name, stmt.span)
         if self.step:
             raise self.fail(f"declare '{kind}'s before the equations", stmt.span)
@@ -242,14 +251,14 @@ class NeuronCompiler(BodyWalker):
                 raise self.fail(
                     f"initial value of param '{stmt.name}': {err}", stmt.value.span
                 ) from None
-            local = self.ns.fresh(f"_{stmt.name}")
+            local = self.ns.fresh(f"_{stmt.name}".replace(".", "_"))
             self.learn.append((stmt.name, local, init))
             self.param_locals[local] = stmt.name
             self.env[stmt.name] = Dyn(ir.Local(local))
             return
         shape = shape or ()
         tensor = ir.TensorIR(stmt.name, kind == "param", shape, self._tensor_init(stmt, shape))
-        local = self.ns.fresh(f"_{stmt.name}")
+        local = self.ns.fresh(f"_{stmt.name}".replace(".", "_"))
         self.tensors.append((tensor, local))
         self.param_locals[local] = stmt.name
         self.env[stmt.name] = Dyn(ir.Local(local), matrix=len(shape) == 2 and shape != self.shape)

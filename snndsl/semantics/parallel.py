@@ -184,6 +184,13 @@ class ParallelCompiler(BodyWalker):
     # ------------------------------------------------------------------ tensors
     def visit_Learn(self, stmt: ast.Learn | ast.Buffer) -> None:
         kind = "param" if isinstance(stmt, ast.Learn) else "buffer"
+        if "." in stmt.name:
+            raise self.reporter.fail(
+                "E0101",
+                f"'{stmt.name}': a parallel neuron's {kind}s take plain names",
+                stmt.span,
+                f"{kind} {stmt.name.replace('.', '_')}[...] (dotted names are for neurons)",
+            )
         self.check_new_name(stmt.name, stmt.span)
         if self.charge is not None:
             raise self.fail(f"declare '{kind}'s before 'charge'", stmt.span)

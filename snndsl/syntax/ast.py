@@ -236,6 +236,7 @@ class Learn:
     """``param w = init``: a learnable parameter of each neuron layer.
 
     A scalar, or in a parallel neuron a tensor: ``param weight[T, T] = kaiming_uniform(a)``.
+    A dotted name (``recurrent.weight``) keeps it in a submodule of the layer.
     """
 
     name: str

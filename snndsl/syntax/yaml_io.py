@@ -30,6 +30,10 @@ from snndsl.syntax.parser import parse_expression
 _TAG = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# a param or buffer name: a name, or names joined by '.' (a submodule of the layer)
+_TENSOR_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+# a step label: a name, or a dotted module path (`layer2.0.conv1`) as in .snn
+_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*\Z")
 _STATE_READ = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\Z")  # sn.v
 _TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\??\Z")
 _START = Span(1, 1, 1, 2)
@@ -481,7 +485,10 @@ class _Reader:
         if "label" not in fields:
             return ast.Step(call, None, _span(node), call.func_span)
         label_node = fields["label"][1]
-        label = self.name(label_node, "a step label")
+        label = self.string(label_node, "a step label")
+        if not _LABEL.match(label):
+            hint = "a name, or names and indices joined by '.' (layer2.0.conv1)"
+            self.fail(label_node, f"'{label}' is not valid as a step label", hint, "E0101")
         return ast.Step(call, label, _span(node), _span(label_node))
 
     # ------------------------------------------------------------------ statements
@@ -524,8 +531,11 @@ class _Reader:
             name = self.name(head, "an output name")
             chain = self.chain(fields["chain"][1]) if "chain" in fields else None
             return ast.Output(name, chain, comments, span, _span(head))
-        if kind in ("param", "buffer"):
-            name = self.name(head, f"a {kind} name")
+        if kind in ("param", "buffer"):  # a name, or dotted: in a submodule of the layer
+            name = self.string(head, f"a {kind} name")
+            if not _TENSOR_PATH.match(name):
+                hint = "a name, or names joined by '.' (recurrent.weight)"
+                self.fail(head, f"'{name}' is not valid as a {kind} name", hint, "E0101")
             shape = None
             if "shape" in fields:
                 shape_node = fields["shape"][1]

@@ -18,7 +18,8 @@ Spec:
     # Spiking ResNet-18 (SpikingJelly's model/spiking_resnet.py, BasicBlock [2, 2, 2, 2]):
     # the ANN ResNet-18 with a spiking neuron after every BatchNorm and after each residual
     # addition. `size` and `classes` default to CIFAR-10; --set size=224 classes=1000 gives
-    # the ImageNet network. state_dict keys are SpikingJelly's with '_' for '.' in module paths.
+    # the ImageNet network. Dotted labels put the layers in SpikingJelly's groups, so the
+    # state_dict keys are its own (layer2.0.downsample.1.weight) and its checkpoints load.
     # A block: out = sn2(bn2(conv2(sn1(bn1(conv1(x))))) + x).
     block Basic(planes: int) {
         input x
@@ -41,8 +42,8 @@ Spec:
             -> conv2: Conv2d(planes, 3, padding=1, bias=false)
             -> bn2: BatchNorm2d
         shortcut = x
-            -> downsample_0: Conv2d(planes, 1, stride=stride, bias=false)
-            -> downsample_1: BatchNorm2d
+            -> downsample.0: Conv2d(planes, 1, stride=stride, bias=false)
+            -> downsample.1: BatchNorm2d
         output y = Add(a, shortcut) -> sn2: IF
     }
 
@@ -56,12 +57,12 @@ Spec:
             -> maxpool: MaxPool2d(3, stride=2, padding=1)
         features = stem
             -> layer1: repeat(2, Basic(64))
-            -> layer2_0: Down(128)
-            -> layer2_1: Basic(128)
-            -> layer3_0: Down(256)
-            -> layer3_1: Basic(256)
-            -> layer4_0: Down(512)
-            -> layer4_1: Basic(512)
+            -> layer2.0: Down(128)
+            -> layer2.1: Basic(128)
+            -> layer3.0: Down(256)
+            -> layer3.1: Basic(256)
+            -> layer4.0: Down(512)
+            -> layer4.1: Basic(512)
         output logits = features
             -> avgpool: AdaptiveAvgPool2d(1)
             -> flat: Flatten
@@ -120,44 +121,59 @@ class SpikingResNet18(nn.Module):
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1_0_conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_0_bn1 = nn.BatchNorm2d(64)
-        self.layer1_0_conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_0_bn2 = nn.BatchNorm2d(64)
-        self.layer1_1_conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_1_bn1 = nn.BatchNorm2d(64)
-        self.layer1_1_conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_1_bn2 = nn.BatchNorm2d(64)
-        self.layer2_0_conv1 = nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False)
-        self.layer2_0_bn1 = nn.BatchNorm2d(128)
-        self.layer2_0_conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_0_bn2 = nn.BatchNorm2d(128)
-        self.layer2_0_downsample_0 = nn.Conv2d(64, 128, 1, stride=2, bias=False)
-        self.layer2_0_downsample_1 = nn.BatchNorm2d(128)
-        self.layer2_1_conv1 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_1_bn1 = nn.BatchNorm2d(128)
-        self.layer2_1_conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_1_bn2 = nn.BatchNorm2d(128)
-        self.layer3_0_conv1 = nn.Conv2d(128, 256, 3, stride=2, padding=1, bias=False)
-        self.layer3_0_bn1 = nn.BatchNorm2d(256)
-        self.layer3_0_conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_0_bn2 = nn.BatchNorm2d(256)
-        self.layer3_0_downsample_0 = nn.Conv2d(128, 256, 1, stride=2, bias=False)
-        self.layer3_0_downsample_1 = nn.BatchNorm2d(256)
-        self.layer3_1_conv1 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_1_bn1 = nn.BatchNorm2d(256)
-        self.layer3_1_conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_1_bn2 = nn.BatchNorm2d(256)
-        self.layer4_0_conv1 = nn.Conv2d(256, 512, 3, stride=2, padding=1, bias=False)
-        self.layer4_0_bn1 = nn.BatchNorm2d(512)
-        self.layer4_0_conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_0_bn2 = nn.BatchNorm2d(512)
-        self.layer4_0_downsample_0 = nn.Conv2d(256, 512, 1, stride=2, bias=False)
-        self.layer4_0_downsample_1 = nn.BatchNorm2d(512)
-        self.layer4_1_conv1 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_1_bn1 = nn.BatchNorm2d(512)
-        self.layer4_1_conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_1_bn2 = nn.BatchNorm2d(512)
+        self.layer1 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer1[0] = nn.Module()
+        self.layer1[0].conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[0].bn1 = nn.BatchNorm2d(64)
+        self.layer1[0].conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[0].bn2 = nn.BatchNorm2d(64)
+        self.layer1[1] = nn.Module()
+        self.layer1[1].conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[1].bn1 = nn.BatchNorm2d(64)
+        self.layer1[1].conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[1].bn2 = nn.BatchNorm2d(64)
+        self.layer2 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer2[0] = nn.Module()
+        self.layer2[0].conv1 = nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False)
+        self.layer2[0].bn1 = nn.BatchNorm2d(128)
+        self.layer2[0].conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        self.layer2[0].bn2 = nn.BatchNorm2d(128)
+        self.layer2[0].downsample = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer2[0].downsample[0] = nn.Conv2d(64, 128, 1, stride=2, bias=False)
+        self.layer2[0].downsample[1] = nn.BatchNorm2d(128)
+        self.layer2[1] = nn.Module()
+        self.layer2[1].conv1 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        self.layer2[1].bn1 = nn.BatchNorm2d(128)
+        self.layer2[1].conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        self.layer2[1].bn2 = nn.BatchNorm2d(128)
+        self.layer3 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer3[0] = nn.Module()
+        self.layer3[0].conv1 = nn.Conv2d(128, 256, 3, stride=2, padding=1, bias=False)
+        self.layer3[0].bn1 = nn.BatchNorm2d(256)
+        self.layer3[0].conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+        self.layer3[0].bn2 = nn.BatchNorm2d(256)
+        self.layer3[0].downsample = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer3[0].downsample[0] = nn.Conv2d(128, 256, 1, stride=2, bias=False)
+        self.layer3[0].downsample[1] = nn.BatchNorm2d(256)
+        self.layer3[1] = nn.Module()
+        self.layer3[1].conv1 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+        self.layer3[1].bn1 = nn.BatchNorm2d(256)
+        self.layer3[1].conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+        self.layer3[1].bn2 = nn.BatchNorm2d(256)
+        self.layer4 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer4[0] = nn.Module()
+        self.layer4[0].conv1 = nn.Conv2d(256, 512, 3, stride=2, padding=1, bias=False)
+        self.layer4[0].bn1 = nn.BatchNorm2d(512)
+        self.layer4[0].conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+        self.layer4[0].bn2 = nn.BatchNorm2d(512)
+        self.layer4[0].downsample = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer4[0].downsample[0] = nn.Conv2d(256, 512, 1, stride=2, bias=False)
+        self.layer4[0].downsample[1] = nn.BatchNorm2d(512)
+        self.layer4[1] = nn.Module()
+        self.layer4[1].conv1 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+        self.layer4[1].bn1 = nn.BatchNorm2d(512)
+        self.layer4[1].conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+        self.layer4[1].bn2 = nn.BatchNorm2d(512)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, 10)
         self.reset()
@@ -222,15 +238,15 @@ class SpikingResNet18(nn.Module):
         # layer1_0_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
         layer1_0_conv1 = F.conv2d(
             stem,
-            self.layer1_0_conv1.weight,
-            self.layer1_0_conv1.bias,
-            self.layer1_0_conv1.stride,
-            self.layer1_0_conv1.padding,
-            self.layer1_0_conv1.dilation,
-            self.layer1_0_conv1.groups,
+            self.layer1[0].conv1.weight,
+            self.layer1[0].conv1.bias,
+            self.layer1[0].conv1.stride,
+            self.layer1[0].conv1.padding,
+            self.layer1[0].conv1.dilation,
+            self.layer1[0].conv1.groups,
         )  # [N, 64, 8, 8]
         # layer1_0_bn1: BatchNorm2d(num_features=64)
-        layer1_0_bn1 = self.layer1_0_bn1(layer1_0_conv1)  # [N, 64, 8, 8]
+        layer1_0_bn1 = self.layer1[0].bn1(layer1_0_conv1)  # [N, 64, 8, 8]
         # layer1_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_0_sn1_v, layer1_0_bn1, 0.0)
         _h = _v + layer1_0_bn1
@@ -242,15 +258,15 @@ class SpikingResNet18(nn.Module):
         # layer1_0_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
         layer1_0_conv2 = F.conv2d(
             layer1_0_sn1,
-            self.layer1_0_conv2.weight,
-            self.layer1_0_conv2.bias,
-            self.layer1_0_conv2.stride,
-            self.layer1_0_conv2.padding,
-            self.layer1_0_conv2.dilation,
-            self.layer1_0_conv2.groups,
+            self.layer1[0].conv2.weight,
+            self.layer1[0].conv2.bias,
+            self.layer1[0].conv2.stride,
+            self.layer1[0].conv2.padding,
+            self.layer1[0].conv2.dilation,
+            self.layer1[0].conv2.groups,
         )  # [N, 64, 8, 8]
         # layer1_0_bn2: BatchNorm2d(num_features=64)
-        layer1_0_a = self.layer1_0_bn2(layer1_0_conv2)  # [N, 64, 8, 8]
+        layer1_0_a = self.layer1[0].bn2(layer1_0_conv2)  # [N, 64, 8, 8]
         # layer1_0_add_1: Add(layer1_0_a, stem)
         layer1_0_add_1 = layer1_0_a + stem  # [N, 64, 8, 8]
         # layer1_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -264,15 +280,15 @@ class SpikingResNet18(nn.Module):
         # layer1_1_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
         layer1_1_conv1 = F.conv2d(
             layer1_0,
-            self.layer1_1_conv1.weight,
-            self.layer1_1_conv1.bias,
-            self.layer1_1_conv1.stride,
-            self.layer1_1_conv1.padding,
-            self.layer1_1_conv1.dilation,
-            self.layer1_1_conv1.groups,
+            self.layer1[1].conv1.weight,
+            self.layer1[1].conv1.bias,
+            self.layer1[1].conv1.stride,
+            self.layer1[1].conv1.padding,
+            self.layer1[1].conv1.dilation,
+            self.layer1[1].conv1.groups,
         )  # [N, 64, 8, 8]
         # layer1_1_bn1: BatchNorm2d(num_features=64)
-        layer1_1_bn1 = self.layer1_1_bn1(layer1_1_conv1)  # [N, 64, 8, 8]
+        layer1_1_bn1 = self.layer1[1].bn1(layer1_1_conv1)  # [N, 64, 8, 8]
         # layer1_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_1_sn1_v, layer1_1_bn1, 0.0)
         _h = _v + layer1_1_bn1
@@ -284,15 +300,15 @@ class SpikingResNet18(nn.Module):
         # layer1_1_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
         layer1_1_conv2 = F.conv2d(
             layer1_1_sn1,
-            self.layer1_1_conv2.weight,
-            self.layer1_1_conv2.bias,
-            self.layer1_1_conv2.stride,
-            self.layer1_1_conv2.padding,
-            self.layer1_1_conv2.dilation,
-            self.layer1_1_conv2.groups,
+            self.layer1[1].conv2.weight,
+            self.layer1[1].conv2.bias,
+            self.layer1[1].conv2.stride,
+            self.layer1[1].conv2.padding,
+            self.layer1[1].conv2.dilation,
+            self.layer1[1].conv2.groups,
         )  # [N, 64, 8, 8]
         # layer1_1_bn2: BatchNorm2d(num_features=64)
-        layer1_1_a = self.layer1_1_bn2(layer1_1_conv2)  # [N, 64, 8, 8]
+        layer1_1_a = self.layer1[1].bn2(layer1_1_conv2)  # [N, 64, 8, 8]
         # layer1_1_add_1: Add(layer1_1_a, layer1_0)
         layer1_1_add_1 = layer1_1_a + layer1_0  # [N, 64, 8, 8]
         # layer1_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -306,15 +322,15 @@ class SpikingResNet18(nn.Module):
         # layer2_0_conv1: Conv2d(in_channels=64, out_channels=128, kernel_size=3, stride=2, padding=1, bias=false)
         layer2_0_conv1 = F.conv2d(
             layer1,
-            self.layer2_0_conv1.weight,
-            self.layer2_0_conv1.bias,
-            self.layer2_0_conv1.stride,
-            self.layer2_0_conv1.padding,
-            self.layer2_0_conv1.dilation,
-            self.layer2_0_conv1.groups,
+            self.layer2[0].conv1.weight,
+            self.layer2[0].conv1.bias,
+            self.layer2[0].conv1.stride,
+            self.layer2[0].conv1.padding,
+            self.layer2[0].conv1.dilation,
+            self.layer2[0].conv1.groups,
         )  # [N, 128, 4, 4]
         # layer2_0_bn1: BatchNorm2d(num_features=128)
-        layer2_0_bn1 = self.layer2_0_bn1(layer2_0_conv1)  # [N, 128, 4, 4]
+        layer2_0_bn1 = self.layer2[0].bn1(layer2_0_conv1)  # [N, 128, 4, 4]
         # layer2_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_0_sn1_v, layer2_0_bn1, 0.0)
         _h = _v + layer2_0_bn1
@@ -326,27 +342,27 @@ class SpikingResNet18(nn.Module):
         # layer2_0_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
         layer2_0_conv2 = F.conv2d(
             layer2_0_sn1,
-            self.layer2_0_conv2.weight,
-            self.layer2_0_conv2.bias,
-            self.layer2_0_conv2.stride,
-            self.layer2_0_conv2.padding,
-            self.layer2_0_conv2.dilation,
-            self.layer2_0_conv2.groups,
+            self.layer2[0].conv2.weight,
+            self.layer2[0].conv2.bias,
+            self.layer2[0].conv2.stride,
+            self.layer2[0].conv2.padding,
+            self.layer2[0].conv2.dilation,
+            self.layer2[0].conv2.groups,
         )  # [N, 128, 4, 4]
         # layer2_0_bn2: BatchNorm2d(num_features=128)
-        layer2_0_a = self.layer2_0_bn2(layer2_0_conv2)  # [N, 128, 4, 4]
+        layer2_0_a = self.layer2[0].bn2(layer2_0_conv2)  # [N, 128, 4, 4]
         # layer2_0_downsample_0: Conv2d(in_channels=64, out_channels=128, kernel_size=1, stride=2, bias=false)
         layer2_0_downsample_0 = F.conv2d(
             layer1,
-            self.layer2_0_downsample_0.weight,
-            self.layer2_0_downsample_0.bias,
-            self.layer2_0_downsample_0.stride,
-            self.layer2_0_downsample_0.padding,
-            self.layer2_0_downsample_0.dilation,
-            self.layer2_0_downsample_0.groups,
+            self.layer2[0].downsample[0].weight,
+            self.layer2[0].downsample[0].bias,
+            self.layer2[0].downsample[0].stride,
+            self.layer2[0].downsample[0].padding,
+            self.layer2[0].downsample[0].dilation,
+            self.layer2[0].downsample[0].groups,
         )  # [N, 128, 4, 4]
         # layer2_0_downsample_1: BatchNorm2d(num_features=128)
-        layer2_0_shortcut = self.layer2_0_downsample_1(
+        layer2_0_shortcut = self.layer2[0].downsample[1](
             layer2_0_downsample_0
         )  # [N, 128, 4, 4]
         # layer2_0_add_1: Add(layer2_0_a, layer2_0_shortcut)
@@ -362,15 +378,15 @@ class SpikingResNet18(nn.Module):
         # layer2_1_conv1: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
         layer2_1_conv1 = F.conv2d(
             layer2_0,
-            self.layer2_1_conv1.weight,
-            self.layer2_1_conv1.bias,
-            self.layer2_1_conv1.stride,
-            self.layer2_1_conv1.padding,
-            self.layer2_1_conv1.dilation,
-            self.layer2_1_conv1.groups,
+            self.layer2[1].conv1.weight,
+            self.layer2[1].conv1.bias,
+            self.layer2[1].conv1.stride,
+            self.layer2[1].conv1.padding,
+            self.layer2[1].conv1.dilation,
+            self.layer2[1].conv1.groups,
         )  # [N, 128, 4, 4]
         # layer2_1_bn1: BatchNorm2d(num_features=128)
-        layer2_1_bn1 = self.layer2_1_bn1(layer2_1_conv1)  # [N, 128, 4, 4]
+        layer2_1_bn1 = self.layer2[1].bn1(layer2_1_conv1)  # [N, 128, 4, 4]
         # layer2_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_1_sn1_v, layer2_1_bn1, 0.0)
         _h = _v + layer2_1_bn1
@@ -382,15 +398,15 @@ class SpikingResNet18(nn.Module):
         # layer2_1_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
         layer2_1_conv2 = F.conv2d(
             layer2_1_sn1,
-            self.layer2_1_conv2.weight,
-            self.layer2_1_conv2.bias,
-            self.layer2_1_conv2.stride,
-            self.layer2_1_conv2.padding,
-            self.layer2_1_conv2.dilation,
-            self.layer2_1_conv2.groups,
+            self.layer2[1].conv2.weight,
+            self.layer2[1].conv2.bias,
+            self.layer2[1].conv2.stride,
+            self.layer2[1].conv2.padding,
+            self.layer2[1].conv2.dilation,
+            self.layer2[1].conv2.groups,
         )  # [N, 128, 4, 4]
         # layer2_1_bn2: BatchNorm2d(num_features=128)
-        layer2_1_a = self.layer2_1_bn2(layer2_1_conv2)  # [N, 128, 4, 4]
+        layer2_1_a = self.layer2[1].bn2(layer2_1_conv2)  # [N, 128, 4, 4]
         # layer2_1_add_1: Add(layer2_1_a, layer2_0)
         layer2_1_add_1 = layer2_1_a + layer2_0  # [N, 128, 4, 4]
         # layer2_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -404,15 +420,15 @@ class SpikingResNet18(nn.Module):
         # layer3_0_conv1: Conv2d(in_channels=128, out_channels=256, kernel_size=3, stride=2, padding=1, bias=false)
         layer3_0_conv1 = F.conv2d(
             layer2_1,
-            self.layer3_0_conv1.weight,
-            self.layer3_0_conv1.bias,
-            self.layer3_0_conv1.stride,
-            self.layer3_0_conv1.padding,
-            self.layer3_0_conv1.dilation,
-            self.layer3_0_conv1.groups,
+            self.layer3[0].conv1.weight,
+            self.layer3[0].conv1.bias,
+            self.layer3[0].conv1.stride,
+            self.layer3[0].conv1.padding,
+            self.layer3[0].conv1.dilation,
+            self.layer3[0].conv1.groups,
         )  # [N, 256, 2, 2]
         # layer3_0_bn1: BatchNorm2d(num_features=256)
-        layer3_0_bn1 = self.layer3_0_bn1(layer3_0_conv1)  # [N, 256, 2, 2]
+        layer3_0_bn1 = self.layer3[0].bn1(layer3_0_conv1)  # [N, 256, 2, 2]
         # layer3_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_0_sn1_v, layer3_0_bn1, 0.0)
         _h = _v + layer3_0_bn1
@@ -424,27 +440,27 @@ class SpikingResNet18(nn.Module):
         # layer3_0_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
         layer3_0_conv2 = F.conv2d(
             layer3_0_sn1,
-            self.layer3_0_conv2.weight,
-            self.layer3_0_conv2.bias,
-            self.layer3_0_conv2.stride,
-            self.layer3_0_conv2.padding,
-            self.layer3_0_conv2.dilation,
-            self.layer3_0_conv2.groups,
+            self.layer3[0].conv2.weight,
+            self.layer3[0].conv2.bias,
+            self.layer3[0].conv2.stride,
+            self.layer3[0].conv2.padding,
+            self.layer3[0].conv2.dilation,
+            self.layer3[0].conv2.groups,
         )  # [N, 256, 2, 2]
         # layer3_0_bn2: BatchNorm2d(num_features=256)
-        layer3_0_a = self.layer3_0_bn2(layer3_0_conv2)  # [N, 256, 2, 2]
+        layer3_0_a = self.layer3[0].bn2(layer3_0_conv2)  # [N, 256, 2, 2]
         # layer3_0_downsample_0: Conv2d(in_channels=128, out_channels=256, kernel_size=1, stride=2, bias=false)
         layer3_0_downsample_0 = F.conv2d(
             layer2_1,
-            self.layer3_0_downsample_0.weight,
-            self.layer3_0_downsample_0.bias,
-            self.layer3_0_downsample_0.stride,
-            self.layer3_0_downsample_0.padding,
-            self.layer3_0_downsample_0.dilation,
-            self.layer3_0_downsample_0.groups,
+            self.layer3[0].downsample[0].weight,
+            self.layer3[0].downsample[0].bias,
+            self.layer3[0].downsample[0].stride,
+            self.layer3[0].downsample[0].padding,
+            self.layer3[0].downsample[0].dilation,
+            self.layer3[0].downsample[0].groups,
         )  # [N, 256, 2, 2]
         # layer3_0_downsample_1: BatchNorm2d(num_features=256)
-        layer3_0_shortcut = self.layer3_0_downsample_1(
+        layer3_0_shortcut = self.layer3[0].downsample[1](
             layer3_0_downsample_0
         )  # [N, 256, 2, 2]
         # layer3_0_add_1: Add(layer3_0_a, layer3_0_shortcut)
@@ -460,15 +476,15 @@ class SpikingResNet18(nn.Module):
         # layer3_1_conv1: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
         layer3_1_conv1 = F.conv2d(
             layer3_0,
-            self.layer3_1_conv1.weight,
-            self.layer3_1_conv1.bias,
-            self.layer3_1_conv1.stride,
-            self.layer3_1_conv1.padding,
-            self.layer3_1_conv1.dilation,
-            self.layer3_1_conv1.groups,
+            self.layer3[1].conv1.weight,
+            self.layer3[1].conv1.bias,
+            self.layer3[1].conv1.stride,
+            self.layer3[1].conv1.padding,
+            self.layer3[1].conv1.dilation,
+            self.layer3[1].conv1.groups,
         )  # [N, 256, 2, 2]
         # layer3_1_bn1: BatchNorm2d(num_features=256)
-        layer3_1_bn1 = self.layer3_1_bn1(layer3_1_conv1)  # [N, 256, 2, 2]
+        layer3_1_bn1 = self.layer3[1].bn1(layer3_1_conv1)  # [N, 256, 2, 2]
         # layer3_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_1_sn1_v, layer3_1_bn1, 0.0)
         _h = _v + layer3_1_bn1
@@ -480,15 +496,15 @@ class SpikingResNet18(nn.Module):
         # layer3_1_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
         layer3_1_conv2 = F.conv2d(
             layer3_1_sn1,
-            self.layer3_1_conv2.weight,
-            self.layer3_1_conv2.bias,
-            self.layer3_1_conv2.stride,
-            self.layer3_1_conv2.padding,
-            self.layer3_1_conv2.dilation,
-            self.layer3_1_conv2.groups,
+            self.layer3[1].conv2.weight,
+            self.layer3[1].conv2.bias,
+            self.layer3[1].conv2.stride,
+            self.layer3[1].conv2.padding,
+            self.layer3[1].conv2.dilation,
+            self.layer3[1].conv2.groups,
         )  # [N, 256, 2, 2]
         # layer3_1_bn2: BatchNorm2d(num_features=256)
-        layer3_1_a = self.layer3_1_bn2(layer3_1_conv2)  # [N, 256, 2, 2]
+        layer3_1_a = self.layer3[1].bn2(layer3_1_conv2)  # [N, 256, 2, 2]
         # layer3_1_add_1: Add(layer3_1_a, layer3_0)
         layer3_1_add_1 = layer3_1_a + layer3_0  # [N, 256, 2, 2]
         # layer3_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -502,15 +518,15 @@ class SpikingResNet18(nn.Module):
         # layer4_0_conv1: Conv2d(in_channels=256, out_channels=512, kernel_size=3, stride=2, padding=1, bias=false)
         layer4_0_conv1 = F.conv2d(
             layer3_1,
-            self.layer4_0_conv1.weight,
-            self.layer4_0_conv1.bias,
-            self.layer4_0_conv1.stride,
-            self.layer4_0_conv1.padding,
-            self.layer4_0_conv1.dilation,
-            self.layer4_0_conv1.groups,
+            self.layer4[0].conv1.weight,
+            self.layer4[0].conv1.bias,
+            self.layer4[0].conv1.stride,
+            self.layer4[0].conv1.padding,
+            self.layer4[0].conv1.dilation,
+            self.layer4[0].conv1.groups,
         )  # [N, 512, 1, 1]
         # layer4_0_bn1: BatchNorm2d(num_features=512)
-        layer4_0_bn1 = self.layer4_0_bn1(layer4_0_conv1)  # [N, 512, 1, 1]
+        layer4_0_bn1 = self.layer4[0].bn1(layer4_0_conv1)  # [N, 512, 1, 1]
         # layer4_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_0_sn1_v, layer4_0_bn1, 0.0)
         _h = _v + layer4_0_bn1
@@ -522,27 +538,27 @@ class SpikingResNet18(nn.Module):
         # layer4_0_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
         layer4_0_conv2 = F.conv2d(
             layer4_0_sn1,
-            self.layer4_0_conv2.weight,
-            self.layer4_0_conv2.bias,
-            self.layer4_0_conv2.stride,
-            self.layer4_0_conv2.padding,
-            self.layer4_0_conv2.dilation,
-            self.layer4_0_conv2.groups,
+            self.layer4[0].conv2.weight,
+            self.layer4[0].conv2.bias,
+            self.layer4[0].conv2.stride,
+            self.layer4[0].conv2.padding,
+            self.layer4[0].conv2.dilation,
+            self.layer4[0].conv2.groups,
         )  # [N, 512, 1, 1]
         # layer4_0_bn2: BatchNorm2d(num_features=512)
-        layer4_0_a = self.layer4_0_bn2(layer4_0_conv2)  # [N, 512, 1, 1]
+        layer4_0_a = self.layer4[0].bn2(layer4_0_conv2)  # [N, 512, 1, 1]
         # layer4_0_downsample_0: Conv2d(in_channels=256, out_channels=512, kernel_size=1, stride=2, bias=false)
         layer4_0_downsample_0 = F.conv2d(
             layer3_1,
-            self.layer4_0_downsample_0.weight,
-            self.layer4_0_downsample_0.bias,
-            self.layer4_0_downsample_0.stride,
-            self.layer4_0_downsample_0.padding,
-            self.layer4_0_downsample_0.dilation,
-            self.layer4_0_downsample_0.groups,
+            self.layer4[0].downsample[0].weight,
+            self.layer4[0].downsample[0].bias,
+            self.layer4[0].downsample[0].stride,
+            self.layer4[0].downsample[0].padding,
+            self.layer4[0].downsample[0].dilation,
+            self.layer4[0].downsample[0].groups,
         )  # [N, 512, 1, 1]
         # layer4_0_downsample_1: BatchNorm2d(num_features=512)
-        layer4_0_shortcut = self.layer4_0_downsample_1(
+        layer4_0_shortcut = self.layer4[0].downsample[1](
             layer4_0_downsample_0
         )  # [N, 512, 1, 1]
         # layer4_0_add_1: Add(layer4_0_a, layer4_0_shortcut)
@@ -558,15 +574,15 @@ class SpikingResNet18(nn.Module):
         # layer4_1_conv1: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
         layer4_1_conv1 = F.conv2d(
             layer4_0,
-            self.layer4_1_conv1.weight,
-            self.layer4_1_conv1.bias,
-            self.layer4_1_conv1.stride,
-            self.layer4_1_conv1.padding,
-            self.layer4_1_conv1.dilation,
-            self.layer4_1_conv1.groups,
+            self.layer4[1].conv1.weight,
+            self.layer4[1].conv1.bias,
+            self.layer4[1].conv1.stride,
+            self.layer4[1].conv1.padding,
+            self.layer4[1].conv1.dilation,
+            self.layer4[1].conv1.groups,
         )  # [N, 512, 1, 1]
         # layer4_1_bn1: BatchNorm2d(num_features=512)
-        layer4_1_bn1 = self.layer4_1_bn1(layer4_1_conv1)  # [N, 512, 1, 1]
+        layer4_1_bn1 = self.layer4[1].bn1(layer4_1_conv1)  # [N, 512, 1, 1]
         # layer4_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_1_sn1_v, layer4_1_bn1, 0.0)
         _h = _v + layer4_1_bn1
@@ -578,15 +594,15 @@ class SpikingResNet18(nn.Module):
         # layer4_1_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
         layer4_1_conv2 = F.conv2d(
             layer4_1_sn1,
-            self.layer4_1_conv2.weight,
-            self.layer4_1_conv2.bias,
-            self.layer4_1_conv2.stride,
-            self.layer4_1_conv2.padding,
-            self.layer4_1_conv2.dilation,
-            self.layer4_1_conv2.groups,
+            self.layer4[1].conv2.weight,
+            self.layer4[1].conv2.bias,
+            self.layer4[1].conv2.stride,
+            self.layer4[1].conv2.padding,
+            self.layer4[1].conv2.dilation,
+            self.layer4[1].conv2.groups,
         )  # [N, 512, 1, 1]
         # layer4_1_bn2: BatchNorm2d(num_features=512)
-        layer4_1_a = self.layer4_1_bn2(layer4_1_conv2)  # [N, 512, 1, 1]
+        layer4_1_a = self.layer4[1].bn2(layer4_1_conv2)  # [N, 512, 1, 1]
         # layer4_1_add_1: Add(layer4_1_a, layer4_0)
         layer4_1_add_1 = layer4_1_a + layer4_0  # [N, 512, 1, 1]
         # layer4_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)

@@ -19,7 +19,8 @@ Spec:
 
     # SEW-ResNet-18 (SpikingJelly's model/sew_resnet.py, BasicBlock [2, 2, 2, 2]): spike-element-
     # wise residuals, out = SEW(shortcut, sn2(bn2(conv2(sn1(bn1(conv1(x)))))), cnf), where the
-    # downsampling shortcut also spikes. `size` and `classes` default to CIFAR-10.
+    # downsampling shortcut also spikes. `size` and `classes` default to CIFAR-10. Dotted
+    # labels put the layers in SpikingJelly's groups: state_dict keys are its own.
     block Basic(planes: int, cnf: string = "ADD") {
         input x
         a = x
@@ -42,8 +43,8 @@ Spec:
             -> bn2: BatchNorm2d
             -> sn2: IF
         shortcut = x
-            -> downsample_0: Conv2d(planes, 1, stride=stride, bias=false)
-            -> downsample_1: BatchNorm2d
+            -> downsample.0: Conv2d(planes, 1, stride=stride, bias=false)
+            -> downsample.1: BatchNorm2d
             -> downsample_sn: IF
         output y = SEW(shortcut, a, cnf)
     }
@@ -58,12 +59,12 @@ Spec:
             -> maxpool: MaxPool2d(3, stride=2, padding=1)
         features = stem
             -> layer1: repeat(2, Basic(64, cnf))
-            -> layer2_0: Down(128, cnf)
-            -> layer2_1: Basic(128, cnf)
-            -> layer3_0: Down(256, cnf)
-            -> layer3_1: Basic(256, cnf)
-            -> layer4_0: Down(512, cnf)
-            -> layer4_1: Basic(512, cnf)
+            -> layer2.0: Down(128, cnf)
+            -> layer2.1: Basic(128, cnf)
+            -> layer3.0: Down(256, cnf)
+            -> layer3.1: Basic(256, cnf)
+            -> layer4.0: Down(512, cnf)
+            -> layer4.1: Basic(512, cnf)
         output logits = features
             -> avgpool: AdaptiveAvgPool2d(1)
             -> flat: Flatten
@@ -123,44 +124,59 @@ class SEWResNet18(nn.Module):
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1_0_conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_0_bn1 = nn.BatchNorm2d(64)
-        self.layer1_0_conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_0_bn2 = nn.BatchNorm2d(64)
-        self.layer1_1_conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_1_bn1 = nn.BatchNorm2d(64)
-        self.layer1_1_conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_1_bn2 = nn.BatchNorm2d(64)
-        self.layer2_0_conv1 = nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False)
-        self.layer2_0_bn1 = nn.BatchNorm2d(128)
-        self.layer2_0_conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_0_bn2 = nn.BatchNorm2d(128)
-        self.layer2_0_downsample_0 = nn.Conv2d(64, 128, 1, stride=2, bias=False)
-        self.layer2_0_downsample_1 = nn.BatchNorm2d(128)
-        self.layer2_1_conv1 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_1_bn1 = nn.BatchNorm2d(128)
-        self.layer2_1_conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_1_bn2 = nn.BatchNorm2d(128)
-        self.layer3_0_conv1 = nn.Conv2d(128, 256, 3, stride=2, padding=1, bias=False)
-        self.layer3_0_bn1 = nn.BatchNorm2d(256)
-        self.layer3_0_conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_0_bn2 = nn.BatchNorm2d(256)
-        self.layer3_0_downsample_0 = nn.Conv2d(128, 256, 1, stride=2, bias=False)
-        self.layer3_0_downsample_1 = nn.BatchNorm2d(256)
-        self.layer3_1_conv1 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_1_bn1 = nn.BatchNorm2d(256)
-        self.layer3_1_conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_1_bn2 = nn.BatchNorm2d(256)
-        self.layer4_0_conv1 = nn.Conv2d(256, 512, 3, stride=2, padding=1, bias=False)
-        self.layer4_0_bn1 = nn.BatchNorm2d(512)
-        self.layer4_0_conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_0_bn2 = nn.BatchNorm2d(512)
-        self.layer4_0_downsample_0 = nn.Conv2d(256, 512, 1, stride=2, bias=False)
-        self.layer4_0_downsample_1 = nn.BatchNorm2d(512)
-        self.layer4_1_conv1 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_1_bn1 = nn.BatchNorm2d(512)
-        self.layer4_1_conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_1_bn2 = nn.BatchNorm2d(512)
+        self.layer1 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer1[0] = nn.Module()
+        self.layer1[0].conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[0].bn1 = nn.BatchNorm2d(64)
+        self.layer1[0].conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[0].bn2 = nn.BatchNorm2d(64)
+        self.layer1[1] = nn.Module()
+        self.layer1[1].conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[1].bn1 = nn.BatchNorm2d(64)
+        self.layer1[1].conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[1].bn2 = nn.BatchNorm2d(64)
+        self.layer2 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer2[0] = nn.Module()
+        self.layer2[0].conv1 = nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False)
+        self.layer2[0].bn1 = nn.BatchNorm2d(128)
+        self.layer2[0].conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        self.layer2[0].bn2 = nn.BatchNorm2d(128)
+        self.layer2[0].downsample = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer2[0].downsample[0] = nn.Conv2d(64, 128, 1, stride=2, bias=False)
+        self.layer2[0].downsample[1] = nn.BatchNorm2d(128)
+        self.layer2[1] = nn.Module()
+        self.layer2[1].conv1 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        self.layer2[1].bn1 = nn.BatchNorm2d(128)
+        self.layer2[1].conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        self.layer2[1].bn2 = nn.BatchNorm2d(128)
+        self.layer3 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer3[0] = nn.Module()
+        self.layer3[0].conv1 = nn.Conv2d(128, 256, 3, stride=2, padding=1, bias=False)
+        self.layer3[0].bn1 = nn.BatchNorm2d(256)
+        self.layer3[0].conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+        self.layer3[0].bn2 = nn.BatchNorm2d(256)
+        self.layer3[0].downsample = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer3[0].downsample[0] = nn.Conv2d(128, 256, 1, stride=2, bias=False)
+        self.layer3[0].downsample[1] = nn.BatchNorm2d(256)
+        self.layer3[1] = nn.Module()
+        self.layer3[1].conv1 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+        self.layer3[1].bn1 = nn.BatchNorm2d(256)
+        self.layer3[1].conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+        self.layer3[1].bn2 = nn.BatchNorm2d(256)
+        self.layer4 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer4[0] = nn.Module()
+        self.layer4[0].conv1 = nn.Conv2d(256, 512, 3, stride=2, padding=1, bias=False)
+        self.layer4[0].bn1 = nn.BatchNorm2d(512)
+        self.layer4[0].conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+        self.layer4[0].bn2 = nn.BatchNorm2d(512)
+        self.layer4[0].downsample = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer4[0].downsample[0] = nn.Conv2d(256, 512, 1, stride=2, bias=False)
+        self.layer4[0].downsample[1] = nn.BatchNorm2d(512)
+        self.layer4[1] = nn.Module()
+        self.layer4[1].conv1 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+        self.layer4[1].bn1 = nn.BatchNorm2d(512)
+        self.layer4[1].conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+        self.layer4[1].bn2 = nn.BatchNorm2d(512)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, 10)
         self.reset()
@@ -227,9 +243,9 @@ class SEWResNet18(nn.Module):
         # maxpool: MaxPool2d(kernel_size=3, stride=2, padding=1)
         stem = self.maxpool(sn1.flatten(0, 1))  # [T * N, 64, 8, 8]
         # layer1_0_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_0_conv1 = self.layer1_0_conv1(stem)  # [T * N, 64, 8, 8]
+        layer1_0_conv1 = self.layer1[0].conv1(stem)  # [T * N, 64, 8, 8]
         # layer1_0_bn1: BatchNorm2d(num_features=64)
-        layer1_0_bn1 = self.layer1_0_bn1(layer1_0_conv1)  # [T * N, 64, 8, 8]
+        layer1_0_bn1 = self.layer1[0].bn1(layer1_0_conv1)  # [T * N, 64, 8, 8]
         # layer1_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer1_0_bn1.unflatten(0, (_T, _N))
         _v = _state(self._layer1_0_sn1_v, _xs[0], 0.0)
@@ -243,11 +259,11 @@ class SEWResNet18(nn.Module):
         self._layer1_0_sn1_v = _v
         layer1_0_sn1 = torch.stack(_spikes)  # [T, N, 64, 8, 8]
         # layer1_0_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_0_conv2 = self.layer1_0_conv2(
+        layer1_0_conv2 = self.layer1[0].conv2(
             layer1_0_sn1.flatten(0, 1)
         )  # [T * N, 64, 8, 8]
         # layer1_0_bn2: BatchNorm2d(num_features=64)
-        layer1_0_bn2 = self.layer1_0_bn2(layer1_0_conv2)  # [T * N, 64, 8, 8]
+        layer1_0_bn2 = self.layer1[0].bn2(layer1_0_conv2)  # [T * N, 64, 8, 8]
         # layer1_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer1_0_bn2.unflatten(0, (_T, _N))
         _v = _state(self._layer1_0_sn2_v, _xs[0], 0.0)
@@ -263,11 +279,11 @@ class SEWResNet18(nn.Module):
         # layer1_0: SEW(stem, layer1_0_a, "ADD")
         layer1_0 = stem.unflatten(0, (_T, _N)) + layer1_0_a  # [T, N, 64, 8, 8]
         # layer1_1_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_1_conv1 = self.layer1_1_conv1(
+        layer1_1_conv1 = self.layer1[1].conv1(
             layer1_0.flatten(0, 1)
         )  # [T * N, 64, 8, 8]
         # layer1_1_bn1: BatchNorm2d(num_features=64)
-        layer1_1_bn1 = self.layer1_1_bn1(layer1_1_conv1)  # [T * N, 64, 8, 8]
+        layer1_1_bn1 = self.layer1[1].bn1(layer1_1_conv1)  # [T * N, 64, 8, 8]
         # layer1_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer1_1_bn1.unflatten(0, (_T, _N))
         _v = _state(self._layer1_1_sn1_v, _xs[0], 0.0)
@@ -281,11 +297,11 @@ class SEWResNet18(nn.Module):
         self._layer1_1_sn1_v = _v
         layer1_1_sn1 = torch.stack(_spikes)  # [T, N, 64, 8, 8]
         # layer1_1_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
-        layer1_1_conv2 = self.layer1_1_conv2(
+        layer1_1_conv2 = self.layer1[1].conv2(
             layer1_1_sn1.flatten(0, 1)
         )  # [T * N, 64, 8, 8]
         # layer1_1_bn2: BatchNorm2d(num_features=64)
-        layer1_1_bn2 = self.layer1_1_bn2(layer1_1_conv2)  # [T * N, 64, 8, 8]
+        layer1_1_bn2 = self.layer1[1].bn2(layer1_1_conv2)  # [T * N, 64, 8, 8]
         # layer1_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer1_1_bn2.unflatten(0, (_T, _N))
         _v = _state(self._layer1_1_sn2_v, _xs[0], 0.0)
@@ -301,9 +317,11 @@ class SEWResNet18(nn.Module):
         # layer1: SEW(layer1_0, layer1_1_a, "ADD")
         layer1 = layer1_0 + layer1_1_a  # [T, N, 64, 8, 8]
         # layer2_0_conv1: Conv2d(in_channels=64, out_channels=128, kernel_size=3, stride=2, padding=1, bias=false)
-        layer2_0_conv1 = self.layer2_0_conv1(layer1.flatten(0, 1))  # [T * N, 128, 4, 4]
+        layer2_0_conv1 = self.layer2[0].conv1(
+            layer1.flatten(0, 1)
+        )  # [T * N, 128, 4, 4]
         # layer2_0_bn1: BatchNorm2d(num_features=128)
-        layer2_0_bn1 = self.layer2_0_bn1(layer2_0_conv1)  # [T * N, 128, 4, 4]
+        layer2_0_bn1 = self.layer2[0].bn1(layer2_0_conv1)  # [T * N, 128, 4, 4]
         # layer2_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer2_0_bn1.unflatten(0, (_T, _N))
         _v = _state(self._layer2_0_sn1_v, _xs[0], 0.0)
@@ -317,11 +335,11 @@ class SEWResNet18(nn.Module):
         self._layer2_0_sn1_v = _v
         layer2_0_sn1 = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer2_0_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_0_conv2 = self.layer2_0_conv2(
+        layer2_0_conv2 = self.layer2[0].conv2(
             layer2_0_sn1.flatten(0, 1)
         )  # [T * N, 128, 4, 4]
         # layer2_0_bn2: BatchNorm2d(num_features=128)
-        layer2_0_bn2 = self.layer2_0_bn2(layer2_0_conv2)  # [T * N, 128, 4, 4]
+        layer2_0_bn2 = self.layer2[0].bn2(layer2_0_conv2)  # [T * N, 128, 4, 4]
         # layer2_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer2_0_bn2.unflatten(0, (_T, _N))
         _v = _state(self._layer2_0_sn2_v, _xs[0], 0.0)
@@ -335,11 +353,11 @@ class SEWResNet18(nn.Module):
         self._layer2_0_sn2_v = _v
         layer2_0_a = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer2_0_downsample_0: Conv2d(in_channels=64, out_channels=128, kernel_size=1, stride=2, bias=false)
-        layer2_0_downsample_0 = self.layer2_0_downsample_0(
+        layer2_0_downsample_0 = self.layer2[0].downsample[0](
             layer1.flatten(0, 1)
         )  # [T * N, 128, 4, 4]
         # layer2_0_downsample_1: BatchNorm2d(num_features=128)
-        layer2_0_downsample_1 = self.layer2_0_downsample_1(
+        layer2_0_downsample_1 = self.layer2[0].downsample[1](
             layer2_0_downsample_0
         )  # [T * N, 128, 4, 4]
         # layer2_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -357,11 +375,11 @@ class SEWResNet18(nn.Module):
         # layer2_0: SEW(layer2_0_shortcut, layer2_0_a, "ADD")
         layer2_0 = layer2_0_shortcut + layer2_0_a  # [T, N, 128, 4, 4]
         # layer2_1_conv1: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_1_conv1 = self.layer2_1_conv1(
+        layer2_1_conv1 = self.layer2[1].conv1(
             layer2_0.flatten(0, 1)
         )  # [T * N, 128, 4, 4]
         # layer2_1_bn1: BatchNorm2d(num_features=128)
-        layer2_1_bn1 = self.layer2_1_bn1(layer2_1_conv1)  # [T * N, 128, 4, 4]
+        layer2_1_bn1 = self.layer2[1].bn1(layer2_1_conv1)  # [T * N, 128, 4, 4]
         # layer2_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer2_1_bn1.unflatten(0, (_T, _N))
         _v = _state(self._layer2_1_sn1_v, _xs[0], 0.0)
@@ -375,11 +393,11 @@ class SEWResNet18(nn.Module):
         self._layer2_1_sn1_v = _v
         layer2_1_sn1 = torch.stack(_spikes)  # [T, N, 128, 4, 4]
         # layer2_1_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
-        layer2_1_conv2 = self.layer2_1_conv2(
+        layer2_1_conv2 = self.layer2[1].conv2(
             layer2_1_sn1.flatten(0, 1)
         )  # [T * N, 128, 4, 4]
         # layer2_1_bn2: BatchNorm2d(num_features=128)
-        layer2_1_bn2 = self.layer2_1_bn2(layer2_1_conv2)  # [T * N, 128, 4, 4]
+        layer2_1_bn2 = self.layer2[1].bn2(layer2_1_conv2)  # [T * N, 128, 4, 4]
         # layer2_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer2_1_bn2.unflatten(0, (_T, _N))
         _v = _state(self._layer2_1_sn2_v, _xs[0], 0.0)
@@ -395,11 +413,11 @@ class SEWResNet18(nn.Module):
         # layer2_1: SEW(layer2_0, layer2_1_a, "ADD")
         layer2_1 = layer2_0 + layer2_1_a  # [T, N, 128, 4, 4]
         # layer3_0_conv1: Conv2d(in_channels=128, out_channels=256, kernel_size=3, stride=2, padding=1, bias=false)
-        layer3_0_conv1 = self.layer3_0_conv1(
+        layer3_0_conv1 = self.layer3[0].conv1(
             layer2_1.flatten(0, 1)
         )  # [T * N, 256, 2, 2]
         # layer3_0_bn1: BatchNorm2d(num_features=256)
-        layer3_0_bn1 = self.layer3_0_bn1(layer3_0_conv1)  # [T * N, 256, 2, 2]
+        layer3_0_bn1 = self.layer3[0].bn1(layer3_0_conv1)  # [T * N, 256, 2, 2]
         # layer3_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer3_0_bn1.unflatten(0, (_T, _N))
         _v = _state(self._layer3_0_sn1_v, _xs[0], 0.0)
@@ -413,11 +431,11 @@ class SEWResNet18(nn.Module):
         self._layer3_0_sn1_v = _v
         layer3_0_sn1 = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer3_0_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_0_conv2 = self.layer3_0_conv2(
+        layer3_0_conv2 = self.layer3[0].conv2(
             layer3_0_sn1.flatten(0, 1)
         )  # [T * N, 256, 2, 2]
         # layer3_0_bn2: BatchNorm2d(num_features=256)
-        layer3_0_bn2 = self.layer3_0_bn2(layer3_0_conv2)  # [T * N, 256, 2, 2]
+        layer3_0_bn2 = self.layer3[0].bn2(layer3_0_conv2)  # [T * N, 256, 2, 2]
         # layer3_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer3_0_bn2.unflatten(0, (_T, _N))
         _v = _state(self._layer3_0_sn2_v, _xs[0], 0.0)
@@ -431,11 +449,11 @@ class SEWResNet18(nn.Module):
         self._layer3_0_sn2_v = _v
         layer3_0_a = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer3_0_downsample_0: Conv2d(in_channels=128, out_channels=256, kernel_size=1, stride=2, bias=false)
-        layer3_0_downsample_0 = self.layer3_0_downsample_0(
+        layer3_0_downsample_0 = self.layer3[0].downsample[0](
             layer2_1.flatten(0, 1)
         )  # [T * N, 256, 2, 2]
         # layer3_0_downsample_1: BatchNorm2d(num_features=256)
-        layer3_0_downsample_1 = self.layer3_0_downsample_1(
+        layer3_0_downsample_1 = self.layer3[0].downsample[1](
             layer3_0_downsample_0
         )  # [T * N, 256, 2, 2]
         # layer3_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -453,11 +471,11 @@ class SEWResNet18(nn.Module):
         # layer3_0: SEW(layer3_0_shortcut, layer3_0_a, "ADD")
         layer3_0 = layer3_0_shortcut + layer3_0_a  # [T, N, 256, 2, 2]
         # layer3_1_conv1: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_1_conv1 = self.layer3_1_conv1(
+        layer3_1_conv1 = self.layer3[1].conv1(
             layer3_0.flatten(0, 1)
         )  # [T * N, 256, 2, 2]
         # layer3_1_bn1: BatchNorm2d(num_features=256)
-        layer3_1_bn1 = self.layer3_1_bn1(layer3_1_conv1)  # [T * N, 256, 2, 2]
+        layer3_1_bn1 = self.layer3[1].bn1(layer3_1_conv1)  # [T * N, 256, 2, 2]
         # layer3_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer3_1_bn1.unflatten(0, (_T, _N))
         _v = _state(self._layer3_1_sn1_v, _xs[0], 0.0)
@@ -471,11 +489,11 @@ class SEWResNet18(nn.Module):
         self._layer3_1_sn1_v = _v
         layer3_1_sn1 = torch.stack(_spikes)  # [T, N, 256, 2, 2]
         # layer3_1_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
-        layer3_1_conv2 = self.layer3_1_conv2(
+        layer3_1_conv2 = self.layer3[1].conv2(
             layer3_1_sn1.flatten(0, 1)
         )  # [T * N, 256, 2, 2]
         # layer3_1_bn2: BatchNorm2d(num_features=256)
-        layer3_1_bn2 = self.layer3_1_bn2(layer3_1_conv2)  # [T * N, 256, 2, 2]
+        layer3_1_bn2 = self.layer3[1].bn2(layer3_1_conv2)  # [T * N, 256, 2, 2]
         # layer3_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer3_1_bn2.unflatten(0, (_T, _N))
         _v = _state(self._layer3_1_sn2_v, _xs[0], 0.0)
@@ -491,11 +509,11 @@ class SEWResNet18(nn.Module):
         # layer3_1: SEW(layer3_0, layer3_1_a, "ADD")
         layer3_1 = layer3_0 + layer3_1_a  # [T, N, 256, 2, 2]
         # layer4_0_conv1: Conv2d(in_channels=256, out_channels=512, kernel_size=3, stride=2, padding=1, bias=false)
-        layer4_0_conv1 = self.layer4_0_conv1(
+        layer4_0_conv1 = self.layer4[0].conv1(
             layer3_1.flatten(0, 1)
         )  # [T * N, 512, 1, 1]
         # layer4_0_bn1: BatchNorm2d(num_features=512)
-        layer4_0_bn1 = self.layer4_0_bn1(layer4_0_conv1)  # [T * N, 512, 1, 1]
+        layer4_0_bn1 = self.layer4[0].bn1(layer4_0_conv1)  # [T * N, 512, 1, 1]
         # layer4_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer4_0_bn1.unflatten(0, (_T, _N))
         _v = _state(self._layer4_0_sn1_v, _xs[0], 0.0)
@@ -509,11 +527,11 @@ class SEWResNet18(nn.Module):
         self._layer4_0_sn1_v = _v
         layer4_0_sn1 = torch.stack(_spikes)  # [T, N, 512, 1, 1]
         # layer4_0_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_0_conv2 = self.layer4_0_conv2(
+        layer4_0_conv2 = self.layer4[0].conv2(
             layer4_0_sn1.flatten(0, 1)
         )  # [T * N, 512, 1, 1]
         # layer4_0_bn2: BatchNorm2d(num_features=512)
-        layer4_0_bn2 = self.layer4_0_bn2(layer4_0_conv2)  # [T * N, 512, 1, 1]
+        layer4_0_bn2 = self.layer4[0].bn2(layer4_0_conv2)  # [T * N, 512, 1, 1]
         # layer4_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer4_0_bn2.unflatten(0, (_T, _N))
         _v = _state(self._layer4_0_sn2_v, _xs[0], 0.0)
@@ -527,11 +545,11 @@ class SEWResNet18(nn.Module):
         self._layer4_0_sn2_v = _v
         layer4_0_a = torch.stack(_spikes)  # [T, N, 512, 1, 1]
         # layer4_0_downsample_0: Conv2d(in_channels=256, out_channels=512, kernel_size=1, stride=2, bias=false)
-        layer4_0_downsample_0 = self.layer4_0_downsample_0(
+        layer4_0_downsample_0 = self.layer4[0].downsample[0](
             layer3_1.flatten(0, 1)
         )  # [T * N, 512, 1, 1]
         # layer4_0_downsample_1: BatchNorm2d(num_features=512)
-        layer4_0_downsample_1 = self.layer4_0_downsample_1(
+        layer4_0_downsample_1 = self.layer4[0].downsample[1](
             layer4_0_downsample_0
         )  # [T * N, 512, 1, 1]
         # layer4_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -549,11 +567,11 @@ class SEWResNet18(nn.Module):
         # layer4_0: SEW(layer4_0_shortcut, layer4_0_a, "ADD")
         layer4_0 = layer4_0_shortcut + layer4_0_a  # [T, N, 512, 1, 1]
         # layer4_1_conv1: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_1_conv1 = self.layer4_1_conv1(
+        layer4_1_conv1 = self.layer4[1].conv1(
             layer4_0.flatten(0, 1)
         )  # [T * N, 512, 1, 1]
         # layer4_1_bn1: BatchNorm2d(num_features=512)
-        layer4_1_bn1 = self.layer4_1_bn1(layer4_1_conv1)  # [T * N, 512, 1, 1]
+        layer4_1_bn1 = self.layer4[1].bn1(layer4_1_conv1)  # [T * N, 512, 1, 1]
         # layer4_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer4_1_bn1.unflatten(0, (_T, _N))
         _v = _state(self._layer4_1_sn1_v, _xs[0], 0.0)
@@ -567,11 +585,11 @@ class SEWResNet18(nn.Module):
         self._layer4_1_sn1_v = _v
         layer4_1_sn1 = torch.stack(_spikes)  # [T, N, 512, 1, 1]
         # layer4_1_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
-        layer4_1_conv2 = self.layer4_1_conv2(
+        layer4_1_conv2 = self.layer4[1].conv2(
             layer4_1_sn1.flatten(0, 1)
         )  # [T * N, 512, 1, 1]
         # layer4_1_bn2: BatchNorm2d(num_features=512)
-        layer4_1_bn2 = self.layer4_1_bn2(layer4_1_conv2)  # [T * N, 512, 1, 1]
+        layer4_1_bn2 = self.layer4[1].bn2(layer4_1_conv2)  # [T * N, 512, 1, 1]
         # layer4_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _xs = layer4_1_bn2.unflatten(0, (_T, _N))
         _v = _state(self._layer4_1_sn2_v, _xs[0], 0.0)

@@ -17,7 +17,8 @@ Spec:
 
     # SEW-ResNet-18 (SpikingJelly's model/sew_resnet.py, BasicBlock [2, 2, 2, 2]): spike-element-
     # wise residuals, out = SEW(shortcut, sn2(bn2(conv2(sn1(bn1(conv1(x)))))), cnf), where the
-    # downsampling shortcut also spikes. `size` and `classes` default to CIFAR-10.
+    # downsampling shortcut also spikes. `size` and `classes` default to CIFAR-10. Dotted
+    # labels put the layers in SpikingJelly's groups: state_dict keys are its own.
     block Basic(planes: int, cnf: string = "ADD") {
         input x
         a = x
@@ -40,8 +41,8 @@ Spec:
             -> bn2: BatchNorm2d
             -> sn2: IF
         shortcut = x
-            -> downsample_0: Conv2d(planes, 1, stride=stride, bias=false)
-            -> downsample_1: BatchNorm2d
+            -> downsample.0: Conv2d(planes, 1, stride=stride, bias=false)
+            -> downsample.1: BatchNorm2d
             -> downsample_sn: IF
         output y = SEW(shortcut, a, cnf)
     }
@@ -56,12 +57,12 @@ Spec:
             -> maxpool: MaxPool2d(3, stride=2, padding=1)
         features = stem
             -> layer1: repeat(2, Basic(64, cnf))
-            -> layer2_0: Down(128, cnf)
-            -> layer2_1: Basic(128, cnf)
-            -> layer3_0: Down(256, cnf)
-            -> layer3_1: Basic(256, cnf)
-            -> layer4_0: Down(512, cnf)
-            -> layer4_1: Basic(512, cnf)
+            -> layer2.0: Down(128, cnf)
+            -> layer2.1: Basic(128, cnf)
+            -> layer3.0: Down(256, cnf)
+            -> layer3.1: Basic(256, cnf)
+            -> layer4.0: Down(512, cnf)
+            -> layer4.1: Basic(512, cnf)
         output logits = features
             -> avgpool: AdaptiveAvgPool2d(1)
             -> flat: Flatten
@@ -120,44 +121,59 @@ class SEWResNet18(nn.Module):
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1_0_conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_0_bn1 = nn.BatchNorm2d(64)
-        self.layer1_0_conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_0_bn2 = nn.BatchNorm2d(64)
-        self.layer1_1_conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_1_bn1 = nn.BatchNorm2d(64)
-        self.layer1_1_conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
-        self.layer1_1_bn2 = nn.BatchNorm2d(64)
-        self.layer2_0_conv1 = nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False)
-        self.layer2_0_bn1 = nn.BatchNorm2d(128)
-        self.layer2_0_conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_0_bn2 = nn.BatchNorm2d(128)
-        self.layer2_0_downsample_0 = nn.Conv2d(64, 128, 1, stride=2, bias=False)
-        self.layer2_0_downsample_1 = nn.BatchNorm2d(128)
-        self.layer2_1_conv1 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_1_bn1 = nn.BatchNorm2d(128)
-        self.layer2_1_conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
-        self.layer2_1_bn2 = nn.BatchNorm2d(128)
-        self.layer3_0_conv1 = nn.Conv2d(128, 256, 3, stride=2, padding=1, bias=False)
-        self.layer3_0_bn1 = nn.BatchNorm2d(256)
-        self.layer3_0_conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_0_bn2 = nn.BatchNorm2d(256)
-        self.layer3_0_downsample_0 = nn.Conv2d(128, 256, 1, stride=2, bias=False)
-        self.layer3_0_downsample_1 = nn.BatchNorm2d(256)
-        self.layer3_1_conv1 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_1_bn1 = nn.BatchNorm2d(256)
-        self.layer3_1_conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
-        self.layer3_1_bn2 = nn.BatchNorm2d(256)
-        self.layer4_0_conv1 = nn.Conv2d(256, 512, 3, stride=2, padding=1, bias=False)
-        self.layer4_0_bn1 = nn.BatchNorm2d(512)
-        self.layer4_0_conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_0_bn2 = nn.BatchNorm2d(512)
-        self.layer4_0_downsample_0 = nn.Conv2d(256, 512, 1, stride=2, bias=False)
-        self.layer4_0_downsample_1 = nn.BatchNorm2d(512)
-        self.layer4_1_conv1 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_1_bn1 = nn.BatchNorm2d(512)
-        self.layer4_1_conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
-        self.layer4_1_bn2 = nn.BatchNorm2d(512)
+        self.layer1 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer1[0] = nn.Module()
+        self.layer1[0].conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[0].bn1 = nn.BatchNorm2d(64)
+        self.layer1[0].conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[0].bn2 = nn.BatchNorm2d(64)
+        self.layer1[1] = nn.Module()
+        self.layer1[1].conv1 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[1].bn1 = nn.BatchNorm2d(64)
+        self.layer1[1].conv2 = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+        self.layer1[1].bn2 = nn.BatchNorm2d(64)
+        self.layer2 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer2[0] = nn.Module()
+        self.layer2[0].conv1 = nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False)
+        self.layer2[0].bn1 = nn.BatchNorm2d(128)
+        self.layer2[0].conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        self.layer2[0].bn2 = nn.BatchNorm2d(128)
+        self.layer2[0].downsample = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer2[0].downsample[0] = nn.Conv2d(64, 128, 1, stride=2, bias=False)
+        self.layer2[0].downsample[1] = nn.BatchNorm2d(128)
+        self.layer2[1] = nn.Module()
+        self.layer2[1].conv1 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        self.layer2[1].bn1 = nn.BatchNorm2d(128)
+        self.layer2[1].conv2 = nn.Conv2d(128, 128, 3, padding=1, bias=False)
+        self.layer2[1].bn2 = nn.BatchNorm2d(128)
+        self.layer3 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer3[0] = nn.Module()
+        self.layer3[0].conv1 = nn.Conv2d(128, 256, 3, stride=2, padding=1, bias=False)
+        self.layer3[0].bn1 = nn.BatchNorm2d(256)
+        self.layer3[0].conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+        self.layer3[0].bn2 = nn.BatchNorm2d(256)
+        self.layer3[0].downsample = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer3[0].downsample[0] = nn.Conv2d(128, 256, 1, stride=2, bias=False)
+        self.layer3[0].downsample[1] = nn.BatchNorm2d(256)
+        self.layer3[1] = nn.Module()
+        self.layer3[1].conv1 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+        self.layer3[1].bn1 = nn.BatchNorm2d(256)
+        self.layer3[1].conv2 = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+        self.layer3[1].bn2 = nn.BatchNorm2d(256)
+        self.layer4 = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer4[0] = nn.Module()
+        self.layer4[0].conv1 = nn.Conv2d(256, 512, 3, stride=2, padding=1, bias=False)
+        self.layer4[0].bn1 = nn.BatchNorm2d(512)
+        self.layer4[0].conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+        self.layer4[0].bn2 = nn.BatchNorm2d(512)
+        self.layer4[0].downsample = nn.ModuleList(nn.Identity() for _ in range(2))
+        self.layer4[0].downsample[0] = nn.Conv2d(256, 512, 1, stride=2, bias=False)
+        self.layer4[0].downsample[1] = nn.BatchNorm2d(512)
+        self.layer4[1] = nn.Module()
+        self.layer4[1].conv1 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+        self.layer4[1].bn1 = nn.BatchNorm2d(512)
+        self.layer4[1].conv2 = nn.Conv2d(512, 512, 3, padding=1, bias=False)
+        self.layer4[1].bn2 = nn.BatchNorm2d(512)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, 10)
         self.reset()
@@ -225,15 +241,15 @@ class SEWResNet18(nn.Module):
         # layer1_0_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
         layer1_0_conv1 = F.conv2d(
             stem,
-            self.layer1_0_conv1.weight,
-            self.layer1_0_conv1.bias,
-            self.layer1_0_conv1.stride,
-            self.layer1_0_conv1.padding,
-            self.layer1_0_conv1.dilation,
-            self.layer1_0_conv1.groups,
+            self.layer1[0].conv1.weight,
+            self.layer1[0].conv1.bias,
+            self.layer1[0].conv1.stride,
+            self.layer1[0].conv1.padding,
+            self.layer1[0].conv1.dilation,
+            self.layer1[0].conv1.groups,
         )  # [N, 64, 8, 8]
         # layer1_0_bn1: BatchNorm2d(num_features=64)
-        layer1_0_bn1 = self.layer1_0_bn1(layer1_0_conv1)  # [N, 64, 8, 8]
+        layer1_0_bn1 = self.layer1[0].bn1(layer1_0_conv1)  # [N, 64, 8, 8]
         # layer1_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_0_sn1_v, layer1_0_bn1, 0.0)
         _h = _v + layer1_0_bn1
@@ -245,15 +261,15 @@ class SEWResNet18(nn.Module):
         # layer1_0_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
         layer1_0_conv2 = F.conv2d(
             layer1_0_sn1,
-            self.layer1_0_conv2.weight,
-            self.layer1_0_conv2.bias,
-            self.layer1_0_conv2.stride,
-            self.layer1_0_conv2.padding,
-            self.layer1_0_conv2.dilation,
-            self.layer1_0_conv2.groups,
+            self.layer1[0].conv2.weight,
+            self.layer1[0].conv2.bias,
+            self.layer1[0].conv2.stride,
+            self.layer1[0].conv2.padding,
+            self.layer1[0].conv2.dilation,
+            self.layer1[0].conv2.groups,
         )  # [N, 64, 8, 8]
         # layer1_0_bn2: BatchNorm2d(num_features=64)
-        layer1_0_bn2 = self.layer1_0_bn2(layer1_0_conv2)  # [N, 64, 8, 8]
+        layer1_0_bn2 = self.layer1[0].bn2(layer1_0_conv2)  # [N, 64, 8, 8]
         # layer1_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_0_sn2_v, layer1_0_bn2, 0.0)
         _h = _v + layer1_0_bn2
@@ -267,15 +283,15 @@ class SEWResNet18(nn.Module):
         # layer1_1_conv1: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
         layer1_1_conv1 = F.conv2d(
             layer1_0,
-            self.layer1_1_conv1.weight,
-            self.layer1_1_conv1.bias,
-            self.layer1_1_conv1.stride,
-            self.layer1_1_conv1.padding,
-            self.layer1_1_conv1.dilation,
-            self.layer1_1_conv1.groups,
+            self.layer1[1].conv1.weight,
+            self.layer1[1].conv1.bias,
+            self.layer1[1].conv1.stride,
+            self.layer1[1].conv1.padding,
+            self.layer1[1].conv1.dilation,
+            self.layer1[1].conv1.groups,
         )  # [N, 64, 8, 8]
         # layer1_1_bn1: BatchNorm2d(num_features=64)
-        layer1_1_bn1 = self.layer1_1_bn1(layer1_1_conv1)  # [N, 64, 8, 8]
+        layer1_1_bn1 = self.layer1[1].bn1(layer1_1_conv1)  # [N, 64, 8, 8]
         # layer1_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_1_sn1_v, layer1_1_bn1, 0.0)
         _h = _v + layer1_1_bn1
@@ -287,15 +303,15 @@ class SEWResNet18(nn.Module):
         # layer1_1_conv2: Conv2d(in_channels=64, out_channels=64, kernel_size=3, padding=1, bias=false)
         layer1_1_conv2 = F.conv2d(
             layer1_1_sn1,
-            self.layer1_1_conv2.weight,
-            self.layer1_1_conv2.bias,
-            self.layer1_1_conv2.stride,
-            self.layer1_1_conv2.padding,
-            self.layer1_1_conv2.dilation,
-            self.layer1_1_conv2.groups,
+            self.layer1[1].conv2.weight,
+            self.layer1[1].conv2.bias,
+            self.layer1[1].conv2.stride,
+            self.layer1[1].conv2.padding,
+            self.layer1[1].conv2.dilation,
+            self.layer1[1].conv2.groups,
         )  # [N, 64, 8, 8]
         # layer1_1_bn2: BatchNorm2d(num_features=64)
-        layer1_1_bn2 = self.layer1_1_bn2(layer1_1_conv2)  # [N, 64, 8, 8]
+        layer1_1_bn2 = self.layer1[1].bn2(layer1_1_conv2)  # [N, 64, 8, 8]
         # layer1_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer1_1_sn2_v, layer1_1_bn2, 0.0)
         _h = _v + layer1_1_bn2
@@ -309,15 +325,15 @@ class SEWResNet18(nn.Module):
         # layer2_0_conv1: Conv2d(in_channels=64, out_channels=128, kernel_size=3, stride=2, padding=1, bias=false)
         layer2_0_conv1 = F.conv2d(
             layer1,
-            self.layer2_0_conv1.weight,
-            self.layer2_0_conv1.bias,
-            self.layer2_0_conv1.stride,
-            self.layer2_0_conv1.padding,
-            self.layer2_0_conv1.dilation,
-            self.layer2_0_conv1.groups,
+            self.layer2[0].conv1.weight,
+            self.layer2[0].conv1.bias,
+            self.layer2[0].conv1.stride,
+            self.layer2[0].conv1.padding,
+            self.layer2[0].conv1.dilation,
+            self.layer2[0].conv1.groups,
         )  # [N, 128, 4, 4]
         # layer2_0_bn1: BatchNorm2d(num_features=128)
-        layer2_0_bn1 = self.layer2_0_bn1(layer2_0_conv1)  # [N, 128, 4, 4]
+        layer2_0_bn1 = self.layer2[0].bn1(layer2_0_conv1)  # [N, 128, 4, 4]
         # layer2_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_0_sn1_v, layer2_0_bn1, 0.0)
         _h = _v + layer2_0_bn1
@@ -329,15 +345,15 @@ class SEWResNet18(nn.Module):
         # layer2_0_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
         layer2_0_conv2 = F.conv2d(
             layer2_0_sn1,
-            self.layer2_0_conv2.weight,
-            self.layer2_0_conv2.bias,
-            self.layer2_0_conv2.stride,
-            self.layer2_0_conv2.padding,
-            self.layer2_0_conv2.dilation,
-            self.layer2_0_conv2.groups,
+            self.layer2[0].conv2.weight,
+            self.layer2[0].conv2.bias,
+            self.layer2[0].conv2.stride,
+            self.layer2[0].conv2.padding,
+            self.layer2[0].conv2.dilation,
+            self.layer2[0].conv2.groups,
         )  # [N, 128, 4, 4]
         # layer2_0_bn2: BatchNorm2d(num_features=128)
-        layer2_0_bn2 = self.layer2_0_bn2(layer2_0_conv2)  # [N, 128, 4, 4]
+        layer2_0_bn2 = self.layer2[0].bn2(layer2_0_conv2)  # [N, 128, 4, 4]
         # layer2_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_0_sn2_v, layer2_0_bn2, 0.0)
         _h = _v + layer2_0_bn2
@@ -349,15 +365,15 @@ class SEWResNet18(nn.Module):
         # layer2_0_downsample_0: Conv2d(in_channels=64, out_channels=128, kernel_size=1, stride=2, bias=false)
         layer2_0_downsample_0 = F.conv2d(
             layer1,
-            self.layer2_0_downsample_0.weight,
-            self.layer2_0_downsample_0.bias,
-            self.layer2_0_downsample_0.stride,
-            self.layer2_0_downsample_0.padding,
-            self.layer2_0_downsample_0.dilation,
-            self.layer2_0_downsample_0.groups,
+            self.layer2[0].downsample[0].weight,
+            self.layer2[0].downsample[0].bias,
+            self.layer2[0].downsample[0].stride,
+            self.layer2[0].downsample[0].padding,
+            self.layer2[0].downsample[0].dilation,
+            self.layer2[0].downsample[0].groups,
         )  # [N, 128, 4, 4]
         # layer2_0_downsample_1: BatchNorm2d(num_features=128)
-        layer2_0_downsample_1 = self.layer2_0_downsample_1(
+        layer2_0_downsample_1 = self.layer2[0].downsample[1](
             layer2_0_downsample_0
         )  # [N, 128, 4, 4]
         # layer2_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -373,15 +389,15 @@ class SEWResNet18(nn.Module):
         # layer2_1_conv1: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
         layer2_1_conv1 = F.conv2d(
             layer2_0,
-            self.layer2_1_conv1.weight,
-            self.layer2_1_conv1.bias,
-            self.layer2_1_conv1.stride,
-            self.layer2_1_conv1.padding,
-            self.layer2_1_conv1.dilation,
-            self.layer2_1_conv1.groups,
+            self.layer2[1].conv1.weight,
+            self.layer2[1].conv1.bias,
+            self.layer2[1].conv1.stride,
+            self.layer2[1].conv1.padding,
+            self.layer2[1].conv1.dilation,
+            self.layer2[1].conv1.groups,
         )  # [N, 128, 4, 4]
         # layer2_1_bn1: BatchNorm2d(num_features=128)
-        layer2_1_bn1 = self.layer2_1_bn1(layer2_1_conv1)  # [N, 128, 4, 4]
+        layer2_1_bn1 = self.layer2[1].bn1(layer2_1_conv1)  # [N, 128, 4, 4]
         # layer2_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_1_sn1_v, layer2_1_bn1, 0.0)
         _h = _v + layer2_1_bn1
@@ -393,15 +409,15 @@ class SEWResNet18(nn.Module):
         # layer2_1_conv2: Conv2d(in_channels=128, out_channels=128, kernel_size=3, padding=1, bias=false)
         layer2_1_conv2 = F.conv2d(
             layer2_1_sn1,
-            self.layer2_1_conv2.weight,
-            self.layer2_1_conv2.bias,
-            self.layer2_1_conv2.stride,
-            self.layer2_1_conv2.padding,
-            self.layer2_1_conv2.dilation,
-            self.layer2_1_conv2.groups,
+            self.layer2[1].conv2.weight,
+            self.layer2[1].conv2.bias,
+            self.layer2[1].conv2.stride,
+            self.layer2[1].conv2.padding,
+            self.layer2[1].conv2.dilation,
+            self.layer2[1].conv2.groups,
         )  # [N, 128, 4, 4]
         # layer2_1_bn2: BatchNorm2d(num_features=128)
-        layer2_1_bn2 = self.layer2_1_bn2(layer2_1_conv2)  # [N, 128, 4, 4]
+        layer2_1_bn2 = self.layer2[1].bn2(layer2_1_conv2)  # [N, 128, 4, 4]
         # layer2_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer2_1_sn2_v, layer2_1_bn2, 0.0)
         _h = _v + layer2_1_bn2
@@ -415,15 +431,15 @@ class SEWResNet18(nn.Module):
         # layer3_0_conv1: Conv2d(in_channels=128, out_channels=256, kernel_size=3, stride=2, padding=1, bias=false)
         layer3_0_conv1 = F.conv2d(
             layer2_1,
-            self.layer3_0_conv1.weight,
-            self.layer3_0_conv1.bias,
-            self.layer3_0_conv1.stride,
-            self.layer3_0_conv1.padding,
-            self.layer3_0_conv1.dilation,
-            self.layer3_0_conv1.groups,
+            self.layer3[0].conv1.weight,
+            self.layer3[0].conv1.bias,
+            self.layer3[0].conv1.stride,
+            self.layer3[0].conv1.padding,
+            self.layer3[0].conv1.dilation,
+            self.layer3[0].conv1.groups,
         )  # [N, 256, 2, 2]
         # layer3_0_bn1: BatchNorm2d(num_features=256)
-        layer3_0_bn1 = self.layer3_0_bn1(layer3_0_conv1)  # [N, 256, 2, 2]
+        layer3_0_bn1 = self.layer3[0].bn1(layer3_0_conv1)  # [N, 256, 2, 2]
         # layer3_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_0_sn1_v, layer3_0_bn1, 0.0)
         _h = _v + layer3_0_bn1
@@ -435,15 +451,15 @@ class SEWResNet18(nn.Module):
         # layer3_0_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
         layer3_0_conv2 = F.conv2d(
             layer3_0_sn1,
-            self.layer3_0_conv2.weight,
-            self.layer3_0_conv2.bias,
-            self.layer3_0_conv2.stride,
-            self.layer3_0_conv2.padding,
-            self.layer3_0_conv2.dilation,
-            self.layer3_0_conv2.groups,
+            self.layer3[0].conv2.weight,
+            self.layer3[0].conv2.bias,
+            self.layer3[0].conv2.stride,
+            self.layer3[0].conv2.padding,
+            self.layer3[0].conv2.dilation,
+            self.layer3[0].conv2.groups,
         )  # [N, 256, 2, 2]
         # layer3_0_bn2: BatchNorm2d(num_features=256)
-        layer3_0_bn2 = self.layer3_0_bn2(layer3_0_conv2)  # [N, 256, 2, 2]
+        layer3_0_bn2 = self.layer3[0].bn2(layer3_0_conv2)  # [N, 256, 2, 2]
         # layer3_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_0_sn2_v, layer3_0_bn2, 0.0)
         _h = _v + layer3_0_bn2
@@ -455,15 +471,15 @@ class SEWResNet18(nn.Module):
         # layer3_0_downsample_0: Conv2d(in_channels=128, out_channels=256, kernel_size=1, stride=2, bias=false)
         layer3_0_downsample_0 = F.conv2d(
             layer2_1,
-            self.layer3_0_downsample_0.weight,
-            self.layer3_0_downsample_0.bias,
-            self.layer3_0_downsample_0.stride,
-            self.layer3_0_downsample_0.padding,
-            self.layer3_0_downsample_0.dilation,
-            self.layer3_0_downsample_0.groups,
+            self.layer3[0].downsample[0].weight,
+            self.layer3[0].downsample[0].bias,
+            self.layer3[0].downsample[0].stride,
+            self.layer3[0].downsample[0].padding,
+            self.layer3[0].downsample[0].dilation,
+            self.layer3[0].downsample[0].groups,
         )  # [N, 256, 2, 2]
         # layer3_0_downsample_1: BatchNorm2d(num_features=256)
-        layer3_0_downsample_1 = self.layer3_0_downsample_1(
+        layer3_0_downsample_1 = self.layer3[0].downsample[1](
             layer3_0_downsample_0
         )  # [N, 256, 2, 2]
         # layer3_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -479,15 +495,15 @@ class SEWResNet18(nn.Module):
         # layer3_1_conv1: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
         layer3_1_conv1 = F.conv2d(
             layer3_0,
-            self.layer3_1_conv1.weight,
-            self.layer3_1_conv1.bias,
-            self.layer3_1_conv1.stride,
-            self.layer3_1_conv1.padding,
-            self.layer3_1_conv1.dilation,
-            self.layer3_1_conv1.groups,
+            self.layer3[1].conv1.weight,
+            self.layer3[1].conv1.bias,
+            self.layer3[1].conv1.stride,
+            self.layer3[1].conv1.padding,
+            self.layer3[1].conv1.dilation,
+            self.layer3[1].conv1.groups,
         )  # [N, 256, 2, 2]
         # layer3_1_bn1: BatchNorm2d(num_features=256)
-        layer3_1_bn1 = self.layer3_1_bn1(layer3_1_conv1)  # [N, 256, 2, 2]
+        layer3_1_bn1 = self.layer3[1].bn1(layer3_1_conv1)  # [N, 256, 2, 2]
         # layer3_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_1_sn1_v, layer3_1_bn1, 0.0)
         _h = _v + layer3_1_bn1
@@ -499,15 +515,15 @@ class SEWResNet18(nn.Module):
         # layer3_1_conv2: Conv2d(in_channels=256, out_channels=256, kernel_size=3, padding=1, bias=false)
         layer3_1_conv2 = F.conv2d(
             layer3_1_sn1,
-            self.layer3_1_conv2.weight,
-            self.layer3_1_conv2.bias,
-            self.layer3_1_conv2.stride,
-            self.layer3_1_conv2.padding,
-            self.layer3_1_conv2.dilation,
-            self.layer3_1_conv2.groups,
+            self.layer3[1].conv2.weight,
+            self.layer3[1].conv2.bias,
+            self.layer3[1].conv2.stride,
+            self.layer3[1].conv2.padding,
+            self.layer3[1].conv2.dilation,
+            self.layer3[1].conv2.groups,
         )  # [N, 256, 2, 2]
         # layer3_1_bn2: BatchNorm2d(num_features=256)
-        layer3_1_bn2 = self.layer3_1_bn2(layer3_1_conv2)  # [N, 256, 2, 2]
+        layer3_1_bn2 = self.layer3[1].bn2(layer3_1_conv2)  # [N, 256, 2, 2]
         # layer3_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer3_1_sn2_v, layer3_1_bn2, 0.0)
         _h = _v + layer3_1_bn2
@@ -521,15 +537,15 @@ class SEWResNet18(nn.Module):
         # layer4_0_conv1: Conv2d(in_channels=256, out_channels=512, kernel_size=3, stride=2, padding=1, bias=false)
         layer4_0_conv1 = F.conv2d(
             layer3_1,
-            self.layer4_0_conv1.weight,
-            self.layer4_0_conv1.bias,
-            self.layer4_0_conv1.stride,
-            self.layer4_0_conv1.padding,
-            self.layer4_0_conv1.dilation,
-            self.layer4_0_conv1.groups,
+            self.layer4[0].conv1.weight,
+            self.layer4[0].conv1.bias,
+            self.layer4[0].conv1.stride,
+            self.layer4[0].conv1.padding,
+            self.layer4[0].conv1.dilation,
+            self.layer4[0].conv1.groups,
         )  # [N, 512, 1, 1]
         # layer4_0_bn1: BatchNorm2d(num_features=512)
-        layer4_0_bn1 = self.layer4_0_bn1(layer4_0_conv1)  # [N, 512, 1, 1]
+        layer4_0_bn1 = self.layer4[0].bn1(layer4_0_conv1)  # [N, 512, 1, 1]
         # layer4_0_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_0_sn1_v, layer4_0_bn1, 0.0)
         _h = _v + layer4_0_bn1
@@ -541,15 +557,15 @@ class SEWResNet18(nn.Module):
         # layer4_0_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
         layer4_0_conv2 = F.conv2d(
             layer4_0_sn1,
-            self.layer4_0_conv2.weight,
-            self.layer4_0_conv2.bias,
-            self.layer4_0_conv2.stride,
-            self.layer4_0_conv2.padding,
-            self.layer4_0_conv2.dilation,
-            self.layer4_0_conv2.groups,
+            self.layer4[0].conv2.weight,
+            self.layer4[0].conv2.bias,
+            self.layer4[0].conv2.stride,
+            self.layer4[0].conv2.padding,
+            self.layer4[0].conv2.dilation,
+            self.layer4[0].conv2.groups,
         )  # [N, 512, 1, 1]
         # layer4_0_bn2: BatchNorm2d(num_features=512)
-        layer4_0_bn2 = self.layer4_0_bn2(layer4_0_conv2)  # [N, 512, 1, 1]
+        layer4_0_bn2 = self.layer4[0].bn2(layer4_0_conv2)  # [N, 512, 1, 1]
         # layer4_0_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_0_sn2_v, layer4_0_bn2, 0.0)
         _h = _v + layer4_0_bn2
@@ -561,15 +577,15 @@ class SEWResNet18(nn.Module):
         # layer4_0_downsample_0: Conv2d(in_channels=256, out_channels=512, kernel_size=1, stride=2, bias=false)
         layer4_0_downsample_0 = F.conv2d(
             layer3_1,
-            self.layer4_0_downsample_0.weight,
-            self.layer4_0_downsample_0.bias,
-            self.layer4_0_downsample_0.stride,
-            self.layer4_0_downsample_0.padding,
-            self.layer4_0_downsample_0.dilation,
-            self.layer4_0_downsample_0.groups,
+            self.layer4[0].downsample[0].weight,
+            self.layer4[0].downsample[0].bias,
+            self.layer4[0].downsample[0].stride,
+            self.layer4[0].downsample[0].padding,
+            self.layer4[0].downsample[0].dilation,
+            self.layer4[0].downsample[0].groups,
         )  # [N, 512, 1, 1]
         # layer4_0_downsample_1: BatchNorm2d(num_features=512)
-        layer4_0_downsample_1 = self.layer4_0_downsample_1(
+        layer4_0_downsample_1 = self.layer4[0].downsample[1](
             layer4_0_downsample_0
         )  # [N, 512, 1, 1]
         # layer4_0_downsample_sn: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
@@ -585,15 +601,15 @@ class SEWResNet18(nn.Module):
         # layer4_1_conv1: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
         layer4_1_conv1 = F.conv2d(
             layer4_0,
-            self.layer4_1_conv1.weight,
-            self.layer4_1_conv1.bias,
-            self.layer4_1_conv1.stride,
-            self.layer4_1_conv1.padding,
-            self.layer4_1_conv1.dilation,
-            self.layer4_1_conv1.groups,
+            self.layer4[1].conv1.weight,
+            self.layer4[1].conv1.bias,
+            self.layer4[1].conv1.stride,
+            self.layer4[1].conv1.padding,
+            self.layer4[1].conv1.dilation,
+            self.layer4[1].conv1.groups,
         )  # [N, 512, 1, 1]
         # layer4_1_bn1: BatchNorm2d(num_features=512)
-        layer4_1_bn1 = self.layer4_1_bn1(layer4_1_conv1)  # [N, 512, 1, 1]
+        layer4_1_bn1 = self.layer4[1].bn1(layer4_1_conv1)  # [N, 512, 1, 1]
         # layer4_1_sn1: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_1_sn1_v, layer4_1_bn1, 0.0)
         _h = _v + layer4_1_bn1
@@ -605,15 +621,15 @@ class SEWResNet18(nn.Module):
         # layer4_1_conv2: Conv2d(in_channels=512, out_channels=512, kernel_size=3, padding=1, bias=false)
         layer4_1_conv2 = F.conv2d(
             layer4_1_sn1,
-            self.layer4_1_conv2.weight,
-            self.layer4_1_conv2.bias,
-            self.layer4_1_conv2.stride,
-            self.layer4_1_conv2.padding,
-            self.layer4_1_conv2.dilation,
-            self.layer4_1_conv2.groups,
+            self.layer4[1].conv2.weight,
+            self.layer4[1].conv2.bias,
+            self.layer4[1].conv2.stride,
+            self.layer4[1].conv2.padding,
+            self.layer4[1].conv2.dilation,
+            self.layer4[1].conv2.groups,
         )  # [N, 512, 1, 1]
         # layer4_1_bn2: BatchNorm2d(num_features=512)
-        layer4_1_bn2 = self.layer4_1_bn2(layer4_1_conv2)  # [N, 512, 1, 1]
+        layer4_1_bn2 = self.layer4[1].bn2(layer4_1_conv2)  # [N, 512, 1, 1]
         # layer4_1_sn2: IF(v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=true)
         _v = _state(self._layer4_1_sn2_v, layer4_1_bn2, 0.0)
         _h = _v + layer4_1_bn2

@@ -154,26 +154,35 @@ class Spikformer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.patch_embed_stage0_conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
-        self.patch_embed_stage0_bn = nn.BatchNorm2d(4)
-        self.patch_embed_stage1_conv = nn.Conv2d(4, 8, 3, padding=1, bias=False)
-        self.patch_embed_stage1_bn = nn.BatchNorm2d(8)
-        self.patch_embed_stage2_conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
-        self.patch_embed_stage2_bn = nn.BatchNorm2d(16)
-        self.patch_embed_stage2_pool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.patch_embed_stage3_conv = nn.Conv2d(16, 32, 3, padding=1, bias=False)
-        self.patch_embed_stage3_bn = nn.BatchNorm2d(32)
-        self.patch_embed_stage3_pool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.patch_embed_rpe_conv = nn.Conv2d(32, 32, 3, padding=1, bias=False)
-        self.patch_embed_rpe_bn = nn.BatchNorm2d(32)
-        self.block0_attn_qkv_conv = nn.Conv1d(32, 96, 1, bias=False)
-        self.block0_attn_qkv_bn = nn.BatchNorm1d(96)
-        self.block0_attn_proj_conv = nn.Conv1d(32, 32, 1, bias=False)
-        self.block0_attn_proj_bn = nn.BatchNorm1d(32)
-        self.block0_mlp_fc1_conv = nn.Conv1d(32, 128, 1, bias=False)
-        self.block0_mlp_fc1_bn = nn.BatchNorm1d(128)
-        self.block0_mlp_fc2_conv = nn.Conv1d(128, 32, 1, bias=False)
-        self.block0_mlp_fc2_bn = nn.BatchNorm1d(32)
+        self.patch_embed = nn.Module()
+        self.patch_embed.stage0 = nn.Module()
+        self.patch_embed.stage0.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.patch_embed.stage0.bn = nn.BatchNorm2d(4)
+        self.patch_embed.stage1 = nn.Module()
+        self.patch_embed.stage1.conv = nn.Conv2d(4, 8, 3, padding=1, bias=False)
+        self.patch_embed.stage1.bn = nn.BatchNorm2d(8)
+        self.patch_embed.stage2 = nn.Module()
+        self.patch_embed.stage2.conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+        self.patch_embed.stage2.bn = nn.BatchNorm2d(16)
+        self.patch_embed.stage2.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.patch_embed.stage3 = nn.Module()
+        self.patch_embed.stage3.conv = nn.Conv2d(16, 32, 3, padding=1, bias=False)
+        self.patch_embed.stage3.bn = nn.BatchNorm2d(32)
+        self.patch_embed.stage3.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.patch_embed.rpe = nn.Module()
+        self.patch_embed.rpe.conv = nn.Conv2d(32, 32, 3, padding=1, bias=False)
+        self.patch_embed.rpe.bn = nn.BatchNorm2d(32)
+        self.block0 = nn.Module()
+        self.block0.attn = nn.Module()
+        self.block0.attn.qkv_conv = nn.Conv1d(32, 96, 1, bias=False)
+        self.block0.attn.qkv_bn = nn.BatchNorm1d(96)
+        self.block0.attn.proj_conv = nn.Conv1d(32, 32, 1, bias=False)
+        self.block0.attn.proj_bn = nn.BatchNorm1d(32)
+        self.block0.mlp = nn.Module()
+        self.block0.mlp.fc1_conv = nn.Conv1d(32, 128, 1, bias=False)
+        self.block0.mlp.fc1_bn = nn.BatchNorm1d(128)
+        self.block0.mlp.fc2_conv = nn.Conv1d(128, 32, 1, bias=False)
+        self.block0.mlp.fc2_bn = nn.BatchNorm1d(32)
         self.reset()
 
     def reset(self) -> None:
@@ -210,11 +219,11 @@ class Spikformer(nn.Module):
         self._batch = img.shape[1]
         _T, _N = img.shape[:2]
         # patch_embed_stage0_conv: Conv2d(in_channels=3, out_channels=4, kernel_size=3, padding=1, bias=false)
-        patch_embed_stage0_conv = self.patch_embed_stage0_conv(
+        patch_embed_stage0_conv = self.patch_embed.stage0.conv(
             img.flatten(0, 1)
         )  # [T * N, 4, 16, 16]
         # patch_embed_stage0_bn: BatchNorm2d(num_features=4)
-        patch_embed_stage0_bn = self.patch_embed_stage0_bn(
+        patch_embed_stage0_bn = self.patch_embed.stage0.bn(
             patch_embed_stage0_conv
         )  # [T * N, 4, 16, 16]
         # patch_embed_stage0_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -230,11 +239,11 @@ class Spikformer(nn.Module):
         self._patch_embed_stage0_lif_v = _v
         patch_embed_stage0 = torch.stack(_spikes)  # [T, N, 4, 16, 16]
         # patch_embed_stage1_conv: Conv2d(in_channels=4, out_channels=8, kernel_size=3, padding=1, bias=false)
-        patch_embed_stage1_conv = self.patch_embed_stage1_conv(
+        patch_embed_stage1_conv = self.patch_embed.stage1.conv(
             patch_embed_stage0.flatten(0, 1)
         )  # [T * N, 8, 16, 16]
         # patch_embed_stage1_bn: BatchNorm2d(num_features=8)
-        patch_embed_stage1_bn = self.patch_embed_stage1_bn(
+        patch_embed_stage1_bn = self.patch_embed.stage1.bn(
             patch_embed_stage1_conv
         )  # [T * N, 8, 16, 16]
         # patch_embed_stage1_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -250,15 +259,15 @@ class Spikformer(nn.Module):
         self._patch_embed_stage1_lif_v = _v
         patch_embed_stage1 = torch.stack(_spikes)  # [T, N, 8, 16, 16]
         # patch_embed_stage2_conv: Conv2d(in_channels=8, out_channels=16, kernel_size=3, padding=1, bias=false)
-        patch_embed_stage2_conv = self.patch_embed_stage2_conv(
+        patch_embed_stage2_conv = self.patch_embed.stage2.conv(
             patch_embed_stage1.flatten(0, 1)
         )  # [T * N, 16, 16, 16]
         # patch_embed_stage2_bn: BatchNorm2d(num_features=16)
-        patch_embed_stage2_bn = self.patch_embed_stage2_bn(
+        patch_embed_stage2_bn = self.patch_embed.stage2.bn(
             patch_embed_stage2_conv
         )  # [T * N, 16, 16, 16]
         # patch_embed_stage2_pool: MaxPool2d(kernel_size=3, stride=2, padding=1)
-        patch_embed_stage2_pool = self.patch_embed_stage2_pool(
+        patch_embed_stage2_pool = self.patch_embed.stage2.pool(
             patch_embed_stage2_bn
         )  # [T * N, 16, 8, 8]
         # patch_embed_stage2_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -274,15 +283,15 @@ class Spikformer(nn.Module):
         self._patch_embed_stage2_lif_v = _v
         patch_embed_stage2 = torch.stack(_spikes)  # [T, N, 16, 8, 8]
         # patch_embed_stage3_conv: Conv2d(in_channels=16, out_channels=32, kernel_size=3, padding=1, bias=false)
-        patch_embed_stage3_conv = self.patch_embed_stage3_conv(
+        patch_embed_stage3_conv = self.patch_embed.stage3.conv(
             patch_embed_stage2.flatten(0, 1)
         )  # [T * N, 32, 8, 8]
         # patch_embed_stage3_bn: BatchNorm2d(num_features=32)
-        patch_embed_stage3_bn = self.patch_embed_stage3_bn(
+        patch_embed_stage3_bn = self.patch_embed.stage3.bn(
             patch_embed_stage3_conv
         )  # [T * N, 32, 8, 8]
         # patch_embed_stage3_pool: MaxPool2d(kernel_size=3, stride=2, padding=1)
-        patch_embed_stage3_pool = self.patch_embed_stage3_pool(
+        patch_embed_stage3_pool = self.patch_embed.stage3.pool(
             patch_embed_stage3_bn
         )  # [T * N, 32, 4, 4]
         # patch_embed_stage3_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -298,11 +307,11 @@ class Spikformer(nn.Module):
         self._patch_embed_stage3_lif_v = _v
         patch_embed_s = torch.stack(_spikes)  # [T, N, 32, 4, 4]
         # patch_embed_rpe_conv: Conv2d(in_channels=32, out_channels=32, kernel_size=3, padding=1, bias=false)
-        patch_embed_rpe_conv = self.patch_embed_rpe_conv(
+        patch_embed_rpe_conv = self.patch_embed.rpe.conv(
             patch_embed_s.flatten(0, 1)
         )  # [T * N, 32, 4, 4]
         # patch_embed_rpe_bn: BatchNorm2d(num_features=32)
-        patch_embed_rpe_bn = self.patch_embed_rpe_bn(
+        patch_embed_rpe_bn = self.patch_embed.rpe.bn(
             patch_embed_rpe_conv
         )  # [T * N, 32, 4, 4]
         # patch_embed_rpe_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -322,11 +331,11 @@ class Spikformer(nn.Module):
         # block0_flatten_1: Flatten(start=1)
         block0_tokens = patch_embed.flatten(0, 1).flatten(2)  # [T * N, 32, 16]
         # block0_attn_qkv_conv: Conv1d(in_channels=32, out_channels=96, kernel_size=1, bias=false)
-        block0_attn_qkv_conv = self.block0_attn_qkv_conv(
+        block0_attn_qkv_conv = self.block0.attn.qkv_conv(
             block0_tokens
         )  # [T * N, 96, 16]
         # block0_attn_qkv_bn: BatchNorm1d(num_features=96)
-        block0_attn_qkv_bn = self.block0_attn_qkv_bn(
+        block0_attn_qkv_bn = self.block0.attn.qkv_bn(
             block0_attn_qkv_conv
         )  # [T * N, 96, 16]
         # block0_attn_qkv_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -376,11 +385,11 @@ class Spikformer(nn.Module):
             1, 2
         )  # [T * N, 32, 16]
         # block0_attn_proj_conv: Conv1d(in_channels=32, out_channels=32, kernel_size=1, bias=false)
-        block0_attn_proj_conv = self.block0_attn_proj_conv(
+        block0_attn_proj_conv = self.block0.attn.proj_conv(
             block0_attn_heads_merged
         )  # [T * N, 32, 16]
         # block0_attn_proj_bn: BatchNorm1d(num_features=32)
-        block0_attn_proj_bn = self.block0_attn_proj_bn(
+        block0_attn_proj_bn = self.block0.attn.proj_bn(
             block0_attn_proj_conv
         )  # [T * N, 32, 16]
         # block0_attn_proj_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -398,11 +407,11 @@ class Spikformer(nn.Module):
         # block0_a: Add(block0_tokens, block0_s)
         block0_a = block0_tokens.unflatten(0, (_T, _N)) + block0_s  # [T, N, 32, 16]
         # block0_mlp_fc1_conv: Conv1d(in_channels=32, out_channels=128, kernel_size=1, bias=false)
-        block0_mlp_fc1_conv = self.block0_mlp_fc1_conv(
+        block0_mlp_fc1_conv = self.block0.mlp.fc1_conv(
             block0_a.flatten(0, 1)
         )  # [T * N, 128, 16]
         # block0_mlp_fc1_bn: BatchNorm1d(num_features=128)
-        block0_mlp_fc1_bn = self.block0_mlp_fc1_bn(
+        block0_mlp_fc1_bn = self.block0.mlp.fc1_bn(
             block0_mlp_fc1_conv
         )  # [T * N, 128, 16]
         # block0_mlp_fc1_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -418,11 +427,11 @@ class Spikformer(nn.Module):
         self._block0_mlp_fc1_lif_v = _v
         block0_mlp_fc1_lif = torch.stack(_spikes)  # [T, N, 128, 16]
         # block0_mlp_fc2_conv: Conv1d(in_channels=128, out_channels=32, kernel_size=1, bias=false)
-        block0_mlp_fc2_conv = self.block0_mlp_fc2_conv(
+        block0_mlp_fc2_conv = self.block0.mlp.fc2_conv(
             block0_mlp_fc1_lif.flatten(0, 1)
         )  # [T * N, 32, 16]
         # block0_mlp_fc2_bn: BatchNorm1d(num_features=32)
-        block0_mlp_fc2_bn = self.block0_mlp_fc2_bn(
+        block0_mlp_fc2_bn = self.block0.mlp.fc2_bn(
             block0_mlp_fc2_conv
         )  # [T * N, 32, 16]
         # block0_mlp_fc2_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)

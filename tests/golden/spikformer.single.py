@@ -151,26 +151,35 @@ class Spikformer(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.patch_embed_stage0_conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
-        self.patch_embed_stage0_bn = nn.BatchNorm2d(4)
-        self.patch_embed_stage1_conv = nn.Conv2d(4, 8, 3, padding=1, bias=False)
-        self.patch_embed_stage1_bn = nn.BatchNorm2d(8)
-        self.patch_embed_stage2_conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
-        self.patch_embed_stage2_bn = nn.BatchNorm2d(16)
-        self.patch_embed_stage2_pool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.patch_embed_stage3_conv = nn.Conv2d(16, 32, 3, padding=1, bias=False)
-        self.patch_embed_stage3_bn = nn.BatchNorm2d(32)
-        self.patch_embed_stage3_pool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.patch_embed_rpe_conv = nn.Conv2d(32, 32, 3, padding=1, bias=False)
-        self.patch_embed_rpe_bn = nn.BatchNorm2d(32)
-        self.block0_attn_qkv_conv = nn.Conv1d(32, 96, 1, bias=False)
-        self.block0_attn_qkv_bn = nn.BatchNorm1d(96)
-        self.block0_attn_proj_conv = nn.Conv1d(32, 32, 1, bias=False)
-        self.block0_attn_proj_bn = nn.BatchNorm1d(32)
-        self.block0_mlp_fc1_conv = nn.Conv1d(32, 128, 1, bias=False)
-        self.block0_mlp_fc1_bn = nn.BatchNorm1d(128)
-        self.block0_mlp_fc2_conv = nn.Conv1d(128, 32, 1, bias=False)
-        self.block0_mlp_fc2_bn = nn.BatchNorm1d(32)
+        self.patch_embed = nn.Module()
+        self.patch_embed.stage0 = nn.Module()
+        self.patch_embed.stage0.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.patch_embed.stage0.bn = nn.BatchNorm2d(4)
+        self.patch_embed.stage1 = nn.Module()
+        self.patch_embed.stage1.conv = nn.Conv2d(4, 8, 3, padding=1, bias=False)
+        self.patch_embed.stage1.bn = nn.BatchNorm2d(8)
+        self.patch_embed.stage2 = nn.Module()
+        self.patch_embed.stage2.conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+        self.patch_embed.stage2.bn = nn.BatchNorm2d(16)
+        self.patch_embed.stage2.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.patch_embed.stage3 = nn.Module()
+        self.patch_embed.stage3.conv = nn.Conv2d(16, 32, 3, padding=1, bias=False)
+        self.patch_embed.stage3.bn = nn.BatchNorm2d(32)
+        self.patch_embed.stage3.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.patch_embed.rpe = nn.Module()
+        self.patch_embed.rpe.conv = nn.Conv2d(32, 32, 3, padding=1, bias=False)
+        self.patch_embed.rpe.bn = nn.BatchNorm2d(32)
+        self.block0 = nn.Module()
+        self.block0.attn = nn.Module()
+        self.block0.attn.qkv_conv = nn.Conv1d(32, 96, 1, bias=False)
+        self.block0.attn.qkv_bn = nn.BatchNorm1d(96)
+        self.block0.attn.proj_conv = nn.Conv1d(32, 32, 1, bias=False)
+        self.block0.attn.proj_bn = nn.BatchNorm1d(32)
+        self.block0.mlp = nn.Module()
+        self.block0.mlp.fc1_conv = nn.Conv1d(32, 128, 1, bias=False)
+        self.block0.mlp.fc1_bn = nn.BatchNorm1d(128)
+        self.block0.mlp.fc2_conv = nn.Conv1d(128, 32, 1, bias=False)
+        self.block0.mlp.fc2_bn = nn.BatchNorm1d(32)
         self.reset()
 
     def reset(self) -> None:
@@ -204,15 +213,15 @@ class Spikformer(nn.Module):
         # patch_embed_stage0_conv: Conv2d(in_channels=3, out_channels=4, kernel_size=3, padding=1, bias=false)
         patch_embed_stage0_conv = F.conv2d(
             img,
-            self.patch_embed_stage0_conv.weight,
-            self.patch_embed_stage0_conv.bias,
-            self.patch_embed_stage0_conv.stride,
-            self.patch_embed_stage0_conv.padding,
-            self.patch_embed_stage0_conv.dilation,
-            self.patch_embed_stage0_conv.groups,
+            self.patch_embed.stage0.conv.weight,
+            self.patch_embed.stage0.conv.bias,
+            self.patch_embed.stage0.conv.stride,
+            self.patch_embed.stage0.conv.padding,
+            self.patch_embed.stage0.conv.dilation,
+            self.patch_embed.stage0.conv.groups,
         )  # [N, 4, 16, 16]
         # patch_embed_stage0_bn: BatchNorm2d(num_features=4)
-        patch_embed_stage0_bn = self.patch_embed_stage0_bn(
+        patch_embed_stage0_bn = self.patch_embed.stage0.bn(
             patch_embed_stage0_conv
         )  # [N, 4, 16, 16]
         # patch_embed_stage0_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -226,15 +235,15 @@ class Spikformer(nn.Module):
         # patch_embed_stage1_conv: Conv2d(in_channels=4, out_channels=8, kernel_size=3, padding=1, bias=false)
         patch_embed_stage1_conv = F.conv2d(
             patch_embed_stage0,
-            self.patch_embed_stage1_conv.weight,
-            self.patch_embed_stage1_conv.bias,
-            self.patch_embed_stage1_conv.stride,
-            self.patch_embed_stage1_conv.padding,
-            self.patch_embed_stage1_conv.dilation,
-            self.patch_embed_stage1_conv.groups,
+            self.patch_embed.stage1.conv.weight,
+            self.patch_embed.stage1.conv.bias,
+            self.patch_embed.stage1.conv.stride,
+            self.patch_embed.stage1.conv.padding,
+            self.patch_embed.stage1.conv.dilation,
+            self.patch_embed.stage1.conv.groups,
         )  # [N, 8, 16, 16]
         # patch_embed_stage1_bn: BatchNorm2d(num_features=8)
-        patch_embed_stage1_bn = self.patch_embed_stage1_bn(
+        patch_embed_stage1_bn = self.patch_embed.stage1.bn(
             patch_embed_stage1_conv
         )  # [N, 8, 16, 16]
         # patch_embed_stage1_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -248,19 +257,19 @@ class Spikformer(nn.Module):
         # patch_embed_stage2_conv: Conv2d(in_channels=8, out_channels=16, kernel_size=3, padding=1, bias=false)
         patch_embed_stage2_conv = F.conv2d(
             patch_embed_stage1,
-            self.patch_embed_stage2_conv.weight,
-            self.patch_embed_stage2_conv.bias,
-            self.patch_embed_stage2_conv.stride,
-            self.patch_embed_stage2_conv.padding,
-            self.patch_embed_stage2_conv.dilation,
-            self.patch_embed_stage2_conv.groups,
+            self.patch_embed.stage2.conv.weight,
+            self.patch_embed.stage2.conv.bias,
+            self.patch_embed.stage2.conv.stride,
+            self.patch_embed.stage2.conv.padding,
+            self.patch_embed.stage2.conv.dilation,
+            self.patch_embed.stage2.conv.groups,
         )  # [N, 16, 16, 16]
         # patch_embed_stage2_bn: BatchNorm2d(num_features=16)
-        patch_embed_stage2_bn = self.patch_embed_stage2_bn(
+        patch_embed_stage2_bn = self.patch_embed.stage2.bn(
             patch_embed_stage2_conv
         )  # [N, 16, 16, 16]
         # patch_embed_stage2_pool: MaxPool2d(kernel_size=3, stride=2, padding=1)
-        patch_embed_stage2_pool = self.patch_embed_stage2_pool(
+        patch_embed_stage2_pool = self.patch_embed.stage2.pool(
             patch_embed_stage2_bn
         )  # [N, 16, 8, 8]
         # patch_embed_stage2_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -274,19 +283,19 @@ class Spikformer(nn.Module):
         # patch_embed_stage3_conv: Conv2d(in_channels=16, out_channels=32, kernel_size=3, padding=1, bias=false)
         patch_embed_stage3_conv = F.conv2d(
             patch_embed_stage2,
-            self.patch_embed_stage3_conv.weight,
-            self.patch_embed_stage3_conv.bias,
-            self.patch_embed_stage3_conv.stride,
-            self.patch_embed_stage3_conv.padding,
-            self.patch_embed_stage3_conv.dilation,
-            self.patch_embed_stage3_conv.groups,
+            self.patch_embed.stage3.conv.weight,
+            self.patch_embed.stage3.conv.bias,
+            self.patch_embed.stage3.conv.stride,
+            self.patch_embed.stage3.conv.padding,
+            self.patch_embed.stage3.conv.dilation,
+            self.patch_embed.stage3.conv.groups,
         )  # [N, 32, 8, 8]
         # patch_embed_stage3_bn: BatchNorm2d(num_features=32)
-        patch_embed_stage3_bn = self.patch_embed_stage3_bn(
+        patch_embed_stage3_bn = self.patch_embed.stage3.bn(
             patch_embed_stage3_conv
         )  # [N, 32, 8, 8]
         # patch_embed_stage3_pool: MaxPool2d(kernel_size=3, stride=2, padding=1)
-        patch_embed_stage3_pool = self.patch_embed_stage3_pool(
+        patch_embed_stage3_pool = self.patch_embed.stage3.pool(
             patch_embed_stage3_bn
         )  # [N, 32, 4, 4]
         # patch_embed_stage3_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -300,15 +309,15 @@ class Spikformer(nn.Module):
         # patch_embed_rpe_conv: Conv2d(in_channels=32, out_channels=32, kernel_size=3, padding=1, bias=false)
         patch_embed_rpe_conv = F.conv2d(
             patch_embed_s,
-            self.patch_embed_rpe_conv.weight,
-            self.patch_embed_rpe_conv.bias,
-            self.patch_embed_rpe_conv.stride,
-            self.patch_embed_rpe_conv.padding,
-            self.patch_embed_rpe_conv.dilation,
-            self.patch_embed_rpe_conv.groups,
+            self.patch_embed.rpe.conv.weight,
+            self.patch_embed.rpe.conv.bias,
+            self.patch_embed.rpe.conv.stride,
+            self.patch_embed.rpe.conv.padding,
+            self.patch_embed.rpe.conv.dilation,
+            self.patch_embed.rpe.conv.groups,
         )  # [N, 32, 4, 4]
         # patch_embed_rpe_bn: BatchNorm2d(num_features=32)
-        patch_embed_rpe_bn = self.patch_embed_rpe_bn(
+        patch_embed_rpe_bn = self.patch_embed.rpe.bn(
             patch_embed_rpe_conv
         )  # [N, 32, 4, 4]
         # patch_embed_rpe_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -326,15 +335,15 @@ class Spikformer(nn.Module):
         # block0_attn_qkv_conv: Conv1d(in_channels=32, out_channels=96, kernel_size=1, bias=false)
         block0_attn_qkv_conv = F.conv1d(
             block0_tokens,
-            self.block0_attn_qkv_conv.weight,
-            self.block0_attn_qkv_conv.bias,
-            self.block0_attn_qkv_conv.stride,
-            self.block0_attn_qkv_conv.padding,
-            self.block0_attn_qkv_conv.dilation,
-            self.block0_attn_qkv_conv.groups,
+            self.block0.attn.qkv_conv.weight,
+            self.block0.attn.qkv_conv.bias,
+            self.block0.attn.qkv_conv.stride,
+            self.block0.attn.qkv_conv.padding,
+            self.block0.attn.qkv_conv.dilation,
+            self.block0.attn.qkv_conv.groups,
         )  # [N, 96, 16]
         # block0_attn_qkv_bn: BatchNorm1d(num_features=96)
-        block0_attn_qkv_bn = self.block0_attn_qkv_bn(
+        block0_attn_qkv_bn = self.block0.attn.qkv_bn(
             block0_attn_qkv_conv
         )  # [N, 96, 16]
         # block0_attn_qkv_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -376,15 +385,15 @@ class Spikformer(nn.Module):
         # block0_attn_proj_conv: Conv1d(in_channels=32, out_channels=32, kernel_size=1, bias=false)
         block0_attn_proj_conv = F.conv1d(
             block0_attn_heads_merged,
-            self.block0_attn_proj_conv.weight,
-            self.block0_attn_proj_conv.bias,
-            self.block0_attn_proj_conv.stride,
-            self.block0_attn_proj_conv.padding,
-            self.block0_attn_proj_conv.dilation,
-            self.block0_attn_proj_conv.groups,
+            self.block0.attn.proj_conv.weight,
+            self.block0.attn.proj_conv.bias,
+            self.block0.attn.proj_conv.stride,
+            self.block0.attn.proj_conv.padding,
+            self.block0.attn.proj_conv.dilation,
+            self.block0.attn.proj_conv.groups,
         )  # [N, 32, 16]
         # block0_attn_proj_bn: BatchNorm1d(num_features=32)
-        block0_attn_proj_bn = self.block0_attn_proj_bn(
+        block0_attn_proj_bn = self.block0.attn.proj_bn(
             block0_attn_proj_conv
         )  # [N, 32, 16]
         # block0_attn_proj_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
@@ -400,15 +409,15 @@ class Spikformer(nn.Module):
         # block0_mlp_fc1_conv: Conv1d(in_channels=32, out_channels=128, kernel_size=1, bias=false)
         block0_mlp_fc1_conv = F.conv1d(
             block0_a,
-            self.block0_mlp_fc1_conv.weight,
-            self.block0_mlp_fc1_conv.bias,
-            self.block0_mlp_fc1_conv.stride,
-            self.block0_mlp_fc1_conv.padding,
-            self.block0_mlp_fc1_conv.dilation,
-            self.block0_mlp_fc1_conv.groups,
+            self.block0.mlp.fc1_conv.weight,
+            self.block0.mlp.fc1_conv.bias,
+            self.block0.mlp.fc1_conv.stride,
+            self.block0.mlp.fc1_conv.padding,
+            self.block0.mlp.fc1_conv.dilation,
+            self.block0.mlp.fc1_conv.groups,
         )  # [N, 128, 16]
         # block0_mlp_fc1_bn: BatchNorm1d(num_features=128)
-        block0_mlp_fc1_bn = self.block0_mlp_fc1_bn(block0_mlp_fc1_conv)  # [N, 128, 16]
+        block0_mlp_fc1_bn = self.block0.mlp.fc1_bn(block0_mlp_fc1_conv)  # [N, 128, 16]
         # block0_mlp_fc1_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
         _v = _state(self._block0_mlp_fc1_lif_v, block0_mlp_fc1_bn, 0.0)
         _h = _v + (block0_mlp_fc1_bn - _v) / 2.0
@@ -420,15 +429,15 @@ class Spikformer(nn.Module):
         # block0_mlp_fc2_conv: Conv1d(in_channels=128, out_channels=32, kernel_size=1, bias=false)
         block0_mlp_fc2_conv = F.conv1d(
             block0_mlp_fc1_lif,
-            self.block0_mlp_fc2_conv.weight,
-            self.block0_mlp_fc2_conv.bias,
-            self.block0_mlp_fc2_conv.stride,
-            self.block0_mlp_fc2_conv.padding,
-            self.block0_mlp_fc2_conv.dilation,
-            self.block0_mlp_fc2_conv.groups,
+            self.block0.mlp.fc2_conv.weight,
+            self.block0.mlp.fc2_conv.bias,
+            self.block0.mlp.fc2_conv.stride,
+            self.block0.mlp.fc2_conv.padding,
+            self.block0.mlp.fc2_conv.dilation,
+            self.block0.mlp.fc2_conv.groups,
         )  # [N, 32, 16]
         # block0_mlp_fc2_bn: BatchNorm1d(num_features=32)
-        block0_mlp_fc2_bn = self.block0_mlp_fc2_bn(block0_mlp_fc2_conv)  # [N, 32, 16]
+        block0_mlp_fc2_bn = self.block0.mlp.fc2_bn(block0_mlp_fc2_conv)  # [N, 32, 16]
         # block0_mlp_fc2_lif: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
         _v = _state(self._block0_mlp_fc2_lif_v, block0_mlp_fc2_bn, 0.0)
         _h = _v + (block0_mlp_fc2_bn - _v) / 2.0

@@ -47,6 +47,7 @@ from snndsl.backends.torch.naming import (
     ModuleNames,
     code_name,
     module_names,
+    owns_module,
     respell_locals,
 )
 from snndsl.backends.torch.printer import PythonPrinter, format_const
@@ -72,7 +73,7 @@ from snndsl.resources import resource_dir
 from snndsl.semantics.catalogue import OPS
 from snndsl.semantics.evaluate import describe
 
-Stmt = tuple[str, Code]  # (targets, value) of a statement laid out later
+Stmt = tuple[str | Code, Code]  # (targets, value) of a statement laid out later
 
 
 class Lowering(Protocol):
@@ -243,21 +244,35 @@ class _Layout:
         return Atom("_xs"), self.stmt("_xs", seq)
 
 
-def _direct_call(n: ir.LayerIR, src: str) -> Code | None:
+def _path(path: tuple[str, ...]) -> Code:
+    """The expression reaching the module at ``path`` as code (``self.layer2[0].conv1``:
+    a subscript ruff may split), the same text as ``naming.module_ref``."""
+    code: Code = Atom("self")
+    for part in path:
+        code = Sub(code, Atom(part), split=True) if part.isdigit() else Attr(code, part)
+    return code
+
+
+def _module(node: ir.LayerIR | ir.NeuronIR | ir.ParallelIR) -> Code:
+    return _path(ir.module_path(node))
+
+
+def _direct_call(n: ir.LayerIR, src: str, m: Code) -> Code | None:
     """The functional call a layer's forward makes, for the single-step form: it skips
     nn.Module's call machinery once per layer and step (the same computation).  Which
-    call, and when, is the catalogue's ``functional``; this prints it."""
+    call, and when, is the catalogue's ``functional``; this prints it (``m`` reaches the
+    layer's module)."""
     op = OPS[n.op]
     functional = op.functional
     if functional is None or not functional.applies(op.ctor_values(n.ctor_args)):
         return None
-    m = f"self.{n.attr}"
-    return call(f"F.{functional.function}", src, *(f"{m}.{a}" for a in functional.attrs))
+    return call(f"F.{functional.function}", src, *(Attr(m, a) for a in functional.attrs))
 
 
 def _layer_block(n: ir.LayerIR, lay: _Layout, prefix: str) -> views.Block:
-    value = call(f"self.{n.attr}", lay.as_folded(n.source))
-    direct = None if lay.multi else _direct_call(n, n.source)
+    module = _module(n)
+    value = call(module, lay.as_folded(n.source))
+    direct = None if lay.multi else _direct_call(n, n.source, module)
     if direct is not None:
         value = direct
         lay.needs_functional = True
@@ -446,27 +461,42 @@ def _tensor_value(init: ir.TensorInit, shape: tuple[int, ...]) -> Code:
     return call("torch.empty", *map(str, shape if len(shape) == 2 else (1, *shape)))
 
 
-def _parallel_init(n: ir.ParallelIR) -> list[Stmt]:
-    return [(f"self.{n.attr}", Atom("nn.Module()")), *_tensor_init(n.attr, n.tensors)]
+def _holders(m: Code, names: list[str], made: set[str]) -> list[Stmt]:
+    """The ``nn.Module()`` each dotted tensor name of the layer ``m`` needs on its way
+    (``recurrent.weight``: ``m.recurrent``), each once (``made``)."""
+    lines: list[Stmt] = []
+    for name in names:
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            holder = ".".join(parts[:i])
+            if holder not in made:
+                made.add(holder)
+                lines.append((Attr(m, holder), Atom("nn.Module()")))
+    return lines
 
 
-def _tensor_init(a: str, tensors: tuple[ir.TensorIR, ...]) -> list[Stmt]:
-    """The statements creating a layer's tensors in its submodule ``self.<a>``."""
+def _tensor_init(m: Code, tensors: tuple[ir.TensorIR, ...], made: set[str]) -> list[Stmt]:
+    """The statements creating a layer's tensors in its submodule ``m``
+    (``self.sn1``; a dotted name in a submodule of it)."""
     lines: list[Stmt] = []
     for t in tensors:
-        target = f"self.{a}.{t.name}"
+        lines.extend(_holders(m, [t.name], made))
+        target = Attr(m, t.name)
         value = _tensor_value(t.init, t.shape)
         if t.learnable:
             lines.append((target, call("nn.Parameter", value)))
         else:
-            lines.append(("", call(f"self.{a}.register_buffer", f'"{t.name}"', value)))
+            holder, _, leaf = t.name.rpartition(".")
+            owner = Attr(m, holder) if holder else m
+            lines.append(("", call(Attr(owner, "register_buffer"), f'"{leaf}"', value)))
         if isinstance(t.init, ir.Kaiming):
             init = call("nn.init.kaiming_uniform_", target, Kw("a", Atom(format_const(t.init.a))))
             lines.append(("", init))
             if len(t.shape) == 1 and t.learnable:
-                lines.append((target, call("nn.Parameter", f"{target}.data[0]")))
+                first_row = Sub(Attr(target, "data"), Atom("0"))
+                lines.append((target, call("nn.Parameter", first_row)))
             elif len(t.shape) == 1:  # assigning a tensor to a buffer's name replaces it
-                lines.append((target, Sub(Atom(target), Atom("0"))))
+                lines.append((target, Sub(target, Atom("0"))))
     return lines
 
 
@@ -485,11 +515,11 @@ class _ParallelPrinter(PythonPrinter):
 
 def _parallel_block(n: ir.ParallelIR, lay: _Layout, prefix: str) -> views.Block:
     shape = _shape(prefix, n.shape)
-    printer = _ParallelPrinter(lay.printer.surrogates, lay.printer.strict)
+    printer = _ParallelPrinter(lay.printer.surrogates, lay.printer.strict, lay.names.modules)
     sliding = f"_p.{n.sliding}" if n.sliding else None
     common = {
         "comment": _comment(f"{n.attr}: {n.spec}"),
-        "load": lay.stmt("_p", f"self.{n.attr}"),
+        "load": lay.stmt("_p", _module(n)),
         "spike_lines": [lay.expr(x.target, x.value, printer=printer) for x in n.spike_steps],
         "spike": lay.expr("_spike", n.spike, printer=printer),
         "setup_lines": [lay.expr(x.target, x.value, printer=printer) for x in n.setup],
@@ -737,21 +767,38 @@ def _ctor_arg(arg: ir.Binding) -> Code | Kw:
     return value if arg.name is None else Kw(arg.name, value)
 
 
-def _init_lines(net: ir.NetworkIR) -> list[str]:
+def _init_lines(net: ir.NetworkIR, names: ModuleNames) -> list[str]:
     stmts: list[Stmt] = []
+    groups = {g.path: g for g in names.groups}
+    made: set[tuple[str, ...]] = set()
     for node in net.nodes:
+        if not owns_module(node):
+            continue
+        path = ir.module_path(node)
+        for i in range(1, len(path)):  # its groups, each made before its first member
+            group = groups[path[:i]]
+            if group.path in made:
+                continue
+            made.add(group.path)
+            if group.size is None:
+                stmts.append((_path(group.path), Atom("nn.Module()")))
+            else:  # every position an nn.Identity() until a module takes it
+                each = Atom(f"nn.Identity() for _ in range({group.size})")
+                stmts.append((_path(group.path), call("nn.ModuleList", each)))
+        m = _module(node)
         if isinstance(node, ir.LayerIR):
             args = [_ctor_arg(a) for a in node.ctor_args]
-            stmts.append((f"self.{node.attr}", call(OPS[node.op].ctor, *args)))
-        elif isinstance(node, ir.NeuronIR) and (node.learn or node.tensors):
-            # learnable scalars, under the layer's name as SpikingJelly keeps them
-            stmts.append((f"self.{node.attr}", Atom("nn.Module()")))
-            for learn in node.learn:
+            stmts.append((m, call(OPS[node.op].ctor, *args)))
+        else:
+            # a neuron's learnable scalars and tensors, under the layer's name as
+            # SpikingJelly keeps them; a parallel neuron's tensors
+            stmts.append((m, Atom("nn.Module()")))
+            holders: set[str] = set()
+            for learn in node.learn if isinstance(node, ir.NeuronIR) else ():
                 value = call("nn.Parameter", call("torch.tensor", format_const(learn.value)))
-                stmts.append((f"self.{node.attr}.{learn.name}", value))
-            stmts.extend(_tensor_init(node.attr, node.tensors))
-        elif isinstance(node, ir.ParallelIR):
-            stmts.extend(_parallel_init(node))
+                stmts.extend(_holders(m, [learn.name], holders))
+                stmts.append((Attr(m, learn.name), value))
+            stmts.extend(_tensor_init(m, node.tensors, holders))
     return [layout.lines(target, value, 8) for target, value in stmts]
 
 
@@ -928,7 +975,7 @@ def render_module(
     multi = mode == "multi"
     prefix = "T, N" if multi else "N"
     names = module_names(net)
-    printer = PythonPrinter(names.surrogates, names.strict)
+    printer = PythonPrinter(names.surrogates, names.strict, names.modules)
     classes = set(names.surrogates.values()) | set(names.strict.values())
     taken = {
         ir.NeuronIR: frozenset(GENERATED_HELPERS | classes),
@@ -1025,7 +1072,7 @@ def render_module(
         sliding=multi and any(p.sliding for p in net.parallels),
         class_name=net.name,
         class_doc=f"The {net.name} network ({mode}-step form), generated by snndsl.",
-        init_lines=_init_lines(net),
+        init_lines=_init_lines(net, names),
         reset_lines=reset_lines,
         forward_def=layout.joined(
             layout.header("def forward", call("", *signature), 4, f" -> {return_type}:")

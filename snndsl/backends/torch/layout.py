@@ -53,10 +53,12 @@ class Attr:
 
 @dataclass(frozen=True)
 class Sub:
-    """``value[index]``."""
+    """``value[index]``; ``split``: a subscript ruff splits before the brackets after it
+    (a numbered group's member in a module path, ``self.layer3[\n    1\n].conv1(x)``)."""
 
     value: Code
     index: Code
+    split: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ def _doc(c: Code):
         return [_doc(c.func), _brackets("(", _Group(_joined(args, len(args) > 1)), ")")]
     if isinstance(c, Attr):
         return [_doc(c.value), ".", c.name]
+    if isinstance(c, Sub) and c.split:
+        return [_doc(c.value), _brackets("[", _doc(c.index), "]")]
     if isinstance(c, Sub):  # a subscript stays on its line (ruff splits it only last)
         return [_doc(c.value), "[", _doc(c.index), "]"]
     if isinstance(c, Tup):
@@ -315,10 +319,71 @@ def _fits_all(lines: list[str], indent: int) -> bool:
     )
 
 
-def statement(targets: str, value: Code, indent: int, comment: str = "") -> list[str]:
+def statement(targets: str | Code, value: Code, indent: int, comment: str = "") -> list[str]:
     """``targets = value  # comment`` (or the bare ``value`` when ``targets`` is empty)
     from column ``indent``, as ruff formats it.  The first line carries no indentation;
     the continuation lines carry all of theirs.
+
+    A statement with a subscript (a layer in a numbered group, ``self.layer3[1].conv1``)
+    that would still have a line too long is kept on one line marked ``# fmt: skip``:
+    ruff would split the subscript itself, which these layouts do not model.
+    """
+    suffix = f"  # {comment}" if comment else ""
+    if not isinstance(targets, str):  # a target given as code: a module path
+        target = flat(targets)
+        one = f"{target} = {flat(value)}{suffix}"
+        if not _has_subscript(targets):
+            return _statement(target, value, indent, comment)
+        if indent + len(one) <= LINE_LENGTH:
+            return [one]
+        # the value's own brackets split; else ruff would split the target's subscripts
+        own = _own_brackets(value)
+        if own is not None:
+            own_lines = _print([f"{target} = ", own], indent)
+            own_lines[-1] += suffix
+            if _fits_all(own_lines, indent):
+                return own_lines
+        return [f"{one}  # fmt: skip"]
+    laid = _statement(targets, value, indent, comment)
+    too_long = indent + len(laid[0]) > LINE_LENGTH or any(len(x) > LINE_LENGTH for x in laid)
+    if too_long and _has_subscript(value):
+        one = (f"{targets} = " if targets else "") + flat(value)
+        return [f"{one}{suffix}  # fmt: skip"]
+    return laid
+
+
+def _split_head(c: Code) -> bool:
+    """Whether ``c`` is a call whose callee has a splitting subscript
+    (``self.layer3[1].conv1(x)``)."""
+    if not isinstance(c, Call):
+        return False
+    func = c.func
+    while isinstance(func, (Attr, Sub)):
+        if isinstance(func, Sub) and func.split:
+            return True
+        func = func.value
+    return False
+
+
+def _has_subscript(c: Code) -> bool:
+    """Whether ``c`` reaches a layer in a numbered group (a splitting subscript)."""
+    if isinstance(c, Sub):
+        return c.split or _has_subscript(c.value)
+    if isinstance(c, Kw):
+        return _has_subscript(c.value)
+    if isinstance(c, Call):
+        return _has_subscript(c.func) or any(_has_subscript(a) for a in c.args)
+    if isinstance(c, Attr):
+        return _has_subscript(c.value)
+    if isinstance(c, (Tup, Lst)):
+        return any(_has_subscript(i) for i in c.items)
+    if isinstance(c, (Chain, Logic)):
+        return _has_subscript(c.first) or any(_has_subscript(o) for _, o in c.rest)
+    return False
+
+
+def _statement(targets: str, value: Code, indent: int, comment: str = "") -> list[str]:
+    """:func:`statement` as ruff lays it out when no subscript needs splitting.
 
     ruff's order: everything on one line; the value's own last brackets split (when
     all its lines then fit); the value alone inside parentheses; and when nothing fits,
@@ -330,6 +395,11 @@ def statement(targets: str, value: Code, indent: int, comment: str = "") -> list
     one = head + flat(value) + suffix
     if indent + len(one) <= LINE_LENGTH:
         return [one]
+    if _split_head(value):  # its subscripts split first, then its arguments
+        normal = _print([head, _doc(value)], indent)
+        normal[-1] += suffix
+        if _fits_all(normal, indent):
+            return normal
     own = _own_brackets(value)
     own_lines = None
     if own is not None:
@@ -370,7 +440,7 @@ def statement(targets: str, value: Code, indent: int, comment: str = "") -> list
     return own_lines
 
 
-def lines(targets: str, value: Code, indent: int, comment: str = "", shift: int = 0) -> str:
+def lines(targets: str | Code, value: Code, indent: int, comment: str = "", shift: int = 0) -> str:
     """:func:`statement` as one string for a template line: laid out for column
     ``indent``, continuation lines ``shift`` columns left of it (a template that
     indents the whole block further afterwards adds them back)."""

@@ -8,6 +8,12 @@ and locals that cannot clash with the helpers and locals its ``forward`` uses.  
 them are handed out here, by :class:`snndsl.names.Namespace`, in node order, so the
 result is deterministic.  The oracle and the cross-check read state through
 :func:`module_names` too, so they always agree with the generated module.
+
+The layers' modules sit at their IR module paths (``ir.module_path``): a group of
+named members is an ``nn.Module()``, a numbered one an ``nn.ModuleList`` (positions no
+module takes hold an ``nn.Identity()``), so ``state_dict`` keys are the paths
+(``layer2.0.downsample.1.weight``); :func:`module_ref` spells the expression reaching
+one (``self.layer2[0].downsample[1]``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,53 @@ def surrogate_class(key: ir.SurrogateKey) -> str:
 
 
 @dataclass(frozen=True)
+class Group:
+    """A group of layers in the generated module: ``size`` positions (an
+    ``nn.ModuleList``), or named members (``size`` None: an ``nn.Module()``)."""
+
+    path: tuple[str, ...]
+    size: int | None
+
+
+def module_ref(path: tuple[str, ...]) -> str:
+    """The expression reaching the module at ``path``: ``self.layer2[0].downsample[1]``."""
+    return "self" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
+
+
+# the nodes that record where their step sits in groups
+_PLACED = (ir.LayerIR, ir.NeuronIR, ir.ParallelIR, ir.TensorOpIR, ir.DropoutIR)
+
+
+def owns_module(node: ir.Node) -> bool:
+    """Whether the generated module keeps a submodule for ``node``: a layer, a neuron
+    layer with parameters or buffers, a parallel neuron."""
+    if isinstance(node, ir.NeuronIR):
+        return bool(node.learn or node.tensors)
+    return isinstance(node, (ir.LayerIR, ir.ParallelIR))
+
+
+def module_groups(net: ir.NetworkIR) -> tuple[Group, ...]:
+    """Every group some module sits in, in order of first use (a group before its
+    members); a numbered group is as long as its last position, so a step that holds
+    no module (Flatten, Dropout, VotingLayer, a neuron without parameters) keeps its
+    index, an ``nn.Identity()``, as in torch's Sequential."""
+    sizes: dict[tuple[str, ...], int | None] = {}
+    for node in net.nodes:
+        if not owns_module(node):
+            continue
+        path = ir.module_path(node)
+        for i in range(1, len(path)):
+            sizes.setdefault(path[:i], 0 if path[i].isdigit() else None)
+    for node in net.nodes:
+        path = node.path if isinstance(node, _PLACED) else ()
+        for i in range(1, len(path)):
+            size = sizes.get(path[:i])
+            if size is not None:
+                sizes[path[:i]] = max(size, int(path[i]) + 1)
+    return tuple(Group(path, size) for path, size in sizes.items())
+
+
+@dataclass(frozen=True)
 class ModuleNames:
     """Attribute and class names of one generated module (both forms use the same)."""
 
@@ -44,6 +97,8 @@ class ModuleNames:
     queues: dict[str, str]  # parallel neuron label -> attribute holding past inputs
     steps: dict[str, str]  # parallel neuron label -> attribute counting its steps
     strict: dict[ir.SurrogateKey, str] = field(default_factory=dict)  # strict variants
+    modules: dict[str, str] = field(default_factory=dict)  # layer attr -> its module
+    groups: tuple[Group, ...] = ()  # the groups holding modules, outermost first
 
     def state(self, neuron: ir.NeuronIR, state: str) -> str:
         return self.states[(neuron.attr, state)]
@@ -52,9 +107,12 @@ class ModuleNames:
 def module_names(net: ir.NetworkIR) -> ModuleNames:
     """Every generated attribute and class name of ``net``'s modules."""
     attrs = Namespace(RESERVED | NN_MODULE_PRIVATE)
+    modules: dict[str, str] = {}
     for node in net.nodes:  # spec names stay what they are
         if isinstance(node, (ir.LayerIR, ir.NeuronIR, ir.ParallelIR)):
             attrs.reserve(node.attr)
+            attrs.reserve(ir.module_path(node)[0])
+            modules[node.attr] = module_ref(ir.module_path(node))
         if isinstance(node, ir.NeuronIR) and node.v_seq:
             attrs.reserve(node.v_seq)
     states: dict[tuple[str, str], str] = {}
@@ -81,7 +139,9 @@ def module_names(net: ir.NetworkIR) -> ModuleNames:
         for s in net.surrogates
         if s.key in used
     }
-    return ModuleNames(surrogates, states, masks, delays, queues, steps, strict)
+    return ModuleNames(
+        surrogates, states, masks, delays, queues, steps, strict, modules, module_groups(net)
+    )
 
 
 def strict_spikes(net: ir.NetworkIR) -> set[ir.SurrogateKey]:

@@ -102,23 +102,27 @@ class PythonPrinter:
     - :meth:`constant`: a number, re-emitted from its parsed value.
 
     ``surrogates`` maps each surrogate to the name of its generated class, ``strict``
-    each surrogate a strict spike (``fire a > b``) uses to the class of that variant.
+    each surrogate a strict spike (``fire a > b``) uses to the class of that variant,
+    ``modules`` each layer (by its IR attr) to the expression reaching its module
+    (``self.layer1[0].sn1``; a layer it does not name is ``self.<attr>``).
     """
 
     def __init__(
         self,
         surrogates: Mapping[SurrogateKey, str] | None = None,
         strict: Mapping[SurrogateKey, str] | None = None,
+        modules: Mapping[str, str] | None = None,
     ):
         self.surrogates = dict(surrogates or {})
         self.strict = dict(strict or {})
+        self.modules = dict(modules or {})
 
     # ------------------------------------------------------------------ hooks
     def variable(self, name: str) -> str:
         return name
 
     def parameter(self, layer: str, name: str) -> str:
-        return f"self.{layer}.{name}"
+        return f"{self.modules.get(layer, f'self.{layer}')}.{name}"
 
     def function(self, name: str) -> str:
         return TORCH_FUNCTIONS[name]
