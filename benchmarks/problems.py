@@ -57,10 +57,20 @@ CONFIG = {
 }
 
 
+# Full sizes on a GPU, where CONFIG's CPU sizes would time kernel launches more than the
+# neurons: P1 and P1H at 256 samples (67M and 134M neuron updates per pass), P2 at 128.
+CUDA_CONFIG = {
+    "P1": {"T": 16, "N": 256, "reps": 25},
+    "P1H": {"T": 32, "N": 256, "reps": 25},
+    "NEURON": {"T": 16, "N": 256, "reps": 25},
+    "P2": {"T": 8, "N": 128, "reps": 15},
+}
 DTYPES = {"P1H": torch.float16}  # every other problem runs in float32
 
 
 def config(problem: str, quick: bool) -> dict:
+    if not quick and harness.device() == "cuda" and problem in CUDA_CONFIG:
+        return CUDA_CONFIG[problem]
     return CONFIG[problem][1 if quick else 0]
 
 
@@ -128,6 +138,7 @@ SNNTORCH_NOTE = (
 # SJ_<KIND>_CUDA_IMPLEMENTATION setting); earlier versions take ``backend=`` (torch / cupy).
 SJ_IMPLEMENTATIONS = ("torch", "triton", "cuda", "cupy")
 SJ_NODES = {"lif": "LIFNode", "eif": "EIFNode", "izhikevich": "IzhikevichNode"}
+SJ_OPS = {"lif": "lif", "eif": "eif", "izhikevich": "izhikevich"}  # spikingjelly._ops.<name>
 
 
 def sj_implementations() -> tuple[str, ...]:
@@ -152,7 +163,7 @@ def sj_select(kind: str, impl: str) -> tuple[dict, Callable[[], None]]:
         return {"backend": impl}, lambda: None
     if harness.device() == "cpu":
         return {}, lambda: None  # one implementation: nothing to choose
-    selection = importlib.import_module(f"spikingjelly._ops.{kind}")._selection
+    selection = importlib.import_module(f"spikingjelly._ops.{SJ_OPS[kind]}")._selection
 
     def select() -> None:
         if selection._requested != impl:
@@ -344,7 +355,9 @@ def p1_variants(quick: bool, problem: str = "P1") -> list[Variant]:
 
         def make_sj_single() -> Bench:
             net = sj_lif("s")
-            return train_bench(net, x, looped(net), sj_reset(net), input_grad=True)
+            bench = train_bench(net, x, looped(net), sj_reset(net), input_grad=True)
+            bench.before = sj_select("lif", "auto")[1]  # SpikingJelly's own choice
+            return bench
 
         out.append(Variant("spikingjelly single, loop over T", make_sj_single))
     if snntorch_module() is None:
@@ -543,7 +556,9 @@ def p3_variants(quick: bool) -> list[Variant]:
                 OrderedDict(fc=layer.Linear(2048, 2048, step_mode="m"), sn=sj_lif("m"))
             )
             load_weights(net, state)
-            return train_bench(net, x, net, sj_reset(net))
+            bench = train_bench(net, x, net, sj_reset(net))
+            bench.before = sj_select("lif", "auto")[1]  # SpikingJelly's own choice
+            return bench
 
         out.append(Variant("spikingjelly multi", make_sj))
 

@@ -379,3 +379,58 @@ def test_device_cuda_without_a_gpu_is_a_usage_error():
         timeout=120,
     )
     assert proc.returncode == 2 and "no CUDA device" in proc.stderr
+
+
+def test_gpu_memory_table_reads_the_allocator_counters(bench_modules, monkeypatch):
+    """The GPU memory section's plumbing without a GPU: torch.cuda's counters stand in
+    for a device whose steps allocate a known amount each."""
+    harness, problems, _ = bench_modules
+    import torch
+
+    monkeypatch.setenv(harness.DEVICE_ENV, "cuda")
+    counters = {"allocated": 3 * 2**20, "peak": 0}
+    for name in ("synchronize", "empty_cache"):
+        monkeypatch.setattr(torch.cuda, name, lambda: None)
+    monkeypatch.setattr(
+        torch.cuda, "reset_peak_memory_stats", lambda: counters.update(peak=counters["allocated"])
+    )
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda: counters["allocated"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda: counters["peak"])
+
+    def allocating(mib: int):
+        def step():
+            counters["peak"] = max(counters["peak"], counters["allocated"] + mib * 2**20)
+
+        return lambda: problems.Bench(step, dict)
+
+    def broken():
+        raise RuntimeError("no cupy")
+
+    def fake_problem(quick):
+        return [
+            problems.Variant("snndsl multi", allocating(10), memory=True),
+            problems.Variant("spikingjelly multi [torch]", allocating(20), memory=True),
+            problems.Variant("spikingjelly multi [cupy]", broken, memory=True),
+            problems.Variant("not in the table", allocating(1)),
+            problems.Variant("floor: relu(x)", allocating(5), memory=True),
+        ]
+
+    monkeypatch.setattr(problems, "MEMORY_PROBLEMS", {"P1": fake_problem})
+    monkeypatch.setattr(problems, "p1h_variants", fake_problem)
+    text = problems.section_mem(quick=True)
+    assert "max_memory_allocated" in text
+    p1, p1h = tables(text)
+    assert p1 == p1h
+    assert p1[0][:5] == [
+        "variant",
+        "peak (MiB)",
+        "÷ snndsl multi",
+        "÷ spikingjelly multi [torch]",
+        "÷ floor: relu(x)",
+    ]
+    rows = {row[0]: row[1:] for row in p1[1:]}
+    assert rows["snndsl multi"] == ["10.0", "1.00×", "0.50×", "2.00×", ""]
+    assert rows["floor: relu(x)"][:4] == ["5.00", "0.50×", "0.25×", "1.00×"]
+    assert rows["spikingjelly multi [cupy]"][:4] == ["—"] * 4
+    assert rows["spikingjelly multi [cupy]"][4] == "not measured: RuntimeError: no cupy"
+    assert "not in the table" not in rows
