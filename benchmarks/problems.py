@@ -662,7 +662,8 @@ def build_and_check(variants: list[Variant]) -> tuple[dict[str, Bench], list[Row
             y = bench.step()
             harness.sync()
         except Exception as exc:  # an implementation this machine cannot run
-            notes[v.label] = f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            reason = (str(exc).splitlines() or [""])[0][:160]
+            notes[v.label] = f"skipped: {type(exc).__name__}: {reason}"
             continue
         benches[v.label] = bench
         first[v.label] = time.perf_counter() - t0

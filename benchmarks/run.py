@@ -173,6 +173,7 @@ def run_many(argv: list[str], args: argparse.Namespace) -> int:
     JSON, then one report of their medians and ranges (aggregate.py)."""
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = f"python {shlex.join([sys.argv[0], *argv])}"
+    top = header([sys.argv[0], *argv], started, args)  # the checkout and load at the start
     runs, status = [], 0
     with tempfile.TemporaryDirectory(prefix="snndsl-bench-") as tmp:
         for i in range(args.runs):
@@ -193,7 +194,6 @@ def run_many(argv: list[str], args: argparse.Namespace) -> int:
                 return code or 1
             status = max(status, code)
             runs.append(json.loads(data.read_text(encoding="utf-8")))
-    top = header([sys.argv[0], *argv], started, args)
     text = aggregate.report(top, runs, command)
     write_atomic(Path(args.out), text)
     print(text)
