@@ -160,6 +160,55 @@ def set_device(name: str) -> None:
     os.environ[DEVICE_ENV] = name
 
 
+# glibc's malloc policy while timing (``mallopt`` parameters): "keep" holds freed memory
+# for reuse, as the caching allocators do (jemalloc and tcmalloc, which PyTorch's CPU
+# tuning guide recommends, and CUDA's on a GPU); "glibc" leaves its defaults alone.
+MALLOC_POLICIES = ("keep", "glibc")
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_KEEP = 1 << 30  # 1 GiB: no block the problems allocate is mapped on its own or trimmed
+_malloc_policy = "glibc"
+
+
+def set_malloc_policy(policy: str) -> bool:
+    """Apply ``policy`` to this process's glibc allocator; False where there is no glibc
+    (then the platform's allocator runs as it is, and the report says so).
+
+    Why: with glibc's defaults a block of 32 MiB or more (a [T, N, ...] tensor of P1) is
+    mapped fresh on every allocation and each of its 4 KiB pages faults in, zeroed, when
+    first written; smaller blocks come from the heap, whose top is returned to the system
+    whenever enough of it is free.  How many pages a call faults in then depends on what
+    the process allocated and freed before it, which in a round-robin is the previous
+    variant: the same variant measured 15 ms or 50 ms on P1 from one repetition to the
+    next.  Keeping freed memory makes every call after the warm-up find its memory
+    resident, so the times measure the computation."""
+    global _malloc_policy
+    if policy not in MALLOC_POLICIES:
+        raise ValueError(f"unknown malloc policy {policy!r}; choose from {MALLOC_POLICIES}")
+    if policy == "glibc":
+        _malloc_policy = policy
+        return True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        ok = all(
+            libc.mallopt(param, value) == 1
+            for param, value in (
+                (_M_MMAP_THRESHOLD, _KEEP),
+                (_M_TRIM_THRESHOLD, _KEEP),
+                (_M_TOP_PAD, 64 << 20),
+            )
+        )
+    except (OSError, AttributeError):
+        ok = False
+    _malloc_policy = policy if ok else "platform default (mallopt unavailable)"
+    return ok
+
+
+def malloc_policy() -> str:
+    return _malloc_policy
+
+
 def sync() -> None:
     """Wait for the device's queued work, so a timer read after it covers that work."""
     if device() == "cuda":
@@ -461,6 +510,17 @@ def compile_cache_state() -> str:
     return f"{files:,} files in {path}"
 
 
+def _describe_malloc() -> str:
+    if _malloc_policy == "keep":
+        return (
+            "keep: glibc holds freed memory for reuse (mallopt: mmap and trim thresholds "
+            "1 GiB), as a caching allocator does"
+        )
+    if _malloc_policy == "glibc":
+        return "glibc's defaults (large blocks mapped and unmapped per allocation)"
+    return _malloc_policy
+
+
 def machine_rows(argv: Sequence[str], started: str) -> list[tuple[str, str]]:
     import torch
 
@@ -496,6 +556,7 @@ def machine_rows(argv: Sequence[str], started: str) -> list[tuple[str, str]]:
         ("snndsl", snndsl_version),
         ("snndsl variants", describe_variants()),
         ("torch.compile cache at start", compile_cache_state()),
+        ("CPU memory allocator (--malloc)", _describe_malloc()),
         ("command", f"`python {shlex.join(argv)}`"),
         ("date", started),
         ("load average at start (1, 5, 15 min)", load),

@@ -67,6 +67,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="run the suite this many times, each in a fresh process, and report every "
         "number's median and range over the runs, claims at the low end (default: 1)",
     )
+    parser.add_argument(
+        "--malloc",
+        choices=harness.MALLOC_POLICIES,
+        default="keep",
+        help="glibc's allocator while timing: keep freed memory for reuse, as a caching "
+        "allocator does (default), or glibc's defaults, whose page faults on large "
+        "tensors depend on what ran before (see harness.set_malloc_policy)",
+    )
     parser.add_argument("--json", default=None, help=argparse.SUPPRESS)  # one run's data
     parser.add_argument(
         "--threads",
@@ -158,7 +166,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def child_args(args: argparse.Namespace) -> list[str]:
     """The options of one run of a ``--runs`` report (everything but --runs/--out/--json)."""
-    out = ["--only", ",".join(args.only), "--device", args.device]
+    out = ["--only", ",".join(args.only), "--device", args.device, "--malloc", args.malloc]
     if args.quick:
         out.append("--quick")
     if args.threads is not None:
@@ -216,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"benchmarks/run.py: {exc}", file=sys.stderr)
         return 2
+    harness.set_malloc_policy(args.malloc)  # (in a --runs parent: for its header)
     if args.runs > 1:
         return run_many(argv, args)
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -434,3 +434,12 @@ def test_gpu_memory_table_reads_the_allocator_counters(bench_modules, monkeypatc
     assert rows["spikingjelly multi [cupy]"][:4] == ["—"] * 4
     assert rows["spikingjelly multi [cupy]"][4] == "not measured: RuntimeError: no cupy"
     assert "not in the table" not in rows
+
+
+def test_malloc_policies(bench_modules):
+    harness, _, _ = bench_modules
+    with pytest.raises(ValueError, match="unknown malloc policy"):
+        harness.set_malloc_policy("tcmalloc")
+    assert harness.set_malloc_policy("glibc") and harness.malloc_policy() == "glibc"
+    rows = dict(harness.machine_rows(["run.py"], "now"))
+    assert rows["CPU memory allocator (--malloc)"].startswith("glibc's defaults")
