@@ -28,9 +28,15 @@ SPECS = BENCH_DIR / "specs"
 
 THREADS_ENV = "SNNDSL_BENCH_THREADS"
 BACKENDS_ENV = "SNNDSL_BENCH_BACKENDS"
+DEVICE_ENV = "SNNDSL_BENCH_DEVICE"
+DEVICES = ("cpu", "cuda")
 
 # Variants left out (not loadable here, or identical to another); run.py lists these.
 VARIANT_NOTES: list[str] = []
+# Every table of this run as data (md_table records it) and every timing table's medians
+# in seconds by label: what ``run.py --json`` writes and aggregate.py combines over runs.
+TABLES: list[dict] = []
+MEDIANS: dict[str, dict[str, float]] = {}
 
 
 # --------------------------------------------------------------------------- variants
@@ -80,7 +86,12 @@ def available_backends() -> tuple[str, ...]:
 
     if "backend" not in inspect.signature(snndsl.load).parameters:
         return ("default",)
-    return tuple(getattr(snndsl, "BACKENDS", ("default",)))
+    try:  # the registry now, so a backend registered after import (triton) is included
+        from snndsl.backends import registry
+
+        return registry.names()
+    except ImportError:
+        return tuple(getattr(snndsl, "BACKENDS", ("default",)))
 
 
 def default_backend() -> str:
@@ -132,6 +143,80 @@ def describe_variants() -> str:
     return "; ".join(names)
 
 
+def device() -> str:
+    """The device the problems run on: ``cpu`` unless run.py was given ``--device``."""
+    return os.environ.get(DEVICE_ENV) or "cpu"
+
+
+def set_device(name: str) -> None:
+    """Run on ``name`` here and in the subprocesses; a CUDA device must be usable."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; choose from {DEVICES}")
+    if name == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda: torch sees no CUDA device here")
+    os.environ[DEVICE_ENV] = name
+
+
+# glibc's malloc policy while timing (``mallopt`` parameters): "keep" holds freed memory
+# for reuse, as the caching allocators do (jemalloc and tcmalloc, which PyTorch's CPU
+# tuning guide recommends, and CUDA's on a GPU); "glibc" leaves its defaults alone.
+MALLOC_POLICIES = ("keep", "glibc")
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_KEEP = 1 << 30  # 1 GiB: no block the problems allocate is mapped on its own or trimmed
+_malloc_policy = "glibc"
+
+
+def set_malloc_policy(policy: str) -> bool:
+    """Apply ``policy`` to this process's glibc allocator; False where there is no glibc
+    (then the platform's allocator runs as it is, and the report says so).
+
+    Why: with glibc's defaults a block of 32 MiB or more (a [T, N, ...] tensor of P1) is
+    mapped fresh on every allocation and each of its 4 KiB pages faults in, zeroed, when
+    first written; smaller blocks come from the heap, whose top is returned to the system
+    whenever enough of it is free.  How many pages a call faults in then depends on what
+    the process allocated and freed before it, which in a round-robin is the previous
+    variant: the same variant measured 15 ms or 50 ms on P1 from one repetition to the
+    next.  Keeping freed memory makes every call after the warm-up find its memory
+    resident, so the times measure the computation."""
+    global _malloc_policy
+    if policy not in MALLOC_POLICIES:
+        raise ValueError(f"unknown malloc policy {policy!r}; choose from {MALLOC_POLICIES}")
+    if policy == "glibc":
+        _malloc_policy = policy
+        return True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        ok = all(
+            libc.mallopt(param, value) == 1
+            for param, value in (
+                (_M_MMAP_THRESHOLD, _KEEP),
+                (_M_TRIM_THRESHOLD, _KEEP),
+                (_M_TOP_PAD, 64 << 20),
+            )
+        )
+    except (OSError, AttributeError):
+        ok = False
+    _malloc_policy = policy if ok else "platform default (mallopt unavailable)"
+    return ok
+
+
+def malloc_policy() -> str:
+    return _malloc_policy
+
+
+def sync() -> None:
+    """Wait for the device's queued work, so a timer read after it covers that work."""
+    if device() == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
 def _note(text: str) -> None:
     if text not in VARIANT_NOTES:
         VARIANT_NOTES.append(text)
@@ -166,27 +251,42 @@ def optional_import(name: str):
 
 
 def interleaved(
-    fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1
+    fns: dict[str, Callable[[], object]],
+    reps: int,
+    warmup: int = 1,
+    before: dict[str, Callable[[], None]] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per call of each function, measured round-robin.
 
     Every repetition runs each function once, so a slowdown of the (shared, noisy) machine
     hits all variants alike; the starting variant rotates between repetitions so none is
-    always first after a garbage collection.
+    always first after a garbage collection.  On a GPU the device is synchronised before
+    the timer starts and before it is read, so each time covers the kernels the call
+    queued and nothing earlier.  ``before[label]``, when given, runs untimed ahead of
+    each call of that function (a library setting that is global, say).
     """
     labels = list(fns)
+    before = before or {}
     for _ in range(warmup):
         for label in labels:
+            before.get(label, _nothing)()
             fns[label]()
     times: dict[str, list[float]] = {label: [] for label in labels}
     for rep in range(reps):
         k = rep % len(labels) if labels else 0
         for label in labels[k:] + labels[:k]:
+            before.get(label, _nothing)()
             gc.collect()
+            sync()
             t0 = time.perf_counter()
             fns[label]()
+            sync()
             times[label].append(time.perf_counter() - t0)
     return times
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass
@@ -261,21 +361,29 @@ def timing_table(
     return md_table(headers, body)
 
 
-def md_table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    """A Markdown table: the first column and text columns (headed "note" or nothing)
-    left-aligned, the rest (numbers) right-aligned."""
+def md_table(headers: Sequence[str], body: Sequence[Sequence[str]], text_columns: int = 1) -> str:
+    """A Markdown table: the first ``text_columns`` columns and text columns (headed
+    "note" or nothing) left-aligned, the rest (numbers) right-aligned."""
 
     def esc(cell: str) -> str:
         return str(cell).replace("|", "\\|")
 
     def rule(i: int, h: str) -> str:
-        return "---" if i == 0 or h in ("note", "") else "---:"
+        return "---" if i < text_columns or h in ("note", "") else "---:"
 
     lines = ["| " + " | ".join(esc(h) for h in headers) + " |"]
     lines.append("|" + "|".join(rule(i, h) for i, h in enumerate(headers)) + "|")
     for cells in body:
         lines.append("| " + " | ".join(esc(c) for c in cells) + " |")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    TABLES.append(
+        {
+            "headers": [str(h) for h in headers],
+            "body": [[str(c) for c in r] for r in body],
+            "markdown": text,
+        }
+    )
+    return text
 
 
 # --------------------------------------------------------------------------- memory
@@ -402,6 +510,17 @@ def compile_cache_state() -> str:
     return f"{files:,} files in {path}"
 
 
+def _describe_malloc() -> str:
+    if _malloc_policy == "keep":
+        return (
+            "keep: glibc holds freed memory for reuse (mallopt: mmap and trim thresholds "
+            "1 GiB), as a caching allocator does"
+        )
+    if _malloc_policy == "glibc":
+        return "glibc's defaults (large blocks mapped and unmapped per allocation)"
+    return _malloc_policy
+
+
 def machine_rows(argv: Sequence[str], started: str) -> list[tuple[str, str]]:
     import torch
 
@@ -414,7 +533,16 @@ def machine_rows(argv: Sequence[str], started: str) -> list[tuple[str, str]]:
     if revision:
         snndsl_version += f" ({revision})"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else ""
+    gpu = []
+    if device() == "cuda":
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        gpu = [
+            ("GPU", f"{props.name}, {props.total_memory / 2**30:.0f} GiB"),
+            ("CUDA (torch build)", str(torch.version.cuda)),
+        ]
     return [
+        ("device", device()),
+        *gpu,
         ("CPU", cpu_model()),
         (
             "cores",
@@ -428,6 +556,7 @@ def machine_rows(argv: Sequence[str], started: str) -> list[tuple[str, str]]:
         ("snndsl", snndsl_version),
         ("snndsl variants", describe_variants()),
         ("torch.compile cache at start", compile_cache_state()),
+        ("CPU memory allocator (--malloc)", _describe_malloc()),
         ("command", f"`python {shlex.join(argv)}`"),
         ("date", started),
         ("load average at start (1, 5, 15 min)", load),

@@ -8,6 +8,8 @@ measures.  All snndsl variants come from :func:`harness.snndsl_variants`.
 from __future__ import annotations
 
 import gc
+import importlib
+import inspect
 import json
 import math
 import resource
@@ -28,13 +30,19 @@ from torch import nn
 TAU = 2.0
 BETA = 1.0 - 1.0 / TAU  # snnTorch's decay for the same leak
 WEIGHT_GAIN = 8.0  # default init is too weak to make the output layers spike
-GRAD_RTOL = 1e-5  # max |Δgrad| / max |grad| allowed between checked variants
+GRAD_RTOL = 1e-5  # max |Δgrad| / max |grad| allowed between checked float32 variants
+# the same tolerance in units of float32's machine epsilon (84): other dtypes get as many
+# of their own epsilons (float16: 0.08), since the variants round in different places
+GRAD_EPS = GRAD_RTOL / torch.finfo(torch.float32).eps
 CHUNKS = 4  # the memory option runs T / CHUNKS steps at a time
 LINEAR_EXPONENT = 1.15  # a growth exponent up to this reads as "about linear"
 
 # Sizes and repetitions: (full, quick).
 CONFIG = {
     "P1": ({"T": 16, "N": 32, "reps": 15}, {"T": 4, "N": 4, "reps": 3}),
+    # SpikingJelly's own LIF benchmark setting: a long sequence in half precision
+    "P1H": ({"T": 32, "N": 32, "reps": 15}, {"T": 4, "N": 4, "reps": 3}),
+    "NEURON": ({"T": 16, "N": 32, "reps": 15}, {"T": 4, "N": 4, "reps": 3}),
     "P2": ({"T": 8, "N": 16, "reps": 11}, {"T": 2, "N": 4, "reps": 3}),
     "P3": ({"T": 100, "N": 16, "reps": 7}, {"T": 10, "N": 4, "reps": 3}),
     "P4": (
@@ -49,8 +57,29 @@ CONFIG = {
 }
 
 
+# Full sizes on a GPU, where CONFIG's CPU sizes would time kernel launches more than the
+# neurons: P1 and P1H at 256 samples (67M and 134M neuron updates per pass), P2 at 128.
+CUDA_CONFIG = {
+    "P1": {"T": 16, "N": 256, "reps": 25},
+    "P1H": {"T": 32, "N": 256, "reps": 25},
+    "NEURON": {"T": 16, "N": 256, "reps": 25},
+    "P2": {"T": 8, "N": 128, "reps": 15},
+}
+DTYPES = {"P1H": torch.float16}  # every other problem runs in float32
+
+
 def config(problem: str, quick: bool) -> dict:
+    if not quick and harness.device() == "cuda" and problem in CUDA_CONFIG:
+        return CUDA_CONFIG[problem]
     return CONFIG[problem][1 if quick else 0]
+
+
+def dtype_of(problem: str) -> torch.dtype:
+    return DTYPES.get(problem, torch.float32)
+
+
+def grad_rtol(dtype: torch.dtype) -> float:
+    return GRAD_EPS * torch.finfo(dtype).eps
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -64,6 +93,7 @@ class Bench:
     step: Callable[[], torch.Tensor]
     grads: Callable[[], dict[str, torch.Tensor]]
     clear: Callable[[], None] = lambda: None  # drop what the last step left (grads, state)
+    before: Callable[[], None] = lambda: None  # untimed, ahead of every step (a global setting)
 
 
 @dataclass
@@ -102,9 +132,60 @@ SNNTORCH_NOTE = (
 )
 
 
-def sj_lif(step_mode: str):
+# SpikingJelly's neuron implementations, tried in this order on a GPU (a name this version
+# does not have, or one that cannot run here, is skipped with the reason as its note):
+# SpikingJelly 2.0 picks one of torch / triton / cuda per neuron kind (its
+# SJ_<KIND>_CUDA_IMPLEMENTATION setting); earlier versions take ``backend=`` (torch / cupy).
+SJ_IMPLEMENTATIONS = ("torch", "triton", "cuda", "cupy")
+SJ_NODES = {"lif": "LIFNode", "eif": "EIFNode", "izhikevich": "IzhikevichNode"}
+SJ_OPS = {"lif": "lif", "eif": "eif", "izhikevich": "izhikevich"}  # spikingjelly._ops.<name>
+
+
+def sj_implementations() -> tuple[str, ...]:
+    """On the CPU SpikingJelly has one implementation (its torch one); on a GPU, all."""
+    return ("torch",) if harness.device() == "cpu" else SJ_IMPLEMENTATIONS
+
+
+def sj_label(base: str, impl: str) -> str:
+    """``spikingjelly multi`` on the CPU; ``spikingjelly multi [triton]`` on a GPU."""
+    return base if harness.device() == "cpu" else f"{base} [{impl}]"
+
+
+def sj_select(kind: str, impl: str) -> tuple[dict, Callable[[], None]]:
+    """(extra node arguments, a hook to run before each call) that make SpikingJelly's
+    ``kind`` neurons use implementation ``impl``.  Before 2.0 it is the node's ``backend``
+    argument.  SpikingJelly 2.0 reads its choice once, from the environment, per neuron
+    kind; the hook sets it on that kind's selection and drops the cached pick, so
+    variants with different implementations can alternate in one process."""
+    _, neuron, _, _ = sj_modules()
+    node = getattr(neuron, SJ_NODES[kind])
+    if "backend" in inspect.signature(node.__init__).parameters:
+        return {"backend": impl}, lambda: None
+    if harness.device() == "cpu":
+        return {}, lambda: None  # one implementation: nothing to choose
+    selection = importlib.import_module(f"spikingjelly._ops.{SJ_OPS[kind]}")._selection
+
+    def select() -> None:
+        if selection._requested != impl:
+            selection._requested = impl
+            selection._selections.clear()
+            selection._compiled_selections.clear()
+
+    return {}, select
+
+
+def sj_node(kind: str, step_mode: str, impl: str = "torch", **params):
+    """SpikingJelly's ``kind`` neuron (ATan surrogate) and its implementation hook."""
     _, neuron, surrogate, _ = sj_modules()
-    return neuron.LIFNode(tau=TAU, surrogate_function=surrogate.ATan(), step_mode=step_mode)
+    extra, select = sj_select(kind, impl)
+    node = getattr(neuron, SJ_NODES[kind])(
+        surrogate_function=surrogate.ATan(), step_mode=step_mode, **params, **extra
+    )
+    return node, select
+
+
+def sj_lif(step_mode: str, impl: str = "torch"):
+    return sj_node("lif", step_mode, impl, tau=TAU)[0]
 
 
 def snntorch_lif():
@@ -135,9 +216,10 @@ def train_bench(
 ) -> Bench:
     """Forward + backward of the output's sum, from reset, with fresh gradients."""
     x = x.clone().requires_grad_(input_grad)
-    params = dict(module.named_parameters()) if module is not None else {}
     if module is not None:
+        module.to(harness.device())
         module.train()
+    params = dict(module.named_parameters()) if module is not None else {}
 
     def step() -> torch.Tensor:
         reset()
@@ -165,6 +247,7 @@ def train_bench(
 
 def stream_bench(module: nn.Module, xs: torch.Tensor, reset: Callable[[], None]) -> Bench:
     """Inference one time step per call (batch 1), the whole stream from reset."""
+    module.to(harness.device())
     module.eval()
 
     def step() -> torch.Tensor:
@@ -188,9 +271,13 @@ def snntorch_looped(lif) -> Callable[[torch.Tensor], torch.Tensor]:
     return run
 
 
-def inputs(shape: tuple[int, ...], low: float = 0.0, high: float = 2.0) -> torch.Tensor:
+def inputs(
+    shape: tuple[int, ...], low: float = 0.0, high: float = 2.0, dtype=torch.float32
+) -> torch.Tensor:
+    """The same numbers on every device: drawn on the CPU, then moved and cast."""
     g = torch.Generator().manual_seed(1234)
-    return torch.rand(shape, generator=g) * (high - low) + low
+    x = torch.rand(shape, generator=g) * (high - low) + low
+    return x.to(device=harness.device(), dtype=dtype)
 
 
 def reference_weights(cls: type) -> dict[str, torch.Tensor]:
@@ -247,10 +334,11 @@ def snndsl_train_variants(
 # --------------------------------------------------------------------------- problems
 
 
-def p1_variants(quick: bool) -> list[Variant]:
-    cfg = config("P1", quick)
+def p1_variants(quick: bool, problem: str = "P1") -> list[Variant]:
+    """P1 (float32) or P1H (float16, longer): one LIF layer, every implementation."""
+    cfg = config(problem, quick)
     spec = SPECS / "p1_lif.snn"
-    x = inputs((cfg["T"], cfg["N"], 64, 16, 16))
+    x = inputs((cfg["T"], cfg["N"], 64, 16, 16), dtype=dtype_of(problem))
     out = snndsl_train_variants(spec, x, {}, input_grad=True, memory=True)
     for label, cls in snndsl_variants(spec, "single"):
 
@@ -263,14 +351,15 @@ def p1_variants(quick: bool) -> list[Variant]:
         out.append(Variant("spikingjelly multi", None, SKIP_SJ, memory=True))
         out.append(Variant("spikingjelly single, loop over T", None, SKIP_SJ))
     else:
+        out += sj_neuron_variants("lif", x, {"tau": TAU})
 
-        def make_sj(step_mode: str) -> Bench:
-            net = sj_lif(step_mode)
-            run = net if step_mode == "m" else looped(net)
-            return train_bench(net, x, run, sj_reset(net), input_grad=True)
+        def make_sj_single() -> Bench:
+            net = sj_lif("s")
+            bench = train_bench(net, x, looped(net), sj_reset(net), input_grad=True)
+            bench.before = sj_select("lif", "auto")[1]  # SpikingJelly's own choice
+            return bench
 
-        out.append(Variant("spikingjelly multi", lambda: make_sj("m"), memory=True))
-        out.append(Variant("spikingjelly single, loop over T", lambda: make_sj("s")))
+        out.append(Variant("spikingjelly single, loop over T", make_sj_single))
     if snntorch_module() is None:
         out.append(Variant("snntorch Leaky, loop over T", None, SKIP_SNNTORCH, check=False))
     else:
@@ -292,6 +381,50 @@ def p1_variants(quick: bool) -> list[Variant]:
         )
     )
     return out
+
+
+def sj_neuron_variants(kind: str, x: torch.Tensor, params: dict) -> list[Variant]:
+    """SpikingJelly's multi-step ``kind`` neuron on ``x``, once per implementation."""
+    out = []
+    for impl in sj_implementations():
+
+        def make(impl=impl) -> Bench:
+            net, select = sj_node(kind, "m", impl, **params)
+            select()
+            bench = train_bench(net, x, net, sj_reset(net), input_grad=True)
+            bench.before = select
+            return bench
+
+        out.append(Variant(sj_label("spikingjelly multi", impl), make, memory=True))
+    return out
+
+
+def p1h_variants(quick: bool) -> list[Variant]:
+    return p1_variants(quick, "P1H")
+
+
+NEURON_SPECS = {"LIF": "p1_lif.snn", "EIF": "p1_eif.snn", "Izhikevich": "p1_izhikevich.snn"}
+SJ_NEURON_PARAMS = {
+    "LIF": ("lif", {"tau": TAU}),
+    "EIF": ("eif", {"tau": TAU}),
+    "Izhikevich": ("izhikevich", {"tau": TAU}),
+}
+
+
+def neuron_variants(quick: bool) -> dict[str, list[Variant]]:
+    """P1 with each neuron: LIF (built in) and the prelude's EIF and Izhikevich, whose
+    equations snndsl compiles like any user-defined neuron's; SpikingJelly's own node for
+    each is the reference."""
+    cfg = config("NEURON", quick)
+    x = inputs((cfg["T"], cfg["N"], 64, 16, 16))
+    groups = {}
+    for name, spec in NEURON_SPECS.items():
+        out = snndsl_train_variants(SPECS / spec, x, {}, input_grad=True, memory=False)
+        if sj_modules() is not None:
+            kind, params = SJ_NEURON_PARAMS[name]
+            out += sj_neuron_variants(kind, x, params)
+        groups[name] = out
+    return groups
 
 
 def p2_layers(neuron: Callable[[], nn.Module], mods) -> nn.Sequential:
@@ -328,8 +461,8 @@ class _StepMode:
         return lambda *a, **k: cls(*a, step_mode=self.step_mode, **k)
 
 
-def sj_p2(step_mode: str) -> nn.Sequential:
-    return p2_layers(lambda: sj_lif(step_mode), _StepMode(step_mode))
+def sj_p2(step_mode: str, impl: str = "torch") -> nn.Sequential:
+    return p2_layers(lambda: sj_lif(step_mode, impl), _StepMode(step_mode))
 
 
 class SnnTorchP2(nn.Module):
@@ -373,13 +506,18 @@ def p2_variants(quick: bool) -> list[Variant]:
     if sj_modules() is None:
         out.append(Variant("spikingjelly multi", None, SKIP_SJ, memory=True))
     else:
+        for impl in sj_implementations():
 
-        def make_sj() -> Bench:
-            net = sj_p2("m")
-            load_weights(net, state)
-            return train_bench(net, x, net, sj_reset(net))
+            def make_sj(impl=impl) -> Bench:
+                select = sj_select("lif", impl)[1]
+                select()
+                net = sj_p2("m", impl)
+                load_weights(net, state)
+                bench = train_bench(net, x, net, sj_reset(net))
+                bench.before = select
+                return bench
 
-        out.append(Variant("spikingjelly multi", make_sj, memory=True))
+            out.append(Variant(sj_label("spikingjelly multi", impl), make_sj, memory=True))
     if snntorch_module() is None:
         out.append(Variant("snntorch, loop over T", None, SKIP_SNNTORCH, check=False))
     else:
@@ -418,7 +556,9 @@ def p3_variants(quick: bool) -> list[Variant]:
                 OrderedDict(fc=layer.Linear(2048, 2048, step_mode="m"), sn=sj_lif("m"))
             )
             load_weights(net, state)
-            return train_bench(net, x, net, sj_reset(net))
+            bench = train_bench(net, x, net, sj_reset(net))
+            bench.before = sj_select("lif", "auto")[1]  # SpikingJelly's own choice
+            return bench
 
         out.append(Variant("spikingjelly multi", make_sj))
 
@@ -491,6 +631,7 @@ class CheckFailed(Exception):
 def max_rel(a: torch.Tensor | None, b: torch.Tensor | None) -> float:
     if a is None or b is None:
         return 0.0 if a is None and b is None else math.inf
+    a, b = a.double(), b.double()
     scale = b.abs().max().item()
     diff = (a - b).abs().max().item()
     return diff / scale if scale > 0 else diff
@@ -507,12 +648,24 @@ def build_and_check(variants: list[Variant]) -> tuple[dict[str, Bench], list[Row
     first: dict[str, float] = {}
     notes: dict[str, str] = {}
     lines: list[str] = []
+    # float32 on the CPU: every variant must compute the same spikes.  On a GPU or in
+    # float16, kernels may round differently (fused multiply-adds, float32 arithmetic
+    # inside a float16 kernel), so a spike can flip: the variant is still timed and the
+    # difference is stated next to it.
     for v in variants:
         if v.make is None:
             continue
         t0 = time.perf_counter()
-        bench = benches[v.label] = v.make()
-        y = bench.step()
+        try:
+            bench = v.make()
+            bench.before()
+            y = bench.step()
+            harness.sync()
+        except Exception as exc:  # an implementation this machine cannot run
+            reason = (str(exc).splitlines() or [""])[0][:160]
+            notes[v.label] = f"skipped: {type(exc).__name__}: {reason}"
+            continue
+        benches[v.label] = bench
         first[v.label] = time.perf_counter() - t0
         if v.check:
             grads = {k: g.clone() if g is not None else None for k, g in bench.grads().items()}
@@ -534,21 +687,33 @@ def build_and_check(variants: list[Variant]) -> tuple[dict[str, Bench], list[Row
                 f"Checked against **{ref.label}**{without} on the same weights and input "
                 f"before timing (its output spike rate: {rate:.3f}):"
             )
+        strict = harness.device() == "cpu" and y_ref.dtype == torch.float32
+        rtol = grad_rtol(y_ref.dtype)
         for v in checked:
             if v is ref:
                 continue
             y, g = results[v.label]
             if y.shape != y_ref.shape or not torch.equal(y, y_ref):
+                if y.shape == y_ref.shape and not strict:
+                    flips = int((y != y_ref).sum().item())
+                    msg = f"{flips:,} of {y.numel():,} outputs differ from {ref.label}"
+                    notes[v.label] = f"{msg} (rounding); timed"
+                    lines.append(f"- {v.label}: {msg}; gradients not compared; timed")
+                    continue
                 diff = (y - y_ref).abs().max().item() if y.shape == y_ref.shape else "shape"
                 msg = f"outputs differ from {ref.label} (max |Δ| = {diff})"
             elif set(g) != set(g_ref):
                 msg = f"gradients of {sorted(g)} vs {sorted(g_ref)}"
             else:
                 err = max((max_rel(g[k], g_ref[k]) for k in g_ref), default=0.0)
-                msg = "" if err <= GRAD_RTOL else f"gradients differ (max rel {err:.2e})"
+                msg = "" if err <= rtol else f"gradients differ (max rel {err:.2e})"
                 if not msg:
                     grads = f", gradients max rel diff {err:.1e}" if g_ref else ""
                     lines.append(f"- {v.label}: outputs identical{grads}")
+                elif not strict:
+                    notes[v.label] = f"{msg}; timed"
+                    lines.append(f"- {v.label}: outputs identical, {msg}; timed")
+                    continue
             if msg:
                 notes[v.label] = f"EXCLUDED: {msg}"
                 lines.append(f"- {v.label}: **FAILED**, {msg}")
@@ -561,11 +726,20 @@ def build_and_check(variants: list[Variant]) -> tuple[dict[str, Bench], list[Row
 FAILURES: list[str] = []
 
 
-def timed(variants: list[Variant], reps: int) -> tuple[list[Row], list[str]]:
+def timed(variants: list[Variant], reps: int, key: str = "") -> tuple[list[Row], list[str]]:
+    """Build, check and time ``variants``; with ``key``, their medians are recorded
+    (harness.MEDIANS) under it."""
     benches, rows, lines = build_and_check(variants)
-    times = interleaved({label: b.step for label, b in benches.items()}, reps, warmup=1)
+    times = interleaved(
+        {label: b.step for label, b in benches.items()},
+        reps,
+        warmup=1,
+        before={label: b.before for label, b in benches.items()},
+    )
     for row in rows:
         row.samples = times.get(row.label)
+    if key:
+        harness.MEDIANS[key] = {r.label: r.median for r in rows if r.samples}
     return rows, lines
 
 
@@ -592,9 +766,9 @@ def section(title: str, intro: list[str], lines: list[str], table: str) -> str:
 
 def train_section(problem: str, title: str, describe: str, variants_fn, quick: bool) -> str:
     cfg = config(problem, quick)
-    rows, lines = timed(variants_fn(quick), cfg["reps"])
+    rows, lines = timed(variants_fn(quick), cfg["reps"], key=problem)
     intro = [
-        describe.format(**cfg),
+        describe.format(**cfg, device=harness.device()),
         f"Forward + backward of the output's sum, from reset; median of {cfg['reps']} "
         "interleaved repetitions after one warm-up.",
     ]
@@ -611,6 +785,55 @@ def section_p1(quick: bool) -> str:
         p1_variants,
         quick,
     )
+
+
+def section_p1h(quick: bool) -> str:
+    return train_section(
+        "P1H",
+        "P1H: one LIF layer, float16, T = 32",
+        "P1's LIF layer in half precision over a longer sequence, the setting of "
+        "SpikingJelly's own LIF benchmarks: input [T={T}, N={N}, 64, 16, 16] float16 on "
+        "{device}; gradients flow to the input.",
+        p1h_variants,
+        quick,
+    )
+
+
+def section_neuron(quick: bool) -> str:
+    """Each neuron of NEURON_SPECS on P1's input: one table per neuron, then the ratio of
+    every implementation's time to its own time on LIF."""
+    cfg = config("NEURON", quick)
+    parts, lines = [], []
+    medians: dict[str, dict[str, float]] = {}
+    for name, variants in neuron_variants(quick).items():
+        rows, check_lines = timed(variants, cfg["reps"], key=f"NEURON {name}")
+        medians[name] = {r.label: r.median for r in rows if r.samples}
+        if check_lines:
+            lines += [f"{name}: {check_lines[0][0].lower()}{check_lines[0][1:]}", *check_lines[1:]]
+        table = harness.timing_table(rows, "ms", 1e3, reference_label(rows, "multi"), None)
+        parts.append(f"{name} (`benchmarks/specs/{NEURON_SPECS[name]}`):\n\n{table}\n")
+    base = medians.get("LIF", {})
+    body = []
+    for label in base:
+        cells = [label]
+        for name in NEURON_SPECS:
+            if name == "LIF":
+                continue
+            cells.append(harness.ratio(medians[name].get(label), base[label]))
+        body.append(cells)
+    headers = ["variant", *(f"{n} ÷ LIF" for n in NEURON_SPECS if n != "LIF")]
+    parts.append(
+        "Each implementation's time on a neuron divided by its own time on LIF (the "
+        "same run):\n\n" + harness.md_table(headers, body) + "\n"
+    )
+    intro = [
+        "A neuron written in the DSL against the built-in LIF: the prelude's EIF and "
+        "Izhikevich (`snndsl/prelude/builtin.snn`), whose equations snndsl compiles as it "
+        "would a user's, on P1's input [T={T}, N={N}, 64, 16, 16] on {device}; each against "
+        "SpikingJelly's own node. Forward + backward, median of {reps} interleaved "
+        "repetitions after one warm-up.".format(**cfg, device=harness.device()),
+    ]
+    return section("NEURON: user-defined neurons against LIF", intro, lines, "\n".join(parts))
 
 
 def section_p2(quick: bool) -> str:
@@ -695,7 +918,77 @@ def memory_child(problem: str, label: str, quick: bool) -> None:
     print(json.dumps({"first": first, "steady": steady}))
 
 
+def gpu_peak_mib(bench: Bench) -> float:
+    """Peak GPU memory of one forward + backward above what was allocated before it
+    (``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``), in MiB."""
+    bench.clear()
+    gc.collect()
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    bench.before()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    bench.step()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def section_gpu_mem(quick: bool) -> str:
+    """The MEM section on a GPU: each variant's peak allocation over a forward + backward,
+    measured in this process (the caching allocator's counters), after one warm-up step."""
+    cfg = config("MEM", quick)
+    parts = []
+    for problem, variants_fn in {**MEMORY_PROBLEMS, "P1H": p1h_variants}.items():
+        variants = [v for v in variants_fn(quick) if v.memory]
+        peaks: dict[str, float] = {}
+        errors: dict[str, str] = {}
+        for v in variants:
+            if v.make is None:
+                continue
+            try:
+                bench = v.make()
+                bench.before()
+                bench.step()  # one-off allocations (workspaces, compilation) not counted
+                peaks[v.label] = statistics.median(gpu_peak_mib(bench) for _ in range(cfg["reps"]))
+            except Exception as exc:
+                errors[v.label] = f"not measured: {type(exc).__name__}: {str(exc)[:160]}"
+            finally:
+                bench = None
+                gc.collect()
+                torch.cuda.empty_cache()
+        ref = reference_label([Row(lb, [m]) for lb, m in peaks.items()], "multi")
+        sj = next((lb for lb in peaks if lb.startswith("spikingjelly multi")), None)
+        floor = next((lb for lb in peaks if lb.startswith("floor")), None)
+        body = []
+        for v in variants:
+            peak = peaks.get(v.label)
+            note = v.note if v.make is None else errors.get(v.label, "")
+            body.append(
+                [
+                    v.label,
+                    harness.fmt_num(peak),
+                    harness.ratio(peak, peaks.get(ref)),
+                    harness.ratio(peak, peaks.get(sj)),
+                    harness.ratio(peak, peaks.get(floor)),
+                    note,
+                ]
+            )
+        size = config(problem, quick)
+        parts.append(f"{problem} (T={size['T']}, N={size['N']}, {dtype_of(problem)}):\n")
+        headers = ["variant", "peak (MiB)", f"÷ {ref}", f"÷ {sj}", f"÷ {floor}", "note"]
+        parts.append(harness.md_table(headers, body) + "\n")
+    intro = [
+        "Peak GPU memory of one forward + backward: `torch.cuda.max_memory_allocated()` "
+        "after `torch.cuda.reset_peak_memory_stats()`, minus what was allocated before the "
+        "step (model, weights and input exist by then; the previous step's gradients and "
+        f"state are dropped first). After one warm-up step; median of {cfg['reps']}.",
+    ]
+    return section("Peak memory of forward + backward (GPU)", intro, [], "\n".join(parts))
+
+
 def section_mem(quick: bool) -> str:
+    if harness.device() == "cuda":
+        return section_gpu_mem(quick)
     cfg = config("MEM", quick)
     parts = []
     for problem, variants_fn in MEMORY_PROBLEMS.items():
@@ -883,9 +1176,18 @@ def section_gen(quick: bool) -> str:
 
 SECTIONS = {
     "P1": section_p1,
+    "P1H": section_p1h,
     "P2": section_p2,
     "P3": section_p3,
     "P4": section_p4,
+    "NEURON": section_neuron,
     "MEM": section_mem,
     "GEN": section_gen,
+}
+
+# What a run without --only does on each device: on a GPU, the training problems (P1, its
+# float16 form, P2), the neurons and GPU memory; P3, P4 and GEN measure CPU-side costs.
+DEFAULT_SECTIONS = {
+    "cpu": ("P1", "P2", "P3", "P4", "NEURON", "MEM", "GEN"),
+    "cuda": ("P1", "P1H", "P2", "NEURON", "MEM"),
 }

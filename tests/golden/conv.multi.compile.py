@@ -101,15 +101,14 @@ class _Sigmoid(torch.autograd.Function):
 
 
 @torch.compile(fullgraph=True)
-def _LIF_step(_x, _v, _out, _h_out):
+def _LIF_step(_x, _v, _out):
     """One forward time step of LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)."""
     _h = _v + (_x - _v) / 2.0
-    _h_out.copy_(_h)
     _u_2 = _h - 1.0
     _spike = (_u_2 >= 0).to(_u_2)
     _v = _spike * 0.0 + (1.0 - _spike) * _h
     _out.copy_(_spike)
-    return _v
+    return _v, _h
 
 
 @torch.compile(fullgraph=True)
@@ -127,16 +126,15 @@ def _LIF_back(_h, grad_output, grad_v, _g_x_out):
 
 
 @torch.compile(fullgraph=True)
-def _LIF_step_2(_x, _v, _out, _h_out):
+def _LIF_step_2(_x, _v, _out):
     """One forward time step of LIF(tau=3.0, decay_input=true, v_threshold=1.0, v_reset=none, surrogate=Sigmoid(alpha=4.0), detach_reset=true)."""
     _h = _v + (_x - _v) / 3.0
-    _h_out.copy_(_h)
     _u_2 = _h - 1.0
     _spike = (_u_2 >= 0).to(_u_2)
     _spike_d = _spike.detach()
     _v = _h - _spike_d * 1.0
     _out.copy_(_spike)
-    return _v
+    return _v, _h
 
 
 @torch.compile(fullgraph=True)
@@ -153,15 +151,14 @@ def _LIF_back_2(_h, grad_output, grad_v, _g_x_out):
 
 
 @torch.compile(fullgraph=True)
-def _IF_step(_x, _v, _out, _h_out):
+def _IF_step(_x, _v, _out):
     """One forward time step of IF(v_threshold=0.5, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)."""
     _h = _v + _x
-    _h_out.copy_(_h)
     _u_2 = _h - 0.5
     _spike = (_u_2 >= 0).to(_u_2)
     _v = _spike * 0.0 + (1.0 - _spike) * _h
     _out.copy_(_spike)
-    return _v
+    return _v, _h
 
 
 @torch.compile(fullgraph=True)
@@ -182,15 +179,16 @@ class _LIFLoop_sn1(torch.autograd.Function):
     @staticmethod
     def forward(ctx, _xs, _v):
         _outs = torch.empty_like(_xs)
-        _h_seq = torch.empty_like(_xs)
+        _h_seq = []
         for _t in range(_xs.shape[0]):
-            _v = _LIF_step(_xs[_t], _v, _outs[_t], _h_seq[_t])
-        ctx.save_for_backward(_h_seq)
+            _v, _h = _LIF_step(_xs[_t], _v, _outs[_t])
+            _h_seq.append(_h)
+        ctx.save_for_backward(*_h_seq)
         return _outs, _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]
@@ -205,15 +203,16 @@ class _LIFLoop_sn2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, _xs, _v):
         _outs = torch.empty_like(_xs)
-        _h_seq = torch.empty_like(_xs)
+        _h_seq = []
         for _t in range(_xs.shape[0]):
-            _v = _LIF_step_2(_xs[_t], _v, _outs[_t], _h_seq[_t])
-        ctx.save_for_backward(_h_seq)
+            _v, _h = _LIF_step_2(_xs[_t], _v, _outs[_t])
+            _h_seq.append(_h)
+        ctx.save_for_backward(*_h_seq)
         return _outs, _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]
@@ -228,15 +227,16 @@ class _IFLoop_sn3(torch.autograd.Function):
     @staticmethod
     def forward(ctx, _xs, _v):
         _outs = torch.empty_like(_xs)
-        _h_seq = torch.empty_like(_xs)
+        _h_seq = []
         for _t in range(_xs.shape[0]):
-            _v = _IF_step(_xs[_t], _v, _outs[_t], _h_seq[_t])
-        ctx.save_for_backward(_h_seq)
+            _v, _h = _IF_step(_xs[_t], _v, _outs[_t])
+            _h_seq.append(_h)
+        ctx.save_for_backward(*_h_seq)
         return _outs, _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]

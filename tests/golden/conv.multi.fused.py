@@ -114,12 +114,12 @@ class _LIFLoop_sn1(torch.autograd.Function):
             _spike = (_u_2 >= 0).to(_u_2)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _outs.append(_spike)
-        ctx.save_for_backward(torch.stack(_h_seq))
+        ctx.save_for_backward(*_h_seq)
         return torch.stack(_outs), _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]
@@ -151,12 +151,12 @@ class _LIFLoop_sn2(torch.autograd.Function):
             _spike_d = _spike.detach()
             _v = _h - _spike_d * 1.0
             _outs.append(_spike)
-        ctx.save_for_backward(torch.stack(_h_seq))
+        ctx.save_for_backward(*_h_seq)
         return torch.stack(_outs), _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]
@@ -186,12 +186,12 @@ class _IFLoop_sn3(torch.autograd.Function):
             _spike = (_u_2 >= 0).to(_u_2)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _outs.append(_spike)
-        ctx.save_for_backward(torch.stack(_h_seq))
+        ctx.save_for_backward(*_h_seq)
         return torch.stack(_outs), _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]

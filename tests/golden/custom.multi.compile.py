@@ -100,16 +100,14 @@ class _Triangle(torch.autograd.Function):
 
 
 @torch.compile(fullgraph=True)
-def _ExpIF_step(_x, _v, _out, _v_out, _h_out):
+def _ExpIF_step(_x, _v, _out):
     """One forward time step of ExpIF(tau=4.0, delta_t=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=Triangle(width=0.5))."""
-    _v_out.copy_(_v)
     _h = _v + (_x + 0.0 - _v + torch.exp(_v - 0.8)) / 4.0
-    _h_out.copy_(_h)
     _u_2 = _h - 1.0
     _spike = (_u_2 >= 0).to(_u_2)
     _v = _spike * -0.1 + (1.0 - _spike) * _h
     _out.copy_(_spike)
-    return _v
+    return _v, _h
 
 
 @torch.compile(fullgraph=True)
@@ -127,15 +125,14 @@ def _ExpIF_back(_v, _h, grad_output, grad_v, _g_x_out):
 
 
 @torch.compile(fullgraph=True)
-def _IF_step(_x, _v, _out, _h_out):
+def _IF_step(_x, _v, _out):
     """One forward time step of IF(v_threshold=0.25, v_reset=0.0, surrogate=Triangle(width=1.0), detach_reset=false)."""
     _h = _v + _x
-    _h_out.copy_(_h)
     _u_2 = _h - 0.25
     _spike = (_u_2 >= 0).to(_u_2)
     _v = _spike * 0.0 + (1.0 - _spike) * _h
     _out.copy_(_spike)
-    return _v
+    return _v, _h
 
 
 @torch.compile(fullgraph=True)
@@ -156,16 +153,21 @@ class _ExpIFLoop_sn1(torch.autograd.Function):
     @staticmethod
     def forward(ctx, _xs, _v):
         _outs = torch.empty_like(_xs)
-        _v_seq = torch.empty_like(_xs)
-        _h_seq = torch.empty_like(_xs)
+        _v_seq = []
+        _h_seq = []
         for _t in range(_xs.shape[0]):
-            _v = _ExpIF_step(_xs[_t], _v, _outs[_t], _v_seq[_t], _h_seq[_t])
-        ctx.save_for_backward(_v_seq, _h_seq)
+            _v_seq.append(_v)
+            _v, _h = _ExpIF_step(_xs[_t], _v, _outs[_t])
+            _h_seq.append(_h)
+        ctx.save_for_backward(*_v_seq, *_h_seq)
         return _outs, _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        _v_seq, _h_seq = ctx.saved_tensors
+        _kept = ctx.saved_tensors
+        _steps = grad_outputs.shape[0]
+        _v_seq = _kept[:_steps]
+        _h_seq = _kept[_steps:]
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _v = _v_seq[_t]
@@ -181,15 +183,16 @@ class _IFLoop_sn2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, _xs, _v):
         _outs = torch.empty_like(_xs)
-        _h_seq = torch.empty_like(_xs)
+        _h_seq = []
         for _t in range(_xs.shape[0]):
-            _v = _IF_step(_xs[_t], _v, _outs[_t], _h_seq[_t])
-        ctx.save_for_backward(_h_seq)
+            _v, _h = _IF_step(_xs[_t], _v, _outs[_t])
+            _h_seq.append(_h)
+        ctx.save_for_backward(*_h_seq)
         return _outs, _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]

@@ -115,12 +115,15 @@ class _ExpIFLoop_sn1(torch.autograd.Function):
             _spike = (_u_2 >= 0).to(_u_2)
             _v = _spike * -0.1 + (1.0 - _spike) * _h
             _outs.append(_spike)
-        ctx.save_for_backward(torch.stack(_v_seq), torch.stack(_h_seq))
+        ctx.save_for_backward(*_v_seq, *_h_seq)
         return torch.stack(_outs), _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        _v_seq, _h_seq = ctx.saved_tensors
+        _kept = ctx.saved_tensors
+        _steps = grad_outputs.shape[0]
+        _v_seq = _kept[:_steps]
+        _h_seq = _kept[_steps:]
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _v = _v_seq[_t]
@@ -152,12 +155,12 @@ class _IFLoop_sn2(torch.autograd.Function):
             _spike = (_u_2 >= 0).to(_u_2)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _outs.append(_spike)
-        ctx.save_for_backward(torch.stack(_h_seq))
+        ctx.save_for_backward(*_h_seq)
         return torch.stack(_outs), _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]

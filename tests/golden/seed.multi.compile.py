@@ -61,15 +61,14 @@ class _Sigmoid(torch.autograd.Function):
 
 
 @torch.compile(fullgraph=True)
-def _IF_step(_x, _v, _out, _h_out):
+def _IF_step(_x, _v, _out):
     """One forward time step of IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)."""
     _h = _v + _x
-    _h_out.copy_(_h)
     _u_2 = _h - 1.0
     _spike = (_u_2 >= 0).to(_u_2)
     _v = _spike * 0.0 + (1.0 - _spike) * _h
     _out.copy_(_spike)
-    return _v
+    return _v, _h
 
 
 @torch.compile(fullgraph=True)
@@ -90,15 +89,16 @@ class _IFLoop_if_1(torch.autograd.Function):
     @staticmethod
     def forward(ctx, _xs, _v):
         _outs = torch.empty_like(_xs)
-        _h_seq = torch.empty_like(_xs)
+        _h_seq = []
         for _t in range(_xs.shape[0]):
-            _v = _IF_step(_xs[_t], _v, _outs[_t], _h_seq[_t])
-        ctx.save_for_backward(_h_seq)
+            _v, _h = _IF_step(_xs[_t], _v, _outs[_t])
+            _h_seq.append(_h)
+        ctx.save_for_backward(*_h_seq)
         return _outs, _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]
@@ -113,15 +113,16 @@ class _IFLoop_if_2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, _xs, _v):
         _outs = torch.empty_like(_xs)
-        _h_seq = torch.empty_like(_xs)
+        _h_seq = []
         for _t in range(_xs.shape[0]):
-            _v = _IF_step(_xs[_t], _v, _outs[_t], _h_seq[_t])
-        ctx.save_for_backward(_h_seq)
+            _v, _h = _IF_step(_xs[_t], _v, _outs[_t])
+            _h_seq.append(_h)
+        ctx.save_for_backward(*_h_seq)
         return _outs, _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]

@@ -74,12 +74,12 @@ class _IFLoop_if_1(torch.autograd.Function):
             _spike = (_u_2 >= 0).to(_u_2)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _outs.append(_spike)
-        ctx.save_for_backward(torch.stack(_h_seq))
+        ctx.save_for_backward(*_h_seq)
         return torch.stack(_outs), _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]
@@ -108,12 +108,12 @@ class _IFLoop_if_2(torch.autograd.Function):
             _spike = (_u_2 >= 0).to(_u_2)
             _v = _spike * 0.0 + (1.0 - _spike) * _h
             _outs.append(_spike)
-        ctx.save_for_backward(torch.stack(_h_seq))
+        ctx.save_for_backward(*_h_seq)
         return torch.stack(_outs), _v
 
     @staticmethod
     def backward(ctx, grad_outputs, grad_v):
-        (_h_seq,) = ctx.saved_tensors
+        _h_seq = ctx.saved_tensors
         _gxs = torch.empty_like(grad_outputs)
         for _t in range(grad_outputs.shape[0] - 1, -1, -1):
             _h = _h_seq[_t]

@@ -186,7 +186,7 @@ def fuse(
         "from its equations.",
         "args": _def("forward", ["ctx", "_xs", *states, *params]),
         "grad_args": _def("backward", ["ctx", "grad_outputs", *(f"grad{s}" for s in states)]),
-        "unpack": _unpack([*xs_saved, *lists.values(), *params]),
+        **_saved_steps(parts, xs_saved),
         "grad_x_init": f"{_GRAD_IN} = torch.zeros_like(grad_outputs)"
         if back.grad_x is None
         else f"{_GRAD_IN} = torch.empty_like(grad_outputs)",
@@ -218,9 +218,6 @@ def _python_loops(p: Plan, saved_states: list[str], xs_saved: list[str]) -> dict
         "save_step": [f"{p.lists[s]}.append({s})" for s in saved_states],
         "step": p.forward_lines(after, _INDENT_LOOP),
         "output": p.n.output,
-        "saved": _save(
-            [*xs_saved, *(f"torch.stack({lst})" for lst in p.lists.values()), *p.params]
-        ),
         "returns": _return(["torch.stack(_outs)", *p.states]),
         "recompute": [p.line(a.target, a.value) for a in p.recompute],
         "adjoint": [p.line(a.target, a.value) for a in back.adjoint],
@@ -232,27 +229,41 @@ def _python_loops(p: Plan, saved_states: list[str], xs_saved: list[str]) -> dict
 
 def _compiled_loops(p: Plan, kernels: Kernels, xs_saved: list[str]) -> dict:
     """The compile backend: the bodies of both time loops are compiled step kernels.
-    Each kernel writes what the loop keeps (the output, the values the backward reads,
-    the input gradient) straight into that step's slice of a tensor allocated once for
-    all T, so nothing is stacked or copied afterwards."""
+
+    The output and the input gradient are written by the kernels straight into their
+    step's slice of a tensor allocated once for all T (each is returned whole).  What the
+    backward reads is kept per step, as the kernel returns it, in a list like the fused
+    backend's: a [T, ...] buffer for it would be one more allocation per call above
+    glibc's mmap threshold, a fresh mapping whose every page faults in as the steps
+    write it (the slow and noisy part of an earlier version), while step-sized tensors
+    are reused from the heap."""
     n, back, lists, states, params = p.n, p.back, p.lists, p.states, p.params
-    # forward: a saved state is written where the step starts, a kept value where the
-    # step computes it, the output at the end
-    slots = {name: p.ns.fresh(f"{name}_out") for name in lists}
+    # forward: a saved state is appended where the step starts, a kept value is returned
+    # by the kernel (under a name of its own when the step assigns its local again)
     out_slot = p.ns.fresh("_out")
-    body = [f"{slots[name]}.copy_({name})" for name in lists if name not in p.keep]
-    body += p.forward_lines(p.after_keep(lambda name, local: f"{slots[name]}.copy_({local})"), 4)
+    kept = [name for name in lists if name in p.keep]
+    reassigned = {}
+    for name in kept:
+        index, local = p.keep[name]
+        if any(a.target == local for a in p.step[index + 1 :]):
+            reassigned[name] = p.ns.fresh(f"{name}_kept")
+    body = p.forward_lines(
+        p.after_keep(
+            lambda name, local: f"{reassigned[name]} = {local}" if name in reassigned else ""
+        ),
+        4,
+    )
+    body = [line for line in body if line]
     body.append(f"{out_slot}.copy_({n.output})")
     fwd = kernels.add(
         f"_{code_name(n.neuron)}_step",
         f"One forward time step of {n.spec}.",
-        ["_x", *states, *params, out_slot, *slots.values()],
+        ["_x", *states, *params, out_slot],
         body,
-        states,
+        [*states, *(reassigned.get(name, p.keep[name][1]) for name in kept)],
         len(n.shape),
     )
-    slices = [f"{lst}[_t]" for lst in lists.values()]
-    step_call = call(fwd, "_xs[_t]", *states, *params, "_outs[_t]", *slices)
+    step_call = call(fwd, "_xs[_t]", *states, *params, "_outs[_t]")
     # backward: recompute and adjoint lines; the input gradient goes into its slice
     args = _unique(
         [
@@ -281,14 +292,16 @@ def _compiled_loops(p: Plan, kernels: Kernels, xs_saved: list[str]) -> dict:
     gp = {q: p.ns.fresh(f"_g{q}_t") for q in p.totals}
     targets = [*(f"grad{s}" for s in states), *gp.values()]
     back_call = call(bwd, *args, *([f"{_GRAD_IN}[_t]"] if gx_slot else []))
+    loop = [f"    {lists[s]}.append({s})" for s in lists if s not in p.keep]
+    loop.append("    " + layout.lines(", ".join([*states, *kept]), step_call, _INDENT_LOOP))
+    loop += [f"    {lists[name]}.append({name})" for name in kept]
     return {
         "kernel_forward": [
             "_outs = torch.empty_like(_xs)",
-            *(f"{lst} = torch.empty_like(_xs)" for lst in lists.values()),
+            *(f"{lst} = []" for lst in lists.values()),
             "for _t in range(_xs.shape[0]):",
-            "    " + layout.lines(", ".join(states), step_call, _INDENT_LOOP),
+            *loop,
         ],
-        "saved": _save([*xs_saved, *lists.values(), *params]),
         "returns": _return(["_outs", *states]),
         "recompute": [],
         "adjoint": [layout.lines(", ".join(targets), back_call, _INDENT_LOOP)],
@@ -296,6 +309,38 @@ def _compiled_loops(p: Plan, kernels: Kernels, xs_saved: list[str]) -> dict:
         "next_grads": [],
         "accumulate": [f"{p.totals[q]} += {gp[q]}" for q in p.totals],
     }
+
+
+def _saved_steps(p: _Parts, xs_saved: list[str]) -> dict:
+    """What forward saves for the backward and how the backward gets it back: the input
+    (when read), the parameters, then every per-step list unpacked (one tensor per step,
+    not stacked: stacking would copy them all into a fresh [T, ...] buffer).  The
+    backward splits the lists apart again by the sequence length."""
+    fixed = [*xs_saved, *p.params]
+    lists = list(p.lists.values())
+    saved = _save([*fixed, *(f"*{lst}" for lst in lists)])
+    if not lists:
+        return {"saved": saved, "unpack": _unpack(fixed), "split": []}
+    rest = lists[0] if len(lists) == 1 else p.ns.fresh("_kept")
+    # the starred rest, or the whole tuple when nothing comes before it
+    unpack = _unpack([*fixed, f"*{rest}"]) if fixed else f"{rest} = ctx.saved_tensors"
+    if len(lists) == 1:
+        return {"saved": saved, "unpack": unpack, "split": []}
+    steps = p.ns.fresh("_steps")
+    split = [f"{steps} = grad_outputs.shape[0]"]
+    for i, lst in enumerate(lists):
+        lo = "" if i == 0 else steps if i == 1 else f"{i} * {steps}"
+        hi = "" if i == len(lists) - 1 else steps if i == 0 else f"{i + 1} * {steps}"
+        split.append(f"{lst} = {rest}[{_slice(lo, hi)}]")
+    return {"saved": saved, "unpack": unpack, "split": split}
+
+
+def _slice(lo: str, hi: str) -> str:
+    """``lo:hi`` spaced as ruff spaces it: around the colon when a bound is an expression
+    (not beside an omitted bound), tight when the bounds are names."""
+    if " " not in lo + hi:
+        return f"{lo}:{hi}"
+    return (f"{lo} " if lo else "") + ":" + (f" {hi}" if hi else "")
 
 
 def _unpack(names: list[str]) -> str:

@@ -238,6 +238,7 @@ class FusedView:
     args: str  # the laid-out ``def forward(ctx, ...):``
     grad_args: str  # the laid-out ``def backward(ctx, ...):``
     unpack: str  # the laid-out ``... = ctx.saved_tensors`` ('' when nothing is saved)
+    split: Lines  # the per-step lists cut out of the unpacked rest (when more than one)
     grad_x_init: str
     totals_init: Lines
     load_x: str
