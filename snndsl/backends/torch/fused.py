@@ -311,7 +311,7 @@ def _compiled_loops(p: Plan, kernels: Kernels, xs_saved: list[str]) -> dict:
     }
 
 
-def _saved_steps(p: _Parts, xs_saved: list[str]) -> dict:
+def _saved_steps(p: Plan, xs_saved: list[str]) -> dict:
     """What forward saves for the backward and how the backward gets it back: the input
     (when read), the parameters, then every per-step list unpacked (one tensor per step,
     not stacked: stacking would copy them all into a fresh [T, ...] buffer).  The
