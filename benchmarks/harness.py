@@ -29,6 +29,8 @@ SPECS = BENCH_DIR / "specs"
 THREADS_ENV = "SNNDSL_BENCH_THREADS"
 BACKENDS_ENV = "SNNDSL_BENCH_BACKENDS"
 DEVICE_ENV = "SNNDSL_BENCH_DEVICE"
+# backends whose kernels are GPU code: on the CPU only an interpreter runs them
+GPU_ONLY_BACKENDS = ("triton",)
 DEVICES = ("cpu", "cuda")
 
 # Variants left out (not loadable here, or identical to another); run.py lists these.
@@ -62,6 +64,12 @@ def snndsl_variants(spec, mode: str) -> list[tuple[str, type]]:
     sources: dict[str, str] = {}
     for backend in selected_backends():
         label = variant_label(backend)
+        if backend in GPU_ONLY_BACKENDS and device() != "cuda":
+            _note(
+                f"{label} is not timed on the CPU: its kernels run there only under Triton's "
+                "interpreter (TRITON_INTERPRET=1), a correctness tool; --device cuda times it"
+            )
+            continue
         try:
             cls = snndsl.load(spec, mode=mode, backend=backend)
         except Exception as exc:  # a backend this machine cannot run

@@ -70,10 +70,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--malloc",
         choices=harness.MALLOC_POLICIES,
-        default="keep",
-        help="glibc's allocator while timing: keep freed memory for reuse, as a caching "
-        "allocator does (default), or glibc's defaults, whose page faults on large "
-        "tensors depend on what ran before (see harness.set_malloc_policy)",
+        default="glibc",
+        help="glibc's allocator while timing: its defaults, what a PyTorch process has "
+        "(default; page faults on large tensors depend on what ran before), or keep "
+        "freed memory for reuse, as a caching allocator such as jemalloc does (see "
+        "harness.set_malloc_policy)",
     )
     parser.add_argument("--json", default=None, help=argparse.SUPPRESS)  # one run's data
     parser.add_argument(

@@ -214,6 +214,18 @@ def test_variants_follow_the_backend_registry(bench_modules, monkeypatch):
     ]
 
 
+def test_triton_is_timed_on_a_gpu_only(bench_modules, monkeypatch):
+    harness, _, _ = bench_modules
+    spec = ROOT / "benchmarks" / "specs" / "p1_lif.snn"
+    monkeypatch.delenv(harness.BACKENDS_ENV, raising=False)
+    labels = [label for label, _ in harness.snndsl_variants(spec, "multi")]
+    assert "snndsl[triton]" not in labels and "snndsl[compile]" in labels
+    assert any("snndsl[triton] is not timed on the CPU" in n for n in harness.VARIANT_NOTES)
+    monkeypatch.setenv(harness.DEVICE_ENV, "cuda")  # loading only: nothing runs on it
+    labels = [label for label, _ in harness.snndsl_variants(spec, "multi")]
+    assert "snndsl[triton]" in labels
+
+
 def test_sections_and_spikingjelly_rows_depend_on_the_device(bench_modules, monkeypatch):
     harness, problems, _ = bench_modules
     assert set(problems.DEFAULT_SECTIONS["cpu"]) <= set(problems.SECTIONS)
