@@ -78,7 +78,7 @@ def spec_id(spec: Path) -> str:
 
 def golden_stem(spec: Path) -> str:
     """The stem of a shipped spec's golden files: ``conv``,
-    ``spikingjelly-sew_resnet18`` (the zoo's names are also top-level specs' names)."""
+    ``spikingjelly-sew_resnet18`` (a folder's specs may share top-level specs' names)."""
     return spec_id(spec).removesuffix(spec.suffix).replace("/", "-")
 
 

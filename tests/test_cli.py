@@ -494,7 +494,7 @@ def test_convert_refuses_an_unknown_suffix(tmp_path, capsys):
 
 def test_set_takes_a_bare_word_for_a_string(tmp_path):
     bare, quoted = tmp_path / "bare.py", tmp_path / "quoted.py"
-    spec = str(ROOT / "specs" / "sew_resnet18.snn")
+    spec = str(ROOT / "specs" / "spikingjelly" / "sew_resnet18.snn")
     assert main(["generate", spec, "--set", "cnf=IAND", "-o", str(bare)]) == 0
     assert main(["generate", spec, "--set", 'cnf="IAND"', "-o", str(quoted)]) == 0
     assert "--set 'cnf=\"IAND\"'" in bare.read_text()  # recorded as the string it became

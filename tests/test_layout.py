@@ -112,7 +112,7 @@ SPECS = (
     "custom.snn",
     "shd_rnn.snn",
     "psn.snn",
-    "sew_resnet18.snn",  # groups, numbered (self.layer1[0].conv1) and named
+    "spikingjelly/sew_resnet18.snn",  # groups, numbered (self.layer1[0].conv1) and named
     "zoo.snn",
 )
 

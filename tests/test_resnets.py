@@ -1,4 +1,4 @@
-"""specs/resnet18.snn and specs/sew_resnet18.snn against ResNets built by hand from
+"""specs/spikingjelly/spiking_resnet18.snn and sew_resnet18.snn against ResNets built by hand from
 SpikingJelly 2.0.0 modules, following its model/spiking_resnet.py and model/sew_resnet.py
 (that package needs torchvision, so the tests write the same classes out), with the same
 weights: outputs bit-identical, gradients within 1e-6 relative."""
@@ -12,8 +12,8 @@ from torch import nn
 
 import snndsl
 
-RESNET = str(ROOT / "specs" / "resnet18.snn")
-SEW = str(ROOT / "specs" / "sew_resnet18.snn")
+RESNET = str(ROOT / "specs" / "spikingjelly" / "spiking_resnet18.snn")
+SEW = str(ROOT / "specs" / "spikingjelly" / "sew_resnet18.snn")
 
 
 def _sj():

@@ -167,7 +167,7 @@ network Ops {
 
 GROUPS_SPEC = (
     (ROOT / "specs" / "spikingjelly" / "plif_mnist.snn").read_text()
-    + (ROOT / "specs" / "resnet18.snn").read_text()
+    + (ROOT / "specs" / "spikingjelly" / "spiking_resnet18.snn").read_text()
     + """
 neuron R() {
     param recurrent.weight[features, features] = kaiming_uniform(sqrt(5.0))
