@@ -112,7 +112,8 @@ def test_each_backend_describes_itself():
 def test_a_string_parameter_is_quoted_for_the_shell(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     out = tmp_path / "sew.py"
-    assert main(["generate", "specs/spikingjelly/sew_resnet18.snn", "--set", 'cnf="IAND"', "-o", str(out)]) == 0
+    spec = "specs/spikingjelly/sew_resnet18.snn"
+    assert main(["generate", spec, "--set", 'cnf="IAND"', "-o", str(out)]) == 0
     assert "--set 'cnf=\"IAND\"'" in out.read_text()
     command = _recorded_command(out.read_text())
     assert 'cnf="IAND"' in command
