@@ -227,7 +227,7 @@ def _lif_backward(
     tl.store(_g_v_out_ptr + _offs, grad_v, mask=_mask)
 
 
-class _LIFTriton(torch.autograd.Function):
+class _LIFTriton_sn1(torch.autograd.Function):
     """sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false), over a whole sequence: a Triton kernel for each pass through time."""
 
     @staticmethod
@@ -348,7 +348,7 @@ def _lif_backward_2(
     tl.store(_g_v_out_ptr + _offs, grad_v, mask=_mask)
 
 
-class _LIFTriton_2(torch.autograd.Function):
+class _LIFTriton_sn2(torch.autograd.Function):
     """sn2: LIF(tau=3.0, decay_input=true, v_threshold=1.0, v_reset=none, surrogate=Sigmoid(alpha=4.0), detach_reset=true), over a whole sequence: a Triton kernel for each pass through time."""
 
     @staticmethod
@@ -467,7 +467,7 @@ def _if_backward(
     tl.store(_g_v_out_ptr + _offs, grad_v, mask=_mask)
 
 
-class _IFTriton(torch.autograd.Function):
+class _IFTriton_sn3(torch.autograd.Function):
     """sn3: IF(v_threshold=0.5, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false), over a whole sequence: a Triton kernel for each pass through time."""
 
     @staticmethod
@@ -577,7 +577,7 @@ class ConvNet(nn.Module):
         # sn1: LIF(tau=2.0, decay_input=true, v_threshold=1.0, v_reset=0.0, surrogate=ATan(alpha=2.0), detach_reset=false)
         _xs = bn1.unflatten(0, (_T, _N))
         _v = _state(self._sn1_v, _xs[0], 0.0)
-        sn1, _v = _LIFTriton.apply(_xs, _v)  # [T, N, 8, 28, 28]
+        sn1, _v = _LIFTriton_sn1.apply(_xs, _v)  # [T, N, 8, 28, 28]
         self._sn1_v = _v
         # pool1: MaxPool2d(kernel_size=2)
         features = self.pool1(sn1.flatten(0, 1))  # [T * N, 8, 14, 14]
@@ -598,14 +598,14 @@ class ConvNet(nn.Module):
         # sn2: LIF(tau=3.0, decay_input=true, v_threshold=1.0, v_reset=none, surrogate=Sigmoid(alpha=4.0), detach_reset=true)
         _xs = fc1.unflatten(0, (_T, _N))
         _v = _state(self._sn2_v, _xs[0], 0.0)
-        hidden, _v = _LIFTriton_2.apply(_xs, _v)  # [T, N, 64]
+        hidden, _v = _LIFTriton_sn2.apply(_xs, _v)  # [T, N, 64]
         self._sn2_v = _v
         # fc2: Linear(in_features=64, out_features=10)
         fc2 = self.fc2(hidden.flatten(0, 1))  # [T * N, 10]
         # sn3: IF(v_threshold=0.5, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)
         _xs = fc2.unflatten(0, (_T, _N))
         _v = _state(self._sn3_v, _xs[0], 0.0)
-        logits, _v = _IFTriton.apply(_xs, _v)  # [T, N, 10]
+        logits, _v = _IFTriton_sn3.apply(_xs, _v)  # [T, N, 10]
         self._sn3_v = _v
         return logits
 

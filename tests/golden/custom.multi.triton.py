@@ -228,7 +228,7 @@ def _expif_backward(
     tl.store(_g_v_out_ptr + _offs, grad_v, mask=_mask)
 
 
-class _ExpIFTriton(torch.autograd.Function):
+class _ExpIFTriton_sn1(torch.autograd.Function):
     """sn1: ExpIF(tau=4.0, delta_t=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=Triangle(width=0.5)), over a whole sequence: a Triton kernel for each pass through time."""
 
     @staticmethod
@@ -350,7 +350,7 @@ def _if_backward(
     tl.store(_g_v_out_ptr + _offs, grad_v, mask=_mask)
 
 
-class _IFTriton(torch.autograd.Function):
+class _IFTriton_sn2(torch.autograd.Function):
     """sn2: IF(v_threshold=0.25, v_reset=0.0, surrogate=Triangle(width=1.0), detach_reset=false), over a whole sequence: a Triton kernel for each pass through time."""
 
     @staticmethod
@@ -463,14 +463,14 @@ class Custom(nn.Module):
         # sn1: ExpIF(tau=4.0, delta_t=1.0, theta_rh=0.8, v_threshold=1.0, v_rest=0.0, v_reset=-0.1, surrogate=Triangle(width=0.5))
         _xs = fc1.unflatten(0, (_T, _N))
         _v = _state(self._sn1_v, _xs[0], -0.1)
-        h, _v = _ExpIFTriton.apply(_xs, _v)  # [T, N, 32]
+        h, _v = _ExpIFTriton_sn1.apply(_xs, _v)  # [T, N, 32]
         self._sn1_v = _v
         # fc2: Linear(in_features=32, out_features=5)
         fc2 = self.fc2(h.flatten(0, 1))  # [T * N, 5]
         # sn2: IF(v_threshold=0.25, v_reset=0.0, surrogate=Triangle(width=1.0), detach_reset=false)
         _xs = fc2.unflatten(0, (_T, _N))
         _v = _state(self._sn2_v, _xs[0], 0.0)
-        y, _v = _IFTriton.apply(_xs, _v)  # [T, N, 5]
+        y, _v = _IFTriton_sn2.apply(_xs, _v)  # [T, N, 5]
         self._sn2_v = _v
         # fc3: Linear(in_features=20, out_features=6)
         fc3 = self.fc3(x.flatten(0, 1))  # [T * N, 6]

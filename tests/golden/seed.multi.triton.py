@@ -168,8 +168,63 @@ def _if_backward(
     tl.store(_g_v_out_ptr + _offs, grad_v, mask=_mask)
 
 
-class _IFTriton(torch.autograd.Function):
-    """if_1, if_2: IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false), over a whole sequence: a Triton kernel for each pass through time."""
+class _IFTriton_if_1(torch.autograd.Function):
+    """if_1: IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false), over a whole sequence: a Triton kernel for each pass through time."""
+
+    @staticmethod
+    def forward(ctx, _xs, _v):
+        _xs = _xs.contiguous()
+        _dtype, _tl_dtype = _compute_dtype(_xs)
+        _outs = torch.empty_like(_xs)
+        _h_seq = torch.empty_like(_xs, dtype=_dtype)
+        _v_last = torch.empty_like(_v)
+        _numel = _xs[0].numel()
+        _size = _xs[0, 0].numel()
+        _kernel = _if_forward
+        _kernel[_grid(_xs)](
+            _xs,
+            _v.contiguous(),
+            _outs,
+            _h_seq,
+            _v_last,
+            _xs.shape[0],
+            _numel,
+            _size,
+            _tl_dtype,
+            BLOCK=_BLOCK,
+            enable_fp_fusion=False,
+        )
+        ctx.save_for_backward(_h_seq)
+        return _outs, _v_last
+
+    @staticmethod
+    def backward(ctx, grad_outputs, grad_v):
+        (_h_seq,) = ctx.saved_tensors
+        grad_outputs = grad_outputs.contiguous()
+        _dtype, _tl_dtype = _compute_dtype(grad_outputs)
+        _grad_xs = torch.empty_like(grad_outputs)
+        _g_v_first = torch.empty_like(grad_v)
+        _numel = grad_outputs[0].numel()
+        _size = grad_outputs[0, 0].numel()
+        _kernel = _if_backward
+        _kernel[_grid(grad_outputs)](
+            _h_seq,
+            grad_outputs,
+            grad_v.contiguous(),
+            _grad_xs,
+            _g_v_first,
+            grad_outputs.shape[0],
+            _numel,
+            _size,
+            _tl_dtype,
+            BLOCK=_BLOCK,
+            enable_fp_fusion=False,
+        )
+        return _grad_xs, _g_v_first
+
+
+class _IFTriton_if_2(torch.autograd.Function):
+    """if_2: IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false), over a whole sequence: a Triton kernel for each pass through time."""
 
     @staticmethod
     def forward(ctx, _xs, _v):
@@ -271,14 +326,14 @@ class Seed(nn.Module):
         # if_1: IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)
         _xs = linear_1.unflatten(0, (_T, _N))
         _v = _state(self._if_1_v, _xs[0], 0.0)
-        if_1, _v = _IFTriton.apply(_xs, _v)  # [T, N, 4]
+        if_1, _v = _IFTriton_if_1.apply(_xs, _v)  # [T, N, 4]
         self._if_1_v = _v
         # linear_2: Linear(in_features=4, out_features=2)
         linear_2 = self.linear_2(if_1.flatten(0, 1))  # [T * N, 2]
         # if_2: IF(v_threshold=1.0, v_reset=0.0, surrogate=Sigmoid(alpha=4.0), detach_reset=false)
         _xs = linear_2.unflatten(0, (_T, _N))
         _v = _state(self._if_2_v, _xs[0], 0.0)
-        y, _v = _IFTriton.apply(_xs, _v)  # [T, N, 2]
+        y, _v = _IFTriton_if_2.apply(_xs, _v)  # [T, N, 2]
         self._if_2_v = _v
         return y
 

@@ -107,9 +107,6 @@ class TritonLowering:
         # a surrogate's derivative per set of parameter values -> its helper's name
         self._gradients: dict[tuple[ir.SurrogateKey, tuple[float, ...]], str] = {}
         self._kernels: dict[tuple, str] = {}  # a kernel's text -> its name
-        # an autograd.Function's methods -> (its index in layers, the layers using it, the
-        # first one's call)
-        self._functions: dict[tuple, tuple[int, list[str], str]] = {}
 
     # ------------------------------------------------------------------ module level
     def _start(self, torch_printer: PythonPrinter, names: Namespace) -> TritonPrinter:
@@ -197,45 +194,30 @@ class TritonLowering:
         assert p is not None
         stem = f"_{snake_case(n.neuron)}"
         kernel = _Kernel(p, self._helpers)
+        class_name = names.fresh(f"_{code_name(n.neuron)}Triton_{n.attr}")
         forward_name, forward = self._shared(f"{stem}_forward", kernel.forward, names)
         backward_name, backward = self._shared(f"{stem}_backward", kernel.backward, names)
-        methods = (
-            kernel.method_def("forward", ["ctx", "_xs", *p.states, *p.params]),
-            kernel.forward_method(forward_name),
-            kernel.method_def(
-                "backward",
-                [
-                    "ctx",
-                    "grad_outputs",
-                    *([kernel.grec] if kernel.record else []),
-                    *(f"grad{s}" for s in p.states),
-                ],
-            ),
-            kernel.backward_method(backward_name),
-        )
-        key = (methods[0], tuple(methods[1]), methods[2], tuple(methods[3]))
-        known = self._functions.get(key)
-        if known is None:  # layers launching the same kernels the same way share a class
-            class_name = names.fresh(f"_{code_name(n.neuron)}Triton")
-            self._functions[key] = (len(self.layers), [n.attr], n.spec)
-            self.layers.append(
-                LayerView(
-                    class_name=class_name,
-                    doc=_function_doc([n.attr], n.spec),
-                    forward=forward,
-                    backward=backward,
-                    forward_def=methods[0],
-                    forward_body=methods[1],
-                    backward_def=methods[2],
-                    backward_body=methods[3],
-                )
+        self.layers.append(
+            LayerView(
+                class_name=class_name,
+                doc=f"{n.attr}: {n.spec}, over a whole sequence: a Triton kernel for each "
+                "pass through time.",
+                forward=forward,
+                backward=backward,
+                forward_def=kernel.method_def("forward", ["ctx", "_xs", *p.states, *p.params]),
+                forward_body=kernel.forward_method(forward_name),
+                backward_def=kernel.method_def(
+                    "backward",
+                    [
+                        "ctx",
+                        "grad_outputs",
+                        *([kernel.grec] if kernel.record else []),
+                        *(f"grad{s}" for s in p.states),
+                    ],
+                ),
+                backward_body=kernel.backward_method(backward_name),
             )
-        else:
-            index, attrs, spec = known
-            attrs.append(n.attr)
-            view = self.layers[index]
-            class_name = view.class_name
-            self.layers[index] = replace(view, doc=_function_doc(attrs, spec))
+        )
         return call(f"{class_name}.apply", seq, *p.states, *p.params)
 
     def _shared(self, stem: str, build, names: Namespace) -> tuple[str, JitView | None]:
@@ -261,13 +243,6 @@ _HELPER_DOCS = {
     "_atan": "atan as Cephes computes it (tl has none the interpreter runs).",
     "_pow": "a ** b as torch.pow computes it for a real exponent.",
 }
-
-
-def _function_doc(attrs: list[str], spec: str) -> str:
-    return (
-        f"{', '.join(attrs)}: {spec}, over a whole sequence: a Triton kernel for each pass "
-        "through time."
-    )
 
 
 def _header(name: str, args: list[str], indent: int) -> str:
