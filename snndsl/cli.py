@@ -251,16 +251,22 @@ def _cmd_explain(args) -> int:
     return 0
 
 
-def _load_weights(path: str):
-    """A state_dict saved with torch.save (tensors only: weights_only=True)."""
+def _torch_load(path: str, what: str):
+    """What torch.save wrote to ``path``, tensors only (weights_only=True); a file torch
+    cannot read is a _Failure naming ``what`` was expected."""
     import torch
 
     try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except OSError:
         raise
-    except Exception as err:  # torch raises many kinds for a file that is not a state_dict
-        raise _Failure(f"cannot read weights from {path}: {type(err).__name__}: {err}") from None
+    except Exception as err:  # torch raises many kinds for a file it cannot read
+        raise _Failure(f"cannot read {what} from {path}: {type(err).__name__}: {err}") from None
+
+
+def _load_weights(path: str):
+    """A state_dict saved with torch.save."""
+    weights = _torch_load(path, "weights")
     if hasattr(weights, "state_dict"):
         weights = weights.state_dict()
     if not isinstance(weights, dict):
@@ -269,16 +275,11 @@ def _load_weights(path: str):
 
 
 def _load_inputs(path: str):
-    """Input tensors saved with torch.save (one tensor, a list/tuple of them, or a dict by
-    input name; tensors only: weights_only=True)."""
+    """Input tensors saved with torch.save: one tensor, a list/tuple of them, or a dict by
+    input name."""
     import torch
 
-    try:
-        inputs = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
-        raise
-    except Exception as err:  # torch raises many kinds for a file that is not tensors
-        raise _Failure(f"cannot read inputs from {path}: {type(err).__name__}: {err}") from None
+    inputs = _torch_load(path, "inputs")
     if not isinstance(inputs, (torch.Tensor, list, tuple, dict)):
         raise _Failure(f"{path} holds a {type(inputs).__name__}, not tensors")
     return inputs
